@@ -1,0 +1,12 @@
+//! canonical → gemini wire.
+
+use crate::canonical::{Cx, ProtocolError, Request, Response};
+use crate::EncodedRequest;
+
+pub fn encode_request(_req: &Request, _cx: &Cx) -> Result<EncodedRequest, ProtocolError> {
+    Err(ProtocolError::unsupported("gemini", "adapter under construction"))
+}
+
+pub fn encode_response(_resp: &Response, _cx: &Cx) -> Result<Vec<u8>, ProtocolError> {
+    Err(ProtocolError::unsupported("gemini", "adapter under construction"))
+}

@@ -1,0 +1,16 @@
+//! The `openai_chat` protocol adapter. Same file names in every protocol folder:
+//! - `wire`: serde types of the wire format (request, response, stream events, error body);
+//! - `decode`: wire → canonical (client requests, upstream responses);
+//! - `encode`: canonical → wire (upstream requests, client responses);
+//! - `stream_in`: upstream SSE → `StreamEvent`s (sans-IO state machine);
+//! - `stream_out`: `StreamEvent`s → client stream bytes (owns this protocol's grammar);
+//! - `sniff`: usage from relayed bytes, for the same-protocol fast path;
+//! - `error`: this protocol's error body, both directions.
+
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod sniff;
+pub mod stream_in;
+pub mod stream_out;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Wire types of the openai_chat protocol.
