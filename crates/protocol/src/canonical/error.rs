@@ -105,6 +105,25 @@ impl ErrorKind {
         }
     }
 
+    /// Low-cardinality name for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::QuotaExceeded => "quota_exceeded",
+            ErrorKind::ContextLengthExceeded => "context_length_exceeded",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::UpstreamUnavailable => "upstream_unavailable",
+            ErrorKind::UpstreamInvalid => "upstream_invalid",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
     /// Best guess from a bare HTTP status (used when an upstream body says nothing more).
     pub fn from_status(status: u16) -> ErrorKind {
         match status {

@@ -1,0 +1,34 @@
+//! The command line: `serve`, `check-config`, `mock-upstream`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "crossbar", version, about = "A self-hosted LLM API gateway: every client protocol in, every provider protocol out.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway. Without a config file it starts on embedded defaults: loopback,
+    /// providers for the standard key variables that are set, and the built-in mock.
+    Serve {
+        /// TOML config file.
+        #[arg(long, env = "CROSSBAR_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config (e.g. 127.0.0.1:4141).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a config file and print every problem with its line; exit 1 if invalid.
+    CheckConfig {
+        file: PathBuf,
+    },
+    /// Run the mock upstream (speaks OpenAI Chat, Responses, Anthropic and Gemini).
+    MockUpstream {
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: String,
+    },
+}

@@ -1,0 +1,162 @@
+//! Configuration: `raw` (the TOML as written) → `validate` → `Config` (immutable, checked).
+//!
+//! `crossbar check-config FILE` runs exactly these two steps. With no file at all,
+//! `defaults::embedded()` builds a working config from the environment (plus the built-in mock).
+
+pub mod defaults;
+mod raw;
+pub mod secret;
+mod validate;
+pub use validate::parse_listen;
+
+use crossbar_protocol::canonical::Protocol;
+use secret::KeySource;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use validate::ConfigErrors;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub models: Vec<ModelAlias>,
+    pub catalog: Vec<crate::catalog::ModelInfo>,
+    /// Where this config came from, for `/readyz` and logs.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    /// `None`: no keep-alive comments.
+    pub keepalive: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub stream_idle_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4141)),
+            max_body_bytes: 32 * 1024 * 1024,
+            keepalive: Some(Duration::from_secs(15)),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(300),
+            stream_idle_timeout: Duration::from_secs(300),
+            drain_timeout: Duration::from_secs(30),
+            data_dir: defaults::data_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenaiChat,
+    OpenaiResponses,
+    /// OpenAI's own API: Chat and Responses both; the client's protocol picks (others use Responses).
+    Openai,
+    Anthropic,
+    Gemini,
+    /// The built-in mock provider, in-process; it speaks whatever the client speaks.
+    Mock,
+}
+
+impl ProviderKind {
+    pub const NAMES: &'static [&'static str] =
+        &["openai", "openai-chat", "openai-responses", "anthropic", "gemini", "mock"];
+
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        Some(match s {
+            "openai" => ProviderKind::Openai,
+            "openai-chat" => ProviderKind::OpenaiChat,
+            "openai-responses" => ProviderKind::OpenaiResponses,
+            "anthropic" => ProviderKind::Anthropic,
+            "gemini" => ProviderKind::Gemini,
+            "mock" => ProviderKind::Mock,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::OpenaiChat => "openai-chat",
+            ProviderKind::OpenaiResponses => "openai-responses",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+            ProviderKind::Mock => "mock",
+        }
+    }
+
+    /// The public endpoint used when `base_url` is not set.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => {
+                "https://api.openai.com/v1"
+            }
+            ProviderKind::Anthropic => "https://api.anthropic.com",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            ProviderKind::Mock => "mock://in-process",
+        }
+    }
+
+    /// The protocol this provider is spoken to in, for a client speaking `client`.
+    /// Same protocol means the byte relay; anything else means translation.
+    pub fn upstream_protocol(self, client: Protocol) -> Protocol {
+        match self {
+            ProviderKind::OpenaiChat => Protocol::OpenaiChat,
+            ProviderKind::OpenaiResponses => Protocol::OpenaiResponses,
+            ProviderKind::Anthropic => Protocol::Anthropic,
+            ProviderKind::Gemini => Protocol::Gemini,
+            ProviderKind::Openai => match client {
+                Protocol::OpenaiChat => Protocol::OpenaiChat,
+                _ => Protocol::OpenaiResponses,
+            },
+            ProviderKind::Mock => client,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub key: KeySource,
+    pub headers: Vec<(String, String)>,
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelAlias {
+    pub name: String,
+    pub targets: Vec<Target>,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(path.display().to_string(), None, "", format!("cannot read: {e}"))
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Validate config text; `origin` names it in errors (a file path).
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+        validate::validate(text, origin)
+    }
+}

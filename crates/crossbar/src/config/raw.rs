@@ -1,0 +1,78 @@
+//! The config file exactly as written: serde structs with `deny_unknown_fields`, spans kept on
+//! the fields validation may complain about, so errors can say file:line.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+    /// Overrides and additions to the built-in model table (limits and prices).
+    #[serde(default)]
+    pub catalog: Vec<RawCatalogEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    /// Largest accepted request body, in MiB (default 32).
+    pub max_body_mb: Option<Spanned<u64>>,
+    /// Seconds of stream silence before a `: keep-alive` comment is sent (default 15; 0 = off).
+    pub keepalive_secs: Option<u64>,
+    /// Upstream TCP/TLS connect timeout (default 10 s).
+    pub connect_timeout_secs: Option<u64>,
+    /// Time from sending a request upstream to its response headers (default 300 s: long
+    /// reasoning turns answer late when not streaming).
+    pub first_byte_timeout_secs: Option<u64>,
+    /// Longest silence inside an upstream stream before it is declared dead (default 300 s,
+    /// as Codex's own idle timeout).
+    pub stream_idle_timeout_secs: Option<u64>,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30 s).
+    pub drain_timeout_secs: Option<u64>,
+    /// Where crossbar keeps its state (the gateway key for opaque envelopes, later the database).
+    pub data_dir: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    pub api_key: Option<Spanned<String>>,
+    pub api_key_env: Option<Spanned<String>>,
+    pub api_key_file: Option<Spanned<String>>,
+    pub api_key_command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Models to list for this provider when it has no models endpoint (or to restrict it).
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: Spanned<String>,
+    pub targets: Spanned<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalogEntry {
+    /// Upstream model name (e.g. `gpt-5`), matched exactly, or by prefix when it ends in `*`.
+    pub model: String,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// USD per million tokens.
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+    pub cached_input_price: Option<f64>,
+}

@@ -1,0 +1,310 @@
+//! raw → `Config`, collecting every problem with its file, line and field.
+
+use super::raw::{RawConfig, RawProvider};
+use super::secret::{KeySource, Secret};
+use super::{Config, ModelAlias, ProviderConfig, ProviderKind, ServerConfig, Target};
+use crate::catalog::ModelInfo;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub origin: String,
+    pub line: Option<usize>,
+    /// The field, as a path (`providers[1].kind`).
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn single(origin: String, line: Option<usize>, field: &str, message: String) -> ConfigErrors {
+        ConfigErrors(vec![ConfigError { origin, line, field: field.to_string(), message }])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            write!(f, "{}", e.origin)?;
+            if let Some(l) = e.line {
+                write!(f, ":{l}")?;
+            }
+            if e.field.is_empty() {
+                writeln!(f, ": {}", e.message)?;
+            } else {
+                writeln!(f, ": {}: {}", e.field, e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Ctx<'a> {
+    text: &'a str,
+    origin: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text.get(..offset).map_or(1, |s| s.matches('\n').count() + 1)
+    }
+
+    fn err<T>(&mut self, at: Option<&Spanned<T>>, field: impl Into<String>, message: impl Into<String>) {
+        let line = at.map(|s| self.line_of(s.span().start));
+        self.errors.push(ConfigError {
+            origin: self.origin.to_string(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map(|s| text.get(..s.start).map_or(1, |p| p.matches('\n').count() + 1));
+            return Err(ConfigErrors::single(origin.to_string(), line, "", e.message().to_string()));
+        }
+    };
+    let mut cx = Ctx { text, origin, errors: Vec::new() };
+    let server = server(&mut cx, &raw);
+    let providers: Vec<ProviderConfig> =
+        raw.providers.iter().enumerate().filter_map(|(i, p)| provider(&mut cx, i, p)).collect();
+
+    let mut seen = HashSet::new();
+    for (i, p) in raw.providers.iter().enumerate() {
+        if !seen.insert(p.name.get_ref().clone()) {
+            cx.err(Some(&p.name), format!("providers[{i}].name"), format!("duplicate provider name {:?}", p.name.get_ref()));
+        }
+    }
+
+    let mut models = Vec::new();
+    let mut alias_names = HashSet::new();
+    for (i, m) in raw.models.iter().enumerate() {
+        let name = m.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            cx.err(Some(&m.name), format!("models[{i}].name"), "must not be empty");
+            continue;
+        }
+        if !alias_names.insert(name.clone()) {
+            cx.err(Some(&m.name), format!("models[{i}].name"), format!("duplicate model name {name:?}"));
+        }
+        if m.targets.get_ref().is_empty() {
+            cx.err(Some(&m.targets), format!("models[{i}].targets"), "needs at least one \"provider/model\" target");
+        }
+        let mut targets = Vec::new();
+        for (j, t) in m.targets.get_ref().iter().enumerate() {
+            match t.split_once('/') {
+                Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => {
+                    targets.push(Target { provider: p.to_string(), model: model.to_string() })
+                }
+                Some((p, model)) if !model.is_empty() => cx.err(
+                    Some(&m.targets),
+                    format!("models[{i}].targets[{j}]"),
+                    format!("no provider named {p:?} (targets are \"provider/model\")"),
+                ),
+                _ => cx.err(
+                    Some(&m.targets),
+                    format!("models[{i}].targets[{j}]"),
+                    format!("{t:?} is not \"provider/model\""),
+                ),
+            }
+        }
+        models.push(ModelAlias { name, targets });
+    }
+
+    let catalog = raw
+        .catalog
+        .iter()
+        .map(|c| ModelInfo {
+            model: c.model.clone(),
+            context_window: c.context_window,
+            max_output_tokens: c.max_output_tokens,
+            input_price: c.input_price,
+            output_price: c.output_price,
+            cached_input_price: c.cached_input_price,
+        })
+        .collect();
+
+    if cx.errors.is_empty() {
+        Ok(Config { server, providers, models, catalog, origin: origin.to_string() })
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
+    let mut s = ServerConfig::default();
+    let r = &raw.server;
+    if let Some(listen) = &r.listen {
+        match parse_listen(listen.get_ref()) {
+            Some(addr) => s.listen = addr,
+            None => cx.err(Some(listen), "server.listen", format!("{:?} is not an address like \"127.0.0.1:4141\"", listen.get_ref())),
+        }
+    }
+    if let Some(mb) = &r.max_body_mb {
+        if *mb.get_ref() == 0 || *mb.get_ref() > 4096 {
+            cx.err(Some(mb), "server.max_body_mb", "must be between 1 and 4096");
+        } else {
+            s.max_body_bytes = (*mb.get_ref() as usize) * 1024 * 1024;
+        }
+    }
+    if let Some(k) = r.keepalive_secs {
+        s.keepalive = (k > 0).then(|| Duration::from_secs(k));
+    }
+    let secs = |v: Option<u64>, d: Duration| v.filter(|n| *n > 0).map_or(d, Duration::from_secs);
+    s.connect_timeout = secs(r.connect_timeout_secs, s.connect_timeout);
+    s.first_byte_timeout = secs(r.first_byte_timeout_secs, s.first_byte_timeout);
+    s.stream_idle_timeout = secs(r.stream_idle_timeout_secs, s.stream_idle_timeout);
+    s.drain_timeout = secs(r.drain_timeout_secs, s.drain_timeout);
+    if let Some(d) = &r.data_dir {
+        s.data_dir = PathBuf::from(d);
+    }
+    s
+}
+
+/// `ip:port`, `[v6]:port`, or `localhost:port`.
+pub fn parse_listen(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    if let Some(port) = s.strip_prefix("localhost:") {
+        return port.parse::<u16>().ok().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    s.to_socket_addrs().ok()?.next()
+}
+
+fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
+    let at = |f: &str| format!("providers[{i}].{f}");
+    let name = p.name.get_ref().trim().to_string();
+    let mut ok = true;
+    if name.is_empty() || name.contains('/') || name.contains(char::is_whitespace) {
+        cx.err(Some(&p.name), at("name"), "must be a non-empty name without '/' or spaces");
+        ok = false;
+    }
+    let kind = ProviderKind::parse(p.kind.get_ref());
+    if kind.is_none() {
+        cx.err(
+            Some(&p.kind),
+            at("kind"),
+            format!("unknown kind {:?} (expected one of: {})", p.kind.get_ref(), ProviderKind::NAMES.join(", ")),
+        );
+        ok = false;
+    }
+    let kind = kind.unwrap_or(ProviderKind::Mock);
+    let base_url = match &p.base_url {
+        Some(u) => {
+            let trimmed = u.get_ref().trim_end_matches('/').to_string();
+            match reqwest::Url::parse(&trimmed) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => trimmed,
+                _ => {
+                    cx.err(Some(u), at("base_url"), format!("{:?} is not an http(s) URL", u.get_ref()));
+                    ok = false;
+                    String::new()
+                }
+            }
+        }
+        None => kind.default_base_url().to_string(),
+    };
+    let sources = [p.api_key.is_some(), p.api_key_env.is_some(), p.api_key_file.is_some(), p.api_key_command.is_some()];
+    if sources.iter().filter(|b| **b).count() > 1 {
+        cx.err(Some(&p.name), at("api_key"), "set at most one of api_key, api_key_env, api_key_file, api_key_command");
+        ok = false;
+    }
+    let key = if let Some(k) = &p.api_key {
+        KeySource::Literal(Secret::new(k.get_ref().clone()))
+    } else if let Some(v) = &p.api_key_env {
+        KeySource::Env(v.get_ref().clone())
+    } else if let Some(f) = &p.api_key_file {
+        KeySource::File(PathBuf::from(f.get_ref()))
+    } else if let Some(c) = &p.api_key_command {
+        if c.get_ref().is_empty() {
+            cx.err(Some(c), at("api_key_command"), "must name a program: [\"cmd\", \"arg\", …]");
+            ok = false;
+        }
+        KeySource::Command(c.get_ref().clone())
+    } else {
+        KeySource::None
+    };
+    for (h, v) in &p.headers {
+        if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(v).is_err()
+        {
+            cx.err(Some(&p.name), at(&format!("headers.{h}")), "is not a valid HTTP header");
+            ok = false;
+        }
+    }
+    ok.then(|| ProviderConfig {
+        name,
+        kind,
+        base_url,
+        key,
+        headers: p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        models: p.models.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contract_example_parses() {
+        let text = r#"
+[server]
+listen = "127.0.0.1:4141"
+
+[[providers]]
+name = "work-anthropic"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+api_key = "literal"
+headers = { "x-extra" = "v" }
+
+[[models]]
+name = "sonnet"
+targets = ["work-anthropic/claude-sonnet-4-5"]
+"#;
+        let c = validate(text, "crossbar.toml").expect("valid");
+        assert_eq!(c.providers[0].kind, ProviderKind::Anthropic);
+        assert_eq!(c.models[0].targets[0], Target { provider: "work-anthropic".into(), model: "claude-sonnet-4-5".into() });
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text = "[[providers]]\nname = \"a\"\nkind = \"nope\"\n\n[[models]]\nname = \"m\"\ntargets = [\"b/x\", \"bad\"]\n";
+        let e = validate(text, "c.toml").expect_err("invalid").to_string();
+        assert!(e.contains("c.toml:3: providers[0].kind: unknown kind \"nope\""), "{e}");
+        assert!(e.contains("c.toml:7: models[0].targets[0]: no provider named \"b\""), "{e}");
+        assert!(e.contains("models[0].targets[1]: \"bad\" is not \"provider/model\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_and_syntax_errors_have_lines() {
+        let e = validate("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", "c.toml").expect_err("invalid").to_string();
+        assert!(e.starts_with("c.toml:3"), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+        let e = validate("[[providers]\n", "c.toml").expect_err("invalid").to_string();
+        assert!(e.starts_with("c.toml:1"), "{e}");
+    }
+
+    #[test]
+    fn one_key_source_only_and_bad_urls() {
+        let text = "[[providers]]\nname = \"a\"\nkind = \"openai\"\napi_key = \"x\"\napi_key_env = \"Y\"\nbase_url = \"ftp://x\"\n";
+        let e = validate(text, "c.toml").expect_err("invalid").to_string();
+        assert!(e.contains("at most one"), "{e}");
+        assert!(e.contains("base_url"), "{e}");
+    }
+}

@@ -1,0 +1,19 @@
+//! crossbar, the application: config, the HTTP surface, the request path, upstream clients.
+//!
+//! The request path, in the order a request meets it:
+//! `ingress::<protocol>` (extract, read only what routing needs) → `pipeline::handle`
+//! (route → attempt) → `pipeline::relay` (same protocol: bytes through, usage sniffed) or
+//! `pipeline::translate` (decode → canonical → encode, streams via the protocol crate's
+//! state machines) → `upstream` (pooled client per provider, auth, timeouts).
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod gateway_key;
+pub mod ingress;
+pub mod pipeline;
+pub mod routing;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;

@@ -1,0 +1,135 @@
+//! Shallow look at a JSON request body: just what routing needs (`model`, `stream`,
+//! `stream_options.include_usage`) and where `model`'s value sits, so the relay can swap the
+//! model name without re-serializing anything else. Nested values are skipped unparsed.
+
+use bytes::{Bytes, BytesMut};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::ops::Range;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Shallow {
+    pub model: Option<String>,
+    /// Byte range of `model`'s JSON value (quotes included) inside the body.
+    pub model_span: Option<Range<usize>>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// Parse the top level of `body`. The error is a message for a 400.
+pub fn inspect(body: &[u8]) -> Result<Shallow, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err("the request body is empty; send a JSON object".to_string());
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = de
+        .deserialize_map(TopVisitor)
+        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    de.end().map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    let mut out = Shallow::default();
+    if let Some(raw) = found.model {
+        let s = raw.get();
+        out.model = Some(
+            serde_json::from_str::<String>(s).map_err(|_| "`model` must be a string".to_string())?,
+        );
+        let start = s.as_ptr() as usize - body.as_ptr() as usize;
+        out.model_span = Some(start..start + s.len());
+    }
+    if let Some(raw) = found.stream {
+        out.stream = match raw.get() {
+            "true" => true,
+            "false" | "null" => false,
+            _ => return Err("`stream` must be a boolean".to_string()),
+        };
+    }
+    if let Some(raw) = found.stream_options {
+        #[derive(serde::Deserialize)]
+        struct Opts {
+            include_usage: Option<bool>,
+        }
+        let opts: Option<Opts> = serde_json::from_str(raw.get())
+            .map_err(|_| "`stream_options` must be an object with a boolean `include_usage`".to_string())?;
+        out.include_usage = opts.and_then(|o| o.include_usage).unwrap_or(false);
+    }
+    Ok(out)
+}
+
+/// `body` with the bytes in `span` replaced by `model` as a JSON string.
+pub fn with_model(body: &Bytes, span: &Range<usize>, model: &str) -> Bytes {
+    let quoted = serde_json::Value::String(model.to_string()).to_string();
+    let (Some(head), Some(tail)) = (body.get(..span.start), body.get(span.end..)) else {
+        return body.clone();
+    };
+    let mut out = BytesMut::with_capacity(body.len() + quoted.len());
+    out.extend_from_slice(head);
+    out.extend_from_slice(quoted.as_bytes());
+    out.extend_from_slice(tail);
+    out.freeze()
+}
+
+#[derive(Default)]
+struct Found<'a> {
+    model: Option<&'a RawValue>,
+    stream: Option<&'a RawValue>,
+    stream_options: Option<&'a RawValue>,
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Found<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found<'de>, A::Error> {
+        let mut found = Found::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "model" => found.model = Some(map.next_value()?),
+                "stream" => found.stream = Some(map.next_value()?),
+                "stream_options" => found.stream_options = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routing_fields_and_swaps_the_model_only() {
+        let body = Bytes::from_static(
+            br#"{"messages":[{"role":"user","content":"hi \"model\""}], "model" : "mock/echo","stream":true,"stream_options":{"include_usage":true}}"#,
+        );
+        let s = inspect(&body).expect("valid");
+        assert_eq!(s.model.as_deref(), Some("mock/echo"));
+        assert!(s.stream && s.include_usage);
+        let out = with_model(&body, &s.model_span.clone().expect("span"), "echo");
+        let expected = String::from_utf8_lossy(&body).replace("\"mock/echo\"", "\"echo\"");
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+    }
+
+    #[test]
+    fn clear_messages_for_bad_bodies() {
+        assert!(inspect(b"").unwrap_err().contains("empty"));
+        assert!(inspect(b"[1]").unwrap_err().contains("JSON object"));
+        assert!(inspect(b"{\"model\":5}").unwrap_err().contains("`model` must be a string"));
+        assert!(inspect(b"{\"stream\":\"yes\"}").unwrap_err().contains("`stream`"));
+        assert!(inspect(b"{\"model\":\"a\"} x").is_err());
+        assert!(inspect(b"{\"model\":\"\xff\"}").is_err());
+        assert_eq!(inspect(b"{}").expect("ok"), Shallow::default());
+    }
+
+    #[test]
+    fn escaped_model_names_are_unescaped() {
+        let s = inspect(br#"{"model":"mock\/echo"}"#).expect("valid");
+        assert_eq!(s.model.as_deref(), Some("mock/echo"));
+    }
+}

@@ -1,0 +1,83 @@
+//! What happened to one request, recorded exactly once when its response body ends — or is
+//! dropped because the client went away. Streams are recorded when they end, including on
+//! disconnect.
+
+use crate::app::AppState;
+use crate::telemetry::{status_class, ProtocolLabels, RequestLabels};
+use crossbar_protocol::canonical::{Protocol, Usage};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Outcome {
+    state: Arc<AppState>,
+    client: Protocol,
+    provider: String,
+    started: Instant,
+    status: u16,
+    stream: bool,
+    first_byte: bool,
+    pub usage: Usage,
+}
+
+impl Outcome {
+    pub fn new(state: Arc<AppState>, client: Protocol, provider: &str, started: Instant, status: u16, stream: bool) -> Outcome {
+        if stream {
+            state.metrics.inflight_streams.inc();
+        }
+        Outcome { state, client, provider: provider.to_string(), started, status, stream, first_byte: false, usage: Usage::default() }
+    }
+
+    /// Call when a byte goes to the client; the first call records time-to-first-byte.
+    pub fn sent_bytes(&mut self) {
+        if !self.first_byte {
+            self.first_byte = true;
+            self.state
+                .metrics
+                .first_byte
+                .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    pub fn set_usage(&mut self, usage: crossbar_protocol::canonical::Usage) {
+        self.usage = usage;
+    }
+
+    /// The stream ended in an error after it started (the status sent stays 200).
+    pub fn failed_midstream(&mut self, kind: &'static str) {
+        self.state
+            .metrics
+            .upstream_errors
+            .get_or_create(&crate::telemetry::UpstreamErrorLabels { provider: self.provider.clone(), kind })
+            .inc();
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        let m = &self.state.metrics;
+        if self.stream {
+            m.inflight_streams.dec();
+        }
+        m.requests
+            .get_or_create(&RequestLabels {
+                client_protocol: self.client.name(),
+                provider: self.provider.clone(),
+                status: status_class(self.status),
+            })
+            .inc();
+        m.duration
+            .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
+            .observe(self.started.elapsed().as_secs_f64());
+        m.record_usage(&self.provider, &self.usage);
+        tracing::debug!(
+            client = self.client.name(),
+            provider = %self.provider,
+            status = self.status,
+            ms = self.started.elapsed().as_millis() as u64,
+            input = self.usage.input,
+            output = self.usage.output,
+            "request done"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Same protocol in and out: the byte relay.
+//!
+//! The request body goes upstream as the client sent it, with only the `model` value swapped
+//! (Gemini: not even that — its model is in the path). The response goes back frame by frame,
+//! as it arrives, unparsed; a per-protocol sniffer reads usage from the frames after they have
+//! been forwarded. The only bytes crossbar adds are `: keep-alive` comments between events of
+//! an idle SSE stream, and the protocol's own error event if the stream breaks.
+//!
+//! Decision on Chat usage: the relay does not add `stream_options.include_usage`; a streamed
+//! Chat request that did not ask for usage is recorded with usage unknown.
+
+use super::outcome::Outcome;
+use super::stream::{self, RelayStream};
+use super::{forward_headers, Inbound};
+use crate::app::AppState;
+use crate::ingress::reply;
+use crate::routing::Target;
+use crate::upstream::{UpstreamRequest, UpstreamResponse};
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, Protocol};
+use crossbar_protocol::Sniffer;
+use futures_util::Stream;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target) -> Response {
+    let p = inbound.protocol;
+    let body = match (&inbound.model_span, p) {
+        (_, Protocol::Gemini) => inbound.body.clone(),
+        (Some(span), _) => super::body::with_model(&inbound.body, span, &target.model),
+        (None, _) => inbound.body.clone(),
+    };
+    let req = UpstreamRequest {
+        protocol: p,
+        path: super::upstream_path(p, &inbound, &target.model),
+        headers: forward_headers(p, &inbound.headers, true),
+        body,
+    };
+    let resp = match target.provider.send(req).await {
+        Ok(r) => r,
+        Err(e) => return super::upstream_failure(&state, &inbound, &target, &e),
+    };
+    respond(state, inbound, target, resp)
+}
+
+fn respond(state: Arc<AppState>, inbound: Inbound, target: Target, resp: UpstreamResponse) -> Response {
+    let is_sse = resp
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let ok = (200..300).contains(&resp.status);
+    let outcome = Outcome::new(state.clone(), inbound.protocol, target.provider.name(), inbound.started, resp.status, is_sse && ok);
+    let sniffer = Sniffer::new(inbound.protocol, is_sse);
+    let body = if is_sse && ok {
+        Body::from_stream(RelayStream::new(
+            resp.body,
+            sniffer,
+            outcome,
+            inbound.protocol,
+            stream::Timing::from(&state.config.server),
+        ))
+    } else {
+        Body::from_stream(PlainBody { inner: resp.body, sniffer, outcome, done: false })
+    };
+    let mut headers = HeaderMap::new();
+    copy_response_headers(&resp.headers, &mut headers);
+    reply::with_headers(resp.status, headers, body, &target)
+}
+
+/// Upstream response headers a client may see: the content type, request ids, rate limits.
+fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let n = name.as_str();
+        if n == "content-type"
+            || n == "retry-after"
+            || n == "x-request-id"
+            || n == "request-id"
+            || n == "openai-processing-ms"
+            || n.starts_with("x-ratelimit-")
+            || n.starts_with("anthropic-ratelimit-")
+            || n.starts_with("x-codex-")
+        {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// A non-SSE body: forwarded chunk by chunk, sniffed for usage at the end.
+struct PlainBody {
+    inner: crate::upstream::BodyStream,
+    sniffer: Sniffer,
+    outcome: Outcome,
+    done: bool,
+}
+
+impl Stream for PlainBody {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.outcome.sent_bytes();
+                self.sniffer.push(&chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.done = true;
+                self.outcome.failed_midstream(e.label());
+                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                self.sniffer.finish();
+                let usage = self.sniffer.usage();
+                self.outcome.set_usage(usage);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error a broken relayed stream ends with.
+pub fn midstream_error(e: &crate::upstream::UpstreamError) -> ErrorInfo {
+    let mut info = e.info();
+    if info.kind == ErrorKind::Internal {
+        info.kind = ErrorKind::UpstreamUnavailable;
+    }
+    info
+}

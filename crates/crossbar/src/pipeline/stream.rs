@@ -1,0 +1,251 @@
+//! The two streaming bodies: `RelayStream` (bytes through, sniffed) and `TranslateStream`
+//! (upstream SSE → canonical events → the client protocol's stream). Both:
+//! - forward each chunk the moment it is ready (no buffering beyond one upstream frame);
+//! - send `: keep-alive` comments while the upstream is silent (only between events);
+//! - end with the client protocol's error event if the upstream breaks or stays silent past
+//!   the idle timeout — never a silent cut and never a hang;
+//! - drop the upstream request at once when the client goes away (the body is dropped).
+
+use super::outcome::Outcome;
+use crate::config::ServerConfig;
+use crate::upstream::{BodyStream, UpstreamError};
+use bytes::{Bytes, BytesMut};
+use crossbar_protocol::canonical::{Protocol, StreamEvent};
+use crossbar_protocol::sse::{self, SseEvent};
+use crossbar_protocol::{Sniffer, StreamDecoder, StreamEncoder};
+use futures_util::stream::{BoxStream, StreamExt};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub keepalive: Option<Duration>,
+    pub idle: Duration,
+}
+
+impl From<&ServerConfig> for Timing {
+    fn from(s: &ServerConfig) -> Timing {
+        Timing { keepalive: s.keepalive, idle: s.stream_idle_timeout }
+    }
+}
+
+enum Next {
+    Chunk(Bytes),
+    Failed(UpstreamError),
+    Ended,
+    KeepAlive,
+}
+
+/// Wait for the next upstream chunk, a keep-alive tick, or the idle deadline.
+async fn next(upstream: &mut BodyStream, timing: Timing, last: Instant, keepalive_ok: bool) -> Next {
+    let idle_at = last + timing.idle;
+    let keepalive_at = timing.keepalive.filter(|_| keepalive_ok).map(|k| last + k);
+    tokio::select! {
+        biased;
+        item = upstream.next() => match item {
+            Some(Ok(chunk)) => Next::Chunk(chunk),
+            Some(Err(e)) => Next::Failed(e),
+            None => Next::Ended,
+        },
+        _ = tokio::time::sleep_until(keepalive_at.unwrap_or(idle_at)), if keepalive_at.is_some_and(|k| k < idle_at) => Next::KeepAlive,
+        _ = tokio::time::sleep_until(idle_at) => Next::Failed(UpstreamError::Idle(timing.idle)),
+    }
+}
+
+type Out = Result<Bytes, std::io::Error>;
+
+pub struct RelayStream;
+
+impl RelayStream {
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(upstream: BodyStream, sniffer: Sniffer, outcome: Outcome, protocol: Protocol, timing: Timing) -> BoxStream<'static, Out> {
+        struct S {
+            upstream: BodyStream,
+            sniffer: Sniffer,
+            outcome: Outcome,
+            protocol: Protocol,
+            timing: Timing,
+            last: Instant,
+            /// The bytes forwarded so far end exactly at an event boundary (`\n\n`).
+            at_boundary: bool,
+            tail: [u8; 2],
+            done: bool,
+        }
+        let s = S {
+            upstream,
+            sniffer,
+            outcome,
+            protocol,
+            timing,
+            last: Instant::now(),
+            at_boundary: true,
+            tail: [b'\n', b'\n'],
+            done: false,
+        };
+        futures_util::stream::unfold(s, |mut s| async move {
+            if s.done {
+                return None;
+            }
+            loop {
+                match next(&mut s.upstream, s.timing, s.last, s.at_boundary).await {
+                    Next::Chunk(chunk) if chunk.is_empty() => continue,
+                    Next::Chunk(chunk) => {
+                        s.last = Instant::now();
+                        s.outcome.sent_bytes();
+                        s.sniffer.push(&chunk);
+                        track_tail(&mut s.tail, &chunk);
+                        s.at_boundary = s.tail == [b'\n', b'\n'];
+                        return Some((Ok(chunk), s));
+                    }
+                    Next::KeepAlive => {
+                        s.last = Instant::now();
+                        let mut out = BytesMut::new();
+                        sse::write_comment(&mut out, "keep-alive");
+                        return Some((Ok(out.freeze()), s));
+                    }
+                    Next::Ended => {
+                        s.sniffer.finish();
+                        s.outcome.set_usage(s.sniffer.usage());
+                        return None;
+                    }
+                    Next::Failed(e) => {
+                        s.done = true;
+                        s.sniffer.finish();
+                        s.outcome.set_usage(s.sniffer.usage());
+                        s.outcome.failed_midstream(e.label());
+                        let info = super::relay::midstream_error(&e);
+                        let frame = super::relay_error::frame(s.protocol, &info, s.at_boundary);
+                        return Some((Ok(frame.freeze()), s));
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+fn track_tail(tail: &mut [u8; 2], chunk: &[u8]) {
+    match chunk {
+        [.., a, b] => *tail = [*a, *b],
+        [b] => *tail = [tail[1], *b],
+        [] => {}
+    }
+}
+
+pub struct TranslateStream;
+
+impl TranslateStream {
+    /// `sse_out`: the client stream is SSE (keep-alive comments allowed). Gemini clients
+    /// without `alt=sse` get a JSON array instead, where comments are not allowed.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(
+        upstream: BodyStream,
+        decoder: StreamDecoder,
+        encoder: StreamEncoder,
+        outcome: Outcome,
+        timing: Timing,
+        sse_out: bool,
+    ) -> BoxStream<'static, Out> {
+        struct S {
+            upstream: BodyStream,
+            sse: sse::Decoder,
+            decoder: StreamDecoder,
+            encoder: StreamEncoder,
+            outcome: Outcome,
+            timing: Timing,
+            sse_out: bool,
+            last: Instant,
+            frames: Vec<SseEvent>,
+            events: Vec<StreamEvent>,
+            out: BytesMut,
+            done: bool,
+        }
+        impl S {
+            fn encode_pending(&mut self) {
+                let mut ended = false;
+                for ev in self.events.drain(..) {
+                    match &ev {
+                        StreamEvent::Usage(u) => self.outcome.usage.merge(u),
+                        StreamEvent::Error(e) => self.outcome.failed_midstream(e.kind.label()),
+                        StreamEvent::End => ended = true,
+                        _ => {}
+                    }
+                    self.encoder.push(&ev, &mut self.out);
+                }
+                if ended && !self.done {
+                    // The upstream said it is done: whatever it sends after that is ignored.
+                    self.encoder.finish(&mut self.out);
+                    self.done = true;
+                }
+            }
+            fn fail(&mut self, e: &UpstreamError) {
+                let info = super::relay::midstream_error(e);
+                self.events.push(StreamEvent::Error(info));
+                self.events.push(StreamEvent::End);
+                self.encode_pending();
+            }
+        }
+        let s = S {
+            upstream,
+            sse: sse::Decoder::default(),
+            decoder,
+            encoder,
+            outcome,
+            timing,
+            sse_out,
+            last: Instant::now(),
+            frames: Vec::new(),
+            events: Vec::new(),
+            out: BytesMut::new(),
+            done: false,
+        };
+        futures_util::stream::unfold(s, |mut s| async move {
+            loop {
+                if !s.out.is_empty() {
+                    s.outcome.sent_bytes();
+                    let chunk = s.out.split().freeze();
+                    return Some((Ok(chunk), s));
+                }
+                if s.done {
+                    return None;
+                }
+                match next(&mut s.upstream, s.timing, s.last, s.sse_out).await {
+                    Next::Chunk(chunk) => {
+                        s.last = Instant::now();
+                        s.sse.push(&chunk, &mut s.frames);
+                        if s.sse.overflowed() {
+                            s.fail(&UpstreamError::Io("an upstream event exceeded the size limit".into()));
+                            continue;
+                        }
+                        let frames = std::mem::take(&mut s.frames);
+                        for f in &frames {
+                            s.decoder.push(f, &mut s.events);
+                        }
+                        s.frames = frames;
+                        s.frames.clear();
+                        s.encode_pending();
+                    }
+                    Next::KeepAlive => {
+                        s.last = Instant::now();
+                        sse::write_comment(&mut s.out, "keep-alive");
+                    }
+                    Next::Ended => {
+                        s.sse.finish(&mut s.frames);
+                        let frames = std::mem::take(&mut s.frames);
+                        for f in &frames {
+                            s.decoder.push(f, &mut s.events);
+                        }
+                        s.decoder.finish(&mut s.events);
+                        s.encode_pending();
+                        if !s.done {
+                            s.encoder.finish(&mut s.out);
+                            s.done = true;
+                        }
+                    }
+                    Next::Failed(e) => s.fail(&e),
+                }
+            }
+        })
+        .boxed()
+    }
+}

@@ -1,0 +1,141 @@
+//! Different protocols in and out: decode → canonical → encode.
+//!
+//! Request: the client's body is decoded into the canonical request, the upstream model is
+//! set, and the upstream protocol's encoder writes the upstream body and path. Response: a
+//! non-streamed body is decoded and re-encoded whole; a stream runs through
+//! `stream::TranslateStream` (SSE decoder → upstream `stream_in` → client `stream_out`), one
+//! upstream frame at a time. Upstream HTTP errors are re-shaped into the client's error format
+//! with the upstream's status kept.
+//!
+//! Whatever a translation dropped is named in the `x-crossbar-dropped` response header.
+
+use super::outcome::Outcome;
+use super::stream::{self, TranslateStream};
+use super::{forward_headers, Inbound};
+use crate::app::AppState;
+use crate::ingress::reply;
+use crate::routing::Target;
+use crate::upstream::UpstreamRequest;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use crossbar_protocol::canonical::{Cx, Loss, Protocol, ToolIndex};
+use crossbar_protocol::{StreamDecoder, StreamEncoder};
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+/// Largest upstream body (non-streamed reply or error) read whole for translation.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstream: Protocol) -> Response {
+    let client = inbound.protocol;
+    let mut cx = Cx::new(state.codec.clone());
+    cx.include_usage = inbound.include_usage;
+    cx.sse = inbound.sse;
+    cx.created = super::unix_now();
+    cx.id = uuid::Uuid::new_v4().simple().to_string();
+
+    let mut req = match crossbar_protocol::decode_request(client, &inbound.body, &cx) {
+        Ok(r) => r,
+        Err(e) => return reply::error(client, &e.to_info()),
+    };
+    req.model = target.model.clone();
+    req.stream = inbound.stream;
+    if req.sampling.max_tokens.is_none() {
+        // Providers that require a limit (Anthropic) get the model's own output limit.
+        if let Some(max) = state.catalog.lookup(&target.model).and_then(|i| i.max_output_tokens) {
+            req.sampling.max_tokens = u32::try_from(max).ok();
+        }
+    }
+    cx.tools = Arc::new(ToolIndex::new(&req.tools));
+    let encoded = match crossbar_protocol::encode_request(upstream, &req, &cx) {
+        Ok(e) => e,
+        Err(e) => return reply::error(client, &e.to_info()),
+    };
+    let mut losses = req.losses.clone();
+    losses.extend(encoded.losses.iter().cloned());
+
+    let up = UpstreamRequest {
+        protocol: upstream,
+        path: encoded.path,
+        headers: forward_headers(upstream, &inbound.headers, false),
+        body: Bytes::from(encoded.body),
+    };
+    let resp = match target.provider.send(up).await {
+        Ok(r) => r,
+        Err(e) => return super::upstream_failure(&state, &inbound, &target, &e),
+    };
+
+    if !(200..300).contains(&resp.status) {
+        let _outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, resp.status, false);
+        let body = read_all(resp.body).await;
+        let mut info = crossbar_protocol::decode_error(upstream, resp.status, &body);
+        info.status = resp.status;
+        let mut r = reply::error(client, &info);
+        copy_retry_after(&resp.headers, r.headers_mut());
+        return r;
+    }
+
+    if inbound.stream {
+        let outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, 200, true);
+        let decoder = StreamDecoder::new(upstream, &cx);
+        let encoder = StreamEncoder::new(client, &cx);
+        let sse_out = client != Protocol::Gemini || inbound.sse;
+        let body = TranslateStream::new(resp.body, decoder, encoder, outcome, stream::Timing::from(&state.config.server), sse_out);
+        let content_type = if sse_out { "text/event-stream" } else { "application/json" };
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static(content_type));
+        headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+        set_dropped(&mut headers, &losses);
+        return reply::with_headers(200, headers, Body::from_stream(body), &target);
+    }
+
+    let mut outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, 200, false);
+    let body = read_all(resp.body).await;
+    let decoded = match crossbar_protocol::decode_response(upstream, &body, &cx) {
+        Ok(r) => r,
+        Err(e) => return reply::error(client, &e.to_info()),
+    };
+    outcome.usage = decoded.usage;
+    match crossbar_protocol::encode_response(client, &decoded, &cx) {
+        Ok(json) => {
+            outcome.sent_bytes();
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+            set_dropped(&mut headers, &losses);
+            reply::with_headers(200, headers, Body::from(json), &target)
+        }
+        Err(e) => reply::error(client, &e.to_info()),
+    }
+}
+
+async fn read_all(mut body: crate::upstream::BodyStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        if out.len() + chunk.len() > MAX_UPSTREAM_BODY {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+fn copy_retry_after(from: &HeaderMap, to: &mut HeaderMap) {
+    if let Some(v) = from.get("retry-after") {
+        to.insert("retry-after", v.clone());
+    }
+}
+
+/// `x-crossbar-dropped: field1, field2` — what the translation could not carry.
+fn set_dropped(headers: &mut HeaderMap, losses: &[Loss]) {
+    if losses.is_empty() {
+        return;
+    }
+    let mut fields: Vec<&str> = losses.iter().map(|l| l.field.as_str()).collect();
+    fields.sort_unstable();
+    fields.dedup();
+    if let Ok(v) = HeaderValue::from_str(&fields.join(", ")) {
+        headers.insert("x-crossbar-dropped", v);
+    }
+}

@@ -1,0 +1,90 @@
+//! Running the gateway: bind, serve, and shut down gracefully on SIGTERM/SIGINT — stop
+//! accepting, let in-flight requests and streams finish (bounded by the drain timeout), exit.
+
+use crate::app::{self, AppState};
+use crate::config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Refuse to expose an unauthenticated gateway beyond this machine.
+pub fn check_exposure(addr: &SocketAddr) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {addr}: client authentication is not configured, so anyone who can reach \
+         that address could spend your provider keys. Listen on a loopback address (127.0.0.1 or [::1]) instead."
+    )
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    check_exposure(&config.server.listen)?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+    let state = AppState::new(config)?;
+    run(listener, state, shutdown_signal()).await
+}
+
+/// Serve on `listener` until `shutdown` resolves, then drain.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let drain = state.config.server.drain_timeout;
+    let providers: Vec<String> = state.routes.providers().iter().map(|p| format!("{} ({})", p.name(), p.kind().name())).collect();
+    tracing::info!(%addr, config = %state.config.origin, providers = %providers.join(", "), "crossbar listening");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let router = app::router(state);
+    let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!(?drain, "shutting down: draining in-flight requests");
+        let _ = tx.send(true);
+    });
+    let mut drained = rx.clone();
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            let _ = drained.wait_for(|v| *v).await;
+            tokio::time::sleep(drain).await;
+        } => tracing::warn!("drain timeout reached; closing remaining connections"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_without_auth() {
+        assert!(check_exposure(&"127.0.0.1:1".parse().expect("addr")).is_ok());
+        assert!(check_exposure(&"[::1]:1".parse().expect("addr")).is_ok());
+        let e = check_exposure(&"0.0.0.0:1".parse().expect("addr")).expect_err("refused").to_string();
+        assert!(e.contains("authentication"), "{e}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Logs (tracing) and metrics (Prometheus text at `/metrics`).
+//!
+//! Each `AppState` owns its own registry (no global recorder), so tests can run several
+//! gateways in one process. Labels are low-cardinality: protocol names, provider names,
+//! status classes and error kinds, never model names typed by clients or key ids.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub client_protocol: &'static str,
+    pub provider: String,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    pub client_protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    pub provider: String,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub provider: String,
+    pub direction: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Family<ProtocolLabels, Histogram>,
+    pub first_byte: Family<ProtocolLabels, Histogram>,
+    pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub inflight_streams: Gauge,
+    pub tokens: Family<TokenLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~ 420 s
+    Histogram::new(exponential_buckets(0.0001, 2.5, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("crossbar");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let first_byte = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let inflight_streams = Gauge::default();
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("requests", "Client requests by protocol, provider and status class", requests.clone());
+        registry.register("request_duration_seconds", "Time from request to the end of the response", duration.clone());
+        registry.register("first_byte_seconds", "Time from request to the first response byte", first_byte.clone());
+        registry.register("upstream_errors", "Upstream failures by provider and kind", upstream_errors.clone());
+        registry.register("inflight_streams", "Streams being relayed right now", inflight_streams.clone());
+        registry.register("tokens", "Tokens by provider and direction (input, output, cached, reasoning)", tokens.clone());
+        Metrics { registry, requests, duration, first_byte, upstream_errors, inflight_streams, tokens }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    pub fn record_usage(&self, provider: &str, usage: &crossbar_protocol::canonical::Usage) {
+        let add = |direction: &'static str, n: Option<u64>| {
+            if let Some(n) = n.filter(|n| *n > 0) {
+                self.tokens.get_or_create(&TokenLabels { provider: provider.to_string(), direction }).inc_by(n);
+            }
+        };
+        add("input", usage.input);
+        add("output", usage.output);
+        add("cached", usage.cache_read);
+        add("cache_write", usage.cache_write);
+        add("reasoning", usage.reasoning);
+    }
+}
+
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `CROSSBAR_LOG_FORMAT=json` for JSON lines.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("CROSSBAR_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,106 @@
+//! Upstream providers: one pooled client per provider, its key, and how a request reaches it.
+//!
+//! Owns: URLs, auth headers per protocol, connect and first-byte timeouts, the 401 → refresh
+//! key → retry-once rule, and turning transport failures into `UpstreamError`.
+//! Must never: look inside bodies (that is the pipeline's), or log keys.
+
+mod auth;
+pub mod models;
+mod transport;
+
+pub use transport::{BodyStream, UpstreamError, UpstreamResponse};
+
+use crate::config::secret::KeyResolver;
+use crate::config::{ProviderConfig, ProviderKind, ServerConfig};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use crossbar_protocol::canonical::Protocol;
+use std::time::Duration;
+
+/// A request ready to go upstream (everything but auth).
+pub struct UpstreamRequest {
+    /// The upstream protocol (decides auth headers and, for the mock, the path prefix).
+    pub protocol: Protocol,
+    /// Path and query relative to the provider's base URL, starting with `/`.
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct Provider {
+    pub config: ProviderConfig,
+    key: KeyResolver,
+    transport: transport::Transport,
+    first_byte_timeout: Duration,
+    models_cache: tokio::sync::Mutex<models::ModelsCache>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider").field("name", &self.config.name).field("kind", &self.config.kind).finish()
+    }
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig, server: &ServerConfig) -> anyhow::Result<Provider> {
+        let transport = match config.kind {
+            ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
+            _ => transport::Transport::http(server.connect_timeout)?,
+        };
+        Ok(Provider {
+            key: KeyResolver::new(config.key.clone()),
+            config,
+            transport,
+            first_byte_timeout: server.first_byte_timeout,
+            models_cache: Default::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn kind(&self) -> ProviderKind {
+        self.config.kind
+    }
+
+    /// Send a request and wait for the response head (not the body).
+    pub async fn send(&self, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let first = self.send_once(&req).await?;
+        if first.status == 401 && self.key.is_refreshable() {
+            // The key command's token went stale: run it again and retry once.
+            self.key.invalidate().await;
+            return self.send_once(&req).await;
+        }
+        Ok(first)
+    }
+
+    async fn send_once(&self, req: &UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let key = self.key.get().await.map_err(|e| UpstreamError::Key(e.to_string()))?;
+        let mut headers = req.headers.clone();
+        for (k, v) in &self.config.headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                headers.insert(k, v);
+            }
+        }
+        auth::apply(req.protocol, key.as_ref(), &mut headers);
+        let url = self.url(req.protocol, &req.path);
+        let fut = self.transport.send(url, headers, req.body.clone());
+        match tokio::time::timeout(self.first_byte_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout(self.first_byte_timeout)),
+        }
+    }
+
+    fn url(&self, protocol: Protocol, path: &str) -> String {
+        if self.config.kind == ProviderKind::Mock {
+            // The in-process mock serves the public paths: OpenAI's under /v1.
+            let prefix = match protocol {
+                Protocol::OpenaiChat | Protocol::OpenaiResponses => "/v1",
+                Protocol::Anthropic | Protocol::Gemini => "",
+            };
+            return format!("{prefix}{path}");
+        }
+        format!("{}{}", self.config.base_url, path)
+    }
+}
