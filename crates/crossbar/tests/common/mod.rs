@@ -1,0 +1,228 @@
+//! Test harness: a real crossbar on a free port, and the mock upstream on another.
+#![allow(dead_code)]
+
+use crossbar::app::AppState;
+use crossbar::config::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Start crossbar with `config` (TOML). `{data_dir}` is filled in; the server section may
+    /// be given by the caller (without `listen` and `data_dir`).
+    pub async fn start(config: &str) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().display().to_string();
+        let text = if config.contains("[server]") {
+            config.replacen("[server]", &format!("[server]\ndata_dir = {data_dir:?}"), 1)
+        } else {
+            format!("[server]\ndata_dir = {data_dir:?}\n{config}")
+        };
+        let config = Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("config: {e}"));
+        Gateway::start_with(config, dir).await
+    }
+
+    /// Start on the embedded defaults (built-in mock provider).
+    pub async fn embedded() -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = crossbar::config::defaults::embedded();
+        config.server.data_dir = dir.path().to_path_buf();
+        Gateway::start_with(config, dir).await
+    }
+
+    async fn start_with(config: Config, dir: tempfile::TempDir) -> Gateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = AppState::new(config).expect("state");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(crossbar::server::run(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Gateway { addr, url: format!("http://{addr}"), shutdown: Some(tx), handle, _dir: dir }
+    }
+
+    /// Begin a graceful shutdown (returns at once).
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        client().get(format!("{}/metrics", self.url)).send().await.expect("metrics").text().await.expect("text")
+    }
+}
+
+/// A mock upstream on a free port.
+pub async fn mock() -> String {
+    let addr = crossbar_mock::spawn().await.expect("mock");
+    format!("http://{addr}")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+/// Providers of every upstream kind, all pointing at one mock upstream.
+pub fn providers_at(mock: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "up-chat"
+kind = "openai-chat"
+base_url = "{mock}/v1"
+api_key = "sk-test-chat"
+
+[[providers]]
+name = "up-responses"
+kind = "openai-responses"
+base_url = "{mock}/v1"
+api_key = "sk-test-responses"
+
+[[providers]]
+name = "up-anthropic"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-test"
+
+[[providers]]
+name = "up-gemini"
+kind = "gemini"
+base_url = "{mock}"
+api_key = "gemini-test"
+"#
+    )
+}
+
+/// The SSE `data:` payloads of a stream body, parsed as JSON where they are JSON.
+pub fn sse_data(body: &str) -> Vec<serde_json::Value> {
+    let mut d = crossbar_protocol::sse::Decoder::default();
+    let mut events = Vec::new();
+    d.push(body.as_bytes(), &mut events);
+    d.finish(&mut events);
+    events.iter().filter_map(|e| serde_json::from_str(&e.data).ok()).collect()
+}
+
+pub async fn mock_requests(mock: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        client().get(format!("{mock}/_mock/requests")).send().await.expect("requests").json().await.expect("json");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Chat,
+    Responses,
+    Anthropic,
+    Gemini,
+}
+
+pub const CLIENTS: [Client; 4] = [Client::Chat, Client::Responses, Client::Anthropic, Client::Gemini];
+
+/// A minimal request in `c`'s protocol: path and body.
+pub fn request(c: Client, model: &str, text: &str, stream: bool) -> (String, serde_json::Value) {
+    use serde_json::json;
+    match c {
+        Client::Chat => (
+            "/v1/chat/completions".into(),
+            json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}),
+        ),
+        Client::Responses => ("/v1/responses".into(), json!({"model": model, "stream": stream, "input": text})),
+        Client::Anthropic => (
+            "/v1/messages".into(),
+            json!({"model": model, "stream": stream, "max_tokens": 256, "messages": [{"role": "user", "content": text}]}),
+        ),
+        Client::Gemini => (
+            if stream {
+                format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("/v1beta/models/{model}:generateContent")
+            },
+            json!({"contents": [{"role": "user", "parts": [{"text": text}]}]}),
+        ),
+    }
+}
+
+/// The text a response (stream or not) carries, in any protocol.
+pub fn text_of(c: Client, body: &str, stream: bool) -> String {
+    let mut out = String::new();
+    if stream {
+        for v in sse_data(body) {
+            match c {
+                Client::Chat => {
+                    if let Some(s) = v.pointer("/choices/0/delta/content").and_then(|s| s.as_str()) {
+                        out.push_str(s)
+                    }
+                }
+                Client::Responses => {
+                    if v["type"] == "response.output_text.delta" {
+                        out.push_str(v["delta"].as_str().unwrap_or_default())
+                    }
+                }
+                Client::Anthropic => {
+                    if v["type"] == "content_block_delta" && v["delta"]["type"] == "text_delta" {
+                        out.push_str(v["delta"]["text"].as_str().unwrap_or_default())
+                    }
+                }
+                Client::Gemini => {
+                    for p in v.pointer("/candidates/0/content/parts").and_then(|p| p.as_array()).into_iter().flatten() {
+                        if p.get("thought") != Some(&serde_json::Value::Bool(true)) {
+                            out.push_str(p["text"].as_str().unwrap_or_default())
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    match c {
+        Client::Chat => v.pointer("/choices/0/message/content").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
+        Client::Responses => v["output"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["type"] == "message")
+            .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["text"].as_str().map(str::to_string))
+            .collect(),
+        Client::Anthropic => v["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == "text")
+            .filter_map(|b| b["text"].as_str().map(str::to_string))
+            .collect(),
+        Client::Gemini => v
+            .pointer("/candidates/0/content/parts")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|p| p.get("thought") != Some(&serde_json::Value::Bool(true)))
+            .filter_map(|p| p["text"].as_str().map(str::to_string))
+            .collect(),
+    }
+}
+
+/// Whether an error body is in `c`'s own shape.
+pub fn is_protocol_error(c: Client, v: &serde_json::Value) -> bool {
+    match c {
+        Client::Chat | Client::Responses => v["error"]["message"].is_string() && v["error"].get("type").is_some(),
+        Client::Anthropic => v["type"] == "error" && v["error"]["type"].is_string() && v["error"]["message"].is_string(),
+        Client::Gemini => v["error"]["code"].is_number() && v["error"]["status"].is_string() && v["error"]["message"].is_string(),
+    }
+}
+
+pub async fn post(gw: &Gateway, path: &str, body: &serde_json::Value) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = client().post(format!("{}{path}", gw.url)).json(body).send().await.expect("send");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.expect("body"))
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit + integration tests, then the official-SDK conformance suite
+# against a live crossbar and mock upstream. Needs only cargo and python3 (installs the pinned
+# SDKs into .venv). Set CARGO_TARGET_DIR to keep builds incremental across clones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+
+echo "== official SDK conformance (tests/sdk)"
+cargo build --locked -p crossbar
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/sdk

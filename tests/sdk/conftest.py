@@ -1,0 +1,116 @@
+"""Starts the mock upstream and crossbar (the real binary) on free ports for the SDK suite.
+
+The gateway is configured with one provider of every upstream kind, all pointing at the mock
+upstream over HTTP, plus the built-in in-process `mock` provider.
+"""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _binary() -> str:
+    if os.environ.get("CROSSBAR_BIN"):
+        return os.environ["CROSSBAR_BIN"]
+    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    return str(Path(target) / "debug" / "crossbar")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
+@pytest.fixture(scope="session")
+def mock_url():
+    port = _free_port()
+    proc = subprocess.Popen([_binary(), "mock-upstream", "--listen", f"127.0.0.1:{port}"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/_mock/requests", proc, "mock upstream")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def gateway(mock_url):
+    port = _free_port()
+    data = tempfile.mkdtemp(prefix="crossbar-sdk-")
+    config = Path(data) / "crossbar.toml"
+    config.write_text(
+        f"""
+[server]
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+
+[[providers]]
+name = "mock"
+kind = "mock"
+
+[[providers]]
+name = "up-chat"
+kind = "openai-chat"
+base_url = "{mock_url}/v1"
+api_key = "sk-up-chat"
+
+[[providers]]
+name = "up-responses"
+kind = "openai-responses"
+base_url = "{mock_url}/v1"
+api_key = "sk-up-responses"
+
+[[providers]]
+name = "up-anthropic"
+kind = "anthropic"
+base_url = "{mock_url}"
+api_key = "sk-ant-up"
+
+[[providers]]
+name = "up-gemini"
+kind = "gemini"
+base_url = "{mock_url}"
+api_key = "up-gemini-key"
+"""
+    )
+    proc = subprocess.Popen([_binary(), "serve", "--config", str(config)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/healthz", proc, "crossbar")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture
+def mock_requests(mock_url):
+    """Returns a function giving the requests the mock upstream received since the test began."""
+    httpx.delete(f"{mock_url}/_mock/requests")
+
+    def since():
+        return httpx.get(f"{mock_url}/_mock/requests").json()
+
+    return since
