@@ -203,6 +203,20 @@ fn string_input_is_one_user_message() {
 }
 
 #[test]
+fn empty_text_and_empty_messages_are_skipped() {
+    let body = json!({"model": "m", "input": [
+        {"role": "user", "content": ""},
+        {"role": "user", "content": [{"type": "input_text", "text": ""}, {"type": "input_text", "text": "q"}]},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": ""}]},
+        {"type": "function_call_output", "call_id": "c", "output": ""}
+    ]});
+    let req = decode_request(P, body.to_string().as_bytes(), &cx()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(req.messages.len(), 2, "{:?}", req.messages);
+    assert_eq!(texts(&req.messages[0].parts), ["q"]);
+    assert_eq!(req.messages[1].role, Role::Tool);
+}
+
+#[test]
 fn later_system_messages_stay_in_place() {
     let body = json!({"model": "m", "input": [
         {"role": "user", "content": "a"},

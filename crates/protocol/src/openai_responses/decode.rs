@@ -314,7 +314,7 @@ pub fn decode_response(body: &[u8], _cx: &Cx) -> Result<Response, ProtocolError>
             .map_err(|e| ProtocolError::bad_upstream(format!("output[{i}]: {e}")))?;
         match item.kind.as_str() {
             "message" => {
-                for c in &item.content {
+                for c in item.content.iter().filter(|c| !c.text().is_empty()) {
                     parts.push(Part::text(c.text()));
                 }
             }

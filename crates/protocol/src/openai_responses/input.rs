@@ -215,6 +215,8 @@ impl<'a> InputDecoder<'a> {
                     push_to(&mut req.messages, Role::Assistant, p);
                 }
             }
+            // A message with no content (e.g. `content: ""`) carries nothing; drop it.
+            _ if parts.is_empty() => {}
             _ => req.messages.push(Message { role, parts }),
         }
         Ok(())
@@ -267,7 +269,10 @@ pub fn content_parts(c: &StringOrParts, path: &str, losses: &mut Vec<Loss>) -> R
         match ty {
             "input_text" | "output_text" | "text" | "refusal" | "summary_text" | "reasoning_text" => {
                 let t: TextPiece = parse(v, &p)?;
-                parts.push(Part::text(t.text()));
+                // Empty text blocks are rejected by some upstreams and carry nothing.
+                if !t.text().is_empty() {
+                    parts.push(Part::text(t.text()));
+                }
             }
             "input_image" | "image" => {
                 let img: ImagePart = parse(v, &p)?;
