@@ -1,11 +1,8 @@
 //! Small conversions shared by the decoders and encoders of this protocol.
 
 use super::wire::{InputDetailsOut, OutputDetailsOut, UsageIn, UsageOut};
+use crate::canonical::tools::NAMESPACE_SEPARATOR;
 use crate::canonical::{MediaSource, Usage};
-
-/// `canonical::tools::NAMESPACE_SEPARATOR` (that module is private; a test checks we agree with
-/// `ToolDef::flat_name`).
-const NAMESPACE_SEPARATOR: &str = "__";
 
 // === usage ===
 
@@ -84,19 +81,6 @@ pub fn response_id(cx_id: &str) -> String {
     format!("resp_{cx_id}")
 }
 
-/// The raw input of a custom tool back out of `{"input": "..."}` (what a custom tool's call
-/// looks like after a function-only upstream); the arguments themselves otherwise.
-/// Same contract as `canonical::tools::unwrap_custom_input`, which is not exported.
-pub fn unwrap_custom_input(arguments: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(arguments) {
-        Ok(serde_json::Value::Object(map)) => match map.get("input") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            _ => arguments.to_string(),
-        },
-        _ => arguments.to_string(),
-    }
-}
-
 // === media ===
 
 /// `data:<media type>;base64,<data>` → Base64; anything else is a URL.
@@ -162,9 +146,6 @@ mod tests {
         };
         assert_eq!(flat_name(Some("multi_agent"), "spawn"), def.flat_name());
         assert_eq!(flat_name(None, "spawn"), "spawn");
-        assert_eq!(unwrap_custom_input(r#"{"input":"*** Begin Patch"}"#), "*** Begin Patch");
-        assert_eq!(unwrap_custom_input("raw text"), "raw text");
-        assert_eq!(unwrap_custom_input(r#"{"other":1}"#), r#"{"other":1}"#);
     }
 
     #[test]

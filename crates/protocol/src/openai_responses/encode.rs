@@ -11,9 +11,8 @@
 //!   `custom` natively, namespaced tools regrouped under `namespace`;
 //! - `Part::Unknown` items from a Responses client (hosted tool calls) are replayed verbatim.
 
-use super::common::{
-    data_url, item_id, response_id, unpack_reasoning_state, unwrap_custom_input, usage_to_wire,
-};
+use super::common::{data_url, item_id, response_id, unpack_reasoning_state, usage_to_wire};
+use crate::canonical::tools::unwrap_custom_input;
 use super::wire::{IncompleteDetails, OutItem, OutputText, ReasoningText, ResponseObject, SummaryText};
 use crate::canonical::{
     Cx, FinishReason, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Reasoning,

@@ -26,7 +26,8 @@
 //! tool that went upstream as a function (`{"input": "..."}` arguments) is buffered and its
 //! unwrapped input is sent at `PartStop`.
 
-use super::common::{item_id, response_id, unwrap_custom_input, usage_to_wire};
+use super::common::{item_id, response_id, usage_to_wire};
+use crate::canonical::tools::unwrap_custom_input;
 use super::encode::{call_out, message_item, reasoning_out, terminal_status, to_raw};
 use super::error::stream_error_code;
 use super::wire::{OutItem, OutputText, ResponseError, ResponseObject, SummaryText};
