@@ -1,14 +1,22 @@
-//! Usage sniffing for relayed openai_responses bodies.
+//! Usage sniffing for relayed OpenAI Responses bodies.
+//!
+//! Streams carry usage only in the terminal `response.completed` / `response.incomplete` /
+//! `response.failed` event (`response.usage`); a non-streamed body has it at top level. The
+//! needle `"input_tokens"` is in every usage object however the JSON is spaced, and never
+//! matches model text (inside a JSON string its quotes would be escaped).
 
+use super::common::usage_from_wire;
+use super::wire::UsageIn;
 use crate::canonical::Usage;
 use crate::sse::sniff::SniffCore;
+use serde::Deserialize;
 
 #[derive(Debug)]
 pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"usage", extract))
+        Sniffer(SniffCore::new(stream, b"\"input_tokens\"", extract))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -21,6 +29,60 @@ impl Sniffer {
     }
 }
 
-fn extract(_data: &[u8]) -> Option<Usage> {
-    None
+/// Only the fields that lead to usage; everything else (the full `output`) is skipped unparsed.
+#[derive(Deserialize)]
+struct Doc {
+    #[serde(default)]
+    response: Option<Inner>,
+    #[serde(default)]
+    usage: Option<UsageIn>,
+}
+
+#[derive(Deserialize)]
+struct Inner {
+    #[serde(default)]
+    usage: Option<UsageIn>,
+}
+
+fn extract(data: &[u8]) -> Option<Usage> {
+    let doc: Doc = serde_json::from_slice(data).ok()?;
+    let usage = doc.response.and_then(|r| r.usage).or(doc.usage)?;
+    Some(usage_from_wire(&usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_usage_from_the_terminal_event_and_from_a_body() {
+        let stream = concat!(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"r\",\"usage\":null}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"the \\\"input_tokens\\\" field\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"output\":[{\"type\":\"message\"}],",
+            "\"usage\":{\"input_tokens\":10,\"input_tokens_details\":{\"cached_tokens\":4},\"output_tokens\":5,",
+            "\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":15}}}\n\n"
+        )
+        .as_bytes();
+        let want = Usage { input: Some(10), output: Some(5), cache_read: Some(4), cache_write: None, reasoning: Some(2) };
+        for cut in 0..=stream.len() {
+            let mut s = Sniffer::new(true);
+            s.push(&stream[..cut]);
+            s.push(&stream[cut..]);
+            s.finish();
+            assert_eq!(s.usage(), want, "cut at {cut}");
+        }
+        let mut s = Sniffer::new(false);
+        s.push(br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4}}"#);
+        s.finish();
+        assert_eq!(s.usage(), Usage { input: Some(3), output: Some(1), ..Default::default() });
+    }
+
+    #[test]
+    fn garbage_is_ignored() {
+        let mut s = Sniffer::new(true);
+        s.push(b"data: {\"input_tokens\" nonsense\n\ndata: \xff\xfe\"input_tokens\"\n\n");
+        s.finish();
+        assert!(s.usage().is_empty());
+    }
 }
