@@ -153,6 +153,9 @@ fn classify(status: Option<u16>, kind: &str, code: &str, message: &str) -> Error
     if any(&["upstream_invalid_response"]) {
         return ErrorKind::UpstreamInvalid;
     }
+    if any(&["upstream_unavailable"]) {
+        return ErrorKind::UpstreamUnavailable;
+    }
     match status {
         Some(s) => ErrorKind::from_status(s),
         None if kind == "invalid_request_error" => ErrorKind::InvalidRequest,
@@ -280,6 +283,9 @@ mod tests {
             assert!(v["error"]["type"].is_string());
             assert!(v["error"].get("param").is_some() && v["error"].get("code").is_some());
             assert_eq!(decode_error(info.status, &body).kind, kind, "{kind:?}");
+            // Mid-stream error chunks have no HTTP status: the body alone keeps the kind.
+            let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(error_from_value(&v, None).kind, kind, "{kind:?} without status");
         }
         let mut info = ErrorInfo::new(ErrorKind::InvalidRequest, "bad n");
         info.param = Some("n".into());
