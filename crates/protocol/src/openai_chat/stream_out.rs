@@ -26,8 +26,27 @@ use crate::sse::write_data;
 use bytes::BytesMut;
 use std::sync::Arc;
 
+/// Boxed so the `dispatch::StreamEncoder` enum stays small.
 #[derive(Debug)]
-pub struct StreamEncoder {
+pub struct StreamEncoder(Box<Encoder>);
+
+impl StreamEncoder {
+    pub fn new(cx: &Cx) -> StreamEncoder {
+        StreamEncoder(Box::new(Encoder::new(cx)))
+    }
+
+    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.0.push(ev, out)
+    }
+
+    /// Emit whatever the grammar still owes, once.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        self.0.terminate(out);
+    }
+}
+
+#[derive(Debug)]
+struct Encoder {
     id: String,
     created: u64,
     model: String,
@@ -69,9 +88,9 @@ struct CustomCall {
     arguments: String,
 }
 
-impl StreamEncoder {
-    pub fn new(cx: &Cx) -> StreamEncoder {
-        StreamEncoder {
+impl Encoder {
+    fn new(cx: &Cx) -> Encoder {
+        Encoder {
             id: format!("chatcmpl-{}", cx.id),
             created: cx.created,
             model: String::new(),
@@ -84,7 +103,7 @@ impl StreamEncoder {
         }
     }
 
-    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         if self.state == State::Done {
             return;
         }
@@ -126,11 +145,6 @@ impl StreamEncoder {
             StreamEvent::Error(e) => self.write_error(e, out),
             StreamEvent::End => self.terminate(out),
         }
-    }
-
-    /// Emit whatever the grammar still owes, once.
-    pub fn finish(&mut self, out: &mut BytesMut) {
-        self.terminate(out);
     }
 
     fn ready(&mut self, out: &mut BytesMut) -> bool {
