@@ -16,29 +16,76 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
         "[a-z_]{0,12}".prop_map(Value::String),
         prop_oneof![
-            Just("user"), Just("assistant"), Just("tool"), Just("system"), Just("developer"), Just("function"),
-            Just("text"), Just("image_url"), Just("file"), Just("function"), Just("custom"), Just("[DONE]"),
-            Just("data:image/png;base64,AAAA"), Just("data:;base64"), Just("stop"), Just("tool_calls"),
+            Just("user"),
+            Just("assistant"),
+            Just("tool"),
+            Just("system"),
+            Just("developer"),
+            Just("function"),
+            Just("text"),
+            Just("image_url"),
+            Just("file"),
+            Just("function"),
+            Just("custom"),
+            Just("[DONE]"),
+            Just("data:image/png;base64,AAAA"),
+            Just("data:;base64"),
+            Just("stop"),
+            Just("tool_calls"),
         ]
         .prop_map(|s| Value::String(s.to_string())),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let keys = prop_oneof![
-            Just("model"), Just("messages"), Just("role"), Just("content"), Just("tool_calls"), Just("tool_call_id"),
-            Just("function"), Just("name"), Just("arguments"), Just("custom"), Just("input"), Just("type"),
-            Just("text"), Just("image_url"), Just("url"), Just("file"), Just("file_data"), Just("tools"),
-            Just("tool_choice"), Just("choices"), Just("delta"), Just("message"), Just("index"), Just("id"),
-            Just("finish_reason"), Just("usage"), Just("prompt_tokens"), Just("error"), Just("code"),
-            Just("stop"), Just("n"), Just("response_format"), Just("json_schema"), Just("reasoning"),
-            Just("reasoning_content"), Just("reasoning_effort"), Just("max_tokens"), Just("functions"),
+            Just("model"),
+            Just("messages"),
+            Just("role"),
+            Just("content"),
+            Just("tool_calls"),
+            Just("tool_call_id"),
+            Just("function"),
+            Just("name"),
+            Just("arguments"),
+            Just("custom"),
+            Just("input"),
+            Just("type"),
+            Just("text"),
+            Just("image_url"),
+            Just("url"),
+            Just("file"),
+            Just("file_data"),
+            Just("tools"),
+            Just("tool_choice"),
+            Just("choices"),
+            Just("delta"),
+            Just("message"),
+            Just("index"),
+            Just("id"),
+            Just("finish_reason"),
+            Just("usage"),
+            Just("prompt_tokens"),
+            Just("error"),
+            Just("code"),
+            Just("stop"),
+            Just("n"),
+            Just("response_format"),
+            Just("json_schema"),
+            Just("reasoning"),
+            Just("reasoning_content"),
+            Just("reasoning_effort"),
+            Just("max_tokens"),
+            Just("functions"),
         ]
         .prop_map(str::to_string);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(keys, inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(keys, inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -54,22 +101,38 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
                 1 => PartKind::Reasoning { redacted: false },
                 _ => PartKind::ToolCall {
                     id: "c".into(),
-                    name: if name.is_empty() { "apply_patch".into() } else { name },
-                    kind: if index % 2 == 0 { ToolCallKind::Function } else { ToolCallKind::Custom },
+                    name: if name.is_empty() {
+                        "apply_patch".into()
+                    } else {
+                        name
+                    },
+                    kind: if index % 2 == 0 {
+                        ToolCallKind::Function
+                    } else {
+                        ToolCallKind::Custom
+                    },
                 },
             },
         }),
         (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),
-        (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::ReasoningDelta { index, text }),
-        (idx.clone(), ".{0,8}").prop_map(|(index, delta)| StreamEvent::ToolArgsDelta { index, delta }),
+        (idx.clone(), ".{0,8}")
+            .prop_map(|(index, text)| StreamEvent::ReasoningDelta { index, text }),
+        (idx.clone(), ".{0,8}")
+            .prop_map(|(index, delta)| StreamEvent::ToolArgsDelta { index, delta }),
         idx.prop_map(|index| StreamEvent::PartStop { index }),
-        proptest::option::of(any::<u64>()).prop_map(|o| StreamEvent::Usage(Usage { output: o, input: o, ..Default::default() })),
+        proptest::option::of(any::<u64>()).prop_map(|o| StreamEvent::Usage(Usage {
+            output: o,
+            input: o,
+            ..Default::default()
+        })),
         Just(StreamEvent::Finish(FinishReason::Stop)),
         Just(StreamEvent::Finish(FinishReason::Length)),
-        Just(StreamEvent::Error(crossbar_protocol::canonical::ErrorInfo::new(
-            crossbar_protocol::canonical::ErrorKind::Overloaded,
-            "x"
-        ))),
+        Just(StreamEvent::Error(
+            crossbar_protocol::canonical::ErrorInfo::new(
+                crossbar_protocol::canonical::ErrorKind::Overloaded,
+                "x"
+            )
+        )),
         Just(StreamEvent::End),
     ]
 }
@@ -173,16 +236,34 @@ proptest! {
 fn arb_chunk() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[a-z ]{0,6}".prop_map(|t| json!({"choices": [{"index": 0, "delta": {"content": t}}]})),
-        "[a-z ]{0,6}".prop_map(|t| json!({"choices": [{"index": 0, "delta": {"reasoning_content": t}}]})),
-        (0u64..3, proptest::option::of("[a-c]"), proptest::option::of("[a-z]{1,4}"), "[{}\":a-z0-9]{0,6}").prop_map(|(i, id, name, args)| {
-            let mut f = json!({"arguments": args});
-            if let Some(n) = name { f["name"] = json!(n); }
-            let mut tc = json!({"index": i, "function": f});
-            if let Some(id) = id { tc["id"] = json!(id); }
-            json!({"choices": [{"index": 0, "delta": {"tool_calls": [tc]}}]})
-        }),
-        prop_oneof![Just("stop"), Just("length"), Just("tool_calls"), Just("content_filter")]
-            .prop_map(|r| json!({"choices": [{"index": 0, "delta": {}, "finish_reason": r}]})),
-        (0u64..100, 0u64..100).prop_map(|(p, c)| json!({"choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c}})),
+        "[a-z ]{0,6}"
+            .prop_map(|t| json!({"choices": [{"index": 0, "delta": {"reasoning_content": t}}]})),
+        (
+            0u64..3,
+            proptest::option::of("[a-c]"),
+            proptest::option::of("[a-z]{1,4}"),
+            "[{}\":a-z0-9]{0,6}"
+        )
+            .prop_map(|(i, id, name, args)| {
+                let mut f = json!({"arguments": args});
+                if let Some(n) = name {
+                    f["name"] = json!(n);
+                }
+                let mut tc = json!({"index": i, "function": f});
+                if let Some(id) = id {
+                    tc["id"] = json!(id);
+                }
+                json!({"choices": [{"index": 0, "delta": {"tool_calls": [tc]}}]})
+            }),
+        prop_oneof![
+            Just("stop"),
+            Just("length"),
+            Just("tool_calls"),
+            Just("content_filter")
+        ]
+        .prop_map(|r| json!({"choices": [{"index": 0, "delta": {}, "finish_reason": r}]})),
+        (0u64..100, 0u64..100).prop_map(
+            |(p, c)| json!({"choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c}})
+        ),
     ]
 }

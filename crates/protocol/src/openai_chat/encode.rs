@@ -11,14 +11,15 @@
 //! - Reasoning history is dropped (Chat has no field for it; foreign opaque state is a `Loss`).
 //! - Images in tool results travel in a user message right after the tool messages.
 
+use super::encode_messages::{content_value, encode_message, plain, system_role};
 use super::wire::{
-    finish_to_wire, OutChoice, OutCompletion, OutCustom, OutFunction, OutFunctionDef, OutMessage,
-    OutRequest, OutResponseMessage, OutTool, OutToolCall, OutUsage,
+    finish_to_wire, OutChoice, OutCompletion, OutCustom, OutFunction, OutFunctionDef, OutRequest,
+    OutResponseMessage, OutTool, OutToolCall, OutUsage,
 };
-use crate::canonical::tools::{custom_tool_parameters, unwrap_custom_input, wrap_custom_input};
+use crate::canonical::tools::{custom_tool_parameters, unwrap_custom_input};
 use crate::canonical::{
-    Cx, Effort, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Request,
-    Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind, ToolResult,
+    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Request, Response, ToolCall, ToolCallKind,
+    ToolChoice, ToolDef, ToolIndex, ToolKind,
 };
 use crate::EncodedRequest;
 use serde_json::{json, Value};
@@ -28,7 +29,11 @@ pub const PATH: &str = "/chat/completions";
 
 /// OpenAI's reasoning models (also behind a router prefix such as `openai/gpt-5`).
 pub fn is_reasoning_family(model: &str) -> bool {
-    let m = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
     ["o1", "o3", "o4", "gpt-5"].iter().any(|p| m.starts_with(p))
 }
 
@@ -40,7 +45,10 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
         let role = system_role(req.system_is_developer, reasoning_family);
-        messages.push(plain(role, content_value(&req.system, "system", &mut losses)));
+        messages.push(plain(
+            role,
+            content_value(&req.system, "system", &mut losses),
+        ));
     }
     for (i, m) in req.messages.iter().enumerate() {
         encode_message(m, i, reasoning_family, &mut messages, &mut losses);
@@ -53,7 +61,10 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     if drop_sampling {
         for (field, present) in [("temperature", temperature.take()), ("top_p", top_p.take())] {
             if present.is_some() {
-                losses.push(Loss::new(field, "not accepted by OpenAI reasoning models while reasoning is on"));
+                losses.push(Loss::new(
+                    field,
+                    "not accepted by OpenAI reasoning models while reasoning is on",
+                ));
             }
         }
     }
@@ -64,8 +75,18 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     let mut body = OutRequest {
         model: &req.model,
         messages,
-        tools: req.tools.iter().enumerate().map(|(i, t)| encode_tool(t, i, &mut losses)).collect(),
-        tool_choice: req.tool_choice.as_ref().map(encode_tool_choice),
+        tools: req
+            .tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| encode_tool(t, i, &mut losses))
+            .collect(),
+        // OpenAI rejects `tool_choice` and `parallel_tool_calls` without `tools`.
+        tool_choice: req
+            .tool_choice
+            .as_ref()
+            .filter(|_| !req.tools.is_empty())
+            .map(encode_tool_choice),
         parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
         max_tokens: None,
         max_completion_tokens: None,
@@ -97,230 +118,33 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
             None => None,
         };
         if r.summary.is_some() {
-            losses.push(Loss::new("reasoning.summary", "Chat Completions returns no reasoning summaries"));
+            losses.push(Loss::new(
+                "reasoning.summary",
+                "Chat Completions returns no reasoning summaries",
+            ));
         }
     }
     if let Some(extra) = &req.metadata.extra {
         // OpenAI accepts at most 16 string values.
         match extra.as_object() {
-            Some(o) if o.len() <= 16 && o.values().all(Value::is_string) => body.metadata = Some(extra),
-            _ => losses.push(Loss::new("metadata", "only up to 16 string values can be sent")),
-        }
-    }
-
-    let body = serde_json::to_vec(&body)
-        .map_err(|e| ProtocolError::invalid(format!("cannot serialize the upstream request: {e}")))?;
-    Ok(EncodedRequest { path: PATH.to_string(), body, losses })
-}
-
-fn system_role(developer: bool, reasoning_family: bool) -> &'static str {
-    if developer && reasoning_family {
-        "developer"
-    } else {
-        "system"
-    }
-}
-
-fn plain(role: &'static str, content: Value) -> OutMessage {
-    OutMessage { role, content, tool_calls: Vec::new(), tool_call_id: None }
-}
-
-fn encode_message(
-    m: &Message,
-    i: usize,
-    reasoning_family: bool,
-    out: &mut Vec<OutMessage>,
-    losses: &mut Vec<Loss>,
-) {
-    let path = format!("messages[{i}]");
-    match m.role {
-        Role::System => out.push(plain("system", content_value(&m.parts, &path, losses))),
-        Role::Developer => {
-            out.push(plain(system_role(true, reasoning_family), content_value(&m.parts, &path, losses)))
-        }
-        Role::User => {
-            // Tool results inside a user turn (not canonical, but harmless) go first, as tool messages.
-            let (results, rest): (Vec<&Part>, Vec<&Part>) =
-                m.parts.iter().partition(|p| matches!(p, Part::ToolResult(_)));
-            let had_results = !results.is_empty();
-            if had_results {
-                encode_tool_results(results, &path, out, losses);
+            Some(o) if o.len() <= 16 && o.values().all(Value::is_string) => {
+                body.metadata = Some(extra)
             }
-            if !rest.is_empty() || !had_results {
-                let rest: Vec<Part> = rest.into_iter().cloned().collect();
-                out.push(plain("user", content_value(&rest, &path, losses)));
-            }
+            _ => losses.push(Loss::new(
+                "metadata",
+                "only up to 16 string values can be sent",
+            )),
         }
-        Role::Assistant => {
-            if let Some(msg) = encode_assistant(&m.parts, &path, losses) {
-                out.push(msg);
-            }
-        }
-        Role::Tool => encode_tool_results(m.parts.iter().collect(), &path, out, losses),
     }
-}
 
-/// Content for system and user messages: a string when it is one text, else an array of parts.
-fn content_value(parts: &[Part], path: &str, losses: &mut Vec<Loss>) -> Value {
-    if let [Part::Text { text, .. }] = parts {
-        return Value::String(text.clone());
-    }
-    let mut items = Vec::with_capacity(parts.len());
-    for (j, p) in parts.iter().enumerate() {
-        if let Some(v) = content_item(p, &format!("{path}.content[{j}]"), losses) {
-            items.push(v);
-        }
-    }
-    if items.is_empty() {
-        return Value::String(String::new());
-    }
-    Value::Array(items)
-}
-
-fn content_item(p: &Part, path: &str, losses: &mut Vec<Loss>) -> Option<Value> {
-    match p {
-        Part::Text { text, .. } => Some(json!({"type": "text", "text": text})),
-        Part::Image { source, detail } => {
-            let url = match source {
-                MediaSource::Url { url } => url.clone(),
-                MediaSource::Base64 { media_type, data } => format!("data:{media_type};base64,{data}"),
-                MediaSource::FileId { .. } => {
-                    losses.push(Loss::new(path, "images by file id cannot be sent to Chat Completions"));
-                    return None;
-                }
-            };
-            let mut image = json!({ "url": url });
-            if let (Some(d), Some(o)) = (detail, image.as_object_mut()) {
-                o.insert("detail".into(), Value::String(d.clone()));
-            }
-            Some(json!({"type": "image_url", "image_url": image}))
-        }
-        Part::File { source, filename } => {
-            let mut file = serde_json::Map::new();
-            match source {
-                MediaSource::Base64 { media_type, data } => {
-                    file.insert("file_data".into(), Value::String(format!("data:{media_type};base64,{data}")));
-                }
-                MediaSource::FileId { id } => {
-                    file.insert("file_id".into(), Value::String(id.clone()));
-                }
-                MediaSource::Url { .. } => {
-                    losses.push(Loss::new(path, "files by URL cannot be sent to Chat Completions"));
-                    return None;
-                }
-            }
-            if let Some(name) = filename {
-                file.insert("filename".into(), Value::String(name.clone()));
-            }
-            Some(json!({"type": "file", "file": file}))
-        }
-        Part::Unknown { origin: Protocol::OpenaiChat, value } => Some(value.clone()),
-        Part::Reasoning(r) => {
-            reasoning_loss(r, path, losses);
-            None
-        }
-        Part::Unknown { .. } | Part::ToolCall(_) | Part::ToolResult(_) => {
-            losses.push(Loss::new(path, "this content has no Chat Completions equivalent here"));
-            None
-        }
-    }
-}
-
-fn reasoning_loss(r: &crate::canonical::Reasoning, path: &str, losses: &mut Vec<Loss>) {
-    if r.opaque.as_ref().is_some_and(|o| o.origin != Protocol::OpenaiChat) {
-        losses.push(Loss::new(path, "reasoning state from another provider cannot be replayed"));
-    }
-}
-
-fn encode_assistant(parts: &[Part], path: &str, losses: &mut Vec<Loss>) -> Option<OutMessage> {
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    for (j, p) in parts.iter().enumerate() {
-        let ppath = format!("{path}.content[{j}]");
-        match p {
-            Part::Text { text: t, .. } => text.push_str(t),
-            Part::ToolCall(tc) => {
-                if tc.opaque.as_ref().is_some_and(|o| o.origin != Protocol::OpenaiChat) {
-                    losses.push(Loss::new(&ppath, "tool-call state from another provider cannot be replayed"));
-                }
-                calls.push(upstream_tool_call(tc));
-            }
-            Part::Reasoning(r) => reasoning_loss(r, &ppath, losses),
-            _ => losses.push(Loss::new(ppath, "assistant messages carry only text and tool calls")),
-        }
-    }
-    if text.is_empty() && calls.is_empty() {
-        return None;
-    }
-    let content = if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) };
-    Some(OutMessage { role: "assistant", content, tool_calls: calls, tool_call_id: None })
-}
-
-/// A call as an upstream sees it: always a function (custom input wrapped as `{"input": ...}`).
-fn upstream_tool_call(tc: &ToolCall) -> OutToolCall {
-    let arguments = match tc.kind {
-        ToolCallKind::Custom => wrap_custom_input(&tc.arguments),
-        ToolCallKind::Function => tc.arguments.clone(),
-    };
-    OutToolCall {
-        id: tc.id.clone(),
-        kind: "function",
-        function: Some(OutFunction { name: tc.name.clone(), arguments }),
-        custom: None,
-    }
-}
-
-/// One `tool` message per result; images and stray non-result parts follow in one user message.
-fn encode_tool_results(parts: Vec<&Part>, path: &str, out: &mut Vec<OutMessage>, losses: &mut Vec<Loss>) {
-    let mut follow_up: Vec<Part> = Vec::new();
-    for (j, p) in parts.into_iter().enumerate() {
-        let ppath = format!("{path}.content[{j}]");
-        let Part::ToolResult(r) = p else {
-            follow_up.push(p.clone());
-            continue;
-        };
-        let (text, media) = split_result(r);
-        if r.is_error {
-            losses.push(Loss::new(format!("{ppath}.is_error"), "Chat tool messages have no error flag"));
-        }
-        let content = if text.is_empty() && !media.is_empty() {
-            "(the tool returned images; they follow in the next message)".to_string()
-        } else {
-            text
-        };
-        out.push(OutMessage {
-            role: "tool",
-            content: Value::String(content),
-            tool_calls: Vec::new(),
-            tool_call_id: Some(r.call_id.clone()),
-        });
-        if !media.is_empty() {
-            losses.push(Loss::new(&ppath, "tool-result images are sent in a following user message"));
-            follow_up.push(Part::text(format!("Images returned by tool call {}:", r.call_id)));
-            follow_up.extend(media);
-        }
-    }
-    if !follow_up.is_empty() {
-        out.push(plain("user", content_value(&follow_up, path, losses)));
-    }
-}
-
-/// A tool result's text parts joined, and its images/files.
-fn split_result(r: &ToolResult) -> (String, Vec<Part>) {
-    let mut text = String::new();
-    let mut media = Vec::new();
-    for p in &r.content {
-        match p {
-            Part::Text { text: t, .. } => {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(t);
-            }
-            other => media.push(other.clone()),
-        }
-    }
-    (text, media)
+    let body = serde_json::to_vec(&body).map_err(|e| {
+        ProtocolError::invalid(format!("cannot serialize the upstream request: {e}"))
+    })?;
+    Ok(EncodedRequest {
+        path: PATH.to_string(),
+        body,
+        losses,
+    })
 }
 
 fn encode_tool<'a>(t: &'a ToolDef, i: usize, losses: &mut Vec<Loss>) -> OutTool<'a> {
@@ -358,7 +182,10 @@ fn encode_tool<'a>(t: &'a ToolDef, i: usize, losses: &mut Vec<Loss>) -> OutTool<
             }
         }
     };
-    OutTool { kind: "function", function }
+    OutTool {
+        kind: "function",
+        function,
+    }
 }
 
 /// A custom tool's `format` as description text (`{type: grammar, syntax, definition}`).
@@ -366,9 +193,14 @@ fn grammar_text(format: &Value) -> Option<String> {
     if format.get("type").and_then(Value::as_str) != Some("grammar") {
         return None;
     }
-    let syntax = format.get("syntax").and_then(Value::as_str).unwrap_or("grammar");
+    let syntax = format
+        .get("syntax")
+        .and_then(Value::as_str)
+        .unwrap_or("grammar");
     let definition = format.get("definition").and_then(Value::as_str)?;
-    Some(format!("The `input` must follow this {syntax} grammar:\n{definition}"))
+    Some(format!(
+        "The `input` must follow this {syntax} grammar:\n{definition}"
+    ))
 }
 
 fn encode_tool_choice(c: &ToolChoice) -> Value {
@@ -384,8 +216,16 @@ fn encode_output(o: &OutputFormat) -> Value {
     match o {
         OutputFormat::Text => json!({"type": "text"}),
         OutputFormat::JsonObject => json!({"type": "json_object"}),
-        OutputFormat::JsonSchema { name, schema, strict } => {
-            let name = if name.is_empty() { "response" } else { name.as_str() };
+        OutputFormat::JsonSchema {
+            name,
+            schema,
+            strict,
+        } => {
+            let name = if name.is_empty() {
+                "response"
+            } else {
+                name.as_str()
+            };
             json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}})
         }
     }
@@ -407,7 +247,11 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
         }
     }
     let id = format!("chatcmpl-{}", cx.id);
-    let content = if !text.is_empty() || calls.is_empty() { Some(text) } else { None };
+    let content = if !text.is_empty() || calls.is_empty() {
+        Some(text)
+    } else {
+        None
+    };
     let body = OutCompletion {
         id: &id,
         object: "chat.completion",
@@ -427,7 +271,8 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
         }],
         usage: OutUsage::from_canonical(&resp.usage),
     };
-    serde_json::to_vec(&body).map_err(|e| ProtocolError::bad_upstream(format!("cannot serialize the response: {e}")))
+    serde_json::to_vec(&body)
+        .map_err(|e| ProtocolError::bad_upstream(format!("cannot serialize the response: {e}")))
 }
 
 /// The visible reasoning of a part: its text, or its summaries when it has none.
@@ -458,13 +303,19 @@ fn client_tool_call(tc: &ToolCall, cx: &Cx) -> OutToolCall {
             id: tc.id.clone(),
             kind: "custom",
             function: None,
-            custom: Some(OutCustom { name: tc.name.clone(), input: custom_input(tc.kind, &tc.arguments) }),
+            custom: Some(OutCustom {
+                name: tc.name.clone(),
+                input: custom_input(tc.kind, &tc.arguments),
+            }),
         }
     } else {
         OutToolCall {
             id: tc.id.clone(),
             kind: "function",
-            function: Some(OutFunction { name: tc.name.clone(), arguments: tc.arguments.clone() }),
+            function: Some(OutFunction {
+                name: tc.name.clone(),
+                arguments: tc.arguments.clone(),
+            }),
             custom: None,
         }
     }
