@@ -556,6 +556,10 @@ fn client_response_shapes() {
                 summary: vec!["s1".into(), "s2".into()],
                 ..Default::default()
             }),
+            Part::Reasoning(Reasoning {
+                text: "t3".into(),
+                ..Default::default()
+            }),
             Part::ToolCall(ToolCall {
                 id: "c".into(),
                 name: "apply_patch".into(),
@@ -571,7 +575,7 @@ fn client_response_shapes() {
         .expect("json");
     let choice = &v["choices"][0];
     assert_eq!(choice["message"]["content"], Value::Null);
-    assert_eq!(choice["message"]["reasoning_content"], "s1\n\ns2");
+    assert_eq!(choice["message"]["reasoning_content"], "s1\n\ns2\n\nt3");
     assert_eq!(
         choice["message"]["tool_calls"][0],
         json!({"id": "c", "type": "custom", "custom": {"name": "apply_patch", "input": "raw patch"}})

@@ -259,26 +259,35 @@ fn sdk_accumulation_rebuilds_the_message() {
                 text: "think".into(),
             },
             StreamEvent::PartStop { index: 0 },
-            tool(1, "c0", "get_weather", ToolCallKind::Function),
-            StreamEvent::ToolArgsDelta {
+            StreamEvent::PartStart {
                 index: 1,
+                kind: PartKind::Reasoning { redacted: false },
+            },
+            StreamEvent::ReasoningDelta {
+                index: 1,
+                text: "again".into(),
+            },
+            StreamEvent::PartStop { index: 1 },
+            tool(2, "c0", "get_weather", ToolCallKind::Function),
+            StreamEvent::ToolArgsDelta {
+                index: 2,
                 delta: "{\"a\":".into(),
             },
             // No PartStop: the next call closes this one.
-            tool(2, "c1", "apply_patch", ToolCallKind::Custom),
-            StreamEvent::ToolArgsDelta {
-                index: 1,
-                delta: "ignored: part 1 is closed".into(),
-            },
+            tool(3, "c1", "apply_patch", ToolCallKind::Custom),
             StreamEvent::ToolArgsDelta {
                 index: 2,
+                delta: "ignored: part 2 is closed".into(),
+            },
+            StreamEvent::ToolArgsDelta {
+                index: 3,
                 delta: "raw ".into(),
             },
             StreamEvent::ToolArgsDelta {
-                index: 2,
+                index: 3,
                 delta: "input".into(),
             },
-            StreamEvent::PartStop { index: 2 },
+            StreamEvent::PartStop { index: 3 },
             StreamEvent::PartStop { index: 9 },
             StreamEvent::Usage(Usage {
                 input: Some(10),
@@ -295,7 +304,7 @@ fn sdk_accumulation_rebuilds_the_message() {
     );
     let msg = check_sdk_rules(&text);
     assert_eq!(msg["role"], "assistant");
-    assert_eq!(msg["reasoning_content"], "think");
+    assert_eq!(msg["reasoning_content"], "think\n\nagain");
     assert_eq!(msg["finish_reason"], "tool_calls");
     assert_eq!(
         msg["tool_calls"][0],

@@ -241,7 +241,13 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
     for p in &resp.parts {
         match p {
             Part::Text { text: t, .. } => text.push_str(t),
-            Part::Reasoning(r) => reasoning.push_str(&reasoning_text(r)),
+            Part::Reasoning(r) => {
+                let t = reasoning_text(r);
+                if !reasoning.is_empty() && !t.is_empty() {
+                    reasoning.push_str("\n\n");
+                }
+                reasoning.push_str(&t);
+            }
             Part::ToolCall(tc) => calls.push(client_tool_call(tc, cx)),
             _ => {}
         }

@@ -60,6 +60,8 @@ struct Encoder {
     tool_calls: usize,
     /// The tool call part being streamed, if any.
     call: Option<OpenCall>,
+    /// The part the last reasoning text came from.
+    reasoning_part: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,7 @@ impl Encoder {
             usage: Usage::default(),
             tool_calls: 0,
             call: None,
+            reasoning_part: None,
         }
     }
 
@@ -136,11 +139,16 @@ impl Encoder {
                     );
                 }
             }
-            StreamEvent::ReasoningDelta { text, .. } => {
+            StreamEvent::ReasoningDelta { index, text } => {
                 if !text.is_empty() && self.ready(out) {
+                    // Separate reasoning parts as the non-streamed response does.
+                    let text = match self.reasoning_part.replace(*index) {
+                        Some(prev) if prev != *index => format!("\n\n{text}"),
+                        _ => text.clone(),
+                    };
                     self.write_delta(
                         OutDelta {
-                            reasoning_content: Some(text),
+                            reasoning_content: Some(&text),
                             ..Default::default()
                         },
                         out,
