@@ -1,14 +1,21 @@
-//! Usage sniffing for relayed openai_chat bodies.
+//! Usage sniffing for relayed Chat Completions bodies.
+//!
+//! Streams report usage in the last chunk (`choices: []`, `usage {...}`) when
+//! `stream_options.include_usage` is set; with it set, every earlier chunk carries
+//! `"usage": null`, which yields nothing here. Non-streamed bodies carry `usage` at the top.
+//! Only the `usage` member is deserialized (serde skips the rest without building values).
 
+use super::wire::InUsage;
 use crate::canonical::Usage;
 use crate::sse::sniff::SniffCore;
+use serde::Deserialize;
 
 #[derive(Debug)]
 pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"usage", extract))
+        Sniffer(SniffCore::new(stream, b"\"usage\"", extract))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -21,6 +28,58 @@ impl Sniffer {
     }
 }
 
-fn extract(_data: &[u8]) -> Option<Usage> {
-    None
+#[derive(Deserialize)]
+struct UsageOnly {
+    #[serde(default)]
+    usage: Option<InUsage>,
+}
+
+fn extract(data: &[u8]) -> Option<Usage> {
+    let doc: UsageOnly = serde_json::from_slice(data).ok()?;
+    let usage = doc.usage?.to_canonical();
+    (!usage.is_empty()).then_some(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_usage_chunk_and_ignores_null_usage() {
+        let stream = concat!(
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\n",
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":5,\"total_tokens\":17,",
+            "\"prompt_tokens_details\":{\"cached_tokens\":4},\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\n",
+            "data: [DONE]\n\n"
+        )
+        .as_bytes();
+        for cut in 0..=stream.len() {
+            let mut s = Sniffer::new(true);
+            s.push(&stream[..cut]);
+            s.push(&stream[cut..]);
+            s.finish();
+            let u = s.usage();
+            assert_eq!(u.input, Some(12), "cut {cut}");
+            assert_eq!(u.output, Some(5));
+            assert_eq!(u.cache_read, Some(4));
+            assert_eq!(u.reasoning, Some(2));
+        }
+    }
+
+    #[test]
+    fn reads_a_json_body() {
+        let mut s = Sniffer::new(false);
+        s.push(br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#);
+        s.finish();
+        assert_eq!(
+            s.usage(),
+            Usage {
+                input: Some(3),
+                output: Some(1),
+                ..Default::default()
+            }
+        );
+        assert_eq!(extract(br#"{"usage":null}"#), None);
+        assert_eq!(extract(b"not json"), None);
+    }
 }
