@@ -328,6 +328,7 @@ impl Decoder<'_> {
             }
             "tool_use" => {
                 let t: InToolUseBlock = typed(b, path)?;
+                self.drop_cache(&b.get("cache_control").cloned(), path);
                 let arguments = match t.input {
                     Some(v) if !v.is_null() => v.to_string(),
                     _ => "{}".to_string(),

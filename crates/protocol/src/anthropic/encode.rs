@@ -67,12 +67,24 @@ pub fn reasoning_text(r: &Reasoning) -> String {
 /// A thinking block for a client. Every one gets a signature: Anthropic's own when the state
 /// came from Anthropic, else a sealed envelope that brings the foreign state back next turn.
 pub fn reasoning_block(codec: &OpaqueCodec, r: &Reasoning) -> OutBlock {
-    let token = codec.reasoning_token(Protocol::Anthropic, r).unwrap_or_default();
-    let native = r.opaque.as_ref().is_some_and(|o| o.origin == Protocol::Anthropic);
+    let token = signature(codec, r);
+    let native = r.opaque.as_ref().is_some_and(|o| o.origin == Protocol::Anthropic && !o.payload.is_empty());
     if r.redacted && native {
         OutBlock::RedactedThinking { data: token }
     } else {
         OutBlock::Thinking { thinking: reasoning_text(r), signature: token }
+    }
+}
+
+/// The signature of a thinking block: the raw Anthropic one when there is one, else a sealed
+/// envelope of the part (never empty).
+pub fn signature(codec: &OpaqueCodec, r: &Reasoning) -> String {
+    match &r.opaque {
+        Some(o) if o.origin == Protocol::Anthropic && o.payload.is_empty() => {
+            let bare = Reasoning { opaque: None, ..r.clone() };
+            codec.reasoning_token(Protocol::Anthropic, &bare).unwrap_or_default()
+        }
+        _ => codec.reasoning_token(Protocol::Anthropic, r).unwrap_or_default(),
     }
 }
 

@@ -106,6 +106,9 @@ impl StreamDecoder {
                     out.push(StreamEvent::Usage(self.usage.update(u)));
                 }
             }
+            // Blocks after the stop reason cannot be part of this reply (the grammar ends parts
+            // at Finish): ignored.
+            InStreamEvent::ContentBlockStart { .. } | InStreamEvent::ContentBlockDelta { .. } if self.finished => {}
             InStreamEvent::ContentBlockStart { index, content_block } => {
                 self.ensure_started(out);
                 self.close(out);

@@ -13,10 +13,10 @@
 //! - the terminal events are written exactly once, also from `finish()` on a cut stream.
 
 use super::convert::{stop_reason_out, uncached_input};
-use super::encode::{client_tool_id, message_id, reasoning_block};
+use super::encode::{client_tool_id, message_id, reasoning_block, signature};
 use super::wire::*;
 use crate::canonical::{
-    Cx, FinishReason, Opaque, PartKind, Protocol, Reasoning, StreamEvent, ToolCallKind, Usage,
+    Cx, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCallKind, Usage,
 };
 use crate::sse::write_event;
 use bytes::BytesMut;
@@ -244,7 +244,7 @@ impl StreamEncoder {
             BlockKind::Text => {}
             BlockKind::Thinking { text, opaque } => {
                 let r = Reasoning { text, opaque, ..Reasoning::default() };
-                let signature = self.cx.codec.reasoning_token(Protocol::Anthropic, &r).unwrap_or_default();
+                let signature = signature(&self.cx.codec, &r);
                 let delta = OutDelta::SignatureDelta { signature };
                 emit(out, &OutStreamEvent::ContentBlockDelta { index, delta });
             }
@@ -258,7 +258,7 @@ impl StreamEncoder {
                     _ => {
                         let content_block = OutBlock::Thinking { thinking: String::new(), signature: String::new() };
                         emit(out, &OutStreamEvent::ContentBlockStart { index, content_block });
-                        let signature = self.cx.codec.reasoning_token(Protocol::Anthropic, &r).unwrap_or_default();
+                        let signature = signature(&self.cx.codec, &r);
                         let delta = OutDelta::SignatureDelta { signature };
                         emit(out, &OutStreamEvent::ContentBlockDelta { index, delta });
                     }
