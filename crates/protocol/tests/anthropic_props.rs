@@ -19,19 +19,44 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         prop_oneof![
-            Just("text"), Just("image"), Just("document"), Just("tool_use"), Just("tool_result"), Just("thinking"),
-            Just("redacted_thinking"), Just("base64"), Just("url"), Just("user"), Just("assistant"), Just("system"),
-            Just("enabled"), Just("adaptive"), Just("cb1.AAAA"), Just("message_start"), Just("content_block_delta"),
+            Just("text"),
+            Just("image"),
+            Just("document"),
+            Just("tool_use"),
+            Just("tool_result"),
+            Just("thinking"),
+            Just("redacted_thinking"),
+            Just("base64"),
+            Just("url"),
+            Just("user"),
+            Just("assistant"),
+            Just("system"),
+            Just("enabled"),
+            Just("adaptive"),
+            Just("cb1.AAAA"),
+            Just("message_start"),
+            Just("content_block_delta"),
         ]
         .prop_map(Value::from),
         ".{0,10}".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         let keys = prop_oneof![
-            Just("type".to_string()), Just("text".to_string()), Just("content".to_string()), Just("source".to_string()),
-            Just("role".to_string()), Just("input".to_string()), Just("id".to_string()), Just("signature".to_string()),
-            Just("data".to_string()), Just("usage".to_string()), Just("index".to_string()), Just("delta".to_string()),
-            Just("message".to_string()), Just("tool_use_id".to_string()), "[a-z_]{1,8}",
+            Just("type".to_string()),
+            Just("text".to_string()),
+            Just("content".to_string()),
+            Just("source".to_string()),
+            Just("role".to_string()),
+            Just("input".to_string()),
+            Just("id".to_string()),
+            Just("signature".to_string()),
+            Just("data".to_string()),
+            Just("usage".to_string()),
+            Just("index".to_string()),
+            Just("delta".to_string()),
+            Just("message".to_string()),
+            Just("tool_use_id".to_string()),
+            "[a-z_]{1,8}",
         ];
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
@@ -42,20 +67,22 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 /// A request-shaped body with arbitrary parts, so decoding goes deep.
 fn arb_request() -> impl Strategy<Value = Value> {
-    (arb_json(), arb_json(), arb_json(), arb_json(), any::<bool>()).prop_map(|(content, system, tools, thinking, stream)| {
-        json!({
-            "model": "m",
-            "max_tokens": 100,
-            "stream": stream,
-            "system": system,
-            "tools": tools,
-            "thinking": thinking,
-            "messages": [
-                {"role": "user", "content": content.clone()},
-                {"role": "assistant", "content": [content]},
-            ]
-        })
-    })
+    (arb_json(), arb_json(), arb_json(), arb_json(), any::<bool>()).prop_map(
+        |(content, system, tools, thinking, stream)| {
+            json!({
+                "model": "m",
+                "max_tokens": 100,
+                "stream": stream,
+                "system": system,
+                "tools": tools,
+                "thinking": thinking,
+                "messages": [
+                    {"role": "user", "content": content.clone()},
+                    {"role": "assistant", "content": [content]},
+                ]
+            })
+        },
+    )
 }
 
 /// Checks `Start (parts | Usage)* Finish? Usage? Error? End` with sequential part indices.
@@ -126,7 +153,8 @@ fn run_decoder(frames: &[SseEvent]) -> Vec<StreamEvent> {
 }
 
 fn fixture_frames() -> Vec<SseEvent> {
-    let raw = std::fs::read(format!("{}/fixtures/anthropic/stream_tool_use.sse", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    let raw = std::fs::read(format!("{}/fixtures/anthropic/stream_tool_use.sse", env!("CARGO_MANIFEST_DIR")))
+        .expect("fixture");
     let mut d = Decoder::default();
     let mut frames = Vec::new();
     d.push(&raw, &mut frames);
@@ -136,9 +164,14 @@ fn fixture_frames() -> Vec<SseEvent> {
 
 fn arb_frame() -> impl Strategy<Value = SseEvent> {
     let name = proptest::option::of(prop_oneof![
-        Just("message_start".to_string()), Just("content_block_start".to_string()), Just("content_block_delta".to_string()),
-        Just("content_block_stop".to_string()), Just("message_delta".to_string()), Just("message_stop".to_string()),
-        Just("error".to_string()), Just("ping".to_string()),
+        Just("message_start".to_string()),
+        Just("content_block_start".to_string()),
+        Just("content_block_delta".to_string()),
+        Just("content_block_stop".to_string()),
+        Just("message_delta".to_string()),
+        Just("message_stop".to_string()),
+        Just("error".to_string()),
+        Just("ping".to_string()),
     ]);
     let data = prop_oneof![arb_json().prop_map(|v| v.to_string()), ".{0,30}"];
     (name, data).prop_map(|(event, data)| SseEvent { event, data })

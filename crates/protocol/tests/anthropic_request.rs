@@ -111,8 +111,13 @@ fn sdk_request_with_media_server_tools_and_mixed_results_decodes() {
     let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::User]);
     let user = &req.messages[0].parts;
-    assert!(matches!(&user[0], Part::Image { source: MediaSource::Base64 { media_type, .. }, .. } if media_type == "image/png"));
-    assert_eq!(user[1], Part::Image { source: MediaSource::Url { url: "https://example.com/cat.jpg".into() }, detail: None });
+    assert!(
+        matches!(&user[0], Part::Image { source: MediaSource::Base64 { media_type, .. }, .. } if media_type == "image/png")
+    );
+    assert_eq!(
+        user[1],
+        Part::Image { source: MediaSource::Url { url: "https://example.com/cat.jpg".into() }, detail: None }
+    );
     assert_eq!(
         user[2],
         Part::File {
@@ -120,20 +125,33 @@ fn sdk_request_with_media_server_tools_and_mixed_results_decodes() {
             filename: Some("report.pdf".into())
         }
     );
-    assert_eq!(user[3], Part::File { source: MediaSource::Url { url: "https://example.com/paper.pdf".into() }, filename: None });
+    assert_eq!(
+        user[3],
+        Part::File { source: MediaSource::Url { url: "https://example.com/paper.pdf".into() }, filename: None }
+    );
     assert_eq!(user[4], Part::text("Plain notes."));
 
     let asst = &req.messages[1].parts;
-    assert!(matches!(&asst[0], Part::Reasoning(r) if r.redacted && r.opaque.as_ref().is_some_and(|o| o.origin == Protocol::Anthropic)));
+    assert!(
+        matches!(&asst[0], Part::Reasoning(r) if r.redacted && r.opaque.as_ref().is_some_and(|o| o.origin == Protocol::Anthropic))
+    );
     assert!(matches!(&asst[1], Part::Reasoning(r) if r.text == "Need weather and a search."));
-    assert!(matches!(&asst[2], Part::Unknown { origin: Protocol::Anthropic, value } if value["type"] == "server_tool_use"));
-    assert!(matches!(&asst[3], Part::Unknown { origin: Protocol::Anthropic, value } if value["type"] == "web_search_tool_result"));
+    assert!(
+        matches!(&asst[2], Part::Unknown { origin: Protocol::Anthropic, value } if value["type"] == "server_tool_use")
+    );
+    assert!(
+        matches!(&asst[3], Part::Unknown { origin: Protocol::Anthropic, value } if value["type"] == "web_search_tool_result")
+    );
     assert!(matches!(&asst[4], Part::ToolCall(c) if c.arguments == r#"{"location":"Paris"}"#));
 
     // A user turn mixing results and text: a Tool message (results in order), then the rest.
     let results = &req.messages[2].parts;
-    assert!(matches!(&results[0], Part::ToolResult(r) if r.name.as_deref() == Some("get_weather") && r.content.len() == 2 && !r.is_error));
-    assert!(matches!(&results[1], Part::ToolResult(r) if r.call_id == "toolu_unknown" && r.name.is_none() && r.is_error));
+    assert!(
+        matches!(&results[0], Part::ToolResult(r) if r.name.as_deref() == Some("get_weather") && r.content.len() == 2 && !r.is_error)
+    );
+    assert!(
+        matches!(&results[1], Part::ToolResult(r) if r.call_id == "toolu_unknown" && r.name.is_none() && r.is_error)
+    );
     assert_eq!(req.messages[3].parts, [Part::text("Here you go:")]);
 }
 
@@ -151,7 +169,9 @@ fn count_tokens_body_without_max_tokens_decodes() {
 fn title_call_with_disabled_thinking_and_json_schema_decodes() {
     let req = decode("title_request.json");
     assert!(req.reasoning.as_ref().is_some_and(ReasoningConfig::disabled));
-    assert!(matches!(&req.output, Some(OutputFormat::JsonSchema { schema, strict: true, .. }) if schema["required"] == json!(["title"])));
+    assert!(
+        matches!(&req.output, Some(OutputFormat::JsonSchema { schema, strict: true, .. }) if schema["required"] == json!(["title"]))
+    );
     assert_eq!(req.metadata.user.as_deref(), Some("user_abc"));
     assert!(!req.stream);
 }
@@ -190,15 +210,31 @@ fn bad_requests_name_the_field() {
     assert_eq!(param(&decode_err(json!({"messages": msgs}))), Some("model"));
     assert_eq!(param(&decode_err(json!({"model": "m"}))), Some("messages"));
     assert_eq!(param(&decode_err(json!({"model": "m", "messages": msgs, "max_tokens": "many"}))), Some("max_tokens"));
-    assert_eq!(param(&decode_err(json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}))), Some("messages[0].role"));
-    assert_eq!(param(&decode_err(json!({"model": "m", "messages": [{"role": "user", "content": 5}]}))), Some("messages[0]"));
-    let bad_block = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": 3}]}]});
+    assert_eq!(
+        param(&decode_err(json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}))),
+        Some("messages[0].role")
+    );
+    assert_eq!(
+        param(&decode_err(json!({"model": "m", "messages": [{"role": "user", "content": 5}]}))),
+        Some("messages[0]")
+    );
+    let bad_block =
+        json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": 3}]}]});
     assert_eq!(param(&decode_err(bad_block)), Some("messages[0].content[1]"));
     let misplaced = json!({"model": "m", "messages": [{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "x"}]}]});
     assert_eq!(param(&decode_err(misplaced)), Some("messages[0].content[0]"));
-    assert_eq!(param(&decode_err(json!({"model": "m", "messages": msgs, "thinking": {"type": "sometimes"}}))), Some("thinking.type"));
-    assert_eq!(param(&decode_err(json!({"model": "m", "messages": msgs, "output_config": {"effort": "extreme"}}))), Some("output_config.effort"));
-    assert_eq!(param(&decode_err(json!({"model": "m", "messages": msgs, "tool_choice": {"type": "tool"}}))), Some("tool_choice.name"));
+    assert_eq!(
+        param(&decode_err(json!({"model": "m", "messages": msgs, "thinking": {"type": "sometimes"}}))),
+        Some("thinking.type")
+    );
+    assert_eq!(
+        param(&decode_err(json!({"model": "m", "messages": msgs, "output_config": {"effort": "extreme"}}))),
+        Some("output_config.effort")
+    );
+    assert_eq!(
+        param(&decode_err(json!({"model": "m", "messages": msgs, "tool_choice": {"type": "tool"}}))),
+        Some("tool_choice.name")
+    );
 }
 
 #[test]
@@ -294,7 +330,10 @@ fn sdk_request_round_trips_through_the_upstream_encoder() {
     // Tool results first in the user turn, then the text that came with them.
     let last = &body["messages"][2]["content"];
     assert_eq!(last[0]["type"], "tool_result");
-    assert_eq!(last[1], json!({"type": "tool_result", "tool_use_id": "toolu_unknown", "content": "boom", "is_error": true}));
+    assert_eq!(
+        last[1],
+        json!({"type": "tool_result", "tool_use_id": "toolu_unknown", "content": "boom", "is_error": true})
+    );
     assert_eq!(last[2], json!({"type": "text", "text": "Here you go:"}));
     assert_eq!(body["messages"][0]["content"][2]["title"], "report.pdf");
 
@@ -306,11 +345,23 @@ fn sdk_request_round_trips_through_the_upstream_encoder() {
 }
 
 fn call(id: &str, args: &str) -> Part {
-    Part::ToolCall(ToolCall { id: id.into(), name: "shell".into(), arguments: args.into(), kind: ToolCallKind::Function, opaque: None })
+    Part::ToolCall(ToolCall {
+        id: id.into(),
+        name: "shell".into(),
+        arguments: args.into(),
+        kind: ToolCallKind::Function,
+        opaque: None,
+    })
 }
 
 fn result(id: &str, text: &str) -> Part {
-    Part::ToolResult(ToolResult { call_id: id.into(), name: None, content: vec![Part::text(text)], is_error: false, kind: ToolCallKind::Function })
+    Part::ToolResult(ToolResult {
+        call_id: id.into(),
+        name: None,
+        content: vec![Part::text(text)],
+        is_error: false,
+        kind: ToolCallKind::Function,
+    })
 }
 
 fn msg(role: Role, parts: Vec<Part>) -> Message {
@@ -332,9 +383,33 @@ fn openai_style_request() -> Request {
         reasoning: Some(ReasoningConfig { effort: Some(Effort::High), ..Default::default() }),
         sampling: Sampling { temperature: Some(0.2), seed: Some(1), ..Default::default() },
         tools: vec![
-            ToolDef { name: "shell".into(), namespace: None, description: None, parameters: json!({"properties": {}}), kind: ToolKind::Function, strict: Some(true), cache: None },
-            ToolDef { name: "apply_patch".into(), namespace: None, description: Some("patch".into()), parameters: json!({}), kind: ToolKind::Custom { format: Some(json!({"type": "grammar"})) }, strict: None, cache: None },
-            ToolDef { name: "open".into(), namespace: Some("browser".into()), description: None, parameters: Value::Null, kind: ToolKind::Function, strict: None, cache: None },
+            ToolDef {
+                name: "shell".into(),
+                namespace: None,
+                description: None,
+                parameters: json!({"properties": {}}),
+                kind: ToolKind::Function,
+                strict: Some(true),
+                cache: None,
+            },
+            ToolDef {
+                name: "apply_patch".into(),
+                namespace: None,
+                description: Some("patch".into()),
+                parameters: json!({}),
+                kind: ToolKind::Custom { format: Some(json!({"type": "grammar"})) },
+                strict: None,
+                cache: None,
+            },
+            ToolDef {
+                name: "open".into(),
+                namespace: Some("browser".into()),
+                description: None,
+                parameters: Value::Null,
+                kind: ToolKind::Function,
+                strict: None,
+                cache: None,
+            },
         ],
         tool_choice: Some(ToolChoice::Required),
         output: Some(OutputFormat::JsonObject),
@@ -360,7 +435,10 @@ fn foreign_history_turns_thinking_off_and_maps_tool_ids_in_pairs() {
     let calls = &m[1]["content"];
     assert_eq!(calls.as_array().map(Vec::len), Some(2));
     let id = calls[0]["id"].as_str().unwrap_or_default().to_string();
-    assert!(id.starts_with("call_1_x_") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{id}");
+    assert!(
+        id.starts_with("call_1_x_") && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{id}"
+    );
     assert_eq!(calls[1]["input"], json!({}));
     let user = &m[2]["content"];
     assert_eq!(user[0], json!({"type": "tool_result", "tool_use_id": id, "content": "a.txt"}));
@@ -416,15 +494,30 @@ fn effort_becomes_a_budget_and_thinking_drops_incompatible_knobs() {
 
 #[test]
 fn only_anthropic_reasoning_is_replayed() {
-    let foreign = Reasoning { text: "gpt thoughts".into(), opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc")), ..Default::default() };
+    let foreign = Reasoning {
+        text: "gpt thoughts".into(),
+        opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc")),
+        ..Default::default()
+    };
     let plain = Reasoning { text: "plain".into(), ..Default::default() };
-    let native = Reasoning { text: "mine".into(), opaque: Some(Opaque::new(Protocol::Anthropic, "sig")), ..Default::default() };
-    let redacted = Reasoning { opaque: Some(Opaque::new(Protocol::Anthropic, "blob")), redacted: true, ..Default::default() };
+    let native =
+        Reasoning { text: "mine".into(), opaque: Some(Opaque::new(Protocol::Anthropic, "sig")), ..Default::default() };
+    let redacted =
+        Reasoning { opaque: Some(Opaque::new(Protocol::Anthropic, "blob")), redacted: true, ..Default::default() };
     let req = Request {
         model: "m".into(),
         messages: vec![
             msg(Role::User, vec![Part::text("q")]),
-            msg(Role::Assistant, vec![Part::Reasoning(foreign), Part::Reasoning(plain), Part::Reasoning(native), Part::Reasoning(redacted), Part::text("a")]),
+            msg(
+                Role::Assistant,
+                vec![
+                    Part::Reasoning(foreign),
+                    Part::Reasoning(plain),
+                    Part::Reasoning(native),
+                    Part::Reasoning(redacted),
+                    Part::text("a"),
+                ],
+            ),
         ],
         ..Default::default()
     };
@@ -446,14 +539,29 @@ fn media_tool_choice_and_metadata_mapping() {
     let txt = base64::engine::general_purpose::STANDARD.encode("hello doc");
     let req = Request {
         model: "m".into(),
-        messages: vec![msg(Role::User, vec![
-            Part::Image { source: MediaSource::Base64 { media_type: "image/jpeg".into(), data: "AAAA".into() }, detail: Some("high".into()) },
-            Part::Image { source: MediaSource::FileId { id: "file-abc".into() }, detail: None },
-            Part::File { source: MediaSource::Base64 { media_type: "text/plain".into(), data: txt }, filename: Some("n.txt".into()) },
-            Part::File { source: MediaSource::Base64 { media_type: "image/png".into(), data: "BBBB".into() }, filename: None },
-            Part::File { source: MediaSource::Base64 { media_type: "application/zip".into(), data: "CCCC".into() }, filename: None },
-            Part::Unknown { origin: Protocol::Gemini, value: json!({"executableCode": {}}) },
-        ])],
+        messages: vec![msg(
+            Role::User,
+            vec![
+                Part::Image {
+                    source: MediaSource::Base64 { media_type: "image/jpeg".into(), data: "AAAA".into() },
+                    detail: Some("high".into()),
+                },
+                Part::Image { source: MediaSource::FileId { id: "file-abc".into() }, detail: None },
+                Part::File {
+                    source: MediaSource::Base64 { media_type: "text/plain".into(), data: txt },
+                    filename: Some("n.txt".into()),
+                },
+                Part::File {
+                    source: MediaSource::Base64 { media_type: "image/png".into(), data: "BBBB".into() },
+                    filename: None,
+                },
+                Part::File {
+                    source: MediaSource::Base64 { media_type: "application/zip".into(), data: "CCCC".into() },
+                    filename: None,
+                },
+                Part::Unknown { origin: Protocol::Gemini, value: json!({"executableCode": {}}) },
+            ],
+        )],
         tools: openai_style_request().tools,
         tool_choice: Some(ToolChoice::None),
         metadata: Metadata { user: Some("u1".into()), prompt_cache_key: Some("k".into()), ..Default::default() },
@@ -475,7 +583,13 @@ fn media_tool_choice_and_metadata_mapping() {
     assert_eq!(body["output_config"], json!({"format": {"type": "json_schema", "schema": {"type": "object"}}}));
     assert!(body.get("stream").is_none());
     let fields = loss_fields(&losses);
-    for f in ["messages[0].parts[0].detail", "messages[0].parts[1]", "messages[0].parts[4]", "messages[0].parts[5]", "prompt_cache_key"] {
+    for f in [
+        "messages[0].parts[0].detail",
+        "messages[0].parts[1]",
+        "messages[0].parts[4]",
+        "messages[0].parts[5]",
+        "prompt_cache_key",
+    ] {
         assert!(fields.contains(&f), "missing loss {f} in {fields:?}");
     }
 

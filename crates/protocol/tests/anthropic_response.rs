@@ -31,7 +31,13 @@ fn upstream_message_decodes() {
     assert_eq!(resp.finish, Some(FinishReason::ToolCalls));
     assert_eq!(
         resp.usage,
-        Usage { input: Some(472 + 1200 + 30000), output: Some(89), cache_read: Some(30000), cache_write: Some(1200), reasoning: None }
+        Usage {
+            input: Some(472 + 1200 + 30000),
+            output: Some(89),
+            cache_read: Some(30000),
+            cache_write: Some(1200),
+            reasoning: None
+        }
     );
     assert_eq!(resp.parts.len(), 5);
     assert_eq!(
@@ -47,7 +53,10 @@ fn upstream_message_decodes() {
     assert!(matches!(&resp.parts[3], Part::Unknown { origin: Protocol::Anthropic, .. }));
     let Part::ToolCall(call) = &resp.parts[4] else { panic!("tool call expected") };
     assert_eq!(call.id, "toolu_01A09q90qw90lq917835lq9");
-    assert_eq!(serde_json::from_str::<Value>(&call.arguments).ok(), Some(json!({"location": "Paris", "unit": "celsius"})));
+    assert_eq!(
+        serde_json::from_str::<Value>(&call.arguments).ok(),
+        Some(json!({"location": "Paris", "unit": "celsius"}))
+    );
 }
 
 #[test]
@@ -69,7 +78,12 @@ fn anthropic_reply_round_trips_to_an_anthropic_client() {
 
 #[test]
 fn bad_upstream_replies_are_invalid_response() {
-    for body in [&b"<html>"[..], br#"{"type":"error","error":{"type":"api_error","message":"x"}}"#, br#"{"type":"completion"}"#, br#"{"content":"nope"}"#] {
+    for body in [
+        &b"<html>"[..],
+        br#"{"type":"error","error":{"type":"api_error","message":"x"}}"#,
+        br#"{"type":"completion"}"#,
+        br#"{"content":"nope"}"#,
+    ] {
         let e = decode::decode_response(body, &cx()).expect_err("must fail");
         assert!(matches!(e, ProtocolError::InvalidResponse { .. }), "{e:?}");
     }
@@ -86,7 +100,13 @@ fn foreign_reply_encodes_with_sealed_signatures_and_object_inputs() {
         redacted: false,
     };
     let call = |id: &str, args: &str| {
-        Part::ToolCall(ToolCall { id: id.into(), name: "Bash".into(), arguments: args.into(), kind: ToolCallKind::Function, opaque: None })
+        Part::ToolCall(ToolCall {
+            id: id.into(),
+            name: "Bash".into(),
+            arguments: args.into(),
+            kind: ToolCallKind::Function,
+            opaque: None,
+        })
     };
     let resp = Response {
         id: "resp_1".into(),
@@ -190,7 +210,10 @@ fn errors_encode_in_the_anthropic_shape() {
         assert_eq!(body, json!({"type": "error", "error": {"type": t, "message": "boom"}}));
         // And our own bodies classify back to an equivalent kind.
         let back = error::decode_error(kind.default_status(), &error::encode_error(&ErrorInfo::new(kind, "boom")));
-        assert_eq!(crossbar_protocol::anthropic::error::encode_error(&back), error::encode_error(&ErrorInfo::new(kind, "boom")));
+        assert_eq!(
+            crossbar_protocol::anthropic::error::encode_error(&back),
+            error::encode_error(&ErrorInfo::new(kind, "boom"))
+        );
     }
 }
 
@@ -208,13 +231,20 @@ fn sniff(stream: bool, body: &[u8], cut: usize) -> Usage {
 #[test]
 fn sniffs_stream_usage_at_every_split_point() {
     let body = fixture("stream_tool_use.sse");
-    let want = Usage { input: Some(31672), output: Some(89), cache_read: Some(30000), cache_write: Some(1200), reasoning: None };
+    let want = Usage {
+        input: Some(31672),
+        output: Some(89),
+        cache_read: Some(30000),
+        cache_write: Some(1200),
+        reasoning: None,
+    };
     for cut in 0..=body.len() {
         assert_eq!(sniff(true, &body, cut), want, "cut at {cut}");
     }
     // No `event:` lines, output-only message_delta: message_start's input stands.
     let body = fixture("stream_server_tool.sse");
-    let want = Usage { input: Some(2679), output: Some(510), cache_read: Some(0), cache_write: Some(0), reasoning: None };
+    let want =
+        Usage { input: Some(2679), output: Some(510), cache_read: Some(0), cache_write: Some(0), reasoning: None };
     assert_eq!(sniff(true, &body, 0), want);
 }
 

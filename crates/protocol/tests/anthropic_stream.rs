@@ -39,7 +39,13 @@ fn decode_stream(pieces: &[&[u8]]) -> Vec<StreamEvent> {
 }
 
 fn usage(input: u64, output: u64, read: u64, write: u64) -> Usage {
-    Usage { input: Some(input), output: Some(output), cache_read: Some(read), cache_write: Some(write), reasoning: None }
+    Usage {
+        input: Some(input),
+        output: Some(output),
+        cache_read: Some(read),
+        cache_write: Some(write),
+        reasoning: None,
+    }
 }
 
 fn tool_use_events() -> Vec<StreamEvent> {
@@ -50,13 +56,26 @@ fn tool_use_events() -> Vec<StreamEvent> {
         PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
         ReasoningDelta { index: 0, text: "The user wants the weather".into() },
         ReasoningDelta { index: 0, text: " in Paris.".into() },
-        Opaque { index: 0, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds") },
+        Opaque {
+            index: 0,
+            opaque: crossbar_protocol::canonical::Opaque::new(
+                Protocol::Anthropic,
+                "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds",
+            ),
+        },
         PartStop { index: 0 },
         PartStart { index: 1, kind: PartKind::Text },
         TextDelta { index: 1, text: "I'll check ".into() },
         TextDelta { index: 1, text: "the weather.".into() },
         PartStop { index: 1 },
-        PartStart { index: 2, kind: PartKind::ToolCall { id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6".into(), name: "get_weather".into(), kind: ToolCallKind::Function } },
+        PartStart {
+            index: 2,
+            kind: PartKind::ToolCall {
+                id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6".into(),
+                name: "get_weather".into(),
+                kind: ToolCallKind::Function,
+            },
+        },
         ToolArgsDelta { index: 2, delta: "{\"location\": \"Par".into() },
         ToolArgsDelta { index: 2, delta: "is\"}".into() },
         PartStop { index: 2 },
@@ -94,7 +113,10 @@ fn server_blocks_are_skipped_and_event_lines_are_optional() {
             Start { id: "msg_01Srv".into(), model: "claude-sonnet-4-5".into() },
             Usage(usage(2679, 3, 0, 0)),
             PartStart { index: 0, kind: PartKind::Reasoning { redacted: true } },
-            Opaque { index: 0, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "EmwKAhgBEgy3va3pzix") },
+            Opaque {
+                index: 0,
+                opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "EmwKAhgBEgy3va3pzix")
+            },
             PartStop { index: 0 },
             PartStart { index: 1, kind: PartKind::Text },
             TextDelta { index: 1, text: "Sunny".into() },
@@ -114,7 +136,10 @@ fn upstream_error_event_ends_the_stream() {
     assert_eq!(got[3], TextDelta { index: 0, text: "Hel".into() });
     assert_eq!(got[4], PartStop { index: 0 });
     let Error(e) = &got[5] else { panic!("error expected: {got:?}") };
-    assert_eq!((e.kind, e.message.as_str(), e.code.as_deref()), (ErrorKind::Overloaded, "Overloaded", Some("overloaded_error")));
+    assert_eq!(
+        (e.kind, e.message.as_str(), e.code.as_deref()),
+        (ErrorKind::Overloaded, "Overloaded", Some("overloaded_error"))
+    );
     assert_eq!(got[6], End);
 }
 
@@ -122,7 +147,8 @@ fn upstream_error_event_ends_the_stream() {
 fn cut_and_malformed_streams_end_with_an_error() {
     let raw = String::from_utf8(fixture("stream_tool_use.sse")).expect("utf8");
     // Cut inside the tool call: the open part is closed, then Error(UpstreamInvalid), End.
-    let cut = raw.find("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}").expect("marker");
+    let cut =
+        raw.find("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}").expect("marker");
     let got = decode_stream(&[&raw.as_bytes()[..cut]]);
     let n = got.len();
     assert_eq!(got[n - 3], StreamEvent::PartStop { index: 2 });
@@ -134,7 +160,10 @@ fn cut_and_malformed_streams_end_with_an_error() {
     assert_eq!(got, tool_use_events());
     // Garbage JSON: Error + End, and nothing after.
     let got = decode_stream(&[b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\ndata: {oops\n\ndata: {\"type\":\"message_stop\"}\n\n"]);
-    assert!(matches!(&got[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid), "{got:?}");
+    assert!(
+        matches!(&got[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid),
+        "{got:?}"
+    );
     // Nothing at all.
     let got = decode_stream(&[b""]);
     assert!(matches!(&got[..], [StreamEvent::Start { .. }, StreamEvent::Error(_), StreamEvent::End]), "{got:?}");
@@ -158,7 +187,10 @@ fn deltas_without_block_start_and_whole_tool_inputs_are_tolerated() {
             PartStart { index: 0, kind: PartKind::Text },
             TextDelta { index: 0, text: "hi".into() },
             PartStop { index: 0 },
-            PartStart { index: 1, kind: PartKind::ToolCall { id: "t1".into(), name: "f".into(), kind: ToolCallKind::Function } },
+            PartStart {
+                index: 1,
+                kind: PartKind::ToolCall { id: "t1".into(), name: "f".into(), kind: ToolCallKind::Function }
+            },
             ToolArgsDelta { index: 1, delta: "{\"a\":1}".into() },
             PartStop { index: 1 },
             Finish(FinishReason::ToolCalls),
@@ -235,19 +267,29 @@ fn accumulate(bytes: &[u8], strict_json: bool) -> (Vec<Value>, Result<Value, Str
                 let delta = &data["delta"];
                 match (block["type"].as_str(), delta["type"].as_str()) {
                     (Some("text"), Some("text_delta")) => {
-                        let s = format!("{}{}", block["text"].as_str().unwrap_or(""), delta["text"].as_str().expect("text"));
+                        let s = format!(
+                            "{}{}",
+                            block["text"].as_str().unwrap_or(""),
+                            delta["text"].as_str().expect("text")
+                        );
                         block["text"] = json!(s);
                     }
                     (Some("thinking"), Some("thinking_delta")) => {
                         assert_eq!(sigs, 0, "thinking after the signature");
-                        let s = format!("{}{}", block["thinking"].as_str().unwrap_or(""), delta["thinking"].as_str().expect("thinking"));
+                        let s = format!(
+                            "{}{}",
+                            block["thinking"].as_str().unwrap_or(""),
+                            delta["thinking"].as_str().expect("thinking")
+                        );
                         block["thinking"] = json!(s);
                     }
                     (Some("thinking"), Some("signature_delta")) => {
                         sigs += 1;
                         block["signature"] = delta["signature"].clone();
                     }
-                    (Some("tool_use"), Some("input_json_delta")) => json_acc.push_str(delta["partial_json"].as_str().expect("partial_json")),
+                    (Some("tool_use"), Some("input_json_delta")) => {
+                        json_acc.push_str(delta["partial_json"].as_str().expect("partial_json"))
+                    }
                     other => panic!("delta {other:?} does not fit its block"),
                 }
             }
@@ -319,17 +361,28 @@ fn foreign_stream_encodes_for_claude_code() {
         PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
         ReasoningDelta { index: 0, text: "think".into() },
         ReasoningDelta { index: 0, text: " more".into() },
-        StreamEvent::Opaque { index: 0, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::OpenaiResponses, "enc") },
+        StreamEvent::Opaque {
+            index: 0,
+            opaque: crossbar_protocol::canonical::Opaque::new(Protocol::OpenaiResponses, "enc"),
+        },
         PartStop { index: 0 },
         PartStart { index: 1, kind: PartKind::Text },
         TextDelta { index: 1, text: "Hi".into() },
         PartStop { index: 1 },
-        PartStart { index: 2, kind: PartKind::ToolCall { id: "call_1".into(), name: "Bash".into(), kind: ToolCallKind::Function } },
+        PartStart {
+            index: 2,
+            kind: PartKind::ToolCall { id: "call_1".into(), name: "Bash".into(), kind: ToolCallKind::Function },
+        },
         ToolArgsDelta { index: 2, delta: "{\"command\":".into() },
         ToolArgsDelta { index: 2, delta: "\"ls\"}".into() },
         PartStop { index: 2 },
         Finish(FinishReason::ToolCalls),
-        StreamEvent::Usage(crossbar_protocol::canonical::Usage { input: Some(100), output: Some(20), cache_read: Some(40), ..Default::default() }),
+        StreamEvent::Usage(crossbar_protocol::canonical::Usage {
+            input: Some(100),
+            output: Some(20),
+            cache_read: Some(40),
+            ..Default::default()
+        }),
         End,
     ];
     let bytes = encode_stream(&events, true);
@@ -337,11 +390,22 @@ fn foreign_stream_encodes_for_claude_code() {
     assert_eq!(
         types(&datas),
         [
-            "message_start", "ping",
-            "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_stop",
-            "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
-            "message_delta", "message_stop",
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
         ]
     );
     assert_eq!(
@@ -350,8 +414,14 @@ fn foreign_stream_encodes_for_claude_code() {
             "content": [], "stop_reason": null, "stop_sequence": null,
             "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}})
     );
-    assert_eq!(datas[2], json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}));
-    assert_eq!(datas[10], json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {}}}));
+    assert_eq!(
+        datas[2],
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+    );
+    assert_eq!(
+        datas[10],
+        json!({"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {}}})
+    );
     assert_eq!(
         datas[14],
         json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
@@ -398,12 +468,17 @@ fn anthropic_stream_survives_decode_then_encode() {
 }
 
 #[test]
-fn early_usage_lands_in_message_start() {
+fn usage_totals_reach_message_delta() {
     use StreamEvent::*;
     let bytes = encode_stream(
         &[
             Start { id: "x".into(), model: "m".into() },
-            StreamEvent::Usage(crossbar_protocol::canonical::Usage { input: Some(50), cache_read: Some(10), cache_write: Some(5), ..Default::default() }),
+            StreamEvent::Usage(crossbar_protocol::canonical::Usage {
+                input: Some(50),
+                cache_read: Some(10),
+                cache_write: Some(5),
+                ..Default::default()
+            }),
             PartStart { index: 0, kind: PartKind::Text },
             TextDelta { index: 0, text: "ok".into() },
             PartStop { index: 0 },
@@ -413,8 +488,15 @@ fn early_usage_lands_in_message_start() {
         true,
     );
     let (datas, msg) = accumulate(&bytes, true);
-    assert_eq!(datas[0]["message"]["usage"], json!({"input_tokens": 35, "output_tokens": 0, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 10}));
+    assert_eq!(
+        datas[0]["message"]["usage"],
+        json!({"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})
+    );
     let msg = msg.expect("message");
+    assert_eq!(
+        msg["usage"],
+        json!({"input_tokens": 35, "output_tokens": 0, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 10})
+    );
     assert_eq!((msg["stop_reason"].as_str(), msg["stop_sequence"].as_str()), (Some("stop_sequence"), Some("###")));
     assert_eq!(msg["usage"]["output_tokens"], 0, "output_tokens is always present");
 }
@@ -446,13 +528,25 @@ fn error_mid_stream_is_the_last_frame() {
 fn cut_streams_are_closed_exactly_once() {
     use StreamEvent::*;
     let bytes = encode_stream(
-        &[Start { id: "x".into(), model: "m".into() }, PartStart { index: 0, kind: PartKind::Text }, TextDelta { index: 0, text: "par".into() }],
+        &[
+            Start { id: "x".into(), model: "m".into() },
+            PartStart { index: 0, kind: PartKind::Text },
+            TextDelta { index: 0, text: "par".into() },
+        ],
         true,
     );
     let (datas, msg) = accumulate(&bytes, true);
     assert_eq!(
         types(&datas),
-        ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+        [
+            "message_start",
+            "ping",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
     );
     assert_eq!(msg.expect("message")["stop_reason"], "end_turn");
     // Nothing at all (no Start): still a complete, empty message.
@@ -469,13 +563,22 @@ fn missing_part_starts_redacted_and_custom_blocks() {
             Start { id: "x".into(), model: "m".into() },
             TextDelta { index: 0, text: "no start".into() },
             PartStart { index: 1, kind: PartKind::Reasoning { redacted: true } },
-            StreamEvent::Opaque { index: 1, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "blob") },
+            StreamEvent::Opaque {
+                index: 1,
+                opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "blob"),
+            },
             PartStop { index: 1 },
             PartStart { index: 2, kind: PartKind::Reasoning { redacted: false } },
             ReasoningDelta { index: 2, text: "t".into() },
-            StreamEvent::Opaque { index: 2, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "sig") },
+            StreamEvent::Opaque {
+                index: 2,
+                opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "sig"),
+            },
             PartStop { index: 2 },
-            PartStart { index: 3, kind: PartKind::ToolCall { id: String::new(), name: "apply_patch".into(), kind: ToolCallKind::Custom } },
+            PartStart {
+                index: 3,
+                kind: PartKind::ToolCall { id: String::new(), name: "apply_patch".into(), kind: ToolCallKind::Custom },
+            },
             ToolArgsDelta { index: 3, delta: "*** Begin \"Patch\"\n".into() },
             ToolArgsDelta { index: 3, delta: "*** End".into() },
             PartStop { index: 3 },
@@ -504,7 +607,10 @@ fn every_thinking_block_gets_a_non_empty_signature() {
     let bytes = encode_stream(
         &[
             PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
-            StreamEvent::Opaque { index: 0, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "") },
+            StreamEvent::Opaque {
+                index: 0,
+                opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, ""),
+            },
             PartStop { index: 0 },
             PartStart { index: 1, kind: PartKind::Reasoning { redacted: false } },
             ReasoningDelta { index: 1, text: "no state at all".into() },
@@ -544,11 +650,19 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
         (idx.clone(), ".{0,8}").prop_map(|(index, delta)| StreamEvent::ToolArgsDelta { index, delta }),
         (idx.clone(), any::<bool>(), "[A-Za-z0-9]{0,6}").prop_map(|(index, same, p)| StreamEvent::Opaque {
             index,
-            opaque: crossbar_protocol::canonical::Opaque::new(if same { Protocol::Anthropic } else { Protocol::Gemini }, p),
+            opaque: crossbar_protocol::canonical::Opaque::new(
+                if same { Protocol::Anthropic } else { Protocol::Gemini },
+                p
+            ),
         }),
         idx.prop_map(|index| StreamEvent::PartStop { index }),
         (proptest::option::of(0u64..1000), proptest::option::of(0u64..1000), proptest::option::of(0u64..1000))
-            .prop_map(|(input, output, cache_read)| StreamEvent::Usage(crossbar_protocol::canonical::Usage { input, output, cache_read, ..Default::default() })),
+            .prop_map(|(input, output, cache_read)| StreamEvent::Usage(crossbar_protocol::canonical::Usage {
+                input,
+                output,
+                cache_read,
+                ..Default::default()
+            })),
         prop_oneof![
             Just(FinishReason::Stop),
             Just(FinishReason::Length),

@@ -23,9 +23,7 @@ pub fn usage_in(u: &InUsage) -> Usage {
 
 /// Anthropic's own `input_tokens`: canonical input minus cache reads and writes.
 pub fn uncached_input(u: &Usage) -> Option<u64> {
-    u.input.map(|i| {
-        i.saturating_sub(u.cache_read.unwrap_or(0)).saturating_sub(u.cache_write.unwrap_or(0))
-    })
+    u.input.map(|i| i.saturating_sub(u.cache_read.unwrap_or(0)).saturating_sub(u.cache_write.unwrap_or(0)))
 }
 
 pub fn usage_out(u: &Usage) -> OutUsage {

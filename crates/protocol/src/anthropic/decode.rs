@@ -3,7 +3,7 @@
 use super::convert::{finish_in, usage_in};
 use super::wire::*;
 use crate::canonical::{
-    CacheHint, Cx, Effort, Loss, MediaSource, Message, OutputFormat, Part, ProtocolError, Protocol, Reasoning,
+    CacheHint, Cx, Effort, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
     ReasoningConfig, Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind, ToolResult,
 };
 use crate::canonical::{Opaque, OpaqueCodec};
@@ -67,8 +67,8 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     if let Some(system) = field::<InContent>(&obj, "system")? {
         req.system = dec.system(system, "system")?;
     }
-    let messages: Vec<Value> = field(&obj, "messages")?
-        .ok_or_else(|| ProtocolError::invalid_param("messages", "`messages` is required"))?;
+    let messages: Vec<Value> =
+        field(&obj, "messages")?.ok_or_else(|| ProtocolError::invalid_param("messages", "`messages` is required"))?;
     for (i, m) in messages.iter().enumerate() {
         let path = format!("messages[{i}]");
         let m = InMessage::deserialize(m).map_err(|e| ProtocolError::invalid_param(&path, format!("`{path}`: {e}")))?;
@@ -83,7 +83,8 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     if let Some(tools) = field::<Vec<Value>>(&obj, "tools")? {
         for (i, t) in tools.iter().enumerate() {
             let path = format!("tools[{i}]");
-            let t = InTool::deserialize(t).map_err(|e| ProtocolError::invalid_param(&path, format!("`{path}`: {e}")))?;
+            let t =
+                InTool::deserialize(t).map_err(|e| ProtocolError::invalid_param(&path, format!("`{path}`: {e}")))?;
             match t.kind.as_deref() {
                 None | Some("custom") => {}
                 Some(kind) => {

@@ -57,9 +57,9 @@ impl RawUsage {
             }
         }
         Usage {
-            input: self.input.map(|i| {
-                i.saturating_add(self.cache_read.unwrap_or(0)).saturating_add(self.cache_write.unwrap_or(0))
-            }),
+            input: self
+                .input
+                .map(|i| i.saturating_add(self.cache_read.unwrap_or(0)).saturating_add(self.cache_write.unwrap_or(0))),
             output: self.output,
             cache_read: self.cache_read,
             cache_write: self.cache_write,
@@ -143,8 +143,7 @@ impl StreamDecoder {
             InStreamEvent::Error { error } => {
                 let message = error.message.unwrap_or_else(|| "upstream stream error".into());
                 let kind = error_kind_in(error.kind.as_deref(), &message, 500);
-                let info =
-                    ErrorInfo { kind, message, param: None, code: error.kind, status: kind.default_status() };
+                let info = ErrorInfo { kind, message, param: None, code: error.kind, status: kind.default_status() };
                 self.error(out, info);
             }
             InStreamEvent::Ping | InStreamEvent::Unknown => {}

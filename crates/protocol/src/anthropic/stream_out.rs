@@ -2,8 +2,10 @@
 //!
 //! This encoder owns the client grammar (clients.md §1 and §3):
 //! - every frame has an `event:` line equal to `data.type` (clients drop frames without one);
-//! - `message_start` comes first (written with the first event after `Start`, so a `Usage`
-//!   right behind `Start` lands in it), then one `ping`;
+//! - `message_start` comes first (on `Start`, or before the first other event when `Start` is
+//!   missing), then one `ping`; its usage holds what is known then (often nothing: OpenAI and
+//!   Gemini report usage at the end), and `message_delta` carries the totals, which the SDK
+//!   uses to overwrite the `message_start` values;
 //! - blocks get indices 0..n-1 in order; each is `content_block_start`, deltas,
 //!   `content_block_stop`; a thinking block gets exactly one `signature_delta` right before its
 //!   stop (Anthropic's own signature, or a sealed envelope of the foreign reasoning state);
@@ -15,14 +17,31 @@
 use super::convert::{stop_reason_out, uncached_input};
 use super::encode::{client_tool_id, message_id, reasoning_block, signature};
 use super::wire::*;
-use crate::canonical::{
-    Cx, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCallKind, Usage,
-};
+use crate::canonical::{Cx, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCallKind, Usage};
 use crate::sse::write_event;
 use bytes::BytesMut;
 
+/// The encoder state lives behind one box so the dispatch enum stays small.
 #[derive(Debug)]
-pub struct StreamEncoder {
+pub struct StreamEncoder(Box<Encoder>);
+
+impl StreamEncoder {
+    pub fn new(cx: &Cx) -> StreamEncoder {
+        StreamEncoder(Box::new(Encoder::new(cx)))
+    }
+
+    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.0.push(ev, out)
+    }
+
+    /// Whatever the grammar still owes: the open block's stop, `message_delta`, `message_stop`.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        self.0.finish(out)
+    }
+}
+
+#[derive(Debug)]
+struct Encoder {
     cx: Cx,
     model: String,
     state: State,
@@ -56,16 +75,23 @@ struct Block {
 enum BlockKind {
     Text,
     /// Thinking text so far and the part's latest opaque state (for the signature).
-    Thinking { text: String, opaque: Option<Opaque> },
+    Thinking {
+        text: String,
+        opaque: Option<Opaque>,
+    },
     /// Not written until its data is known (at the part's stop).
-    Redacted { opaque: Option<Opaque> },
+    Redacted {
+        opaque: Option<Opaque>,
+    },
     /// `custom`: the raw input is streamed inside `{"input": "…"}`.
-    Tool { custom: bool },
+    Tool {
+        custom: bool,
+    },
 }
 
-impl StreamEncoder {
-    pub fn new(cx: &Cx) -> StreamEncoder {
-        StreamEncoder {
+impl Encoder {
+    fn new(cx: &Cx) -> Encoder {
+        Encoder {
             cx: cx.clone(),
             model: String::new(),
             state: State::Fresh,
@@ -77,14 +103,15 @@ impl StreamEncoder {
         }
     }
 
-    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         if self.state == State::Done {
             return;
         }
         match ev {
             StreamEvent::Start { model, .. } => {
-                if self.state == State::Fresh && self.model.is_empty() {
+                if self.state == State::Fresh {
                     self.model = model.clone();
+                    self.ensure_started(out);
                 }
             }
             StreamEvent::Usage(u) => self.usage.merge(u),
@@ -131,9 +158,11 @@ impl StreamEncoder {
                 }
             }
             StreamEvent::Opaque { index, opaque } => match self.open.as_mut() {
-                Some(Block { part, kind: BlockKind::Thinking { opaque: slot, .. } | BlockKind::Redacted { opaque: slot }, .. })
-                    if *part == *index =>
-                {
+                Some(Block {
+                    part,
+                    kind: BlockKind::Thinking { opaque: slot, .. } | BlockKind::Redacted { opaque: slot },
+                    ..
+                }) if *part == *index => {
                     *slot = Some(opaque.clone());
                 }
                 // Opaque state on a tool call (Gemini) has no field in a `tool_use` block.
@@ -154,8 +183,7 @@ impl StreamEncoder {
         }
     }
 
-    /// Whatever the grammar still owes: the open block's stop, `message_delta`, `message_stop`.
-    pub fn finish(&mut self, out: &mut BytesMut) {
+    fn finish(&mut self, out: &mut BytesMut) {
         if self.state != State::Done {
             self.terminate(out);
         }

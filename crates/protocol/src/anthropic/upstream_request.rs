@@ -19,8 +19,8 @@ use super::wire::*;
 use crate::canonical::reasoning::ReasoningConfig;
 use crate::canonical::tools::custom_tool_parameters;
 use crate::canonical::{
-    Cx, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Request, Role, ToolChoice,
-    ToolKind, ToolResult,
+    Cx, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Request, Role, ToolChoice, ToolKind,
+    ToolResult,
 };
 use crate::EncodedRequest;
 use base64::Engine;
@@ -156,7 +156,10 @@ fn system_blocks(system: &[Part], losses: &mut Vec<Loss>) -> Vec<OutBlock> {
         match p {
             Part::Text { text, cache } => {
                 if !text.trim().is_empty() {
-                    blocks.push(OutBlock::Text { text: text.clone(), cache_control: cache.as_ref().map(|c| c.value.clone()) });
+                    blocks.push(OutBlock::Text {
+                        text: text.clone(),
+                        cache_control: cache.as_ref().map(|c| c.value.clone()),
+                    });
                 }
             }
             _ => losses.push(Loss::new(format!("system[{i}]"), "Anthropic system prompts hold text only")),
