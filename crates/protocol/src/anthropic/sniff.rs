@@ -1,14 +1,21 @@
-//! Usage sniffing for relayed anthropic bodies.
+//! Usage sniffing for relayed Anthropic bodies.
+//!
+//! Streams report usage in `message_start` (input and cache counts) and `message_delta`
+//! (output, sometimes totals of the others); a non-streamed Message has `usage` at the top.
+//! Every one of those contains `"usage"`.
 
+use super::convert::usage_in;
+use super::wire::InUsage;
 use crate::canonical::Usage;
 use crate::sse::sniff::SniffCore;
+use serde::Deserialize;
 
 #[derive(Debug)]
 pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"usage", extract))
+        Sniffer(SniffCore::new(stream, b"\"usage\"", extract))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -21,6 +28,43 @@ impl Sniffer {
     }
 }
 
-fn extract(_data: &[u8]) -> Option<Usage> {
-    None
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    message: Option<ProbeMessage>,
+    #[serde(default)]
+    usage: Option<InUsage>,
+}
+
+#[derive(Deserialize)]
+struct ProbeMessage {
+    #[serde(default)]
+    usage: Option<InUsage>,
+}
+
+fn extract(data: &[u8]) -> Option<Usage> {
+    let p: Probe = serde_json::from_slice(data).ok()?;
+    match p.kind.as_deref() {
+        Some("message_start") => p.message?.usage.as_ref().map(usage_in),
+        Some("message_delta") => p.usage.as_ref().map(delta_usage),
+        _ => p.usage.as_ref().map(usage_in),
+    }
+}
+
+/// `message_delta.usage` holds totals but may leave out the cache counts; canonical input is
+/// only recomputed when all three parts of it are present (else `message_start`'s stands).
+pub fn delta_usage(u: &InUsage) -> Usage {
+    let input = match (u.input_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens) {
+        (Some(i), Some(r), Some(w)) => Some(i.saturating_add(r).saturating_add(w)),
+        _ => None,
+    };
+    Usage {
+        input,
+        output: u.output_tokens,
+        cache_read: u.cache_read_input_tokens,
+        cache_write: u.cache_creation_input_tokens,
+        reasoning: None,
+    }
 }
