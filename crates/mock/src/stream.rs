@@ -62,6 +62,9 @@ pub fn sse_data(data: &Value) -> Bytes {
     frame(b"data: ", data)
 }
 
+/// How long a dropped stream waits before the cut, so the bytes before it reach the client.
+const DROP_FLUSH_MS: u64 = 20;
+
 enum Step {
     Data(Bytes),
     Sleep(Duration),
@@ -92,6 +95,8 @@ pub fn body(frames: Frames, d: &Directives, error_frame: impl FnOnce(usize) -> B
     if d.midstream_error.is_some() {
         push(&mut steps, error_frame(split));
     } else if d.drop {
+        // A pause first lets the server flush what was sent, so the cut comes mid-body.
+        steps.push_back(Step::Sleep(Duration::from_millis(DROP_FLUSH_MS)));
         steps.push_back(Step::Fail);
     } else {
         if let Some(ms) = d.stall_mid {
