@@ -38,7 +38,12 @@ pub fn error_body(status: u16) -> Value {
 
 /// `GET /v1beta/models`
 pub async fn models(_inc: Incoming) -> Response {
-    let body = json!({"models": [{
+    stream::json_response(StatusCode::OK, &model_list())
+}
+
+/// `{"models": [...]}` in Gemini's format.
+pub fn model_list() -> Value {
+    json!({"models": [{
         "name": format!("models/{MODEL}"),
         "version": "001",
         "displayName": "Mock model",
@@ -47,8 +52,7 @@ pub async fn models(_inc: Incoming) -> Response {
         "outputTokenLimit": 65_536,
         "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
         "thinking": true,
-    }]});
-    stream::json_response(StatusCode::OK, &body)
+    }]})
 }
 
 /// `POST …/models/{model}:{action}`

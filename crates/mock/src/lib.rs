@@ -20,6 +20,7 @@ mod openai_chat;
 mod openai_responses;
 mod plan;
 mod record;
+mod schema;
 mod stream;
 
 use std::net::SocketAddr;
@@ -185,9 +186,16 @@ impl Incoming {
     }
 }
 
-/// `GET /v1/models`: the Anthropic list when the caller sends `anthropic-version`, else OpenAI's.
+/// `GET /v1/models`: Gemini's list for Google clients (`x-goog-*` headers or `?key=`; the
+/// google-genai SDK defaults to `/v1`), Anthropic's when the caller sends `anthropic-version`,
+/// else OpenAI's.
 async fn models(inc: Incoming) -> Response {
-    let body = if inc.headers.contains_key("anthropic-version") {
+    let google = inc.headers.contains_key("x-goog-api-key")
+        || inc.headers.contains_key("x-goog-api-client")
+        || inc.query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("key=")));
+    let body = if google {
+        gemini::model_list()
+    } else if inc.headers.contains_key("anthropic-version") {
         json!({
             "data": [{"id": plan::MODEL, "type": "model", "display_name": "Mock model",
                       "created_at": "2025-01-01T00:00:00Z"}],

@@ -3,9 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::directives::{Directives, Inputs, Tool, ToolKind};
+use crate::schema::{instance, schema_type};
 
 /// The model name used when a request names none, and in the model lists.
 pub const MODEL: &str = "mock-model";
@@ -127,7 +128,7 @@ impl Plan {
 fn reply_text(inputs: &Inputs<'_>, d: &Directives) -> String {
     if d.json || inputs.json.is_some() {
         let value = match inputs.json.flatten() {
-            Some(schema) => instance(schema, schema, 0),
+            Some(schema) => instance(schema),
             None => json!({"answer": "mock"}),
         };
         return value.to_string();
@@ -186,7 +187,7 @@ fn arguments(tool: &Tool<'_>) -> String {
     }
     let empty = json!({});
     let schema = tool.schema.unwrap_or(&empty);
-    let mut args = instance(schema, schema, 0);
+    let mut args = instance(schema);
     if SHELL_TOOLS.contains(&tool.name) {
         if !args.is_object() {
             args = json!({});
@@ -207,59 +208,41 @@ pub fn shell_argv() -> Value {
     json!(["bash", "-lc", SHELL_COMMAND])
 }
 
-/// A schema's type, lowercased (Gemini writes `STRING`); the first non-null one of a list.
-fn schema_type(schema: &Value) -> Option<String> {
-    match &schema["type"] {
-        Value::String(t) => Some(t.to_ascii_lowercase()),
-        Value::Array(ts) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_ascii_lowercase),
-        _ => None,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directives::{self, Directives};
+    use serde_json::json;
 
-/// A minimal value valid for `schema` (required properties only; all of them when the schema
-/// lists none as required).
-pub fn instance(schema: &Value, root: &Value, depth: usize) -> Value {
-    if depth > 16 {
-        return Value::Null;
-    }
-    if let Some(c) = schema.get("const") {
-        return c.clone();
-    }
-    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
-        return first.clone();
-    }
-    if let Some(target) = schema["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
-        let resolved = root.pointer(target).unwrap_or(&Value::Null);
-        return instance(resolved, root, depth + 1);
-    }
-    for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = schema[key].as_array().and_then(|a| a.first()) {
-            return instance(first, root, depth + 1);
+    #[test]
+    fn fragments_cover_the_text() {
+        for s in ["", "{", "{}", r#"{"command":"echo é"}"#, "ééé"] {
+            let f = fragments(s);
+            assert_eq!(f.concat(), s);
+            assert!(s.len() < 2 || f.len() >= 2, "{s}");
         }
     }
-    let ty = schema_type(schema);
-    match ty.as_deref() {
-        Some("string") => json!("mock"),
-        Some("integer") | Some("number") => schema.get("minimum").cloned().unwrap_or(json!(1)),
-        Some("boolean") => json!(false),
-        Some("null") => Value::Null,
-        Some("array") => {
-            let n = schema["minItems"].as_u64().unwrap_or(0).min(8) as usize;
-            let item = instance(&schema["items"], root, depth + 1);
-            Value::Array(vec![item; n])
-        }
-        Some("object") | None if schema.get("properties").is_some() || ty.is_some() => {
-            let props = &schema["properties"];
-            let names: Vec<&str> = match schema["required"].as_array() {
-                Some(req) => req.iter().filter_map(Value::as_str).collect(),
-                None => props.as_object().map_or_else(Vec::new, |p| p.keys().map(String::as_str).collect()),
-            };
-            let mut obj = Map::new();
-            for name in names {
-                obj.insert(name.to_owned(), instance(&props[name], root, depth + 1));
-            }
-            Value::Object(obj)
-        }
-        _ => json!("mock"),
+
+    #[test]
+    fn usage_and_choices() {
+        let body = json!({"messages": [{"role": "user", "content": "hi mock:tool mock:reasoning"}],
+            "tools": [{"function": {"name": "read"}}, {"function": {"name": "shell",
+                "parameters": {"type": "object", "properties": {"command": {"type": "array"}}}}}]});
+        let inputs = directives::chat(&body);
+        let d = Directives::parse(inputs.user_texts.iter().copied(), Some("cached=1000"));
+        let p = Plan::new(&inputs, &d, 400, 1);
+        assert_eq!(p.calls[0].name, "shell");
+        assert_eq!(p.calls[0].args, r#"{"command":["bash","-lc","echo mock-tool-ran"]}"#);
+        assert_eq!(p.text, None);
+        assert_eq!(p.usage.input, 100);
+        assert_eq!(p.usage.cached, 100, "capped at input");
+        assert_eq!(p.usage.reasoning, words(REASONING));
+        assert_eq!(p.usage.output, words(REASONING) + 1 + 2, "a call: 1 + words of its arguments");
+        assert_eq!(p.model, MODEL);
+
+        let d = Directives::parse(["mock:tool"], None);
+        let none = Plan::new(&directives::chat(&json!({})), &d, 0, 2);
+        assert_eq!(none.text.as_deref(), Some("echo: "), "no tools declared: text");
+        assert_eq!(none.usage.input, 1);
     }
 }

@@ -162,6 +162,17 @@ async fn model_lists() {
         .unwrap();
     assert_eq!(v["data"][0]["type"], "model");
     assert_eq!(v["has_more"], false);
+    // google-genai lists models at /v1/models too.
+    let v: Value = client
+        .get(format!("{}/v1/models", s.url()))
+        .header("x-goog-api-key", "k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["models"][0]["name"], "models/mock-model");
     let res = client.post(format!("{}/v1/nowhere", s.url())).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
@@ -173,4 +184,13 @@ async fn serve_on_a_listener() {
     tokio::spawn(crossbar_mock::serve(listener));
     let res = post(format!("http://{addr}/v1/messages"), &anthropic("hi"), &[]).await;
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn multi_megabyte_bodies() {
+    let big = "x".repeat(3 << 20);
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": big}, {"role": "user", "content": "ok"}]});
+    let r = common::post_with(crossbar_mock::router(), "/v1/chat/completions", &body, &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["usage"]["prompt_tokens"], body.to_string().len() / 4);
 }
