@@ -188,10 +188,10 @@ fn arguments(tool: &Tool<'_>) -> String {
     let empty = json!({});
     let schema = tool.schema.unwrap_or(&empty);
     let mut args = instance(schema);
+    if !args.is_object() {
+        args = json!({});
+    }
     if SHELL_TOOLS.contains(&tool.name) {
-        if !args.is_object() {
-            args = json!({});
-        }
         let props = &schema["properties"];
         let key = ["command", "cmd"].into_iter().find(|k| props.get(*k).is_some()).unwrap_or("command");
         let value = if schema_type(&props[key]).as_deref() == Some("array") {
@@ -244,5 +244,13 @@ mod tests {
         let none = Plan::new(&directives::chat(&json!({})), &d, 0, 2);
         assert_eq!(none.text.as_deref(), Some("echo: "), "no tools declared: text");
         assert_eq!(none.usage.input, 1);
+
+        let body = json!({"tools": [{"function": {"name": "read"}}]});
+        let d = Directives::parse(["mock:tool=nowhere mock:parallel"], None);
+        let p = Plan::new(&directives::chat(&body), &d, 0, 3);
+        assert_eq!(p.calls.len(), 2);
+        assert_eq!((p.calls[0].name.as_str(), p.calls[0].args.as_str()), ("nowhere", "{}"));
+        let d = Directives::parse(["mock:tool"], None);
+        assert_eq!(Plan::new(&directives::chat(&body), &d, 0, 4).calls[0].args, "{}");
     }
 }
