@@ -40,7 +40,10 @@ impl Directives {
     fn scan(&mut self, text: &str) {
         let mut rest = text;
         while let Some(at) = rest.find("mock:") {
-            let boundary = rest[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+            let boundary = rest[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric());
             let after = &rest[at + 5..];
             let len = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || "-_=.".contains(c)))
@@ -58,7 +61,11 @@ impl Directives {
             None => (word, None),
         };
         let num = || value.and_then(|v| v.parse::<u64>().ok());
-        let status = || value.and_then(|v| v.parse::<u16>().ok()).filter(|s| (400..=599).contains(s));
+        let status = || {
+            value
+                .and_then(|v| v.parse::<u16>().ok())
+                .filter(|s| (400..=599).contains(s))
+        };
         match name {
             "tool" => {
                 self.tool = true;
@@ -181,17 +188,31 @@ pub fn chat(body: &Value) -> Inputs<'_> {
         .filter_map(|t| {
             let f = &t["function"];
             let name = f["name"].as_str()?;
-            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: f.get("parameters") })
+            Some(Tool {
+                name,
+                namespace: None,
+                kind: ToolKind::Function,
+                schema: f.get("parameters"),
+            })
         })
         .collect();
     tools.extend(arr(&body["functions"]).iter().filter_map(|f| {
         let name = f["name"].as_str()?;
-        Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: f.get("parameters") })
+        Some(Tool {
+            name,
+            namespace: None,
+            kind: ToolKind::Function,
+            schema: f.get("parameters"),
+        })
     }));
     Inputs {
         model: str_of(&body["model"]),
         stream: body["stream"] == true,
-        user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
+        user_texts: last_user(
+            messages,
+            |m| m["role"] == "user",
+            |m| texts(&m["content"], &["text"]),
+        ),
         tools,
         tool_result,
         json: schema_format(&body["response_format"], Some("json_schema")),
@@ -206,7 +227,12 @@ fn responses_tools<'a>(list: &'a [Value], namespace: Option<&'a str>, out: &mut 
             "function" => ToolKind::Function,
             "custom" => ToolKind::Custom,
             "local_shell" => {
-                out.push(Tool { name: "local_shell", namespace, kind: ToolKind::LocalShell, schema: None });
+                out.push(Tool {
+                    name: "local_shell",
+                    namespace,
+                    kind: ToolKind::LocalShell,
+                    schema: None,
+                });
                 continue;
             }
             "namespace" => {
@@ -216,7 +242,12 @@ fn responses_tools<'a>(list: &'a [Value], namespace: Option<&'a str>, out: &mut 
             _ => continue,
         };
         if let Some(name) = t["name"].as_str() {
-            out.push(Tool { name, namespace, kind, schema: t.get("parameters") });
+            out.push(Tool {
+                name,
+                namespace,
+                kind,
+                schema: t.get("parameters"),
+            });
         }
     }
 }
@@ -229,7 +260,13 @@ pub fn responses(body: &Value) -> Inputs<'_> {
         Value::String(s) => vec![s.as_str()],
         _ => last_user(
             items,
-            |m| m["role"] == "user" && matches!(m.get("type").and_then(Value::as_str), None | Some("message")),
+            |m| {
+                m["role"] == "user"
+                    && matches!(
+                        m.get("type").and_then(Value::as_str),
+                        None | Some("message")
+                    )
+            },
             |m| texts(&m["content"], &RESPONSES_TEXT),
         ),
     };
@@ -252,26 +289,40 @@ pub fn responses(body: &Value) -> Inputs<'_> {
 /// Anthropic Messages (and count_tokens).
 pub fn anthropic(body: &Value) -> Inputs<'_> {
     let messages = arr(&body["messages"]);
-    let tool_result = messages.last().filter(|m| m["role"] == "user").and_then(|m| {
-        let results: Vec<String> = arr(&m["content"])
-            .iter()
-            .filter(|b| b["type"] == "tool_result")
-            .map(|b| joined(&b["content"], &["text"]))
-            .collect();
-        (!results.is_empty()).then(|| results.join("\n"))
-    });
+    let tool_result = messages
+        .last()
+        .filter(|m| m["role"] == "user")
+        .and_then(|m| {
+            let results: Vec<String> = arr(&m["content"])
+                .iter()
+                .filter(|b| b["type"] == "tool_result")
+                .map(|b| joined(&b["content"], &["text"]))
+                .collect();
+            (!results.is_empty()).then(|| results.join("\n"))
+        });
     let tools = arr(&body["tools"])
         .iter()
         .filter_map(|t| {
             let name = t["name"].as_str()?;
-            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: t.get("input_schema") })
+            Some(Tool {
+                name,
+                namespace: None,
+                kind: ToolKind::Function,
+                schema: t.get("input_schema"),
+            })
         })
         .collect();
-    let format = body["output_config"].get("format").unwrap_or(&body["output_format"]);
+    let format = body["output_config"]
+        .get("format")
+        .unwrap_or(&body["output_format"]);
     Inputs {
         model: str_of(&body["model"]),
         stream: body["stream"] == true,
-        user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
+        user_texts: last_user(
+            messages,
+            |m| m["role"] == "user",
+            |m| texts(&m["content"], &["text"]),
+        ),
         tools,
         tool_result,
         json: schema_format(format, None),
@@ -287,7 +338,9 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
             .filter_map(|p| p.get("functionResponse"))
             .map(|f| {
                 let r = &f["response"];
-                let v = [&r["output"], &r["content"], &r["result"]].into_iter().find(|v| !v.is_null());
+                let v = [&r["output"], &r["content"], &r["result"]]
+                    .into_iter()
+                    .find(|v| !v.is_null());
                 v.map_or_else(|| r.to_string(), |v| joined(v, &[]))
             })
             .collect();
@@ -298,13 +351,26 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
         .flat_map(|t| arr(&t["functionDeclarations"]))
         .filter_map(|f| {
             let name = f["name"].as_str()?;
-            let schema = f.get("parametersJsonSchema").or_else(|| f.get("parameters"));
-            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema })
+            let schema = f
+                .get("parametersJsonSchema")
+                .or_else(|| f.get("parameters"));
+            Some(Tool {
+                name,
+                namespace: None,
+                kind: ToolKind::Function,
+                schema,
+            })
         })
         .collect();
     let config = &body["generationConfig"];
     let json = (config["responseMimeType"] == "application/json").then(|| {
-        ["responseJsonSchema", "responseSchema", "_responseJsonSchema"].iter().find_map(|k| config.get(*k))
+        [
+            "responseJsonSchema",
+            "responseSchema",
+            "_responseJsonSchema",
+        ]
+        .iter()
+        .find_map(|k| config.get(*k))
     });
     Inputs {
         model: "",
@@ -321,60 +387,5 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn words_and_header() {
-        let d = Directives::parse(
-            ["please mock:tool=Read, then mock:stall=50.", "xmock:drop mock:error=abc mock:words=3"],
-            Some("mock:error=503 slow=10 mock:midstream-error"),
-        );
-        assert!(d.tool);
-        assert_eq!(d.tool_name.as_deref(), Some("Read"));
-        assert_eq!(d.stall, Some(50));
-        assert!(!d.drop, "xmock: is not a directive");
-        assert_eq!(d.words, Some(3));
-        assert_eq!((d.error, d.slow, d.midstream_error), (Some(503), Some(10), Some(None)));
-        let d = Directives::parse(["mock:error=200 mock:midstream-error=429 mock:cached=9"], None);
-        assert_eq!((d.error, d.midstream_error, d.cached), (None, Some(Some(429)), Some(9)));
-        assert_eq!(Directives::parse(["mock:"], Some("")), Directives::default());
-    }
-
-    #[test]
-    fn last_user_text_per_protocol() {
-        let chat = json!({"messages": [{"role": "user", "content": "first"},
-            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]},
-            {"role": "assistant", "content": "x"}, {"role": "tool", "content": [{"type": "text", "text": "out"}]}]});
-        let i = super::chat(&chat);
-        assert_eq!(i.user_texts, ["a", "b"]);
-        assert_eq!(i.tool_result.as_deref(), Some("out"));
-
-        let an = json!({"messages": [{"role": "user", "content": "go"},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "res"}]}]});
-        let i = anthropic(&an);
-        assert_eq!(i.user_texts, ["go"]);
-        assert_eq!(i.tool_result.as_deref(), Some("res"));
-
-        let r = json!({"input": "plain", "text": {"format": {"type": "json_object"}}});
-        let i = responses(&r);
-        assert_eq!((i.user_texts, i.json), (vec!["plain"], Some(None)));
-
-        let g = json!({"contents": [{"parts": [{"text": "hi"}]}, {"role": "model", "parts": [{"text": "x"}]},
-            {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {"k": 1}}}]}]});
-        let i = gemini(&g);
-        assert_eq!(i.user_texts, ["hi"]);
-        assert_eq!(i.tool_result.as_deref(), Some(r#"{"k":1}"#));
-    }
-
-    #[test]
-    fn odd_bodies_do_not_panic() {
-        for body in [json!({}), json!({"messages": 3, "tools": "x", "input": {"a": 1}, "contents": [1, null]})] {
-            let _ = super::chat(&body);
-            let _ = responses(&body);
-            let _ = anthropic(&body);
-            let _ = gemini(&body);
-        }
-    }
-}
+#[path = "directives_tests.rs"]
+mod tests;
