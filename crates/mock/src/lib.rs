@@ -1,11 +1,230 @@
 //! crossbar-mock: a fake provider speaking OpenAI Chat, OpenAI Responses, Anthropic Messages
-//! and Gemini, streaming and not.
+//! and Gemini, streaming and not. The contract is `docs/mock-upstream.md`.
+//!
+//! Every payload is written from raw `serde_json::json!` templates; this crate never uses
+//! `crossbar-protocol`, so it can referee crossbar's own encoders.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = crossbar_mock::spawn().await?; // 127.0.0.1:<free port>, in the background
+//! let base = format!("http://{}", server.addr);
+//! // ... point a client at `base`, then inspect what it sent:
+//! let _requests = server.requests();
+//! # Ok(()) }
+//! ```
 
-/// Placeholder until the mock lands (replaced by the real implementation on merge).
-pub fn router() -> axum::Router {
-    axum::Router::new()
+mod anthropic;
+mod directives;
+mod gemini;
+mod openai_chat;
+mod openai_responses;
+mod plan;
+mod record;
+mod schema;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::directives::{Directives, Inputs};
+use crate::plan::Plan;
+
+/// One mock provider: its routes plus its own request log. Cheap to clone (shared state).
+#[derive(Clone, Default)]
+pub struct Mock {
+    inner: Arc<Shared>,
 }
 
+#[derive(Default)]
+struct Shared {
+    log: record::Log,
+    seq: AtomicU64,
+}
+
+impl Mock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The axum router of this mock. Works behind a listener or in-process via `oneshot`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/chat/completions", post(openai_chat::handle))
+            .route("/chat/completions", post(openai_chat::handle))
+            .route("/v1/responses", post(openai_responses::handle))
+            .route("/responses", post(openai_responses::handle))
+            .route(
+                "/backend-api/codex/responses",
+                post(openai_responses::handle),
+            )
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+            .route("/v1beta/models/{call}", post(gemini::handle))
+            .route("/v1/models/{call}", post(gemini::handle))
+            .route("/v1/models", get(models))
+            .route("/v1beta/models", get(gemini::models))
+            .route("/_mock/requests", get(list_requests).delete(clear_requests))
+            .fallback(not_found)
+            .with_state(self.clone())
+    }
+
+    /// The recorded requests, oldest first, in the `GET /_mock/requests` format.
+    pub fn requests(&self) -> Vec<Value> {
+        self.inner.log.to_json()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear(&self) {
+        self.inner.log.clear();
+    }
+
+    fn next_id(&self) -> u64 {
+        self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// A fresh mock with its own request log.
+pub fn router() -> Router {
+    Mock::new().router()
+}
+
+/// Serve a fresh mock on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, router()).await
+}
+
+/// A mock served in the background (see [`spawn`]).
+#[derive(Clone)]
+pub struct MockServer {
+    pub addr: SocketAddr,
+    pub mock: Mock,
+}
+
+impl MockServer {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn requests(&self) -> Vec<Value> {
+        self.mock.requests()
+    }
+    pub fn clear(&self) {
+        self.mock.clear()
+    }
+}
+
+/// Start a fresh mock on `127.0.0.1:0` in a background task and return its address.
+pub async fn spawn() -> std::io::Result<MockServer> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let mock = Mock::new();
+    let app = mock.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("mock upstream stopped: {e}");
+        }
+    });
+    Ok(MockServer { addr, mock })
+}
+
+/// A request as the protocol handlers see it; extracting it records it.
+pub(crate) struct Incoming {
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    pub body: Bytes,
+    pub mock: Mock,
+}
+
+impl FromRequest<Mock> for Incoming {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, mock: &Mock) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
+        mock.inner.log.push(&parts, &body);
+        Ok(Incoming {
+            headers: parts.headers,
+            query: parts.uri.query().map(str::to_owned),
+            body,
+            mock: mock.clone(),
+        })
+    }
+}
+
+impl Incoming {
+    /// The body as a JSON object, or `None` (the caller answers 400).
+    pub fn json(&self) -> Option<Value> {
+        match serde_json::from_slice(&self.body) {
+            Ok(v @ Value::Object(_)) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn directives(&self, inputs: &Inputs) -> Directives {
+        let header = self.headers.get("x-mock").and_then(|v| v.to_str().ok());
+        Directives::parse(inputs.user_texts.iter().copied(), header)
+    }
+
+    /// `mock:stall` then `mock:error`: the part of the answer that precedes any payload.
+    pub async fn prelude(&self, d: &Directives, error: fn(u16) -> Value) -> Option<Response> {
+        if let Some(ms) = d.stall {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+        d.error
+            .map(|status| stream::error_response(status, &error(status)))
+    }
+
+    pub fn plan(&self, inputs: &Inputs, d: &Directives) -> Plan {
+        Plan::new(inputs, d, self.body.len(), self.mock.next_id())
+    }
+}
+
+/// `GET /v1/models`: Gemini's list for Google clients (`x-goog-*` headers or `?key=`; the
+/// google-genai SDK defaults to `/v1`), Anthropic's when the caller sends `anthropic-version`,
+/// else OpenAI's.
+async fn models(inc: Incoming) -> Response {
+    let google = inc.headers.contains_key("x-goog-api-key")
+        || inc.headers.contains_key("x-goog-api-client")
+        || inc
+            .query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("key=")));
+    let body = if google {
+        gemini::model_list()
+    } else if inc.headers.contains_key("anthropic-version") {
+        json!({
+            "data": [{"id": plan::MODEL, "type": "model", "display_name": "Mock model",
+                      "created_at": "2025-01-01T00:00:00Z"}],
+            "has_more": false, "first_id": plan::MODEL, "last_id": plan::MODEL,
+        })
+    } else {
+        json!({"object": "list", "data": [
+            {"id": plan::MODEL, "object": "model", "created": 1_735_689_600, "owned_by": "crossbar-mock"}
+        ]})
+    };
+    stream::json_response(StatusCode::OK, &body)
+}
+
+async fn list_requests(State(mock): State<Mock>) -> Response {
+    stream::json_response(StatusCode::OK, &Value::Array(mock.requests()))
+}
+
+async fn clear_requests(State(mock): State<Mock>) -> StatusCode {
+    mock.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn not_found(_inc: Incoming) -> Response {
+    stream::error_response(404, &openai_chat::error_body(404))
 }
