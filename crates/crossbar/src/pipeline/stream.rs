@@ -36,10 +36,26 @@ enum Next {
     KeepAlive,
 }
 
+/// When the stream last received upstream data, and last sent anything to the client.
+/// Keep-alives count as sending (they reset the keep-alive clock) but not as receiving (the
+/// idle clock runs from the last upstream data).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    data: Instant,
+    sent: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let now = Instant::now();
+        Clock { data: now, sent: now }
+    }
+}
+
 /// Wait for the next upstream chunk, a keep-alive tick, or the idle deadline.
-async fn next(upstream: &mut BodyStream, timing: Timing, last: Instant, keepalive_ok: bool) -> Next {
-    let idle_at = last + timing.idle;
-    let keepalive_at = timing.keepalive.filter(|_| keepalive_ok).map(|k| last + k);
+async fn next(upstream: &mut BodyStream, timing: Timing, clock: Clock, keepalive_ok: bool) -> Next {
+    let idle_at = clock.data + timing.idle;
+    let keepalive_at = timing.keepalive.filter(|_| keepalive_ok).map(|k| clock.sent + k);
     tokio::select! {
         biased;
         item = upstream.next() => match item {
@@ -65,7 +81,7 @@ impl RelayStream {
             outcome: Outcome,
             protocol: Protocol,
             timing: Timing,
-            last: Instant,
+            clock: Clock,
             /// The bytes forwarded so far end exactly at an event boundary (`\n\n`).
             at_boundary: bool,
             tail: [u8; 2],
@@ -77,7 +93,7 @@ impl RelayStream {
             outcome,
             protocol,
             timing,
-            last: Instant::now(),
+            clock: Clock::new(),
             at_boundary: true,
             tail: [b'\n', b'\n'],
             done: false,
@@ -87,10 +103,10 @@ impl RelayStream {
                 return None;
             }
             loop {
-                match next(&mut s.upstream, s.timing, s.last, s.at_boundary).await {
+                match next(&mut s.upstream, s.timing, s.clock, s.at_boundary).await {
                     Next::Chunk(chunk) if chunk.is_empty() => continue,
                     Next::Chunk(chunk) => {
-                        s.last = Instant::now();
+                        s.clock = Clock::new();
                         s.outcome.sent_bytes();
                         s.sniffer.push(&chunk);
                         track_tail(&mut s.tail, &chunk);
@@ -98,7 +114,7 @@ impl RelayStream {
                         return Some((Ok(chunk), s));
                     }
                     Next::KeepAlive => {
-                        s.last = Instant::now();
+                        s.clock.sent = Instant::now();
                         let mut out = BytesMut::new();
                         sse::write_comment(&mut out, "keep-alive");
                         return Some((Ok(out.freeze()), s));
@@ -154,7 +170,7 @@ impl TranslateStream {
             outcome: Outcome,
             timing: Timing,
             sse_out: bool,
-            last: Instant,
+            clock: Clock,
             frames: Vec<SseEvent>,
             events: Vec<StreamEvent>,
             out: BytesMut,
@@ -193,7 +209,7 @@ impl TranslateStream {
             outcome,
             timing,
             sse_out,
-            last: Instant::now(),
+            clock: Clock::new(),
             frames: Vec::new(),
             events: Vec::new(),
             out: BytesMut::new(),
@@ -209,9 +225,9 @@ impl TranslateStream {
                 if s.done {
                     return None;
                 }
-                match next(&mut s.upstream, s.timing, s.last, s.sse_out).await {
+                match next(&mut s.upstream, s.timing, s.clock, s.sse_out).await {
                     Next::Chunk(chunk) => {
-                        s.last = Instant::now();
+                        s.clock = Clock::new();
                         s.sse.push(&chunk, &mut s.frames);
                         if s.sse.overflowed() {
                             s.fail(&UpstreamError::Io("an upstream event exceeded the size limit".into()));
@@ -226,7 +242,7 @@ impl TranslateStream {
                         s.encode_pending();
                     }
                     Next::KeepAlive => {
-                        s.last = Instant::now();
+                        s.clock.sent = Instant::now();
                         sse::write_comment(&mut s.out, "keep-alive");
                     }
                     Next::Ended => {

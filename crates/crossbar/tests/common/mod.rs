@@ -62,8 +62,7 @@ impl Gateway {
 
 /// A mock upstream on a free port.
 pub async fn mock() -> String {
-    let addr = crossbar_mock::spawn().await.expect("mock");
-    format!("http://{addr}")
+    crossbar_mock::spawn().await.expect("mock").url()
 }
 
 pub fn client() -> reqwest::Client {
