@@ -11,7 +11,7 @@ pub mod opaque;
 pub mod reasoning;
 mod request;
 mod response;
-mod tools;
+pub mod tools;
 mod usage;
 
 pub use error::{ErrorInfo, ErrorKind, ProtocolError};
