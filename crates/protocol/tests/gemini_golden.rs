@@ -617,7 +617,7 @@ fn foreign_call_state_and_trailing_reasoning_are_sealed() {
         kind: ToolCallKind::Function,
         opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc")),
     };
-    let late = Reasoning { text: "afterthought".into(), ..Default::default() };
+    let late = Reasoning { text: "afterthought".into(), opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc2")), ..Default::default() };
     let resp = Response {
         parts: vec![Part::ToolCall(foreign_call.clone()), Part::Reasoning(late.clone())],
         ..Default::default()

@@ -12,7 +12,8 @@
 //!   non-thought parts it received), so a signature on a thought part would never come back.
 //!   The reasoning token is therefore written on the **next non-thought part** (text or
 //!   `functionCall`, as Gemini itself does); only when there is none (or that call has state of
-//!   its own) does it go on a thought part.
+//!   its own) does it go on a thought part. Reasoning without provider state (unsigned thought
+//!   text) gets no token: there is nothing to replay.
 
 use super::wire::{Blob, FileData, UsageMetadata, WirePart};
 use crate::canonical::{FinishReason, MediaSource, Part, Usage};

@@ -18,11 +18,13 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
     for part in &resp.parts {
         match part {
             Part::Reasoning(r) => {
-                if let Some(flushed) = placer.flush_pending() {
-                    attach_or_push(&mut parts, flushed);
+                let token = reasoning_token(r, cx);
+                if token.is_some() {
+                    if let Some(flushed) = placer.flush() {
+                        attach_or_push(&mut parts, flushed);
+                    }
                 }
                 let text = visible_reasoning(r);
-                let token = reasoning_token(r, cx);
                 let own_part = if text.is_empty() {
                     None
                 } else {
@@ -39,7 +41,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
             Part::ToolCall(call) => {
                 let own = call_token(call, cx);
                 if own.is_some() {
-                    if let Some(flushed) = placer.flush_pending() {
+                    if let Some(flushed) = placer.flush() {
                         attach_or_push(&mut parts, flushed);
                     }
                 }
@@ -61,7 +63,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
             Part::Text { .. } | Part::Unknown { .. } | Part::ToolResult(_) => {}
         }
     }
-    if let Some(flushed) = placer.flush_pending() {
+    if let Some(flushed) = placer.flush() {
         attach_or_push(&mut parts, flushed);
     }
     let body = GenerateContentResponse {
@@ -81,7 +83,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
 
 /// A pending token that found no later part: onto its own thought part when it has one
 /// (`Some(index)`), else a thought part of its own.
-fn attach_or_push(parts: &mut Vec<WirePart>, (token, at): (String, Option<usize>)) {
+fn attach_or_push(parts: &mut Vec<WirePart>, (token, at): Flush) {
     match at.and_then(|k| parts.get_mut(k)) {
         Some(p) => p.thought_signature = Some(token),
         None => {
@@ -92,30 +94,33 @@ fn attach_or_push(parts: &mut Vec<WirePart>, (token, at): (String, Option<usize>
     }
 }
 
-/// Where the reasoning token waits for the next non-thought part (see `convert` docs).
+/// Where a reasoning token waits for the next non-thought part (see `convert` docs). A token
+/// stands for provider state and is never lost: when no later part can carry it, it is written
+/// on a thought part.
 #[derive(Debug, Default)]
 pub(crate) struct SignaturePlacer {
-    pending: Option<String>,
-    /// Index of the thought part the pending token belongs to (non-streamed responses).
-    own_part: Option<usize>,
+    pending: Option<Flush>,
 }
 
+/// A token to write now, and the index of the thought part it belongs to when there is one
+/// (non-streamed responses).
+pub(crate) type Flush = (String, Option<usize>);
+
 impl SignaturePlacer {
-    /// A reasoning part closed with this token (`own_part`: its thought part, if one was written).
+    /// A reasoning part ended with this token (callers `flush` an older one first).
     pub fn reasoning(&mut self, token: Option<String>, own_part: Option<usize>) {
-        self.pending = token;
-        self.own_part = own_part;
+        if let Some(token) = token {
+            self.pending = Some((token, own_part));
+        }
     }
     /// The token for the next non-thought part.
     pub fn take(&mut self) -> Option<String> {
-        self.own_part = None;
-        self.pending.take()
+        self.pending.take().map(|(t, _)| t)
     }
-    /// A token that must be written now (a new reasoning part or the end comes), with the index
-    /// of the thought part it belongs to when there is one.
-    pub fn flush_pending(&mut self) -> Option<(String, Option<usize>)> {
-        let token = self.pending.take()?;
-        Some((token, self.own_part.take()))
+    /// A token that must be written now (a new reasoning part, a call with state of its own, or
+    /// the end of the response).
+    pub fn flush(&mut self) -> Option<Flush> {
+        self.pending.take()
     }
 }
 
@@ -129,9 +134,10 @@ pub(crate) fn visible_reasoning(r: &Reasoning) -> String {
 }
 
 /// The `thoughtSignature` standing for a reasoning part: Gemini's own state raw, anything else
-/// sealed. `None` when there is nothing worth carrying.
+/// sealed. `None` for reasoning without provider state (unsigned thought text): there is
+/// nothing to replay, and Gemini itself never asks for its thought summaries back.
 pub(crate) fn reasoning_token(r: &Reasoning, cx: &Cx) -> Option<String> {
-    if r.text.is_empty() && r.summary.is_empty() && r.opaque.is_none() && !r.redacted {
+    if r.opaque.is_none() && !r.redacted {
         return None;
     }
     cx.codec.reasoning_token(Protocol::Gemini, r)

@@ -14,7 +14,7 @@
 //! - `Error` → a chunk `{"error": {code, message, status}}`, then the stream ends.
 
 use super::convert::{finish_to_wire, usage_to_wire};
-use super::encode::{call_part, call_token, reasoning_token, SignaturePlacer};
+use super::encode::{call_part, call_token, reasoning_token, Flush, SignaturePlacer};
 use super::error::encode_error;
 use super::wire::{Candidate, Content, GenerateContentResponse, WirePart};
 use crate::canonical::{
@@ -83,7 +83,8 @@ impl StreamEncoder {
                     PartKind::Text => Current::Text(*index),
                     PartKind::Reasoning { redacted } => {
                         // A token still waiting from an earlier reasoning part goes out now.
-                        self.flush_pending(out);
+                        let flushed = self.placer.flush();
+                        self.write_flush(flushed, out);
                         Current::Reasoning(*index, Reasoning { redacted: *redacted, ..Default::default() })
                     }
                     PartKind::ToolCall { id, name, kind } => Current::Call(
@@ -151,13 +152,17 @@ impl StreamEncoder {
             None | Some(Current::Text(_)) => {}
             Some(Current::Reasoning(_, r)) => {
                 let token = reasoning_token(&r, &self.cx);
-                self.flush_pending(out);
+                if token.is_some() {
+                    let flushed = self.placer.flush();
+                    self.write_flush(flushed, out);
+                }
                 self.placer.reasoning(token, None);
             }
             Some(Current::Call(_, call)) => {
                 let own = call_token(&call, &self.cx);
                 if own.is_some() {
-                    self.flush_pending(out);
+                    let flushed = self.placer.flush();
+                    self.write_flush(flushed, out);
                 }
                 let mut part = call_part(&call);
                 part.thought_signature = own.or_else(|| self.placer.take());
@@ -167,8 +172,8 @@ impl StreamEncoder {
     }
 
     /// A reasoning token that found no later part: on an empty thought part of its own.
-    fn flush_pending(&mut self, out: &mut BytesMut) {
-        if let Some((token, _)) = self.placer.flush_pending() {
+    fn write_flush(&mut self, flushed: Option<Flush>, out: &mut BytesMut) {
+        if let Some((token, _)) = flushed {
             let mut part = WirePart::thought("");
             part.thought_signature = Some(token);
             self.write_part(part, out);
@@ -177,7 +182,8 @@ impl StreamEncoder {
 
     fn end(&mut self, out: &mut BytesMut) {
         self.stop_current(out);
-        self.flush_pending(out);
+        let flushed = self.placer.flush();
+        self.write_flush(flushed, out);
         let last = GenerateContentResponse {
             candidates: vec![Candidate {
                 content: None,
