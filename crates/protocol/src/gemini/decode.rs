@@ -13,7 +13,7 @@ use crate::canonical::opaque::Sealed;
 use crate::canonical::tools::unwrap_custom_input;
 use crate::canonical::{
     Cx, FinishReason, Opaque, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Request, Response, ToolCall,
-    ToolCallKind, Usage,
+    ToolCallKind,
 };
 
 pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
@@ -49,7 +49,7 @@ pub fn decode_response(body: &[u8], cx: &Cx) -> Result<Response, ProtocolError> 
         model: wire.model_version.unwrap_or_default(),
         parts,
         finish,
-        usage: wire.usage_metadata.as_ref().map(usage_from_wire).unwrap_or_else(Usage::default),
+        usage: wire.usage_metadata.as_ref().map(usage_from_wire).unwrap_or_default(),
     })
 }
 

@@ -75,7 +75,7 @@ fn system(parts: &[Part], losses: &mut Vec<Loss>) -> Option<Content> {
             _ => losses.push(Loss::new(format!("system[{i}]"), "Gemini system instructions hold text only")),
         }
     }
-    (!out.is_empty()).then(|| Content { role: None, parts: out })
+    (!out.is_empty()).then_some(Content { role: None, parts: out })
 }
 
 /// Consecutive contents of one role, merged.

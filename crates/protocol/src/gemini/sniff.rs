@@ -45,7 +45,7 @@ enum Body {
 fn extract(data: &[u8]) -> Option<Usage> {
     let last = match serde_json::from_slice::<Body>(data).ok()? {
         Body::One(w) => w.usage_metadata,
-        Body::Many(all) => all.into_iter().filter_map(|w| w.usage_metadata).last(),
+        Body::Many(all) => all.into_iter().rev().find_map(|w| w.usage_metadata),
     }?;
     Some(usage_from_wire(&last))
 }

@@ -42,8 +42,24 @@ enum State {
     Done,
 }
 
+/// Boxed so `dispatch::StreamDecoder` stays small whatever the protocols' state sizes.
 #[derive(Debug)]
-pub struct StreamDecoder {
+pub struct StreamDecoder(Box<Decoder>);
+
+impl StreamDecoder {
+    pub fn new(cx: &Cx) -> StreamDecoder {
+        StreamDecoder(Box::new(Decoder::new(cx)))
+    }
+    pub fn push(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        self.0.push(ev, out)
+    }
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        self.0.finish(out)
+    }
+}
+
+#[derive(Debug)]
+struct Decoder {
     cx: Cx,
     state: State,
     open: Option<Open>,
@@ -54,9 +70,9 @@ pub struct StreamDecoder {
     usage: Option<Usage>,
 }
 
-impl StreamDecoder {
-    pub fn new(cx: &Cx) -> StreamDecoder {
-        StreamDecoder {
+impl Decoder {
+    fn new(cx: &Cx) -> Decoder {
+        Decoder {
             cx: cx.clone(),
             state: State::Idle,
             open: None,
@@ -68,7 +84,7 @@ impl StreamDecoder {
         }
     }
 
-    pub fn push(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+    fn push(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
         if self.state == State::Done {
             return;
         }
@@ -91,7 +107,7 @@ impl StreamDecoder {
         }
     }
 
-    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
         if self.state == State::Done {
             return;
         }

@@ -38,8 +38,25 @@ impl Current {
     }
 }
 
+/// Boxed so `dispatch::StreamEncoder` stays small whatever the protocols' state sizes.
 #[derive(Debug)]
-pub struct StreamEncoder {
+pub struct StreamEncoder(Box<Encoder>);
+
+impl StreamEncoder {
+    pub fn new(cx: &Cx) -> StreamEncoder {
+        StreamEncoder(Box::new(Encoder::new(cx)))
+    }
+    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        self.0.push(ev, out)
+    }
+    /// Emit whatever is still owed: the final chunk (once), and the array's closing bracket.
+    pub fn finish(&mut self, out: &mut BytesMut) {
+        self.0.finish(out)
+    }
+}
+
+#[derive(Debug)]
+struct Encoder {
     cx: Cx,
     id: String,
     model: String,
@@ -51,9 +68,9 @@ pub struct StreamEncoder {
     done: bool,
 }
 
-impl StreamEncoder {
-    pub fn new(cx: &Cx) -> StreamEncoder {
-        StreamEncoder {
+impl Encoder {
+    fn new(cx: &Cx) -> Encoder {
+        Encoder {
             cx: cx.clone(),
             id: cx.id.clone(),
             model: String::new(),
@@ -66,7 +83,7 @@ impl StreamEncoder {
         }
     }
 
-    pub fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
         if self.done {
             return;
         }
@@ -132,8 +149,7 @@ impl StreamEncoder {
         }
     }
 
-    /// Emit whatever is still owed: the final chunk (once), and the array's closing bracket.
-    pub fn finish(&mut self, out: &mut BytesMut) {
+    fn finish(&mut self, out: &mut BytesMut) {
         if !self.done {
             self.end(out);
         }
