@@ -7,7 +7,7 @@
 //! - `sniff`: usage from relayed bytes, for the same-protocol fast path;
 //! - `error`: this protocol's error body, both directions.
 //!
-//! Gemini-only helpers: `request_in` / `request_out` (the two request directions), `convert`
+//! Gemini-only helpers: `request_in` (+ `options_in`) / `request_out` (the two request directions), `convert`
 //! (usage, finish reasons, media, thought-signature placement rules), `schema` (JSON Schema ⇄
 //! Gemini's OpenAPI-subset `Schema`), `names` (function-name sanitizing).
 
@@ -16,6 +16,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 mod names;
+mod options_in;
 mod request_in;
 mod request_out;
 mod schema;
