@@ -641,3 +641,31 @@ fn errors_use_the_google_shape() {
     let back = crossbar_protocol::decode_error(G, 400, &encode_error(G, &info));
     assert_eq!(back.kind, ErrorKind::InvalidRequest);
 }
+
+/// The upstream body is itself a GenerateContentRequest: decoding it again gives back the same
+/// conversation, tools and settings (minus unsigned thought text, which Gemini never reads).
+#[test]
+fn request_round_trips_through_the_upstream_encoder() {
+    for name in ["cli_request_tool_turn.json", "sdk_request.json", "cli_router_request.json"] {
+        let mut first = decode_request(G, &fixture(name), &cx()).expect("decodes");
+        first.model = "gemini-2.5-pro".into();
+        let enc = encode_request(G, &first, &cx()).expect("encodes");
+        let mut second = decode_request(G, &enc.body, &cx()).expect("re-decodes");
+        second.model = first.model.clone();
+        for m in &mut first.messages {
+            m.parts.retain(|p| !matches!(p, Part::Reasoning(r) if r.opaque.is_none()));
+        }
+        // Consecutive user contents were merged into one turn.
+        let flatten = |r: &Request| -> Vec<(Role, Part)> {
+            r.messages.iter().flat_map(|m| m.parts.iter().map(move |p| (m.role, p.clone()))).collect()
+        };
+        assert_eq!(flatten(&second), flatten(&first), "{name}");
+        assert_eq!(second.system, first.system, "{name}");
+        assert_eq!(second.tools, first.tools, "{name}");
+        assert_eq!(second.tool_choice, first.tool_choice, "{name}");
+        assert_eq!(second.sampling, first.sampling, "{name}");
+        assert_eq!(second.output.is_some(), first.output.is_some(), "{name}");
+        assert_eq!(second.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)), first.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)), "{name}");
+        assert!(second.losses.is_empty(), "{name}: {:?}", second.losses);
+    }
+}
