@@ -33,7 +33,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
             Just("system"),
             Just("enabled"),
             Just("adaptive"),
-            Just("cb1.AAAA"),
+            Just("Y2IxAAAA"),
             Just("message_start"),
             Just("content_block_delta"),
         ]

@@ -241,7 +241,7 @@ fn bad_requests_name_the_field() {
 fn tampered_or_foreign_signatures_are_a_clean_400() {
     let body = json!({"model": "m", "messages": [
         {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "cb1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "Y2IxAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}
     ]});
     let e = decode_err(body);
     assert_eq!(param(&e), Some("messages[1].content[0].signature"));

@@ -129,7 +129,7 @@ fn foreign_reply_encodes_with_sealed_signatures_and_object_inputs() {
     assert_eq!(content[0]["type"], "thinking");
     assert_eq!(content[0]["thinking"], "Plan the call.\n\nThen answer.");
     let sig = content[0]["signature"].as_str().expect("signature");
-    assert!(sig.starts_with("cb1."));
+    assert!(sig.starts_with("Y2Ix"));
     assert_eq!(content[1], json!({"type": "text", "text": "Running it."}));
     assert_eq!(content[2], json!({"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}}));
     assert_eq!(content[3]["input"], json!({"input": "not json"}));

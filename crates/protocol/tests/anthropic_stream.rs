@@ -433,7 +433,7 @@ fn foreign_stream_encodes_for_claude_code() {
 
     // The signature is a sealed envelope that brings the OpenAI state back on the next turn.
     let thinking = msg["content"][0].clone();
-    assert!(thinking["signature"].as_str().is_some_and(|s| s.starts_with("cb1.")));
+    assert!(thinking["signature"].as_str().is_some_and(|s| s.starts_with("Y2Ix")));
     let next = json!({"model": "m", "messages": [{"role": "user", "content": "go"}, {"role": "assistant", "content": [thinking]}]});
     let req = decode::decode_request(next.to_string().as_bytes(), &cx()).expect("next turn");
     assert_eq!(
@@ -625,7 +625,7 @@ fn every_thinking_block_gets_a_non_empty_signature() {
     let msg = msg.expect("message");
     for block in msg["content"].as_array().expect("content") {
         assert_eq!(block["type"], "thinking");
-        assert!(block["signature"].as_str().is_some_and(|s| s.starts_with("cb1.")), "{block}");
+        assert!(block["signature"].as_str().is_some_and(|s| s.starts_with("Y2Ix")), "{block}");
     }
 }
 

@@ -590,7 +590,7 @@ fn foreign_reasoning_survives_a_gemini_client_round_trip() {
     let parts = &out["candidates"][0]["content"]["parts"];
     assert_eq!(parts[0], json!({"text": "I should list files.", "thought": true}));
     let token = parts[1]["thoughtSignature"].as_str().unwrap_or_default();
-    assert!(token.starts_with("cb1."), "{token}");
+    assert!(token.starts_with("Y2Ix"), "{token}");
     assert_eq!(out["candidates"][0]["finishReason"], "STOP");
     assert_eq!(out["usageMetadata"], json!({"promptTokenCount": 100, "candidatesTokenCount": 30, "totalTokenCount": 130, "cachedContentTokenCount": 80}));
     assert_eq!(out["responseId"], "msg_01");
@@ -625,7 +625,7 @@ fn foreign_call_state_and_trailing_reasoning_are_sealed() {
     let out = json_of(&encode_response(G, &resp, &cx()).expect("encodes"));
     let parts = out["candidates"][0]["content"]["parts"].clone();
     assert_eq!(parts[1]["thought"], true);
-    assert!(parts[1]["thoughtSignature"].as_str().is_some_and(|t| t.starts_with("cb1.")));
+    assert!(parts[1]["thoughtSignature"].as_str().is_some_and(|t| t.starts_with("Y2Ix")));
     assert_eq!(out["responseId"], "x1");
     let body = json!({"contents": [{"role": "model", "parts": parts}]});
     let req = decode_request(G, body.to_string().as_bytes(), &cx()).expect("decodes");

@@ -29,7 +29,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         // Keys and strings the adapter looks at, so the fuzzer reaches deep paths.
         prop::sample::select(vec![
             "user", "model", "STOP", "MAX_TOKENS", "OBJECT", "string", "AUTO", "ANY", "HIGH", "application/json",
-            "image/png", "skip_thought_signature_validator", "cb1.AAAA", "#/$defs/A", "RESOURCE_EXHAUSTED", "",
+            "image/png", "skip_thought_signature_validator", "Y2IxAAAA", "#/$defs/A", "RESOURCE_EXHAUSTED", "",
         ])
         .prop_map(|s| Value::String(s.to_string())),
         ".{0,12}".prop_map(Value::String),

@@ -49,7 +49,7 @@ fn json_value() -> impl Strategy<Value = Value> {
             "message", "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output",
             "reasoning", "compaction", "compaction_trigger", "item_reference", "input_text", "input_image",
             "input_file", "output_text", "refusal", "user", "assistant", "system", "developer", "function",
-            "custom", "namespace", "web_search", "json_schema", "cb1.AAAA", "oair1.x.y", "data:image/png;base64,AA",
+            "custom", "namespace", "web_search", "json_schema", "Y2IxAAAA", "oair1.x.y", "data:image/png;base64,AA",
         ])
         .prop_map(|s| Value::String(s.to_string())),
     ];

@@ -416,7 +416,7 @@ fn foreign_response_for_a_responses_client() {
     assert_eq!(out.len(), 2, "images have no Responses output item");
     assert_eq!(out[0]["summary"], json!([{"type": "summary_text", "text": "Let me think."}]));
     let token = out[0]["encrypted_content"].as_str().unwrap_or_default().to_string();
-    assert!(token.starts_with("cb1."), "foreign state is sealed: {token}");
+    assert!(token.starts_with("Y2Ix"), "foreign state is sealed: {token}");
     assert_eq!(out[1]["type"], "custom_tool_call");
     assert_eq!(out[1]["input"], "*** Begin Patch\n*** End Patch");
 

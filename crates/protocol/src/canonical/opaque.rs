@@ -9,19 +9,22 @@
 //! When the client's protocol differs from the upstream's, the state must travel through the
 //! client's own opaque field (a Responses reasoning item's `encrypted_content`, an Anthropic
 //! thinking `signature`, a Gemini `thoughtSignature`). Client-side encoders then write a
-//! **sealed envelope**: `cb1.` + base64url(nonce ‖ ChaCha20-Poly1305(JSON of the part)).
+//! **sealed envelope**: standard, padded base64 of `"cb1"` ‖ nonce ‖ ChaCha20-Poly1305(JSON of
+//! the part). It is valid base64 because the Gemini SDKs decode `thoughtSignature` as bytes
+//! (and re-encode them, so the padded standard form is the one that round-trips); every
+//! envelope therefore starts with `Y2Ix`, the base64 of `cb1`.
 //! The key is the gateway's own (kept in its data store), so envelopes stay valid across
 //! restarts and instances, cannot be read by clients, and cannot be forged or altered.
 //!
 //! Decoders that meet a client opaque field:
-//! - starting with `cb1.` → `OpaqueCodec::open`; failure is a clean 400 (tampered or from
+//! - starting with `Y2Ix` (`SEALED_PREFIX`) → `OpaqueCodec::open`; failure is a clean 400 (tampered or from
 //!   another gateway), never a silently wrong replay;
 //! - anything else → `Opaque { origin: <this protocol>, payload }` (the provider's own state,
 //!   e.g. a real Anthropic signature from a same-protocol conversation).
 
 use super::request::{Reasoning, ToolCall};
 use super::Protocol;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -29,8 +32,10 @@ use serde::{Deserialize, Serialize};
 
 pub type Origin = Protocol;
 
-/// Prefix of every sealed envelope.
-pub const SEALED_PREFIX: &str = "cb1.";
+/// The magic bytes at the start of every envelope's binary form.
+const MAGIC: &[u8; 3] = b"cb1";
+/// Prefix of every sealed envelope's text form (the base64 of `MAGIC`).
+pub const SEALED_PREFIX: &str = "Y2Ix";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Opaque {
@@ -88,15 +93,26 @@ impl OpaqueCodec {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
         let cipher = self.cipher.encrypt(&nonce, plain.as_slice()).unwrap_or_default();
-        let mut raw = Vec::with_capacity(nonce.len() + cipher.len());
+        let mut raw = Vec::with_capacity(MAGIC.len() + nonce.len() + cipher.len());
+        raw.extend_from_slice(MAGIC);
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&cipher);
-        format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(raw))
+        STANDARD.encode(raw)
     }
 
     pub fn open(&self, token: &str) -> Result<Sealed, OpaqueError> {
-        let body = token.strip_prefix(SEALED_PREFIX).ok_or(OpaqueError::NotSealed)?;
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| OpaqueError::Tampered)?;
+        if !Self::is_sealed(token) {
+            return Err(OpaqueError::NotSealed);
+        }
+        // Clients may hand the bytes back in the URL-safe alphabet (or unpadded).
+        let raw = STANDARD
+            .decode(token)
+            .or_else(|_| URL_SAFE.decode(token))
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(token.trim_end_matches('=')))
+            .map_err(|_| OpaqueError::Tampered)?;
+        let Some(raw) = raw.strip_prefix(MAGIC.as_slice()) else {
+            return Err(OpaqueError::Tampered);
+        };
         if raw.len() < 12 + 16 {
             return Err(OpaqueError::Tampered);
         }
@@ -176,7 +192,8 @@ mod tests {
         let other = OpaqueCodec::new([8u8; 32]).seal(&Sealed::Compaction { summary: "s".into() });
         assert_eq!(codec().open(&other), Err(OpaqueError::Tampered));
         assert_eq!(codec().open("not-ours"), Err(OpaqueError::NotSealed));
-        assert_eq!(codec().open("cb1.%%%"), Err(OpaqueError::Tampered));
+        assert_eq!(codec().open("Y2Ix%%%"), Err(OpaqueError::Tampered));
+        assert_eq!(codec().open("Y2IxAAAA"), Err(OpaqueError::Tampered));
     }
 
     #[test]
