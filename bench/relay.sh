@@ -48,14 +48,14 @@ BODY_GW='{"model":"bench/gpt-bench","messages":[{"role":"user","content":"Reply 
 DIRECT="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 THROUGH="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 
-load() { # url body extra-args… → JSON
-  local url=$1 body=$2; shift 2
-  "$OHA" --no-tui --output-format json -z "${SECS}s" -m POST -H 'content-type: application/json' -d "$body" "$@" "$url"
+load() { # seconds url body extra-args… → JSON
+  local secs=$1 url=$2 body=$3; shift 3
+  "$OHA" --no-tui --output-format json -z "${secs}s" -m POST -H 'content-type: application/json' -d "$body" "$@" "$url"
 }
 
 # warm both paths (connection pools, allocator)
-load "$DIRECT" "$BODY_DIRECT" -c 8 -z 2s >/dev/null
-load "$THROUGH" "$BODY_GW" -c 8 -z 2s >/dev/null
+load 2 "$DIRECT" "$BODY_DIRECT" -c 8 >/dev/null
+load 2 "$THROUGH" "$BODY_GW" -c 8 >/dev/null
 
 row() { # label direct.json through.json
   python3 - "$1" "$2" "$3" <<'PY'
@@ -72,12 +72,12 @@ PY
 echo "| load | direct req/s | through req/s | through/direct | direct p50 / p99 µs | through p50 / p99 µs | added p50 / p99 µs | through success |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for rate in 1000 5000; do
-  load "$DIRECT" "$BODY_DIRECT" -q $rate -c 64 --latency-correction > "$OUT/d.json"
-  load "$THROUGH" "$BODY_GW" -q $rate -c 64 --latency-correction > "$OUT/t.json"
+  load "$SECS" "$DIRECT" "$BODY_DIRECT" -q $rate -c 64 --latency-correction > "$OUT/d.json"
+  load "$SECS" "$THROUGH" "$BODY_GW" -q $rate -c 64 --latency-correction > "$OUT/t.json"
   row "fixed $rate req/s" "$OUT/d.json" "$OUT/t.json"
 done
-load "$DIRECT" "$BODY_DIRECT" -c 64 > "$OUT/d.json"
-load "$THROUGH" "$BODY_GW" -c 64 > "$OUT/t.json"
+load "$SECS" "$DIRECT" "$BODY_DIRECT" -c 64 > "$OUT/d.json"
+load "$SECS" "$THROUGH" "$BODY_GW" -c 64 > "$OUT/t.json"
 row "saturation (64 conns)" "$OUT/d.json" "$OUT/t.json"
 PEAK_RSS=$(hwm $GW_PID)
 
