@@ -38,6 +38,7 @@ pub struct ServerConfig {
     pub stream_idle_timeout: Duration,
     pub drain_timeout: Duration,
     pub data_dir: PathBuf,
+    pub allow_private_media_fetch: bool,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +52,7 @@ impl Default for ServerConfig {
             stream_idle_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(30),
             data_dir: defaults::data_dir(),
+            allow_private_media_fetch: false,
         }
     }
 }

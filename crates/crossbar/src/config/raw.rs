@@ -37,6 +37,9 @@ pub struct RawServer {
     pub stream_idle_timeout_secs: Option<u64>,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30 s).
     pub drain_timeout_secs: Option<u64>,
+    /// Let the media fetcher (remote images inlined for Gemini) reach internal addresses.
+    /// For local testing only; default false.
+    pub allow_private_media_fetch: Option<bool>,
     /// Where crossbar keeps its state (the gateway key for opaque envelopes, later the database).
     pub data_dir: Option<String>,
 }

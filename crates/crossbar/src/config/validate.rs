@@ -169,6 +169,7 @@ fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     s.first_byte_timeout = secs(r.first_byte_timeout_secs, s.first_byte_timeout);
     s.stream_idle_timeout = secs(r.stream_idle_timeout_secs, s.stream_idle_timeout);
     s.drain_timeout = secs(r.drain_timeout_secs, s.drain_timeout);
+    s.allow_private_media_fetch = r.allow_private_media_fetch.unwrap_or(false);
     if let Some(d) = &r.data_dir {
         s.data_dir = PathBuf::from(d);
     }

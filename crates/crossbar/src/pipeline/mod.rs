@@ -6,6 +6,7 @@
 
 pub mod body;
 mod count_tokens;
+pub mod media;
 mod outcome;
 pub mod relay;
 mod relay_error;

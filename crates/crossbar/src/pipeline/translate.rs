@@ -48,6 +48,13 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
             req.sampling.max_tokens = u32::try_from(max).ok();
         }
     }
+    if upstream == Protocol::Gemini {
+        // Gemini cannot read remote URLs: fetch and inline them (bounded, never internal).
+        let policy = super::media::MediaPolicy { allow_private: state.config.server.allow_private_media_fetch };
+        if let Err(e) = super::media::inline_remote_media(&mut req, policy).await {
+            return reply::error(client, &e);
+        }
+    }
     cx.tools = Arc::new(ToolIndex::new(&req.tools));
     let encoded = match crossbar_protocol::encode_request(upstream, &req, &cx) {
         Ok(e) => e,
