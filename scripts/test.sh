@@ -9,6 +9,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
 
+if [ "${CROSSBAR_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz the protocol decoders briefly"
+  ./scripts/fuzz.sh "${CROSSBAR_FUZZ_SECS:-20}"
+fi
+
 echo "== official SDK conformance (tests/sdk)"
 cargo build --locked -p crossbar
 if [ ! -x .venv/bin/python ]; then

@@ -45,7 +45,7 @@ impl Provider {
     pub fn new(config: ProviderConfig, server: &ServerConfig) -> anyhow::Result<Provider> {
         let transport = match config.kind {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
-            _ => transport::Transport::http(server.connect_timeout)?,
+            _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
         };
         Ok(Provider {
             key: KeyResolver::new(config.key.clone()),
@@ -84,23 +84,22 @@ impl Provider {
             }
         }
         auth::apply(req.protocol, key.as_ref(), &mut headers);
-        let url = self.url(req.protocol, &req.path);
-        let fut = self.transport.send(url, headers, req.body.clone());
+        let path = self.path(req.protocol, &req.path);
+        let fut = self.transport.send(&path, headers, req.body.clone());
         match tokio::time::timeout(self.first_byte_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(self.first_byte_timeout)),
         }
     }
 
-    fn url(&self, protocol: Protocol, path: &str) -> String {
+    /// The path (and query) to send, relative to the transport's base.
+    fn path<'a>(&self, protocol: Protocol, path: &'a str) -> std::borrow::Cow<'a, str> {
         if self.config.kind == ProviderKind::Mock {
             // The in-process mock serves the public paths: OpenAI's under /v1.
-            let prefix = match protocol {
-                Protocol::OpenaiChat | Protocol::OpenaiResponses => "/v1",
-                Protocol::Anthropic | Protocol::Gemini => "",
-            };
-            return format!("{prefix}{path}");
+            if matches!(protocol, Protocol::OpenaiChat | Protocol::OpenaiResponses) {
+                return format!("/v1{path}").into();
+            }
         }
-        format!("{}{}", self.config.base_url, path)
+        path.into()
     }
 }

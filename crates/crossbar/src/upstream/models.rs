@@ -62,8 +62,8 @@ impl Provider {
         let key = self.key.get().await.ok()?;
         let mut headers = HeaderMap::new();
         super::auth::apply(protocol, key.as_ref(), &mut headers);
-        let url = self.url(protocol, path);
-        let (status, body) = self.transport.get(url, headers, FETCH_TIMEOUT).await.ok()?;
+        let path = self.path(protocol, path);
+        let (status, body) = self.transport.get(&path, headers, FETCH_TIMEOUT).await.ok()?;
         if !(200..300).contains(&status) {
             tracing::debug!(provider = self.name(), status, "models endpoint failed; using the built-in table");
             return None;

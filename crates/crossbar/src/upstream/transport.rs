@@ -31,12 +31,27 @@ pub enum UpstreamError {
 }
 
 pub enum Transport {
-    Http(reqwest::Client),
+    /// A pooled client and the provider's parsed base URL (parsed once: per-request URL
+    /// parsing, with its IDNA pass, showed up in relay profiles).
+    Http(reqwest::Client, reqwest::Url),
     InProcess(axum::Router),
 }
 
+/// `base` + `path_and_query` (a path starting with `/`, optionally `?query`).
+pub fn join(base: &reqwest::Url, path_and_query: &str) -> reqwest::Url {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    let joined = format!("{}{}", base.path().trim_end_matches('/'), path);
+    url.set_path(&joined);
+    url.set_query(query);
+    url
+}
+
 impl Transport {
-    pub fn http(connect_timeout: Duration) -> anyhow::Result<Transport> {
+    pub fn http(base_url: &str, connect_timeout: Duration) -> anyhow::Result<Transport> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -46,17 +61,19 @@ impl Transport {
             // Never follow redirects with a provider key attached.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Transport::Http(client))
+        let base = reqwest::Url::parse(base_url).map_err(|e| anyhow::anyhow!("base_url {base_url:?}: {e}"))?;
+        Ok(Transport::Http(client, base))
     }
 
     pub fn in_process(router: axum::Router) -> Transport {
         Transport::InProcess(router)
     }
 
-    pub async fn send(&self, url: String, headers: HeaderMap, body: Bytes) -> Result<UpstreamResponse, UpstreamError> {
+    /// POST to `path_and_query` under the provider's base URL.
+    pub async fn send(&self, path_and_query: &str, headers: HeaderMap, body: Bytes) -> Result<UpstreamResponse, UpstreamError> {
         match self {
-            Transport::Http(client) => {
-                let resp = client.post(&url).headers(headers).body(body).send().await.map_err(|e| {
+            Transport::Http(client, base) => {
+                let resp = client.post(join(base, path_and_query)).headers(headers).body(body).send().await.map_err(|e| {
                     if e.is_timeout() {
                         UpstreamError::Connect(format!("connect timeout ({})", without_url(&e)))
                     } else {
@@ -69,7 +86,7 @@ impl Transport {
                 Ok(UpstreamResponse { status, headers, body })
             }
             Transport::InProcess(router) => {
-                let mut req = Request::builder().method(Method::POST).uri(url);
+                let mut req = Request::builder().method(Method::POST).uri(path_and_query);
                 if let Some(h) = req.headers_mut() {
                     *h = headers;
                 }
@@ -130,18 +147,18 @@ impl UpstreamError {
 
 impl Transport {
     /// A small GET (models lists), read whole with a size cap.
-    pub async fn get(&self, url: String, headers: HeaderMap, timeout: Duration) -> Result<(u16, Bytes), UpstreamError> {
+    pub async fn get(&self, path_and_query: &str, headers: HeaderMap, timeout: Duration) -> Result<(u16, Bytes), UpstreamError> {
         const MAX: usize = 4 * 1024 * 1024;
         let fut = async {
             match self {
-                Transport::Http(client) => {
-                    let resp = client.get(&url).headers(headers).send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+                Transport::Http(client, base) => {
+                    let resp = client.get(join(base, path_and_query)).headers(headers).send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.map_err(|e| UpstreamError::Io(without_url(&e)))?;
                     Ok((status, body))
                 }
                 Transport::InProcess(router) => {
-                    let mut req = Request::builder().method(Method::GET).uri(url);
+                    let mut req = Request::builder().method(Method::GET).uri(path_and_query);
                     if let Some(h) = req.headers_mut() {
                         *h = headers;
                     }
@@ -157,5 +174,22 @@ impl Transport {
             Ok(r) => r.and_then(|(s, b)| if b.len() > MAX { Err(UpstreamError::Io("models list too large".into())) } else { Ok((s, b)) }),
             Err(_) => Err(UpstreamError::Timeout(timeout)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_keeps_the_base_path_and_the_query() {
+        let base = reqwest::Url::parse("https://api.example.com/v1").expect("url");
+        assert_eq!(join(&base, "/chat/completions").as_str(), "https://api.example.com/v1/chat/completions");
+        let base = reqwest::Url::parse("http://127.0.0.1:9/").expect("url");
+        assert_eq!(join(&base, "/v1/messages?beta=true").as_str(), "http://127.0.0.1:9/v1/messages?beta=true");
+        assert_eq!(
+            join(&base, "/v1beta/models/a/b:streamGenerateContent?alt=sse").as_str(),
+            "http://127.0.0.1:9/v1beta/models/a/b:streamGenerateContent?alt=sse"
+        );
     }
 }
