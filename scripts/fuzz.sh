@@ -13,10 +13,14 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crossbar-target}/fuzz"
 for proto in openai_chat openai_responses anthropic gemini; do
   corpus=$(mktemp -d)
   echo "== fuzz decode_$proto for ${SECS}s"
-  cargo fuzz run --fuzz-dir fuzz "decode_$proto" "$corpus" "fixtures/$proto" -- \
-    -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|ERROR|panicked|SUMMARY|Done" || true
-  status=${PIPESTATUS[0]}
-  rm -rf "$corpus"
-  [ "$status" -eq 0 ] || { echo "fuzz target decode_$proto failed (artifacts in crates/protocol/fuzz/artifacts)"; exit 1; }
+  log="$corpus.log"
+  if ! cargo fuzz run --fuzz-dir fuzz "decode_$proto" "$corpus" "fixtures/$proto" -- \
+      -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 > "$log" 2>&1; then
+    tail -60 "$log"
+    echo "fuzz target decode_$proto failed (the crashing input is in crates/protocol/fuzz/artifacts)"
+    exit 1
+  fi
+  grep -E "stat::number_of_executed_units" "$log" || true
+  rm -rf "$corpus" "$log"
 done
 echo "fuzzing done: every target ran clean"
