@@ -64,8 +64,13 @@ def _last_json(text: str):
 
 # ---------------------------------------------------------------- Codex
 
+AUTH_COMMAND = '\n[model_providers.crossbar.auth]\ncommand = "printenv"\nargs = ["CROSSBAR_API_KEY"]\n'
 
-def codex_config(gateway_url: str, model: str, backend: bool = False, extra: str = "") -> str:
+
+def codex_config(gateway_url: str, model: str, backend: bool = False, extra: str = "", auth_command: bool = True) -> str:
+    """Codex's config.toml for crossbar. With an auth command (as `crossbar setup codex` writes)
+    Codex fetches crossbar's model catalog; with a bare `env_key` it never does, and falls back
+    to generic metadata (no apply_patch tool)."""
     base = f"{gateway_url}/backend-api/codex" if backend else f"{gateway_url}/v1"
     name = "OpenAI" if backend else "crossbar"
     return f"""model_provider = "crossbar"
@@ -82,16 +87,16 @@ enabled = false
 name = "{name}"
 base_url = "{base}"
 wire_api = "responses"
-env_key = "CROSSBAR_API_KEY"
+{'' if auth_command else 'env_key = "CROSSBAR_API_KEY"'}
 request_max_retries = 0
 stream_max_retries = 0
-{extra}"""
+{AUTH_COMMAND if auth_command else ''}{extra}"""
 
 
-def run_codex(sandbox, gateway_url: str, model: str, prompt: str, backend: bool = False, extra_config: str = "", args=()) -> Run:
+def run_codex(sandbox, gateway_url: str, model: str, prompt: str, backend: bool = False, extra_config: str = "", args=(), auth_command: bool = True) -> Run:
     codex_home = sandbox["home"] / ".codex"
     codex_home.mkdir(exist_ok=True)
-    (codex_home / "config.toml").write_text(codex_config(gateway_url, model, backend, extra_config))
+    (codex_home / "config.toml").write_text(codex_config(gateway_url, model, backend, extra_config, auth_command))
     argv = [
         client_bin("codex"),
         "exec",
