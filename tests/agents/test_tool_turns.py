@@ -64,3 +64,13 @@ def test_gemini_cli(sandbox, gateway, mock_requests, kind):
     response = doc.get("response", "")
     assert "MOCK_FINAL" in response and "mock-tool-ran" in response, run.describe()
     _check_upstream(mock_requests(), kind, run)
+
+
+@pytest.mark.parametrize("wiring,kind", [("openai", "gemini"), ("anthropic", "openai-chat")])
+def test_opencode_builtin_providers(sandbox, gateway, mock_requests, wiring, kind):
+    """OpenCode's built-in `openai` (Responses) and `anthropic` (Messages) providers."""
+    run = run_opencode(sandbox, gateway.url, KINDS[kind][1], PROMPT, wiring=wiring)
+    assert run.rc == 0, run.describe()
+    texts = [str(e.get("part", {}).get("text", "")) for e in run.events if e.get("type") == "text"]
+    assert any("MOCK_FINAL" in t and "mock-tool-ran" in t for t in texts), run.describe()
+    _check_upstream(mock_requests(), kind, run)
