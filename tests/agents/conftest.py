@@ -122,6 +122,19 @@ def gateway_config(port: int, data: str, mock_url: str, extra: str = "") -> str:
     return text + extra
 
 
+_GATEWAY_LOG: list = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach the tail of crossbar's log (what it received, sent and refused)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and _GATEWAY_LOG:
+        text = _GATEWAY_LOG[0].read_text(errors="replace") if _GATEWAY_LOG[0].exists() else ""
+        report.sections.append(("crossbar log (tail)", text[-8000:]))
+
+
 class Gateway:
     def __init__(self, url: str, log: Path):
         self.url = url
@@ -138,6 +151,7 @@ def gateway(mock_url):
     config = Path(data) / "crossbar.toml"
     config.write_text(gateway_config(port, data, mock_url))
     log = Path(data) / "crossbar.log"
+    _GATEWAY_LOG[:] = [log]
     with open(log, "wb") as out:
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         proc = subprocess.Popen([_binary(), "serve", "--config", str(config)], stdout=out, stderr=out, env=env)

@@ -77,3 +77,15 @@ def test_model_catalog_replaces_fallback_metadata(sandbox, gateway, mock_request
     assert not any("fallback metadata" in w for w in warnings), run.describe()
     first = [r for r in mock_requests() if r["method"] == "POST"][0]
     assert "You are Codex, a coding agent running in the user's terminal" in str(first["body"])
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_tool_turn_on_the_codex_backend_path(sandbox, gateway, mock_requests, kind):
+    # base_url = …/backend-api/codex with name = "OpenAI": items carry
+    # internal_chat_message_metadata_passthrough, which translation must not forward.
+    run = run_codex(sandbox, gateway.url, KINDS[kind][1], "Run echo. mock:tool", backend=True)
+    assert run.rc == 0, run.describe()
+    messages = [m.get("text", "") for m in codex_items(run, "agent_message")]
+    assert any("MOCK_FINAL" in m and "mock-tool-ran" in m for m in messages), run.describe()
+    posts = [r for r in mock_requests() if r["method"] == "POST"]
+    assert posts and not any("internal_chat_message_metadata_passthrough" in str(p["body"]) for p in posts)
