@@ -82,7 +82,7 @@ def client_bin(name: str) -> str:
     if binary.exists() and stamp.exists() and stamp.read_text() == package:
         return str(binary)
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed")
+        pytest.fail("npm is needed to install the pinned coding agents (see README: Test it)")
     prefix.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(prefix), package],

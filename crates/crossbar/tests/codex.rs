@@ -227,5 +227,7 @@ async fn responses_lite_is_refused_clearly_off_openai_and_relayed_to_openai() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 200);
-    assert_eq!(mock_requests(&mock).await[0]["body"]["input"][0]["type"], "additional_tools");
+    let reqs = mock_requests(&mock).await;
+    assert_eq!(reqs[0]["body"]["input"][0]["type"], "additional_tools");
+    assert_eq!(reqs[0]["headers"]["x-openai-internal-codex-responses-lite"], "true", "{}", reqs[0]["headers"]);
 }

@@ -22,7 +22,8 @@ pub const SHELL_TOOLS: [&str; 7] = [
 ];
 pub const SHELL_COMMAND: &str = "echo mock-tool-ran";
 /// `mock:patch`: an apply_patch body (Codex's format) that adds `mock-patch.txt`.
-pub const PATCH: &str = "*** Begin Patch\n*** Add File: mock-patch.txt\n+mock-patch-applied\n*** End Patch\n";
+pub const PATCH: &str =
+    "*** Begin Patch\n*** Add File: mock-patch.txt\n+mock-patch-applied\n*** End Patch\n";
 pub const REASONING: &str = "The user wants a mock answer, so I will give one.";
 /// Opaque reasoning tokens (valid base64: the Gemini SDK decodes its signature).
 pub const ANTHROPIC_SIGNATURE: &str = "bW9jay1zaWduYXR1cmU=";
@@ -199,7 +200,11 @@ fn tool_calls(tools: &[Tool<'_>], d: &Directives) -> Vec<Call> {
         name: tool.name.to_owned(),
         namespace: tool.namespace.map(str::to_owned),
         kind: tool.kind,
-        args: if d.patch { patch_arguments(&tool) } else { arguments(&tool) },
+        args: if d.patch {
+            patch_arguments(&tool)
+        } else {
+            arguments(&tool)
+        },
     };
     if d.parallel {
         vec![call.clone(), call]

@@ -121,7 +121,9 @@ pub fn forward_headers(p: Protocol, client: &HeaderMap, same_protocol: bool) -> 
     out.insert("content-type", HeaderValue::from_static("application/json"));
     let allowed: &[&str] = match (p, same_protocol) {
         (Protocol::Anthropic, true) => &["anthropic-version", "anthropic-beta"],
-        (Protocol::OpenaiChat | Protocol::OpenaiResponses, true) => &["openai-beta"],
+        (Protocol::OpenaiChat, true) => &["openai-beta"],
+        // Codex's responses-lite marker means something only to OpenAI's Responses API.
+        (Protocol::OpenaiResponses, true) => &["openai-beta", "x-openai-internal-codex-responses-lite"],
         _ => &[],
     };
     for name in allowed {
