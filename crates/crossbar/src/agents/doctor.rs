@@ -169,20 +169,24 @@ pub fn agent_check(agent: Agent, url: &str) -> Check {
     };
     let points = match agent {
         Agent::Codex => codex_base_url(&text),
-        Agent::ClaudeCode => json_at(&text, "/env/ANTHROPIC_BASE_URL"),
+        Agent::ClaudeCode => json_at(&text, "/env/ANTHROPIC_BASE_URL").or_else(|| env_var("ANTHROPIC_BASE_URL")),
         Agent::Opencode => serde_json::from_str::<Value>(&text).ok().and_then(|v| {
             let provider = v["model"].as_str()?.split('/').next()?.to_string();
             v["provider"][provider]["options"]["baseURL"].as_str().map(str::to_string)
         }),
         Agent::Gemini => files::read_optional(&setup::gemini_env_file()).ok().flatten().and_then(|env| {
             env.lines().find_map(|l| l.trim().strip_prefix("GOOGLE_GEMINI_BASE_URL=").map(|v| v.trim().to_string()))
-        }),
+        }).or_else(|| env_var("GOOGLE_GEMINI_BASE_URL")),
     };
     match points {
         Some(u) if super::origin(&u) == url => Check::pass(name, format!("{} points at {url}", path.display())),
         Some(u) => Check::fail(name, format!("{} points at {u}, not {url} — {fix}", path.display())),
         None => Check::fail(name, format!("{} does not point at crossbar — {fix}", path.display())),
     }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 fn codex_base_url(text: &str) -> Option<String> {
