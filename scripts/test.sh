@@ -21,3 +21,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/sdk
+
+echo "== coding agents end to end (tests/agents; pinned CLIs cached in ~/.cache/crossbar-clients)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/agents/requirements.txt
+CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/agents

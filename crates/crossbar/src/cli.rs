@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `mock-upstream`.
+//! The command line: `serve`, `check-config`, `mock-upstream`, `setup`, `doctor`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -30,5 +30,35 @@ pub enum Command {
     MockUpstream {
         #[arg(long, default_value = "127.0.0.1:9999")]
         listen: String,
+    },
+    /// Point a coding agent at crossbar: merges crossbar's settings into the agent's own
+    /// config (backing up what it changes) and prints what it did.
+    Setup {
+        #[arg(value_enum)]
+        agent: crate::agents::Agent,
+        /// The model the agent uses (default: the first model the gateway lists).
+        #[arg(long)]
+        model: Option<String>,
+        /// The key the agent sends (default: $CROSSBAR_API_KEY, else a placeholder).
+        #[arg(long)]
+        key: Option<String>,
+        /// The gateway's address.
+        #[arg(long, default_value = "http://127.0.0.1:4141")]
+        url: String,
+        /// Show the resulting files without writing them.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Check a running gateway: models, a "pong" through each client protocol, and whether the
+    /// installed agents point at it.
+    Doctor {
+        #[arg(long, default_value = "http://127.0.0.1:4141")]
+        url: String,
+        /// The key to send (default: $CROSSBAR_API_KEY, else a placeholder).
+        #[arg(long)]
+        key: Option<String>,
+        /// The model to send the pongs to (default: the first listed).
+        #[arg(long)]
+        model: Option<String>,
     },
 }

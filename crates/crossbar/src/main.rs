@@ -39,12 +39,65 @@ fn main() -> ExitCode {
             }
             run(crossbar::server::serve(config))
         }
+        Command::Setup { agent, model, key, url, print } => setup(agent, model, key, &url, print),
+        Command::Doctor { url, key, model } => {
+            let url = crossbar::agents::origin(&url);
+            let key = key_or_default(key);
+            let checks = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt.block_on(crossbar::agents::doctor::run(&url, &key, model.as_deref())),
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for c in &checks {
+                println!("{}", c.line());
+            }
+            if checks.iter().any(|c| c.ok == Some(false)) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Command::MockUpstream { listen } => run(async move {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(addr = %listener.local_addr()?, "mock upstream listening");
             crossbar_mock::serve(listener).await?;
             Ok(())
         }),
+    }
+}
+
+fn key_or_default(key: Option<String>) -> String {
+    key.or_else(|| std::env::var("CROSSBAR_API_KEY").ok().filter(|k| !k.is_empty()))
+        .unwrap_or_else(|| crossbar::agents::DUMMY_KEY.to_string())
+}
+
+fn setup(agent: crossbar::agents::Agent, model: Option<String>, key: Option<String>, url: &str, print: bool) -> ExitCode {
+    let url = crossbar::agents::origin(url);
+    // The gateway's model list: the default model, and what OpenCode declares.
+    let listed = tokio::runtime::Runtime::new()
+        .ok()
+        .and_then(|rt| rt.block_on(crossbar::agents::doctor::models(&url, &key_or_default(key.clone()))).ok())
+        .unwrap_or_default();
+    let Some(model) = model.or_else(|| listed.first().cloned()) else {
+        eprintln!("crossbar is not reachable at {url} (or lists no models): start it, or pass --model");
+        return ExitCode::FAILURE;
+    };
+    let mut models = listed;
+    if !models.contains(&model) {
+        models.insert(0, model.clone());
+    }
+    let opts = crossbar::agents::setup::Options { url, key: key_or_default(key), model, models };
+    match crossbar::agents::setup::run(agent, &opts, print) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,6 +11,8 @@ pub struct Directives {
     pub tool: bool,
     pub tool_name: Option<String>,
     pub parallel: bool,
+    /// `mock:patch`: call the declared `apply_patch` tool with a valid patch adding a file.
+    pub patch: bool,
     pub reasoning: bool,
     pub json: bool,
     pub error: Option<u16>,
@@ -72,6 +74,11 @@ impl Directives {
                 self.tool_name = value.filter(|v| !v.is_empty()).map(str::to_owned);
             }
             "parallel" => self.parallel = true,
+            "patch" => {
+                self.patch = true;
+                self.tool = true;
+                self.tool_name = Some("apply_patch".to_owned());
+            }
             "reasoning" => self.reasoning = true,
             "json" => self.json = true,
             "error" => self.error = status().or(self.error),

@@ -21,6 +21,9 @@ pub const SHELL_TOOLS: [&str; 7] = [
     "local_shell",
 ];
 pub const SHELL_COMMAND: &str = "echo mock-tool-ran";
+/// `mock:patch`: an apply_patch body (Codex's format) that adds `mock-patch.txt`.
+pub const PATCH: &str =
+    "*** Begin Patch\n*** Add File: mock-patch.txt\n+mock-patch-applied\n*** End Patch\n";
 pub const REASONING: &str = "The user wants a mock answer, so I will give one.";
 /// Opaque reasoning tokens (valid base64: the Gemini SDK decodes its signature).
 pub const ANTHROPIC_SIGNATURE: &str = "bW9jay1zaWduYXR1cmU=";
@@ -197,7 +200,11 @@ fn tool_calls(tools: &[Tool<'_>], d: &Directives) -> Vec<Call> {
         name: tool.name.to_owned(),
         namespace: tool.namespace.map(str::to_owned),
         kind: tool.kind,
-        args: arguments(&tool),
+        args: if d.patch {
+            patch_arguments(&tool)
+        } else {
+            arguments(&tool)
+        },
     };
     if d.parallel {
         vec![call.clone(), call]
@@ -235,6 +242,20 @@ fn arguments(tool: &Tool<'_>) -> String {
     args.to_string()
 }
 
+/// `mock:patch`: freeform tools get the patch as their raw input; function tools get it in
+/// their `input` (or `patch`) string property.
+fn patch_arguments(tool: &Tool<'_>) -> String {
+    if tool.kind == ToolKind::Custom {
+        return PATCH.to_owned();
+    }
+    let props = tool.schema.map(|s| &s["properties"]);
+    let key = ["input", "patch"]
+        .into_iter()
+        .find(|k| props.and_then(|p| p.get(*k)).is_some())
+        .unwrap_or("input");
+    json!({ key: PATCH }).to_string()
+}
+
 pub fn shell_argv() -> Value {
     json!(["bash", "-lc", SHELL_COMMAND])
 }
@@ -244,6 +265,19 @@ mod tests {
     use super::*;
     use crate::directives::{self, Directives};
     use serde_json::json;
+
+    #[test]
+    fn patch_directive_calls_apply_patch_with_a_valid_patch() {
+        let body = json!({"tools": [{"type": "function", "function": {"name": "apply_patch",
+            "parameters": {"type": "object", "properties": {"input": {"type": "string"}}}}}]});
+        let inputs = directives::chat(&body);
+        let d = Directives::parse(["mock:patch"], None);
+        let p = Plan::new(&inputs, &d, 0, 1);
+        assert_eq!(p.calls[0].name, "apply_patch");
+        let args: Value = serde_json::from_str(&p.calls[0].args).expect("json");
+        assert_eq!(args["input"], PATCH);
+        assert!(PATCH.starts_with("*** Begin Patch\n") && PATCH.ends_with("*** End Patch\n"));
+    }
 
     #[test]
     fn fragments_cover_the_text() {

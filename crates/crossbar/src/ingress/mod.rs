@@ -5,6 +5,7 @@
 //! the client protocol's own error shape.
 
 mod anthropic;
+mod codex_models;
 mod gemini;
 mod health;
 mod models;
@@ -31,6 +32,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/responses", post(openai::responses))
         .route("/responses", post(openai::responses))
         .route("/backend-api/codex/responses", post(openai::responses))
+        .route("/backend-api/codex/models", get(codex_models::catalog))
+        .route("/v1/responses/compact", post(openai::responses_compact))
+        .route("/responses/compact", post(openai::responses_compact))
+        .route("/backend-api/codex/responses/compact", post(openai::responses_compact))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1beta/models/{*tail}", post(gemini::generate).get(models::gemini_one))

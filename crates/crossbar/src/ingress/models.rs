@@ -4,21 +4,22 @@
 
 use crate::app::AppState;
 use crate::catalog::ModelInfo;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Json, Response};
 use crossbar_protocol::canonical::{ErrorKind, Protocol};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One listed model: its client-facing id, owner, and upstream name for the catalog lookup.
-struct Listed {
-    id: String,
-    owned_by: String,
-    info: Option<ModelInfo>,
+pub(super) struct Listed {
+    pub id: String,
+    pub owned_by: String,
+    pub info: Option<ModelInfo>,
 }
 
-async fn collect(state: &AppState) -> Vec<Listed> {
+pub(super) async fn collect(state: &AppState) -> Vec<Listed> {
     let mut out = Vec::new();
     let mut aliases: Vec<_> = state.routes.aliases().collect();
     aliases.sort_by(|a, b| a.0.cmp(b.0));
@@ -66,7 +67,11 @@ fn gemini_entry(l: &Listed) -> Value {
     v
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn list(State(state): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+    if query.contains_key("client_version") {
+        // Codex asks `GET {base}/models?client_version=…` and reads only its own catalog format.
+        return super::codex_models::catalog(State(state)).await;
+    }
     let listed = collect(&state).await;
     if headers.contains_key("anthropic-version") {
         let data: Vec<Value> = listed.iter().map(anthropic_entry).collect();

@@ -5,6 +5,7 @@
 //! slot in here as steps of `handle`; nothing else in the path needs to know about them.
 
 pub mod body;
+mod compaction;
 mod count_tokens;
 pub mod media;
 mod outcome;
@@ -30,6 +31,8 @@ use std::time::Instant;
 pub enum Endpoint {
     Generate,
     CountTokens,
+    /// Codex's legacy unary compaction (`POST …/responses/compact`).
+    Compact,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,26 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         return reply::error(inbound.protocol, &e);
     };
     let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
+    if inbound.protocol == Protocol::OpenaiResponses
+        && upstream != inbound.protocol
+        && (inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body))
+    {
+        // Codex compaction on a provider that cannot do it: crossbar summarises.
+        return compaction::run(state, inbound, target, upstream).await;
+    }
+    if inbound.protocol == Protocol::OpenaiResponses && upstream != inbound.protocol && compaction::is_responses_lite(&inbound.headers) {
+        let e = crossbar_protocol::canonical::ErrorInfo::new(
+            crossbar_protocol::canonical::ErrorKind::InvalidRequest,
+            format!(
+                "this is a Codex responses-lite request (`additional_tools`, `configuration_update`), which only OpenAI can serve; \
+                 model {:?} goes to provider {:?} ({}). Pick a model Codex does not run in lite mode, or an OpenAI provider",
+                inbound.model,
+                target.provider.name(),
+                target.provider.kind().name()
+            ),
+        );
+        return reply::error(inbound.protocol, &e);
+    }
     match inbound.endpoint {
         Endpoint::CountTokens if upstream != inbound.protocol => count_tokens::estimate(&inbound),
         _ if upstream == inbound.protocol => relay::run(state, inbound, target).await,
@@ -78,14 +101,15 @@ pub fn upstream_path(p: Protocol, inbound: &Inbound, model: &str) -> String {
     let query = inbound.forward_query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
     match (p, inbound.endpoint) {
         (Protocol::OpenaiChat, _) => "/chat/completions".to_string(),
+        (Protocol::OpenaiResponses, Endpoint::Compact) => "/responses/compact".to_string(),
         (Protocol::OpenaiResponses, _) => "/responses".to_string(),
-        (Protocol::Anthropic, Endpoint::Generate) => format!("/v1/messages{query}"),
+        (Protocol::Anthropic, Endpoint::Generate | Endpoint::Compact) => format!("/v1/messages{query}"),
         (Protocol::Anthropic, Endpoint::CountTokens) => format!("/v1/messages/count_tokens{query}"),
         (Protocol::Gemini, Endpoint::Generate) if inbound.stream => {
             let alt = if inbound.sse { "?alt=sse" } else { "" };
             format!("/v1beta/models/{model}:streamGenerateContent{alt}")
         }
-        (Protocol::Gemini, Endpoint::Generate) => format!("/v1beta/models/{model}:generateContent"),
+        (Protocol::Gemini, Endpoint::Generate | Endpoint::Compact) => format!("/v1beta/models/{model}:generateContent"),
         (Protocol::Gemini, Endpoint::CountTokens) => format!("/v1beta/models/{model}:countTokens"),
     }
 }
@@ -98,7 +122,9 @@ pub fn forward_headers(p: Protocol, client: &HeaderMap, same_protocol: bool) -> 
     out.insert("content-type", HeaderValue::from_static("application/json"));
     let allowed: &[&str] = match (p, same_protocol) {
         (Protocol::Anthropic, true) => &["anthropic-version", "anthropic-beta"],
-        (Protocol::OpenaiChat | Protocol::OpenaiResponses, true) => &["openai-beta"],
+        (Protocol::OpenaiChat, true) => &["openai-beta"],
+        // Codex's responses-lite marker means something only to OpenAI's Responses API.
+        (Protocol::OpenaiResponses, true) => &["openai-beta", "x-openai-internal-codex-responses-lite"],
         _ => &[],
     };
     for name in allowed {
