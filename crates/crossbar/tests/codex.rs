@@ -127,7 +127,7 @@ async fn compaction_trigger_on_anthropic_yields_one_sealed_item_that_expands_lat
     let item = done[0]["item"].clone();
     assert_eq!(item["type"], "compaction");
     let sealed = item["encrypted_content"].as_str().expect("sealed").to_string();
-    assert!(sealed.starts_with("cb1."), "{sealed}");
+    assert!(sealed.starts_with(crossbar_protocol::canonical::opaque::SEALED_PREFIX), "{sealed}");
     let completed = events.last().expect("events");
     assert_eq!(completed["type"], "response.completed");
     assert_eq!(completed["response"]["output"][0], item);
