@@ -34,6 +34,7 @@ pub fn embedded() -> Config {
         providers,
         models: Vec::new(),
         catalog: Vec::new(),
+        routing: Default::default(),
         origin: "embedded defaults".to_string(),
     }
 }

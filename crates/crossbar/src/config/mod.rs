@@ -23,6 +23,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelAlias>,
     pub catalog: Vec<crate::catalog::ModelInfo>,
+    pub routing: RoutingConfig,
     /// Where this config came from, for `/readyz` and logs.
     pub origin: String,
 }
@@ -134,16 +135,95 @@ pub struct ProviderConfig {
     pub models: Option<Vec<String>>,
 }
 
+/// One deployment of a model: where it goes and how it is balanced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub provider: String,
     pub model: String,
+    /// Share under `weighted` (default 1).
+    pub weight: u32,
+    /// Lower is preferred: every strategy chooses within the lowest priority that has a usable
+    /// deployment (default 0).
+    pub priority: u32,
+    /// Requests per minute this instance sends it (`None`: no cap).
+    pub rpm: Option<u32>,
+    /// Estimated input tokens per minute (request bytes / 4).
+    pub tpm: Option<u64>,
+    /// Most requests in flight at once.
+    pub max_parallel: Option<u32>,
+}
+
+impl Target {
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Target {
+        Target { provider: provider.into(), model: model.into(), weight: 1, priority: 0, rpm: None, tpm: None, max_parallel: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The first usable deployment in the order written.
+    #[default]
+    Priority,
+    /// Weighted random.
+    Weighted,
+    /// Fewest requests in flight.
+    LeastBusy,
+    /// Lowest recent time to first token (EWMA).
+    Latency,
+    /// Most remaining upstream quota (rate-limit and usage-window headers).
+    Headroom,
+}
+
+impl Strategy {
+    pub const NAMES: &'static [&'static str] = &["priority", "weighted", "least-busy", "latency", "headroom"];
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Some(match s {
+            "priority" => Strategy::Priority,
+            "weighted" => Strategy::Weighted,
+            "least-busy" => Strategy::LeastBusy,
+            "latency" => Strategy::Latency,
+            "headroom" => Strategy::Headroom,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ModelAlias {
     pub name: String,
     pub targets: Vec<Target>,
+    pub strategy: Strategy,
+    pub fallbacks: Vec<String>,
+    /// `None`: `[routing] retries`.
+    pub retries: Option<u32>,
+    pub sticky: bool,
+}
+
+/// `[routing]`: failover and health defaults.
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    pub retries: u32,
+    pub backoff: Duration,
+    pub max_wait: Duration,
+    pub failures_to_cooldown: u32,
+    pub cooldown: Duration,
+    pub rate_limit_park: Duration,
+    pub sticky_ttl: Duration,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            retries: 3,
+            backoff: Duration::from_millis(100),
+            max_wait: Duration::from_millis(2000),
+            failures_to_cooldown: 3,
+            cooldown: Duration::from_secs(30),
+            rate_limit_park: Duration::from_secs(10),
+            sticky_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Config {

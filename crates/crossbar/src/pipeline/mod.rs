@@ -1,9 +1,11 @@
 //! THE request path, read top to bottom in `handle`:
-//! route (model name → targets) → pick the target → relay (same protocol) or translate.
+//! route (model name → deployments) → `attempt` (choose a deployment, send, fail over before
+//! the commit point) → relay (same protocol) or translate.
 //!
-//! Keys, limits and usage records (issue: keys) and failover across targets (issue: routing)
-//! slot in here as steps of `handle`; nothing else in the path needs to know about them.
+//! Keys, limits and usage records (issue: keys) slot in here as steps of `handle`; nothing
+//! else in the path needs to know about them.
 
+mod attempt;
 pub mod body;
 mod count_tokens;
 mod outcome;
@@ -52,24 +54,19 @@ pub struct Inbound {
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
-    let targets = match state.routes.resolve(&inbound.model) {
-        Ok(t) => t,
+    let route = match state.routes.resolve(&inbound.model) {
+        Ok(r) => r,
         Err(e) => return reply::error(inbound.protocol, &e),
     };
-    // One attempt on the first target; failover across the rest is the routing issue's.
-    let Some(target) = targets.into_iter().next() else {
+    if route.deployments.is_empty() {
         let e = crossbar_protocol::canonical::ErrorInfo::new(
             crossbar_protocol::canonical::ErrorKind::NotFound,
             format!("model {:?} has no usable target", inbound.model),
         );
         return reply::error(inbound.protocol, &e);
-    };
-    let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
-    match inbound.endpoint {
-        Endpoint::CountTokens if upstream != inbound.protocol => count_tokens::estimate(&inbound),
-        _ if upstream == inbound.protocol => relay::run(state, inbound, target).await,
-        _ => translate::run(state, inbound, target, upstream).await,
     }
+    // Choose a deployment, send, fail over before the commit point (see attempt.rs).
+    attempt::run(state, inbound, route).await
 }
 
 /// The upstream path for a same-protocol relay.
