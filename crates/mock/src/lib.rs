@@ -15,6 +15,7 @@
 
 mod anthropic;
 mod directives;
+mod faults;
 mod gemini;
 mod openai_chat;
 mod openai_responses;
@@ -48,6 +49,8 @@ pub struct Mock {
 struct Shared {
     log: record::Log,
     seq: AtomicU64,
+    /// Requests seen with fault directives (`fail-rate`, `fail-first`).
+    faults: AtomicU64,
 }
 
 impl Mock {
@@ -74,6 +77,7 @@ impl Mock {
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn(faults::headroom))
             .with_state(self.clone())
     }
 
@@ -176,13 +180,16 @@ impl Incoming {
         Directives::parse(inputs.user_texts.iter().copied(), header)
     }
 
-    /// `mock:stall` then `mock:error`: the part of the answer that precedes any payload.
+    /// `mock:stall`, then the injected faults, then `mock:error`: the part of the answer that
+    /// precedes any payload.
     pub async fn prelude(&self, d: &Directives, error: fn(u16) -> Value) -> Option<Response> {
         if let Some(ms) = d.stall {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        d.error
-            .map(|status| stream::error_response(status, &error(status)))
+        if let Some(res) = faults::inject(&self.mock.inner.faults, d, error) {
+            return Some(res);
+        }
+        d.error.map(|status| faults::error(status, d, error))
     }
 
     pub fn plan(&self, inputs: &Inputs, d: &Directives) -> Plan {

@@ -1,8 +1,9 @@
 //! The failover loop: choose a deployment, send, judge the answer *before anything is
 //! committed to the client*, and either commit or move on.
 //!
-//! Commit point: a non-streamed answer commits with its 2xx response head; a stream commits
-//! with its first upstream bytes (the loop peeks them, bounded by the stream idle timeout).
+//! Commit point: a non-streamed answer commits once its whole 2xx body has arrived (bounded);
+//! a stream commits with its first upstream bytes (the loop peeks them, bounded by the stream
+//! idle timeout).
 //! Before that, these are retried on another deployment (or the same one after a jittered
 //! backoff that honours `Retry-After`, bounded by `[routing] max_wait_ms`): connect errors,
 //! timeouts, key failures, an empty or broken stream start, 408, 500, 502, 503, 504, 529.
@@ -31,6 +32,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+/// Largest non-streamed answer held back until it is complete.
+const MAX_BUFFERED: usize = 32 * 1024 * 1024;
 
 /// Largest upstream error body kept for judging and replaying to the client.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -182,7 +186,7 @@ async fn judge(sent: Result<UpstreamResponse, UpstreamError>, stream: bool, idle
     };
     if (200..300).contains(&resp.status) {
         if !stream {
-            return Verdict::Commit(resp, started.elapsed());
+            return read_whole(resp, idle, started).await;
         }
         let first = tokio::time::timeout(idle, async {
             loop {
@@ -217,6 +221,31 @@ async fn judge(sent: Result<UpstreamResponse, UpstreamError>, stream: bool, idle
         408 | 429 | 500 | 502 | 503 | 504 | 529 => Verdict::Retry(failure),
         _ => Verdict::Final(failure),
     }
+}
+
+/// A non-streamed answer is read whole before it commits (up to `MAX_BUFFERED`; a larger one
+/// commits with what has arrived), so a body cut half-way is retried like any other failure.
+async fn read_whole(mut resp: UpstreamResponse, idle: Duration, started: Instant) -> Verdict {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, resp.body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > MAX_BUFFERED {
+                    let head = buf.freeze();
+                    let rest = std::mem::replace(&mut resp.body, Box::pin(futures_util::stream::empty()));
+                    resp.body = Box::pin(futures_util::stream::once(async move { Ok(head) }).chain(rest));
+                    return Verdict::Commit(resp, started.elapsed());
+                }
+            }
+            Ok(Some(Err(e))) => return Verdict::Retry(Failure::Transport(e)),
+            Ok(None) => break,
+            Err(_) => return Verdict::Retry(Failure::Transport(UpstreamError::Idle(idle))),
+        }
+    }
+    let whole = buf.freeze();
+    resp.body = Box::pin(futures_util::stream::once(async move { Ok(whole) }));
+    Verdict::Commit(resp, started.elapsed())
 }
 
 /// Feed a failed attempt back into the deployment's health.
