@@ -6,6 +6,7 @@
 //! `pipeline::translate` (decode → canonical → encode, streams via the protocol crate's
 //! state machines) → `upstream` (pooled client per provider, auth, timeouts).
 
+pub mod accounts;
 pub mod app;
 pub mod catalog;
 pub mod cli;

@@ -1,0 +1,109 @@
+//! ChatGPT (Codex subscription) accounts: imported from Codex's own `auth.json`, stored sealed
+//! (`store.rs`), their access tokens refreshed before expiry (`token.rs`), each one a
+//! deployment of every `kind = "chatgpt"` provider, so routing balances across them, parks an
+//! exhausted one until its usage window resets (`x-codex-*` headers) and skips disabled ones.
+//! Must never: log or print a token (`Debug` redacts them).
+
+pub mod store;
+pub mod token;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Serialize, Deserialize, Default)]
+pub struct Account {
+    /// ChatGPT account id (the `chatgpt-account-id` header).
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub access_token: String,
+    pub refresh_token: String,
+    #[serde(default)]
+    pub id_token: Option<String>,
+    /// Unix seconds when the access token expires, if known.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Set when the refresh token was refused: the account serves nothing until re-imported.
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_refresh: Option<u64>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account").field("id", &self.id).field("email", &self.email).field("disabled", &self.disabled).finish()
+    }
+}
+
+impl Account {
+    /// From a Codex `auth.json` (`{"tokens": {"access_token", "refresh_token", "id_token", "account_id"}}`).
+    pub fn from_codex_auth(text: &str) -> anyhow::Result<Account> {
+        #[derive(Deserialize)]
+        struct File {
+            tokens: Option<Tokens>,
+        }
+        #[derive(Deserialize)]
+        struct Tokens {
+            access_token: String,
+            refresh_token: String,
+            id_token: Option<String>,
+            account_id: Option<String>,
+        }
+        let f: File = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a Codex auth.json: {e}"))?;
+        let t = f.tokens.ok_or_else(|| anyhow::anyhow!("no ChatGPT login in this auth.json (\"tokens\" is missing; API-key logins cannot be pooled)"))?;
+        let claims = t.id_token.as_deref().and_then(token::jwt_claims);
+        let id = t
+            .account_id
+            .or_else(|| claims.as_ref().and_then(|c| c.pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")?.as_str().map(str::to_string)))
+            .ok_or_else(|| anyhow::anyhow!("the auth.json names no ChatGPT account id"))?;
+        let email = claims.as_ref().and_then(|c| c.get("email")?.as_str().map(str::to_string));
+        Ok(Account {
+            expires_at: token::jwt_expiry(&t.access_token),
+            id,
+            email,
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            ..Account::default()
+        })
+    }
+}
+
+/// `crossbar accounts import PATH`: add or replace (by account id) an account.
+pub fn import(data_dir: &Path, path: &Path) -> anyhow::Result<Account> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let account = Account::from_codex_auth(&text)?;
+    let store = store::Store::open(data_dir)?;
+    let mut all = store.load()?;
+    all.retain(|a| a.id != account.id);
+    all.push(account.clone());
+    store.save(&all)?;
+    Ok(account)
+}
+
+/// `crossbar accounts list`: one line per account, no secrets.
+pub fn list(data_dir: &Path) -> anyhow::Result<String> {
+    let all = store::Store::open(data_dir)?.load()?;
+    if all.is_empty() {
+        return Ok("no accounts (add one with `crossbar accounts import ~/.codex/auth.json`)\n".to_string());
+    }
+    let now = crate::pipeline::unix_now();
+    let mut out = String::new();
+    for a in &all {
+        let state = if a.disabled { "disabled" } else { "active" };
+        let expiry = match a.expires_at {
+            Some(t) if t > now => format!("token valid {} min", (t - now) / 60),
+            Some(_) => "token expired (refreshed on next use)".to_string(),
+            None => "token expiry unknown".to_string(),
+        };
+        out.push_str(&format!("{}  {}  {}  {}", a.id, a.email.as_deref().unwrap_or("-"), state, expiry));
+        if let Some(e) = &a.last_error {
+            out.push_str(&format!("  last error: {e}"));
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
