@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `mock-upstream`.
+//! The command line: `serve`, `check-config`, `mock-upstream`, `accounts`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,9 +26,25 @@ pub enum Command {
     CheckConfig {
         file: PathBuf,
     },
+    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (stored sealed in the data dir).
+    Accounts {
+        /// Config file whose `server.data_dir` holds the accounts (default data dir otherwise).
+        #[arg(long, env = "CROSSBAR_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
     /// Run the mock upstream (speaks OpenAI Chat, Responses, Anthropic and Gemini).
     MockUpstream {
         #[arg(long, default_value = "127.0.0.1:9999")]
         listen: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Add (or replace) the account of a Codex `auth.json` (e.g. ~/.codex/auth.json).
+    Import { path: PathBuf },
+    /// Each account's id, email, state, token expiry and last error.
+    List,
 }

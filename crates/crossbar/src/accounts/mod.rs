@@ -72,6 +72,22 @@ impl Account {
     }
 }
 
+/// `crossbar accounts [--config FILE] import PATH | list`: the text to print, or the error.
+pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Result<String, String> {
+    let data_dir = match config.map(crate::config::Config::load) {
+        Some(Ok(c)) => c.server.data_dir,
+        Some(Err(e)) => return Err(e.to_string()),
+        None => crate::config::defaults::data_dir(),
+    };
+    let result = match action {
+        crate::cli::AccountsAction::Import { path } => {
+            import(&data_dir, &path).map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
+        }
+        crate::cli::AccountsAction::List => list(&data_dir),
+    };
+    result.map_err(|e| format!("crossbar: {e:#}\n"))
+}
+
 /// `crossbar accounts import PATH`: add or replace (by account id) an account.
 pub fn import(data_dir: &Path, path: &Path) -> anyhow::Result<Account> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;

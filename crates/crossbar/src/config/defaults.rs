@@ -26,6 +26,7 @@ pub fn embedded() -> Config {
             key: KeySource::Env((*var).to_string()),
             headers: Vec::new(),
             models: None,
+            token_url: None,
         })
         .collect();
     providers.push(mock_provider());
@@ -47,6 +48,7 @@ pub fn mock_provider() -> ProviderConfig {
         key: KeySource::None,
         headers: Vec::new(),
         models: None,
+        token_url: None,
     }
 }
 

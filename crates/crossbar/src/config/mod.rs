@@ -66,11 +66,14 @@ pub enum ProviderKind {
     Gemini,
     /// The built-in mock provider, in-process; it speaks whatever the client speaks.
     Mock,
+    /// ChatGPT subscription accounts through the Codex backend (`/backend-api/codex/responses`),
+    /// one deployment per imported account.
+    Chatgpt,
 }
 
 impl ProviderKind {
     pub const NAMES: &'static [&'static str] =
-        &["openai", "openai-chat", "openai-responses", "anthropic", "gemini", "mock"];
+        &["openai", "openai-chat", "openai-responses", "anthropic", "gemini", "mock", "chatgpt"];
 
     pub fn parse(s: &str) -> Option<ProviderKind> {
         Some(match s {
@@ -80,6 +83,7 @@ impl ProviderKind {
             "anthropic" => ProviderKind::Anthropic,
             "gemini" => ProviderKind::Gemini,
             "mock" => ProviderKind::Mock,
+            "chatgpt" => ProviderKind::Chatgpt,
             _ => return None,
         })
     }
@@ -92,6 +96,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Mock => "mock",
+            ProviderKind::Chatgpt => "chatgpt",
         }
     }
 
@@ -104,6 +109,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
             ProviderKind::Mock => "mock://in-process",
+            ProviderKind::Chatgpt => "https://chatgpt.com",
         }
     }
 
@@ -112,7 +118,7 @@ impl ProviderKind {
     pub fn upstream_protocol(self, client: Protocol) -> Protocol {
         match self {
             ProviderKind::OpenaiChat => Protocol::OpenaiChat,
-            ProviderKind::OpenaiResponses => Protocol::OpenaiResponses,
+            ProviderKind::OpenaiResponses | ProviderKind::Chatgpt => Protocol::OpenaiResponses,
             ProviderKind::Anthropic => Protocol::Anthropic,
             ProviderKind::Gemini => Protocol::Gemini,
             ProviderKind::Openai => match client {
@@ -133,6 +139,8 @@ pub struct ProviderConfig {
     pub key: KeySource,
     pub headers: Vec<(String, String)>,
     pub models: Option<Vec<String>>,
+    /// Kind `chatgpt`: where access tokens are refreshed (default Codex's OAuth endpoint).
+    pub token_url: Option<String>,
 }
 
 /// One deployment of a model: where it goes and how it is balanced.

@@ -77,6 +77,8 @@ pub struct RawProvider {
     pub headers: BTreeMap<String, String>,
     /// Models to list for this provider when it has no models endpoint (or to restrict it).
     pub models: Option<Vec<String>>,
+    /// Kind `chatgpt`: the OAuth token endpoint for refreshing account tokens.
+    pub token_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

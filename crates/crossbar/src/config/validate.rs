@@ -304,6 +304,12 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
             ok = false;
         }
     }
+    if let Some(u) = &p.token_url {
+        if !reqwest::Url::parse(u.get_ref()).is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
+            cx.err(Some(u), at("token_url"), format!("{:?} is not an http(s) URL", u.get_ref()));
+            ok = false;
+        }
+    }
     ok.then(|| ProviderConfig {
         name,
         kind,
@@ -311,6 +317,7 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
         key,
         headers: p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         models: p.models.clone(),
+        token_url: p.token_url.as_ref().map(|u| u.get_ref().clone()),
     })
 }
 

@@ -91,7 +91,7 @@ impl Routes {
             .collect();
         let mut routes = Routes { providers, by_name, aliases, config: config.routing.clone(), ..Routes::default() };
         for m in &config.models {
-            let deployments = m.targets.iter().filter_map(|t| routes.deployment(t.clone())).collect();
+            let deployments = m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
             let route = Route {
                 name: m.name.clone(),
                 deployments,
@@ -106,10 +106,17 @@ impl Routes {
         routes
     }
 
-    fn deployment(&self, settings: config::Target) -> Option<Deployment> {
-        let provider = self.by_name.get(&settings.provider)?.clone();
-        let state = self.state(&settings.provider, &settings.model);
-        Some(Deployment { target: Target { provider, model: settings.model.clone() }, settings, state })
+    /// The deployments of one target: one, or one per account of a pooled provider.
+    fn deployments(&self, settings: config::Target) -> Vec<Deployment> {
+        let Some(provider) = self.by_name.get(&settings.provider) else { return Vec::new() };
+        let members: Vec<Arc<Provider>> = if provider.pool.is_empty() { vec![provider.clone()] } else { provider.pool.clone() };
+        members
+            .into_iter()
+            .map(|p| {
+                let state = self.state(p.name(), &settings.model);
+                Deployment { target: Target { provider: p, model: settings.model.clone() }, settings: settings.clone(), state }
+            })
+            .collect()
     }
 
     /// The shared state of `provider/model` (unshared once too many names were seen).
@@ -168,14 +175,17 @@ impl Routes {
                 ));
             }
         }
-        let deployment = self.deployment(config::Target::new(provider, upstream_model)).ok_or_else(|| self.unknown(model))?;
+        let deployments = self.deployments(config::Target::new(provider, upstream_model));
+        let pooled = !p.pool.is_empty();
         let route = Arc::new(Route {
             name: model.to_string(),
-            deployments: vec![deployment],
-            strategy: Strategy::Priority,
+            deployments,
+            // An account pool balances on what each account has left, and keeps conversations
+            // on their account (its prompt cache).
+            strategy: if pooled { Strategy::Headroom } else { Strategy::Priority },
             fallbacks: Vec::new(),
             retries: self.config.retries,
-            sticky: false,
+            sticky: pooled,
             affinity: Default::default(),
         });
         if let Ok(mut d) = self.direct.write() {
