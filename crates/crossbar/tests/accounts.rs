@@ -101,6 +101,7 @@ async fn an_exhausted_account_is_skipped_until_its_window_resets() {
     let dir = tempfile::tempdir().expect("tempdir");
     import(dir.path(), "acct-1", "token-1", "refresh-1");
     import(dir.path(), "acct-2", "token-2", "refresh-2");
+    let data_dir = dir.path().to_path_buf();
     // Every account of this provider answers with a usage limit: the first request sees both
     // exhausted, and the gateway then answers 429 itself with the window's reset.
     let gw = Gateway::start_in(&pool(&mock.url(), "mock:usage-limit mock:ratelimit-reset=120"), dir).await;
@@ -113,4 +114,20 @@ async fn an_exhausted_account_is_skipped_until_its_window_resets() {
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("rate limited"), "{body}");
     assert_eq!(mock.requests().len(), upstream_calls, "parked accounts are not asked again");
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    for line in listing.lines() {
+        assert!(line.contains("primary 100% used (resets in 2 min)") && line.contains("usage limit reached"), "{listing}");
+    }
+}
+
+#[tokio::test]
+async fn an_accounts_usage_windows_are_recorded_for_the_listing() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    let data_dir = dir.path().to_path_buf();
+    let gw = Gateway::start_in(&pool(&mock.url(), "mock:headroom=70"), dir).await;
+    assert_eq!(ask(&gw, "s").await.0, 200);
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    assert!(listing.contains("primary 30% used"), "{listing}");
 }

@@ -30,6 +30,36 @@ pub struct Account {
     pub last_error: Option<String>,
     #[serde(default)]
     pub last_refresh: Option<u64>,
+    /// Usage windows as the Codex backend last reported them (`x-codex-primary-*`, `-secondary-*`).
+    #[serde(default)]
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Window {
+    /// `primary` (the short window, 5 h) or `secondary` (weekly).
+    pub name: String,
+    pub used_percent: f64,
+    pub window_minutes: Option<u64>,
+    /// Unix seconds.
+    pub resets_at: Option<u64>,
+}
+
+impl Window {
+    /// The windows in a response's headers.
+    pub fn read(h: &axum::http::HeaderMap, unix_now: u64) -> Vec<Window> {
+        let get = |n: String| h.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+        ["primary", "secondary"]
+            .iter()
+            .filter_map(|w| {
+                let used = get(format!("x-codex-{w}-used-percent"))?;
+                let resets_at = get(format!("x-codex-{w}-reset-at"))
+                    .map(|t| t.max(0.0) as u64)
+                    .or_else(|| get(format!("x-codex-{w}-reset-after-seconds")).map(|s| unix_now + s.max(0.0) as u64));
+                Some(Window { name: w.to_string(), used_percent: used, window_minutes: get(format!("x-codex-{w}-window-minutes")).map(|m| m.max(0.0) as u64), resets_at })
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Account {
@@ -116,6 +146,12 @@ pub fn list(data_dir: &Path) -> anyhow::Result<String> {
             None => "token expiry unknown".to_string(),
         };
         out.push_str(&format!("{}  {}  {}  {}", a.id, a.email.as_deref().unwrap_or("-"), state, expiry));
+        for w in &a.windows {
+            out.push_str(&format!("  {} {:.0}% used", w.name, w.used_percent));
+            if let Some(t) = w.resets_at.filter(|t| *t > now) {
+                out.push_str(&format!(" (resets in {} min)", (t - now).div_ceil(60)));
+            }
+        }
         if let Some(e) = &a.last_error {
             out.push_str(&format!("  last error: {e}"));
         }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: u64 = 300;
+const WINDOWS_SAVE_SECS: u64 = 30;
 /// Codex CLI's public OAuth client id.
 pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
@@ -37,6 +38,8 @@ pub struct AccountHandle {
     file_lock: Arc<Mutex<()>>,
     token_url: String,
     client: reqwest::Client,
+    /// Unix seconds of the last write caused by usage windows (they change on every answer).
+    windows_saved: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for AccountHandle {
@@ -54,7 +57,15 @@ impl PartialEq for AccountHandle {
 impl AccountHandle {
     pub fn new(account: Account, store: Arc<Store>, file_lock: Arc<Mutex<()>>, token_url: String) -> AccountHandle {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        AccountHandle { id: account.id.clone(), account: tokio::sync::Mutex::new(account), store, file_lock, token_url, client }
+        AccountHandle {
+            id: account.id.clone(),
+            account: tokio::sync::Mutex::new(account),
+            store,
+            file_lock,
+            token_url,
+            client,
+            windows_saved: Default::default(),
+        }
     }
 
     /// A fresh access token (refreshed first when it is about to expire).
@@ -123,6 +134,31 @@ impl AccountHandle {
         a.last_error = None;
         self.persist(a);
         Ok(())
+    }
+
+    /// Record the usage windows an answer reported. Saved at most every `WINDOWS_SAVE_SECS`,
+    /// and at once when a window is used up (so `crossbar accounts list` shows why).
+    pub fn observe_windows(&self, headers: &axum::http::HeaderMap) {
+        let now = crate::pipeline::unix_now();
+        let windows = super::Window::read(headers, now);
+        if windows.is_empty() {
+            return;
+        }
+        // Never wait: a refresh in progress holds the lock, and these numbers come again.
+        let Ok(mut a) = self.account.try_lock() else { return };
+        if a.windows == windows {
+            return;
+        }
+        let exhausted = windows.iter().any(|w| w.used_percent >= 100.0);
+        a.windows = windows;
+        if exhausted {
+            a.last_error = Some("usage limit reached".to_string());
+        }
+        let last = self.windows_saved.load(std::sync::atomic::Ordering::Relaxed);
+        if exhausted || now >= last + WINDOWS_SAVE_SECS {
+            self.windows_saved.store(now, std::sync::atomic::Ordering::Relaxed);
+            self.persist(&a);
+        }
     }
 
     /// Write this account back into the file (others as they are on disk).

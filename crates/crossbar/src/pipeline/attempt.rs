@@ -145,6 +145,9 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 dep.state.record_ttft(ttft);
                 dep.state.health.success();
                 dep.state.observe_limits(&Limits::read(&resp.headers, unix), now);
+                if let Some(a) = target.provider.account() {
+                    a.observe_windows(&resp.headers);
+                }
                 flight.settle();
                 if let Some(k) = session {
                     route.affinity.set(k, index, now, cfg.sticky_ttl.as_millis() as u64);
@@ -272,6 +275,9 @@ fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now:
             dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
         }
         Failure::Http { status: 429, headers, body } => {
+            if let Some(a) = dep.target.provider.account() {
+                a.observe_windows(headers);
+            }
             let limits = Limits::read(headers, unix);
             dep.state.observe_limits(&limits, now);
             let park = limits.retry_after.or(limits.exhausted_for).or_else(|| body_reset(body, unix)).unwrap_or(cfg.rate_limit_park);

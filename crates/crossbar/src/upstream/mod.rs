@@ -89,6 +89,14 @@ impl Provider {
         self.config.kind
     }
 
+    /// The ChatGPT account this provider stands for (one member of a `chatgpt` pool).
+    pub fn account(&self) -> Option<&std::sync::Arc<crate::accounts::token::AccountHandle>> {
+        match self.key.source() {
+            KeySource::Account(a) => Some(a),
+            _ => None,
+        }
+    }
+
     /// Send a request and wait for the response head (not the body).
     pub async fn send(&self, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
         let first = self.send_once(&req).await?;
