@@ -36,11 +36,14 @@ pub fn inject(counter: &AtomicU64, d: &Directives, body: fn(u16) -> Value) -> Op
             "resets_at": at, "resets_in_seconds": secs,
         }});
         let mut res = stream::json_response(axum::http::StatusCode::TOO_MANY_REQUESTS, &v);
-        set(res.headers_mut(), &[
-            ("x-codex-primary-used-percent", "100".into()),
-            ("x-codex-primary-window-minutes", "300".into()),
-            ("x-codex-primary-reset-at", at.to_string()),
-        ]);
+        set(
+            res.headers_mut(),
+            &[
+                ("x-codex-primary-used-percent", "100".into()),
+                ("x-codex-primary-window-minutes", "300".into()),
+                ("x-codex-primary-reset-at", at.to_string()),
+            ],
+        );
         return Some(res);
     }
     if d.context_overflow {
@@ -63,12 +66,15 @@ pub fn error(status: u16, d: &Directives, body: fn(u16) -> Value) -> Response {
     let mut res = stream::error_response(status, &body(status));
     if status == 429 {
         let secs = d.ratelimit_reset.unwrap_or(1);
-        set(res.headers_mut(), &[
-            ("retry-after", secs.to_string()),
-            ("x-ratelimit-limit-requests", "100".into()),
-            ("x-ratelimit-remaining-requests", "0".into()),
-            ("x-ratelimit-reset-requests", format!("{secs}s")),
-        ]);
+        set(
+            res.headers_mut(),
+            &[
+                ("retry-after", secs.to_string()),
+                ("x-ratelimit-limit-requests", "100".into()),
+                ("x-ratelimit-remaining-requests", "0".into()),
+                ("x-ratelimit-reset-requests", format!("{secs}s")),
+            ],
+        );
     }
     res
 }
@@ -83,13 +89,16 @@ pub async fn headroom(req: Request, next: Next) -> Response {
         .and_then(|h| Directives::parse([], Some(h)).headroom);
     let mut res = next.run(req).await;
     if let (Some(pct), true) = (pct, res.status().is_success()) {
-        set(res.headers_mut(), &[
-            ("x-ratelimit-limit-requests", "100".into()),
-            ("x-ratelimit-remaining-requests", pct.to_string()),
-            ("x-ratelimit-reset-requests", "60s".into()),
-            ("x-codex-primary-used-percent", (100 - pct).to_string()),
-            ("x-codex-primary-window-minutes", "300".into()),
-        ]);
+        set(
+            res.headers_mut(),
+            &[
+                ("x-ratelimit-limit-requests", "100".into()),
+                ("x-ratelimit-remaining-requests", pct.to_string()),
+                ("x-ratelimit-reset-requests", "60s".into()),
+                ("x-codex-primary-used-percent", (100 - pct).to_string()),
+                ("x-codex-primary-window-minutes", "300".into()),
+            ],
+        );
     }
     res
 }
@@ -103,7 +112,9 @@ fn set(h: &mut HeaderMap, pairs: &[(&'static str, String)]) {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// splitmix64(n) as a number in [0, 1).

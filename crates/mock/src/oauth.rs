@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::{stream, Incoming};
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// An unsigned JWT with these claims (the gateway only reads `exp`).
@@ -36,7 +38,10 @@ pub async fn token(inc: Incoming) -> Response {
                 .find_map(|kv| kv.strip_prefix("refresh_token=").map(str::to_owned))
         });
     let Some(refresh) = refresh.filter(|r| !r.is_empty()) else {
-        return stream::json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request"}));
+        return stream::json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid_request"}),
+        );
     };
     if refresh.starts_with("revoked") {
         return stream::json_response(

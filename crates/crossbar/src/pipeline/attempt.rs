@@ -130,7 +130,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         } else {
             match translate::prepare(state, inbound, target, upstream) {
                 Ok((r, p)) => (r, Some(p)),
-                Err(client_error) => return Ended::Answer(client_error),
+                Err(client_error) => return Ended::Answer(*client_error),
             }
         };
 

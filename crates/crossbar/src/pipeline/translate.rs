@@ -37,7 +37,7 @@ pub struct Prepared {
 
 /// Decode the client's request and encode it for `target` in `upstream`'s protocol. An `Err`
 /// is the client's error response (the request itself is at fault: no other target helps).
-pub fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: Protocol) -> Result<(UpstreamRequest, Prepared), Response> {
+pub fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: Protocol) -> Result<(UpstreamRequest, Prepared), Box<Response>> {
     let client = inbound.protocol;
     let mut cx = Cx::new(state.codec.clone());
     cx.include_usage = inbound.include_usage;
@@ -45,7 +45,7 @@ pub fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: P
     cx.created = super::unix_now();
     cx.id = uuid::Uuid::new_v4().simple().to_string();
 
-    let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx).map_err(|e| reply::error(client, &e.to_info()))?;
+    let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     req.model = target.model.clone();
     req.stream = inbound.stream;
     if req.sampling.max_tokens.is_none() {
@@ -55,7 +55,7 @@ pub fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: P
         }
     }
     cx.tools = Arc::new(ToolIndex::new(&req.tools));
-    let encoded = crossbar_protocol::encode_request(upstream, &req, &cx).map_err(|e| reply::error(client, &e.to_info()))?;
+    let encoded = crossbar_protocol::encode_request(upstream, &req, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     let mut losses = req.losses.clone();
     losses.extend(encoded.losses.iter().cloned());
 
