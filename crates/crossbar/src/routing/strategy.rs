@@ -4,8 +4,8 @@
 //! Every strategy chooses within the lowest `priority` that has a usable deployment:
 //! `priority` takes the first in the order written, `weighted` draws by weight, `least-busy`
 //! takes the fewest in flight, `latency` the lowest TTFT EWMA (unmeasured first), `headroom`
-//! the most remaining upstream quota. Ties are broken at random (reservoir sampling, weighted
-//! by `weight`), so equal deployments share the load.
+//! the most remaining upstream quota. Ties are broken at random, weighted by `weight`, so
+//! equal deployments share the load.
 //! Must never: mutate deployment state (the attempt loop does, through `Deployment::begin`).
 
 use super::deployment::Deployment;
@@ -14,12 +14,19 @@ use crate::config::Strategy;
 use rand::Rng;
 
 /// The deployment for the next attempt among those `skip` does not exclude, or `None` when
-/// none is usable now.
+/// none is usable now. Two passes, one random draw: the first finds the tier, the best score
+/// and the total weight tied at it; the second walks the tied candidates to the drawn weight.
 pub fn choose(deps: &[Deployment], strategy: Strategy, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, rng: &mut impl Rng) -> Option<usize> {
+    let score = |d: &Deployment| match strategy {
+        Strategy::Priority | Strategy::Weighted => 0.0,
+        Strategy::LeastBusy => f64::from(d.state.inflight()),
+        Strategy::Latency => d.state.ttft_ms(),
+        // Lower is better everywhere: more headroom is a lower score.
+        Strategy::Headroom => -d.state.headroom(now),
+    };
     let mut best: Option<usize> = None;
     let mut tier = u32::MAX;
-    let mut score = f64::NAN;
-    // Weight of the candidates tied at the best score so far (the reservoir).
+    let mut best_score = f64::NAN;
     let mut tied_weight: u64 = 0;
     for (i, d) in deps.iter().enumerate() {
         if skip(i) || !d.usable(now, tokens) {
@@ -32,35 +39,40 @@ pub fn choose(deps: &[Deployment], strategy: Strategy, now: u64, tokens: u64, sk
         if p < tier {
             tier = p;
             best = None;
-            score = f64::NAN;
-            tied_weight = 0;
         }
-        let s = match strategy {
-            Strategy::Priority => {
-                if best.is_none() {
-                    best = Some(i);
-                }
-                continue;
-            }
-            Strategy::Weighted => 0.0,
-            Strategy::LeastBusy => f64::from(d.state.inflight()),
-            Strategy::Latency => d.state.ttft_ms(),
-            // Lower is better everywhere: more headroom is a lower score.
-            Strategy::Headroom => -d.state.headroom(now),
-        };
-        let w = u64::from(d.settings.weight.max(1));
-        if best.is_none() || s < score {
-            best = Some(i);
-            score = s;
-            tied_weight = w;
-        } else if s == score {
-            tied_weight += w;
-            if rng.gen_range(0..tied_weight) < w {
+        if strategy == Strategy::Priority {
+            if best.is_none() {
                 best = Some(i);
             }
+            continue;
+        }
+        let s = score(d);
+        let w = u64::from(d.settings.weight.max(1));
+        if best.is_none() || s < best_score {
+            best = Some(i);
+            best_score = s;
+            tied_weight = w;
+        } else if s == best_score {
+            tied_weight += w;
         }
     }
-    best
+    let first = best?;
+    if strategy == Strategy::Priority || tied_weight <= u64::from(deps[first].settings.weight.max(1)) {
+        return Some(first);
+    }
+    let mut r = rng.gen_range(0..tied_weight);
+    for (i, d) in deps.iter().enumerate().skip(first) {
+        if d.settings.priority != tier || skip(i) || !d.usable(now, tokens) || score(d) != best_score {
+            continue;
+        }
+        let w = u64::from(d.settings.weight.max(1));
+        if r < w {
+            return Some(i);
+        }
+        r -= w;
+    }
+    // State moved between the passes (a request finished): the first best is as good.
+    Some(first)
 }
 
 /// When nothing is usable: the failing deployment whose cooldown ends first (it is tried
