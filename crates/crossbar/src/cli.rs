@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `mock-upstream`, `setup`, `doctor`.
+//! The command line: `serve`, `check-config`, `mock-upstream`, `setup`, `doctor`, `accounts`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,6 +25,14 @@ pub enum Command {
     /// Validate a config file and print every problem with its line; exit 1 if invalid.
     CheckConfig {
         file: PathBuf,
+    },
+    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (stored sealed in the data dir).
+    Accounts {
+        /// Config file whose `server.data_dir` holds the accounts (default data dir otherwise).
+        #[arg(long, env = "CROSSBAR_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AccountsAction,
     },
     /// Run the mock upstream (speaks OpenAI Chat, Responses, Anthropic and Gemini).
     MockUpstream {
@@ -61,4 +69,12 @@ pub enum Command {
         #[arg(long)]
         model: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Add (or replace) the account of a Codex `auth.json` (e.g. ~/.codex/auth.json).
+    Import { path: PathBuf },
+    /// Each account's id, email, state, token expiry and last error.
+    List,
 }

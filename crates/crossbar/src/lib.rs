@@ -7,6 +7,7 @@
 //! state machines) → `upstream` (pooled client per provider, auth, timeouts).
 
 pub mod agents;
+pub mod accounts;
 pub mod app;
 pub mod catalog;
 pub mod cli;

@@ -59,6 +59,16 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Accounts { config, action } => match crossbar::accounts::command(config.as_deref(), action) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::MockUpstream { listen } => run(async move {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(addr = %listener.local_addr()?, "mock upstream listening");

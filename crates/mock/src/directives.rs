@@ -24,6 +24,22 @@ pub struct Directives {
     pub slow: Option<u64>,
     pub words: Option<usize>,
     pub cached: Option<u64>,
+    /// Fault injection (per mock instance): fail this fraction of requests, deterministically.
+    pub fail_rate: Option<f64>,
+    /// Fail the first N requests this mock instance sees with fault directives.
+    pub fail_first: Option<u64>,
+    /// Fail every request after the first N this mock instance sees with fault directives.
+    pub fail_after: Option<u64>,
+    /// Status of injected failures (default 500).
+    pub fail_status: Option<u16>,
+    /// Seconds until a 429's limit resets (`retry-after` and reset headers; default 1).
+    pub ratelimit_reset: Option<u64>,
+    /// A Codex-style 429 `usage_limit_reached` with usage-window headers.
+    pub usage_limit: bool,
+    /// A 400 saying the prompt is longer than the context window.
+    pub context_overflow: bool,
+    /// Remaining quota in percent, reported on successful answers (header only).
+    pub headroom: Option<u64>,
 }
 
 impl Directives {
@@ -89,6 +105,19 @@ impl Directives {
             "slow" => self.slow = num().or(self.slow),
             "words" => self.words = num().map(|n| n.min(1_000_000) as usize).or(self.words),
             "cached" => self.cached = num().or(self.cached),
+            "fail-rate" => {
+                self.fail_rate = value
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .or(self.fail_rate)
+            }
+            "fail-first" => self.fail_first = num().or(self.fail_first),
+            "fail-after" => self.fail_after = num().or(self.fail_after),
+            "fail-status" => self.fail_status = status().or(self.fail_status),
+            "ratelimit-reset" => self.ratelimit_reset = num().or(self.ratelimit_reset),
+            "usage-limit" => self.usage_limit = true,
+            "context-overflow" => self.context_overflow = true,
+            "headroom" => self.headroom = num().filter(|p| *p <= 100).or(self.headroom),
             _ => {}
         }
     }

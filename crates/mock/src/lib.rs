@@ -15,7 +15,9 @@
 
 mod anthropic;
 mod directives;
+mod faults;
 mod gemini;
+mod oauth;
 mod openai_chat;
 mod openai_responses;
 mod plan;
@@ -48,6 +50,8 @@ pub struct Mock {
 struct Shared {
     log: record::Log,
     seq: AtomicU64,
+    /// Requests seen with fault directives (`fail-rate`, `fail-first`).
+    faults: AtomicU64,
 }
 
 impl Mock {
@@ -73,7 +77,9 @@ impl Mock {
             .route("/v1/models", get(models))
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
+            .route("/oauth/token", post(oauth::token))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn(faults::headroom))
             .with_state(self.clone())
     }
 
@@ -138,6 +144,7 @@ pub async fn spawn() -> std::io::Result<MockServer> {
 
 /// A request as the protocol handlers see it; extracting it records it.
 pub(crate) struct Incoming {
+    pub path: String,
     pub headers: HeaderMap,
     pub query: Option<String>,
     pub body: Bytes,
@@ -154,6 +161,7 @@ impl FromRequest<Mock> for Incoming {
             .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
         mock.inner.log.push(&parts, &body);
         Ok(Incoming {
+            path: parts.uri.path().to_owned(),
             headers: parts.headers,
             query: parts.uri.query().map(str::to_owned),
             body,
@@ -176,13 +184,19 @@ impl Incoming {
         Directives::parse(inputs.user_texts.iter().copied(), header)
     }
 
-    /// `mock:stall` then `mock:error`: the part of the answer that precedes any payload.
+    /// `mock:stall`, then the injected faults, then `mock:error`: the part of the answer that
+    /// precedes any payload.
     pub async fn prelude(&self, d: &Directives, error: fn(u16) -> Value) -> Option<Response> {
+        if let Some(res) = oauth::check_token(&self.path, &self.headers) {
+            return Some(res);
+        }
         if let Some(ms) = d.stall {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        d.error
-            .map(|status| stream::error_response(status, &error(status)))
+        if let Some(res) = faults::inject(&self.mock.inner.faults, d, error) {
+            return Some(res);
+        }
+        d.error.map(|status| faults::error(status, d, error))
     }
 
     pub fn plan(&self, inputs: &Inputs, d: &Directives) -> Plan {

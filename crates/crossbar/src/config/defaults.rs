@@ -26,6 +26,7 @@ pub fn embedded() -> Config {
             key: KeySource::Env((*var).to_string()),
             headers: Vec::new(),
             models: None,
+            token_url: None,
         })
         .collect();
     providers.push(mock_provider());
@@ -34,6 +35,7 @@ pub fn embedded() -> Config {
         providers,
         models: Vec::new(),
         catalog: Vec::new(),
+        routing: Default::default(),
         origin: "embedded defaults".to_string(),
     }
 }
@@ -46,6 +48,7 @@ pub fn mock_provider() -> ProviderConfig {
         key: KeySource::None,
         headers: Vec::new(),
         models: None,
+        token_url: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelAlias>,
     pub catalog: Vec<crate::catalog::ModelInfo>,
+    pub routing: RoutingConfig,
     /// Where this config came from, for `/readyz` and logs.
     pub origin: String,
 }
@@ -67,11 +68,14 @@ pub enum ProviderKind {
     Gemini,
     /// The built-in mock provider, in-process; it speaks whatever the client speaks.
     Mock,
+    /// ChatGPT subscription accounts through the Codex backend (`/backend-api/codex/responses`),
+    /// one deployment per imported account.
+    Chatgpt,
 }
 
 impl ProviderKind {
     pub const NAMES: &'static [&'static str] =
-        &["openai", "openai-chat", "openai-responses", "anthropic", "gemini", "mock"];
+        &["openai", "openai-chat", "openai-responses", "anthropic", "gemini", "mock", "chatgpt"];
 
     pub fn parse(s: &str) -> Option<ProviderKind> {
         Some(match s {
@@ -81,6 +85,7 @@ impl ProviderKind {
             "anthropic" => ProviderKind::Anthropic,
             "gemini" => ProviderKind::Gemini,
             "mock" => ProviderKind::Mock,
+            "chatgpt" => ProviderKind::Chatgpt,
             _ => return None,
         })
     }
@@ -93,6 +98,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Mock => "mock",
+            ProviderKind::Chatgpt => "chatgpt",
         }
     }
 
@@ -105,6 +111,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "https://api.anthropic.com",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
             ProviderKind::Mock => "mock://in-process",
+            ProviderKind::Chatgpt => "https://chatgpt.com",
         }
     }
 
@@ -113,7 +120,7 @@ impl ProviderKind {
     pub fn upstream_protocol(self, client: Protocol) -> Protocol {
         match self {
             ProviderKind::OpenaiChat => Protocol::OpenaiChat,
-            ProviderKind::OpenaiResponses => Protocol::OpenaiResponses,
+            ProviderKind::OpenaiResponses | ProviderKind::Chatgpt => Protocol::OpenaiResponses,
             ProviderKind::Anthropic => Protocol::Anthropic,
             ProviderKind::Gemini => Protocol::Gemini,
             ProviderKind::Openai => match client {
@@ -134,18 +141,99 @@ pub struct ProviderConfig {
     pub key: KeySource,
     pub headers: Vec<(String, String)>,
     pub models: Option<Vec<String>>,
+    /// Kind `chatgpt`: where access tokens are refreshed (default Codex's OAuth endpoint).
+    pub token_url: Option<String>,
 }
 
+/// One deployment of a model: where it goes and how it is balanced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub provider: String,
     pub model: String,
+    /// Share under `weighted` (default 1).
+    pub weight: u32,
+    /// Lower is preferred: every strategy chooses within the lowest priority that has a usable
+    /// deployment (default 0).
+    pub priority: u32,
+    /// Requests per minute this instance sends it (`None`: no cap).
+    pub rpm: Option<u32>,
+    /// Estimated input tokens per minute (request bytes / 4).
+    pub tpm: Option<u64>,
+    /// Most requests in flight at once.
+    pub max_parallel: Option<u32>,
+}
+
+impl Target {
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Target {
+        Target { provider: provider.into(), model: model.into(), weight: 1, priority: 0, rpm: None, tpm: None, max_parallel: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The first usable deployment in the order written.
+    #[default]
+    Priority,
+    /// Weighted random.
+    Weighted,
+    /// Fewest requests in flight.
+    LeastBusy,
+    /// Lowest recent time to first token (EWMA).
+    Latency,
+    /// Most remaining upstream quota (rate-limit and usage-window headers).
+    Headroom,
+}
+
+impl Strategy {
+    pub const NAMES: &'static [&'static str] = &["priority", "weighted", "least-busy", "latency", "headroom"];
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Some(match s {
+            "priority" => Strategy::Priority,
+            "weighted" => Strategy::Weighted,
+            "least-busy" => Strategy::LeastBusy,
+            "latency" => Strategy::Latency,
+            "headroom" => Strategy::Headroom,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct ModelAlias {
     pub name: String,
     pub targets: Vec<Target>,
+    pub strategy: Strategy,
+    pub fallbacks: Vec<String>,
+    /// `None`: `[routing] retries`.
+    pub retries: Option<u32>,
+    pub sticky: bool,
+}
+
+/// `[routing]`: failover and health defaults.
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    pub retries: u32,
+    pub backoff: Duration,
+    pub max_wait: Duration,
+    pub failures_to_cooldown: u32,
+    pub cooldown: Duration,
+    pub rate_limit_park: Duration,
+    pub sticky_ttl: Duration,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            retries: 3,
+            backoff: Duration::from_millis(100),
+            max_wait: Duration::from_millis(2000),
+            failures_to_cooldown: 3,
+            cooldown: Duration::from_secs(30),
+            rate_limit_park: Duration::from_secs(10),
+            sticky_ttl: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Config {

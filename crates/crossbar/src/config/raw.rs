@@ -17,6 +17,28 @@ pub struct RawConfig {
     /// Overrides and additions to the built-in model table (limits and prices).
     #[serde(default)]
     pub catalog: Vec<RawCatalogEntry>,
+    /// Failover and balancing defaults for every `[[models]]` entry.
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// Retries per request after the first attempt (default 3); `[[models]] retries` overrides.
+    pub retries: Option<u32>,
+    /// Base of the jittered exponential backoff before retrying the same deployment (default 100).
+    pub backoff_ms: Option<u64>,
+    /// Longest wait inside one request for a deployment (backoff or `Retry-After`; default 2000).
+    pub max_wait_ms: Option<u64>,
+    /// Consecutive failures that put a deployment in cooldown (default 3).
+    pub failures_to_cooldown: Option<u32>,
+    /// How long a failing deployment rests before one probe request (default 30000).
+    pub cooldown_ms: Option<u64>,
+    /// How long a 429 without reset headers parks a deployment (default 10000).
+    pub rate_limit_park_ms: Option<u64>,
+    /// How long a conversation stays pinned to its deployment after its last request (default 3600).
+    pub sticky_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,13 +80,51 @@ pub struct RawProvider {
     pub headers: BTreeMap<String, String>,
     /// Models to list for this provider when it has no models endpoint (or to restrict it).
     pub models: Option<Vec<String>>,
+    /// Kind `chatgpt`: the OAuth token endpoint for refreshing account tokens.
+    pub token_url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub name: Spanned<String>,
-    pub targets: Spanned<Vec<String>>,
+    pub targets: Spanned<Vec<RawTarget>>,
+    /// priority | weighted | least-busy | latency | headroom (default priority).
+    pub strategy: Option<Spanned<String>>,
+    /// Other models to try when every deployment refuses the request as too long for its
+    /// context window or blocks it by content filter.
+    pub fallbacks: Option<Spanned<Vec<String>>>,
+    pub retries: Option<u32>,
+    /// Keep a conversation on one deployment (default true).
+    pub sticky: Option<bool>,
+}
+
+/// A deployment: `"provider/model"`, or a table with the balancing knobs.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTarget {
+    Name(String),
+    Table(RawTargetTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetTable {
+    pub target: String,
+    pub weight: Option<u32>,
+    pub priority: Option<u32>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub max_parallel: Option<u32>,
+}
+
+impl RawTarget {
+    pub fn target(&self) -> &str {
+        match self {
+            RawTarget::Name(s) => s,
+            RawTarget::Table(t) => &t.target,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

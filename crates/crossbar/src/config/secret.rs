@@ -42,6 +42,8 @@ pub enum KeySource {
     Env(String),
     File(std::path::PathBuf),
     Command(Vec<String>),
+    /// A pooled ChatGPT account (provider kind `chatgpt`).
+    Account(std::sync::Arc<crate::accounts::token::AccountHandle>),
 }
 
 /// How long a key command may run.
@@ -57,6 +59,8 @@ pub enum KeyError {
     FileEmpty(String),
     #[error("key command `{cmd}` failed: {why}")]
     Command { cmd: String, why: String },
+    #[error("{0}")]
+    Account(String),
 }
 
 /// Resolves a `KeySource`, caching command output until `invalidate` (after a 401).
@@ -95,6 +99,7 @@ impl KeyResolver {
                 }
                 Ok(Some(Secret::new(key)))
             }
+            KeySource::Account(a) => a.access_token().await.map(Some),
             KeySource::Command(argv) => {
                 let mut cached = self.cached.lock().await;
                 if let Some(s) = cached.as_ref() {
@@ -109,11 +114,16 @@ impl KeyResolver {
 
     /// Forget a cached command key (the upstream said 401): the next `get` re-runs the command.
     pub async fn invalidate(&self) {
+        if let KeySource::Account(a) = &self.source {
+            // A refused refresh disables the account; the retry then fails with its key error.
+            let _ = a.refresh().await;
+            return;
+        }
         *self.cached.lock().await = None;
     }
 
     pub fn is_refreshable(&self) -> bool {
-        matches!(self.source, KeySource::Command(_))
+        matches!(self.source, KeySource::Command(_) | KeySource::Account(_))
     }
 }
 

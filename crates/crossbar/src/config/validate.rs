@@ -1,8 +1,8 @@
 //! raw → `Config`, collecting every problem with its file, line and field.
 
-use super::raw::{RawConfig, RawProvider};
+use super::raw::{RawConfig, RawProvider, RawRouting, RawTarget};
 use super::secret::{KeySource, Secret};
-use super::{Config, ModelAlias, ProviderConfig, ProviderKind, ServerConfig, Target};
+use super::{Config, ModelAlias, ProviderConfig, ProviderKind, RoutingConfig, ServerConfig, Strategy, Target};
 use crate::catalog::ModelInfo;
 use std::collections::HashSet;
 use std::fmt;
@@ -106,23 +106,35 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         }
         let mut targets = Vec::new();
         for (j, t) in m.targets.get_ref().iter().enumerate() {
-            match t.split_once('/') {
-                Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => {
-                    targets.push(Target { provider: p.to_string(), model: model.to_string() })
-                }
-                Some((p, model)) if !model.is_empty() => cx.err(
-                    Some(&m.targets),
-                    format!("models[{i}].targets[{j}]"),
-                    format!("no provider named {p:?} (targets are \"provider/model\")"),
-                ),
-                _ => cx.err(
-                    Some(&m.targets),
-                    format!("models[{i}].targets[{j}]"),
-                    format!("{t:?} is not \"provider/model\""),
-                ),
+            if let Some(target) = deployment(&mut cx, &raw, i, j, &m.targets, t) {
+                targets.push(target);
             }
         }
-        models.push(ModelAlias { name, targets });
+        let strategy = match &m.strategy {
+            None => Strategy::default(),
+            Some(s) => Strategy::parse(s.get_ref()).unwrap_or_else(|| {
+                cx.err(
+                    Some(s),
+                    format!("models[{i}].strategy"),
+                    format!("unknown strategy {:?} (expected one of: {})", s.get_ref(), Strategy::NAMES.join(", ")),
+                );
+                Strategy::default()
+            }),
+        };
+        let fallbacks = m.fallbacks.as_ref().map(|f| f.get_ref().clone()).unwrap_or_default();
+        models.push(ModelAlias { name, targets, strategy, fallbacks, retries: m.retries, sticky: m.sticky.unwrap_or(true) });
+    }
+    for (i, m) in raw.models.iter().enumerate() {
+        let Some(f) = &m.fallbacks else { continue };
+        for (j, name) in f.get_ref().iter().enumerate() {
+            let known = alias_names.contains(name.as_str())
+                || name.split_once('/').is_some_and(|(p, rest)| !rest.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p));
+            if !known {
+                cx.err(Some(f), format!("models[{i}].fallbacks[{j}]"), format!("{name:?} is neither a [[models]] name nor \"provider/model\""));
+            } else if name.trim() == m.name.get_ref().trim() {
+                cx.err(Some(f), format!("models[{i}].fallbacks[{j}]"), "a model cannot fall back to itself");
+            }
+        }
     }
 
     let catalog = raw
@@ -138,10 +150,56 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         })
         .collect();
 
+    let routing = routing(&raw.routing);
     if cx.errors.is_empty() {
-        Ok(Config { server, providers, models, catalog, origin: origin.to_string() })
+        Ok(Config { server, providers, models, catalog, routing, origin: origin.to_string() })
     } else {
         Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// One `[[models]] targets` entry.
+fn deployment(cx: &mut Ctx, raw: &RawConfig, i: usize, j: usize, at: &Spanned<Vec<RawTarget>>, t: &RawTarget) -> Option<Target> {
+    let name = t.target();
+    let field = format!("models[{i}].targets[{j}]");
+    let mut target = match name.split_once('/') {
+        Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => Target::new(p, model),
+        Some((p, model)) if !model.is_empty() => {
+            cx.err(Some(at), field, format!("no provider named {p:?} (targets are \"provider/model\")"));
+            return None;
+        }
+        _ => {
+            cx.err(Some(at), field, format!("{name:?} is not \"provider/model\""));
+            return None;
+        }
+    };
+    if let RawTarget::Table(t) = t {
+        if t.weight == Some(0) {
+            cx.err(Some(at), format!("{field}.weight"), "must be at least 1 (remove the deployment to stop using it)");
+        }
+        if t.max_parallel == Some(0) || t.rpm == Some(0) || t.tpm == Some(0) {
+            cx.err(Some(at), field.clone(), "rpm, tpm and max_parallel must be at least 1 when set");
+        }
+        target.weight = t.weight.unwrap_or(1).max(1);
+        target.priority = t.priority.unwrap_or(0);
+        target.rpm = t.rpm;
+        target.tpm = t.tpm;
+        target.max_parallel = t.max_parallel;
+    }
+    Some(target)
+}
+
+fn routing(r: &RawRouting) -> RoutingConfig {
+    let d = RoutingConfig::default();
+    let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
+    RoutingConfig {
+        retries: r.retries.unwrap_or(d.retries),
+        backoff: ms(r.backoff_ms, d.backoff),
+        max_wait: ms(r.max_wait_ms, d.max_wait),
+        failures_to_cooldown: r.failures_to_cooldown.unwrap_or(d.failures_to_cooldown).max(1),
+        cooldown: ms(r.cooldown_ms, d.cooldown),
+        rate_limit_park: ms(r.rate_limit_park_ms, d.rate_limit_park),
+        sticky_ttl: r.sticky_ttl_secs.map_or(d.sticky_ttl, Duration::from_secs),
     }
 }
 
@@ -247,6 +305,12 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
             ok = false;
         }
     }
+    if let Some(u) = &p.token_url {
+        if !reqwest::Url::parse(u.get_ref()).is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
+            cx.err(Some(u), at("token_url"), format!("{:?} is not an http(s) URL", u.get_ref()));
+            ok = false;
+        }
+    }
     ok.then(|| ProviderConfig {
         name,
         kind,
@@ -254,6 +318,7 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
         key,
         headers: p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         models: p.models.clone(),
+        token_url: p.token_url.as_ref().map(|u| u.get_ref().clone()),
     })
 }
 
@@ -280,7 +345,7 @@ targets = ["work-anthropic/claude-sonnet-4-5"]
 "#;
         let c = validate(text, "crossbar.toml").expect("valid");
         assert_eq!(c.providers[0].kind, ProviderKind::Anthropic);
-        assert_eq!(c.models[0].targets[0], Target { provider: "work-anthropic".into(), model: "claude-sonnet-4-5".into() });
+        assert_eq!(c.models[0].targets[0], Target::new("work-anthropic", "claude-sonnet-4-5"));
     }
 
     #[test]
@@ -307,5 +372,51 @@ targets = ["work-anthropic/claude-sonnet-4-5"]
         let e = validate(text, "c.toml").expect_err("invalid").to_string();
         assert!(e.contains("at most one"), "{e}");
         assert!(e.contains("base_url"), "{e}");
+    }
+
+    #[test]
+    fn deployments_as_tables_strategies_and_fallbacks() {
+        let text = r#"
+[routing]
+retries = 5
+backoff_ms = 0
+
+[[providers]]
+name = "a"
+kind = "mock"
+
+[[providers]]
+name = "b"
+kind = "mock"
+
+[[models]]
+name = "small"
+targets = ["a/s"]
+
+[[models]]
+name = "big"
+strategy = "weighted"
+fallbacks = ["small", "b/other"]
+targets = ["a/x", { target = "b/y", weight = 3, priority = 1, rpm = 60, tpm = 1000, max_parallel = 4 }]
+"#;
+        let c = validate(text, "c.toml").expect("valid");
+        let big = &c.models[1];
+        assert_eq!(big.strategy, Strategy::Weighted);
+        assert_eq!(big.targets[0], Target::new("a", "x"));
+        let y = &big.targets[1];
+        assert_eq!((y.weight, y.priority, y.rpm, y.tpm, y.max_parallel), (3, 1, Some(60), Some(1000), Some(4)));
+        assert_eq!(big.fallbacks, ["small", "b/other"]);
+        assert_eq!(c.routing.retries, 5);
+        assert_eq!(c.routing.backoff, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_strategies_weights_and_fallbacks_are_named() {
+        let text = "[[providers]]\nname = \"a\"\nkind = \"mock\"\n\n[[models]]\nname = \"m\"\nstrategy = \"fastest\"\nfallbacks = [\"nope\", \"m\"]\ntargets = [{ target = \"a/x\", weight = 0 }]\n";
+        let e = validate(text, "c.toml").expect_err("invalid").to_string();
+        assert!(e.contains("c.toml:7: models[0].strategy: unknown strategy \"fastest\""), "{e}");
+        assert!(e.contains("models[0].fallbacks[0]: \"nope\" is neither"), "{e}");
+        assert!(e.contains("models[0].fallbacks[1]: a model cannot fall back to itself"), "{e}");
+        assert!(e.contains("models[0].targets[0].weight"), "{e}");
     }
 }

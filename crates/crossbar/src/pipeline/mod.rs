@@ -1,9 +1,11 @@
 //! THE request path, read top to bottom in `handle`:
-//! route (model name → targets) → pick the target → relay (same protocol) or translate.
+//! route (model name → deployments) → `attempt` (choose a deployment, send, fail over before
+//! the commit point) → relay (same protocol) or translate.
 //!
-//! Keys, limits and usage records (issue: keys) and failover across targets (issue: routing)
-//! slot in here as steps of `handle`; nothing else in the path needs to know about them.
+//! Keys, limits and usage records (issue: keys) slot in here as steps of `handle`; nothing
+//! else in the path needs to know about them.
 
+mod attempt;
 pub mod body;
 mod compaction;
 mod count_tokens;
@@ -16,7 +18,7 @@ pub mod translate;
 
 use crate::app::AppState;
 use crate::ingress::reply;
-use crate::routing::Target;
+use crate::routing::{self, Target};
 use crate::upstream::UpstreamError;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
@@ -35,7 +37,7 @@ pub enum Endpoint {
     Compact,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Inbound {
     pub protocol: Protocol,
     pub endpoint: Endpoint,
@@ -56,27 +58,41 @@ pub struct Inbound {
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
-    let targets = match state.routes.resolve(&inbound.model) {
-        Ok(t) => t,
+    let route = match state.routes.resolve(&inbound.model) {
+        Ok(r) => r,
         Err(e) => return reply::error(inbound.protocol, &e),
     };
-    // One attempt on the first target; failover across the rest is the routing issue's.
-    let Some(target) = targets.into_iter().next() else {
+    if route.deployments.is_empty() {
         let e = crossbar_protocol::canonical::ErrorInfo::new(
             crossbar_protocol::canonical::ErrorKind::NotFound,
             format!("model {:?} has no usable target", inbound.model),
         );
         return reply::error(inbound.protocol, &e);
-    };
-    let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
-    if inbound.protocol == Protocol::OpenaiResponses
-        && upstream != inbound.protocol
-        && (inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body))
-    {
-        // Codex compaction on a provider that cannot do it: crossbar summarises.
-        return compaction::run(state, inbound, target, upstream).await;
     }
-    if inbound.protocol == Protocol::OpenaiResponses && upstream != inbound.protocol && compaction::is_responses_lite(&inbound.headers) {
+    if let Some(r) = codex_only_paths(&state, &inbound, &route).await {
+        return r;
+    }
+    // Choose a deployment, send, fail over before the commit point (see attempt.rs).
+    attempt::run(state, inbound, route).await
+}
+
+/// Codex requests a non-OpenAI upstream cannot serve as they are: remote compaction (crossbar
+/// summarises with the same model) and responses-lite (refused with a clear error). Judged on
+/// the route's first deployment; compaction is one attempt, without failover.
+async fn codex_only_paths(state: &Arc<AppState>, inbound: &Inbound, route: &routing::Route) -> Option<Response> {
+    if inbound.protocol != Protocol::OpenaiResponses {
+        return None;
+    }
+    let target = route.deployments.first()?.target.clone();
+    let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
+    if upstream == inbound.protocol {
+        return None;
+    }
+    if inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body) {
+        let inbound = inbound.clone();
+        return Some(compaction::run(state.clone(), inbound, target, upstream).await);
+    }
+    if compaction::is_responses_lite(&inbound.headers) {
         let e = crossbar_protocol::canonical::ErrorInfo::new(
             crossbar_protocol::canonical::ErrorKind::InvalidRequest,
             format!(
@@ -87,13 +103,9 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
                 target.provider.kind().name()
             ),
         );
-        return reply::error(inbound.protocol, &e);
+        return Some(reply::error(inbound.protocol, &e));
     }
-    match inbound.endpoint {
-        Endpoint::CountTokens if upstream != inbound.protocol => count_tokens::estimate(&inbound),
-        _ if upstream == inbound.protocol => relay::run(state, inbound, target).await,
-        _ => translate::run(state, inbound, target, upstream).await,
-    }
+    None
 }
 
 /// The upstream path for a same-protocol relay.

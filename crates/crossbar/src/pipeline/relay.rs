@@ -26,27 +26,24 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target) -> Response {
+/// The upstream request for `target`: the client's body with only the model swapped.
+pub fn request(inbound: &Inbound, target: &Target) -> UpstreamRequest {
     let p = inbound.protocol;
     let body = match (&inbound.model_span, p) {
         (_, Protocol::Gemini) => inbound.body.clone(),
         (Some(span), _) => super::body::with_model(&inbound.body, span, &target.model),
         (None, _) => inbound.body.clone(),
     };
-    let req = UpstreamRequest {
+    UpstreamRequest {
         protocol: p,
-        path: super::upstream_path(p, &inbound, &target.model),
+        path: super::upstream_path(p, inbound, &target.model),
         headers: forward_headers(p, &inbound.headers, true),
         body,
-    };
-    let resp = match target.provider.send(req).await {
-        Ok(r) => r,
-        Err(e) => return super::upstream_failure(&state, &inbound, &target, &e),
-    };
-    respond(state, inbound, target, resp)
+    }
 }
 
-fn respond(state: Arc<AppState>, inbound: Inbound, target: Target, resp: UpstreamResponse) -> Response {
+/// The client's response: the upstream's status, headers and body, forwarded as they come.
+pub fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, resp: UpstreamResponse) -> Response {
     let is_sse = resp
         .headers
         .get("content-type")
@@ -68,7 +65,7 @@ fn respond(state: Arc<AppState>, inbound: Inbound, target: Target, resp: Upstrea
     };
     let mut headers = HeaderMap::new();
     copy_response_headers(&resp.headers, &mut headers);
-    reply::with_headers(resp.status, headers, body, &target)
+    reply::with_headers(resp.status, headers, body, target)
 }
 
 /// Upstream response headers a client may see: the content type, request ids, rate limits.

@@ -15,7 +15,7 @@ use super::{forward_headers, Inbound};
 use crate::app::AppState;
 use crate::ingress::reply;
 use crate::routing::Target;
-use crate::upstream::UpstreamRequest;
+use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -28,7 +28,16 @@ use std::sync::Arc;
 /// Largest upstream body (non-streamed reply or error) read whole for translation.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstream: Protocol) -> Response {
+/// A request translated for one target, and what its response needs to be translated back.
+pub struct Prepared {
+    upstream: Protocol,
+    cx: Cx,
+    losses: Vec<Loss>,
+}
+
+/// Decode the client's request and encode it for `target` in `upstream`'s protocol. An `Err`
+/// is the client's error response (the request itself is at fault: no other target helps).
+pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: Protocol) -> Result<(UpstreamRequest, Prepared), Box<Response>> {
     let client = inbound.protocol;
     let mut cx = Cx::new(state.codec.clone());
     cx.include_usage = inbound.include_usage;
@@ -36,10 +45,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
     cx.created = super::unix_now();
     cx.id = uuid::Uuid::new_v4().simple().to_string();
 
-    let mut req = match crossbar_protocol::decode_request(client, &inbound.body, &cx) {
-        Ok(r) => r,
-        Err(e) => return reply::error(client, &e.to_info()),
-    };
+    let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     req.model = target.model.clone();
     req.stream = inbound.stream;
     if req.sampling.max_tokens.is_none() {
@@ -52,28 +58,40 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         // Gemini cannot read remote URLs: fetch and inline them (bounded, never internal).
         let policy = super::media::MediaPolicy { allow_private: state.config.server.allow_private_media_fetch };
         if let Err(e) = super::media::inline_remote_media(&mut req, policy).await {
-            return reply::error(client, &e);
+            return Err(Box::new(reply::error(client, &e)));
         }
     }
     cx.tools = Arc::new(ToolIndex::new(&req.tools));
-    let encoded = match crossbar_protocol::encode_request(upstream, &req, &cx) {
-        Ok(e) => e,
-        Err(e) => return reply::error(client, &e.to_info()),
-    };
+    let encoded = crossbar_protocol::encode_request(upstream, &req, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     let mut losses = req.losses.clone();
     losses.extend(encoded.losses.iter().cloned());
 
-    let up = UpstreamRequest {
+    let request = UpstreamRequest {
         protocol: upstream,
         path: encoded.path,
         headers: forward_headers(upstream, &inbound.headers, false),
         body: Bytes::from(encoded.body),
     };
-    let resp = match target.provider.send(up).await {
-        Ok(r) => r,
-        Err(e) => return super::upstream_failure(&state, &inbound, &target, &e),
-    };
+    Ok((request, Prepared { upstream, cx, losses }))
+}
 
+/// One translated attempt on one target, without failover (used by compaction, which makes
+/// its own summary request).
+pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstream: Protocol) -> Response {
+    let (request, prepared) = match prepare(&state, &inbound, &target, upstream).await {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match target.provider.send(request).await {
+        Ok(resp) => respond(state, &inbound, &target, prepared, resp).await,
+        Err(e) => super::upstream_failure(&state, &inbound, &target, &e),
+    }
+}
+
+/// The client's response, translated from the upstream's.
+pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, prepared: Prepared, resp: UpstreamResponse) -> Response {
+    let client = inbound.protocol;
+    let Prepared { upstream, cx, losses } = prepared;
     if !(200..300).contains(&resp.status) {
         let _outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, resp.status, false);
         let body = read_all(resp.body).await;
@@ -95,7 +113,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         headers.insert("content-type", HeaderValue::from_static(content_type));
         headers.insert("cache-control", HeaderValue::from_static("no-cache"));
         set_dropped(&mut headers, &losses);
-        return reply::with_headers(200, headers, Body::from_stream(body), &target);
+        return reply::with_headers(200, headers, Body::from_stream(body), target);
     }
 
     let mut outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, 200, false);
@@ -111,7 +129,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
             let mut headers = HeaderMap::new();
             headers.insert("content-type", HeaderValue::from_static("application/json"));
             set_dropped(&mut headers, &losses);
-            reply::with_headers(200, headers, Body::from(json), &target)
+            reply::with_headers(200, headers, Body::from(json), target)
         }
         Err(e) => reply::error(client, &e.to_info()),
     }

@@ -1,15 +1,31 @@
-//! Model names → the deployments that can serve them.
+//! Model names → routes: the deployments that can serve a name, and how to choose among them.
 //!
 //! A client names a model as an alias from `[[models]]`, or as `provider/model` where the
-//! rest after the first `/` is the upstream model name (which may itself contain `/`).
-//! This module only resolves names; choosing among several targets (failover, balancing,
-//! stickiness) builds on the ordered list it returns.
+//! rest after the first `/` is the upstream model name (which may itself contain `/`). A
+//! `Route` holds the deployments with their live state (`deployment`), the model's strategy
+//! (`strategy`), its fallbacks and retry budget, and the conversation affinity (`sticky`).
+//! Deployment state is shared by every route naming the same `provider/model`.
+//! This module decides *where*; `pipeline::attempt` sends, judges the answer and feeds the
+//! outcome back (`health`, `upstream_limits`).
+//! Must never: do I/O, or hold a lock across an await.
 
-use crate::config::Config;
+pub mod clock;
+pub mod deployment;
+pub mod health;
+pub mod sticky;
+pub mod strategy;
+pub mod upstream_limits;
+
+use crate::config::{self, Config, RoutingConfig, Strategy};
 use crate::upstream::Provider;
 use crossbar_protocol::canonical::{ErrorInfo, ErrorKind};
+use deployment::{Deployment, DeploymentState};
+use rand::Rng;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Most distinct `provider/model` names whose state is remembered (clients choose these names).
+const MAX_DIRECT: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -18,22 +34,103 @@ pub struct Target {
     pub model: String,
 }
 
+impl Target {
+    /// A target on a fresh in-process mock provider named `provider` (tests and benchmarks).
+    pub fn detached(provider: &str, model: &str) -> Target {
+        let mut p = config::defaults::mock_provider();
+        p.name = provider.to_string();
+        let provider = Provider::new(p, &config::ServerConfig::default()).map(Arc::new).expect("the mock provider needs no I/O");
+        Target { provider, model: model.to_string() }
+    }
+}
+
+/// Everything one model name resolves to.
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub deployments: Vec<Deployment>,
+    pub strategy: Strategy,
+    /// Models to try when the request is too long for this one or hits a content filter.
+    pub fallbacks: Vec<String>,
+    pub retries: u32,
+    pub sticky: bool,
+    pub affinity: sticky::Affinity,
+}
+
+impl Route {
+    /// The deployment for the next attempt: the conversation's own if it is usable, else the
+    /// strategy's choice among those `skip` leaves.
+    pub fn choose(&self, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, session: Option<u64>, rng: &mut impl Rng) -> Option<usize> {
+        if let Some(i) = session.filter(|_| self.sticky && self.deployments.len() > 1).and_then(|k| self.affinity.get(k, now)) {
+            if self.deployments.get(i).is_some_and(|d| !skip(i) && d.usable(now, tokens)) {
+                return Some(i);
+            }
+        }
+        strategy::choose(&self.deployments, self.strategy, now, tokens, skip, rng)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Routes {
     providers: Vec<Arc<Provider>>,
     by_name: HashMap<String, Arc<Provider>>,
     aliases: HashMap<String, Vec<(String, String)>>,
+    routes: HashMap<String, Arc<Route>>,
+    direct: RwLock<HashMap<String, Arc<Route>>>,
+    states: Mutex<HashMap<(String, String), Arc<DeploymentState>>>,
+    pub config: RoutingConfig,
 }
 
 impl Routes {
     pub fn new(config: &Config, providers: Vec<Arc<Provider>>) -> Routes {
-        let by_name = providers.iter().map(|p| (p.name().to_string(), p.clone())).collect();
+        let by_name: HashMap<String, Arc<Provider>> = providers.iter().map(|p| (p.name().to_string(), p.clone())).collect();
         let aliases = config
             .models
             .iter()
             .map(|m| (m.name.clone(), m.targets.iter().map(|t| (t.provider.clone(), t.model.clone())).collect()))
             .collect();
-        Routes { providers, by_name, aliases }
+        let mut routes = Routes { providers, by_name, aliases, config: config.routing.clone(), ..Routes::default() };
+        for m in &config.models {
+            let deployments = m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
+            let route = Route {
+                name: m.name.clone(),
+                deployments,
+                strategy: m.strategy,
+                fallbacks: m.fallbacks.clone(),
+                retries: m.retries.unwrap_or(config.routing.retries),
+                sticky: m.sticky,
+                affinity: Default::default(),
+            };
+            routes.routes.insert(m.name.clone(), Arc::new(route));
+        }
+        routes
+    }
+
+    /// The deployments of one target: one, or one per account of a pooled provider.
+    fn deployments(&self, settings: config::Target) -> Vec<Deployment> {
+        let Some(provider) = self.by_name.get(&settings.provider) else { return Vec::new() };
+        let members: Vec<Arc<Provider>> = if provider.pool.is_empty() { vec![provider.clone()] } else { provider.pool.clone() };
+        members
+            .into_iter()
+            .map(|p| {
+                let state = self.state(p.name(), &settings.model);
+                Deployment { target: Target { provider: p, model: settings.model.clone() }, settings: settings.clone(), state }
+            })
+            .collect()
+    }
+
+    /// The shared state of `provider/model` (unshared once too many names were seen).
+    fn state(&self, provider: &str, model: &str) -> Arc<DeploymentState> {
+        let Ok(mut states) = self.states.lock() else { return Default::default() };
+        let key = (provider.to_string(), model.to_string());
+        if let Some(s) = states.get(&key) {
+            return s.clone();
+        }
+        let s = Arc::new(DeploymentState::default());
+        if states.len() < MAX_DIRECT {
+            states.insert(key, s.clone());
+        }
+        s
     }
 
     pub fn providers(&self) -> &[Arc<Provider>] {
@@ -44,35 +141,59 @@ impl Routes {
         self.aliases.iter()
     }
 
-    /// The ordered targets for a client's model name, or a 404-kind error that says what exists.
-    pub fn resolve(&self, model: &str) -> Result<Vec<Target>, ErrorInfo> {
+    /// Every route with deployments (aliases, then `provider/model` names seen so far).
+    pub fn all_routes(&self) -> Vec<Arc<Route>> {
+        let mut out: Vec<Arc<Route>> = self.routes.values().cloned().collect();
+        if let Ok(d) = self.direct.read() {
+            out.extend(d.values().cloned());
+        }
+        out
+    }
+
+    /// The route for a client's model name, or a 404-kind error that says what exists.
+    pub fn resolve(&self, model: &str) -> Result<Arc<Route>, ErrorInfo> {
         let model = model.trim();
         if model.is_empty() {
             return Err(ErrorInfo::new(ErrorKind::InvalidRequest, "`model` must not be empty"));
         }
-        if let Some(targets) = self.aliases.get(model) {
-            return Ok(targets
-                .iter()
-                .filter_map(|(p, m)| self.by_name.get(p).map(|p| Target { provider: p.clone(), model: m.clone() }))
-                .collect());
+        if let Some(route) = self.routes.get(model) {
+            return Ok(route.clone());
         }
-        if let Some((provider, upstream_model)) = model.split_once('/') {
-            if let Some(p) = self.by_name.get(provider) {
-                if upstream_model.is_empty() {
-                    return Err(self.unknown(model));
-                }
-                if let Some(allowed) = &p.config.models {
-                    if !allowed.iter().any(|m| m == upstream_model) {
-                        return Err(ErrorInfo::new(
-                            ErrorKind::NotFound,
-                            format!("provider {provider:?} does not serve model {upstream_model:?} (it serves: {})", allowed.join(", ")),
-                        ));
-                    }
-                }
-                return Ok(vec![Target { provider: p.clone(), model: upstream_model.to_string() }]);
+        if let Some(route) = self.direct.read().ok().and_then(|d| d.get(model).cloned()) {
+            return Ok(route);
+        }
+        let Some((provider, upstream_model)) = model.split_once('/') else { return Err(self.unknown(model)) };
+        let Some(p) = self.by_name.get(provider) else { return Err(self.unknown(model)) };
+        if upstream_model.is_empty() {
+            return Err(self.unknown(model));
+        }
+        if let Some(allowed) = &p.config.models {
+            if !allowed.iter().any(|m| m == upstream_model) {
+                return Err(ErrorInfo::new(
+                    ErrorKind::NotFound,
+                    format!("provider {provider:?} does not serve model {upstream_model:?} (it serves: {})", allowed.join(", ")),
+                ));
             }
         }
-        Err(self.unknown(model))
+        let deployments = self.deployments(config::Target::new(provider, upstream_model));
+        let pooled = !p.pool.is_empty();
+        let route = Arc::new(Route {
+            name: model.to_string(),
+            deployments,
+            // An account pool balances on what each account has left, and keeps conversations
+            // on their account (its prompt cache).
+            strategy: if pooled { Strategy::Headroom } else { Strategy::Priority },
+            fallbacks: Vec::new(),
+            retries: self.config.retries,
+            sticky: pooled,
+            affinity: Default::default(),
+        });
+        if let Ok(mut d) = self.direct.write() {
+            if d.len() < MAX_DIRECT {
+                d.insert(model.to_string(), route.clone());
+            }
+        }
+        Ok(route)
     }
 
     fn unknown(&self, model: &str) -> ErrorInfo {

@@ -10,7 +10,7 @@ mod transport;
 
 pub use transport::{BodyStream, UpstreamError, UpstreamResponse};
 
-use crate::config::secret::KeyResolver;
+use crate::config::secret::{KeyResolver, KeySource};
 use crate::config::{ProviderConfig, ProviderKind, ServerConfig};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
@@ -33,6 +33,8 @@ pub struct Provider {
     transport: transport::Transport,
     first_byte_timeout: Duration,
     models_cache: tokio::sync::Mutex<models::ModelsCache>,
+    /// Kind `chatgpt`: one provider per imported account (each a deployment).
+    pub pool: Vec<std::sync::Arc<Provider>>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -47,13 +49,36 @@ impl Provider {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
         };
+        let pool = if config.kind == ProviderKind::Chatgpt && !matches!(config.key, KeySource::Account(_)) {
+            Self::accounts(&config, server)?
+        } else {
+            Vec::new()
+        };
         Ok(Provider {
             key: KeyResolver::new(config.key.clone()),
             config,
             transport,
             first_byte_timeout: server.first_byte_timeout,
             models_cache: Default::default(),
+            pool,
         })
+    }
+
+    /// Kind `chatgpt`: a provider per active imported account, named `<provider>:<account id>`.
+    fn accounts(config: &ProviderConfig, server: &ServerConfig) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
+        use crate::accounts::{store::Store, token};
+        let store = std::sync::Arc::new(Store::open(&server.data_dir)?);
+        let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let token_url = config.token_url.clone().unwrap_or_else(|| token::DEFAULT_TOKEN_URL.to_string());
+        let mut out = Vec::new();
+        for a in store.load()?.into_iter().filter(|a| !a.disabled) {
+            let mut c = config.clone();
+            c.name = format!("{}:{}", config.name, a.id);
+            let handle = token::AccountHandle::new(a, store.clone(), lock.clone(), token_url.clone());
+            c.key = KeySource::Account(std::sync::Arc::new(handle));
+            out.push(std::sync::Arc::new(Provider::new(c, server)?));
+        }
+        Ok(out)
     }
 
     pub fn name(&self) -> &str {
@@ -62,6 +87,14 @@ impl Provider {
 
     pub fn kind(&self) -> ProviderKind {
         self.config.kind
+    }
+
+    /// The ChatGPT account this provider stands for (one member of a `chatgpt` pool).
+    pub fn account(&self) -> Option<&std::sync::Arc<crate::accounts::token::AccountHandle>> {
+        match self.key.source() {
+            KeySource::Account(a) => Some(a),
+            _ => None,
+        }
     }
 
     /// Send a request and wait for the response head (not the body).
@@ -84,6 +117,11 @@ impl Provider {
             }
         }
         auth::apply(req.protocol, key.as_ref(), &mut headers);
+        if let KeySource::Account(a) = self.key.source() {
+            if let Ok(v) = HeaderValue::from_str(&a.id) {
+                headers.insert("chatgpt-account-id", v);
+            }
+        }
         let path = self.path(req.protocol, &req.path);
         let fut = self.transport.send(&path, headers, req.body.clone());
         match tokio::time::timeout(self.first_byte_timeout, fut).await {
@@ -99,6 +137,10 @@ impl Provider {
             if matches!(protocol, Protocol::OpenaiChat | Protocol::OpenaiResponses) {
                 return format!("/v1{path}").into();
             }
+        }
+        if self.config.kind == ProviderKind::Chatgpt {
+            // The Codex backend: `/responses` lives under `/backend-api/codex`.
+            return format!("/backend-api/codex{path}").into();
         }
         path.into()
     }

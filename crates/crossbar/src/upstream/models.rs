@@ -40,7 +40,7 @@ impl Provider {
 
     fn builtin_models(&self) -> Vec<String> {
         let family = match self.config.kind {
-            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => Family::Openai,
+            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses | ProviderKind::Chatgpt => Family::Openai,
             ProviderKind::Anthropic => Family::Anthropic,
             ProviderKind::Gemini => Family::Gemini,
             ProviderKind::Mock => return vec!["echo".to_string()],
@@ -58,6 +58,8 @@ impl Provider {
             ProviderKind::Anthropic => (Protocol::Anthropic, "/v1/models?limit=1000"),
             ProviderKind::Gemini => (Protocol::Gemini, "/v1beta/models?pageSize=1000"),
             ProviderKind::Mock => (Protocol::OpenaiChat, "/models"),
+            // The Codex backend's model list needs a client version; the built-in table serves.
+            ProviderKind::Chatgpt => return None,
         };
         let key = self.key.get().await.ok()?;
         let mut headers = HeaderMap::new();

@@ -18,7 +18,11 @@ impl Gateway {
     /// Start crossbar with `config` (TOML). `{data_dir}` is filled in; the server section may
     /// be given by the caller (without `listen` and `data_dir`).
     pub async fn start(config: &str) -> Gateway {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Gateway::start_in(config, tempfile::tempdir().expect("tempdir")).await
+    }
+
+    /// `start` with a data dir the caller prepared (accounts imported into it, …).
+    pub async fn start_in(config: &str, dir: tempfile::TempDir) -> Gateway {
         let data_dir = dir.path().display().to_string();
         let text = if config.contains("[server]") {
             config.replacen("[server]", &format!("[server]\ndata_dir = {data_dir:?}"), 1)

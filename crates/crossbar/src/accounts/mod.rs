@@ -1,0 +1,161 @@
+//! ChatGPT (Codex subscription) accounts: imported from Codex's own `auth.json`, stored sealed
+//! (`store.rs`), their access tokens refreshed before expiry (`token.rs`), each one a
+//! deployment of every `kind = "chatgpt"` provider, so routing balances across them, parks an
+//! exhausted one until its usage window resets (`x-codex-*` headers) and skips disabled ones.
+//! Must never: log or print a token (`Debug` redacts them).
+
+pub mod store;
+pub mod token;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Clone, Serialize, Deserialize, Default)]
+pub struct Account {
+    /// ChatGPT account id (the `chatgpt-account-id` header).
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub access_token: String,
+    pub refresh_token: String,
+    #[serde(default)]
+    pub id_token: Option<String>,
+    /// Unix seconds when the access token expires, if known.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    /// Set when the refresh token was refused: the account serves nothing until re-imported.
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_refresh: Option<u64>,
+    /// Usage windows as the Codex backend last reported them (`x-codex-primary-*`, `-secondary-*`).
+    #[serde(default)]
+    pub windows: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Window {
+    /// `primary` (the short window, 5 h) or `secondary` (weekly).
+    pub name: String,
+    pub used_percent: f64,
+    pub window_minutes: Option<u64>,
+    /// Unix seconds.
+    pub resets_at: Option<u64>,
+}
+
+impl Window {
+    /// The windows in a response's headers.
+    pub fn read(h: &axum::http::HeaderMap, unix_now: u64) -> Vec<Window> {
+        let get = |n: String| h.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+        ["primary", "secondary"]
+            .iter()
+            .filter_map(|w| {
+                let used = get(format!("x-codex-{w}-used-percent"))?;
+                let resets_at = get(format!("x-codex-{w}-reset-at"))
+                    .map(|t| t.max(0.0) as u64)
+                    .or_else(|| get(format!("x-codex-{w}-reset-after-seconds")).map(|s| unix_now + s.max(0.0) as u64));
+                Some(Window { name: w.to_string(), used_percent: used, window_minutes: get(format!("x-codex-{w}-window-minutes")).map(|m| m.max(0.0) as u64), resets_at })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account").field("id", &self.id).field("email", &self.email).field("disabled", &self.disabled).finish()
+    }
+}
+
+impl Account {
+    /// From a Codex `auth.json` (`{"tokens": {"access_token", "refresh_token", "id_token", "account_id"}}`).
+    pub fn from_codex_auth(text: &str) -> anyhow::Result<Account> {
+        #[derive(Deserialize)]
+        struct File {
+            tokens: Option<Tokens>,
+        }
+        #[derive(Deserialize)]
+        struct Tokens {
+            access_token: String,
+            refresh_token: String,
+            id_token: Option<String>,
+            account_id: Option<String>,
+        }
+        let f: File = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a Codex auth.json: {e}"))?;
+        let t = f.tokens.ok_or_else(|| anyhow::anyhow!("no ChatGPT login in this auth.json (\"tokens\" is missing; API-key logins cannot be pooled)"))?;
+        let claims = t.id_token.as_deref().and_then(token::jwt_claims);
+        let id = t
+            .account_id
+            .or_else(|| claims.as_ref().and_then(|c| c.pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")?.as_str().map(str::to_string)))
+            .ok_or_else(|| anyhow::anyhow!("the auth.json names no ChatGPT account id"))?;
+        let email = claims.as_ref().and_then(|c| c.get("email")?.as_str().map(str::to_string));
+        Ok(Account {
+            expires_at: token::jwt_expiry(&t.access_token),
+            id,
+            email,
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            id_token: t.id_token,
+            ..Account::default()
+        })
+    }
+}
+
+/// `crossbar accounts [--config FILE] import PATH | list`: the text to print, or the error.
+pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Result<String, String> {
+    let data_dir = match config.map(crate::config::Config::load) {
+        Some(Ok(c)) => c.server.data_dir,
+        Some(Err(e)) => return Err(e.to_string()),
+        None => crate::config::defaults::data_dir(),
+    };
+    let result = match action {
+        crate::cli::AccountsAction::Import { path } => {
+            import(&data_dir, &path).map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
+        }
+        crate::cli::AccountsAction::List => list(&data_dir),
+    };
+    result.map_err(|e| format!("crossbar: {e:#}\n"))
+}
+
+/// `crossbar accounts import PATH`: add or replace (by account id) an account.
+pub fn import(data_dir: &Path, path: &Path) -> anyhow::Result<Account> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let account = Account::from_codex_auth(&text)?;
+    let store = store::Store::open(data_dir)?;
+    let mut all = store.load()?;
+    all.retain(|a| a.id != account.id);
+    all.push(account.clone());
+    store.save(&all)?;
+    Ok(account)
+}
+
+/// `crossbar accounts list`: one line per account, no secrets.
+pub fn list(data_dir: &Path) -> anyhow::Result<String> {
+    let all = store::Store::open(data_dir)?.load()?;
+    if all.is_empty() {
+        return Ok("no accounts (add one with `crossbar accounts import ~/.codex/auth.json`)\n".to_string());
+    }
+    let now = crate::pipeline::unix_now();
+    let mut out = String::new();
+    for a in &all {
+        let state = if a.disabled { "disabled" } else { "active" };
+        let expiry = match a.expires_at {
+            Some(t) if t > now => format!("token valid {} min", (t - now) / 60),
+            Some(_) => "token expired (refreshed on next use)".to_string(),
+            None => "token expiry unknown".to_string(),
+        };
+        out.push_str(&format!("{}  {}  {}  {}", a.id, a.email.as_deref().unwrap_or("-"), state, expiry));
+        for w in &a.windows {
+            out.push_str(&format!("  {} {:.0}% used", w.name, w.used_percent));
+            if let Some(t) = w.resets_at.filter(|t| *t > now) {
+                out.push_str(&format!(" (resets in {} min)", (t - now).div_ceil(60)));
+            }
+        }
+        if let Some(e) = &a.last_error {
+            out.push_str(&format!("  last error: {e}"));
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}

@@ -1,0 +1,178 @@
+//! Access tokens of one account: handed out while fresh, refreshed through the token endpoint
+//! (`token_url`, Codex's `https://auth.openai.com/oauth/token` by default) when they expire
+//! within `REFRESH_MARGIN` or after the upstream answered 401. A refused refresh token (400/401)
+//! disables the account, persistently; the attempt loop then moves to another account.
+//! Must never: log a token, or hold the account lock across anything but its own refresh.
+
+use super::store::Store;
+use super::Account;
+use crate::config::secret::{KeyError, Secret};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Refresh this long before the access token expires.
+const REFRESH_MARGIN: u64 = 300;
+const WINDOWS_SAVE_SECS: u64 = 30;
+/// Codex CLI's public OAuth client id.
+pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
+
+/// The claims of a JWT, unverified (we only read our own token's expiry and ids).
+pub fn jwt_claims(jwt: &str) -> Option<serde_json::Value> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+pub fn jwt_expiry(jwt: &str) -> Option<u64> {
+    jwt_claims(jwt)?.get("exp")?.as_u64()
+}
+
+pub struct AccountHandle {
+    pub id: String,
+    account: tokio::sync::Mutex<Account>,
+    store: Arc<Store>,
+    /// Serialises read-modify-write of the account file between accounts of this process.
+    file_lock: Arc<Mutex<()>>,
+    token_url: String,
+    client: reqwest::Client,
+    /// Unix seconds of the last write caused by usage windows (they change on every answer).
+    windows_saved: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for AccountHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountHandle").field("id", &self.id).finish()
+    }
+}
+
+impl PartialEq for AccountHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl AccountHandle {
+    pub fn new(account: Account, store: Arc<Store>, file_lock: Arc<Mutex<()>>, token_url: String) -> AccountHandle {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
+        AccountHandle {
+            id: account.id.clone(),
+            account: tokio::sync::Mutex::new(account),
+            store,
+            file_lock,
+            token_url,
+            client,
+            windows_saved: Default::default(),
+        }
+    }
+
+    /// A fresh access token (refreshed first when it is about to expire).
+    pub async fn access_token(&self) -> Result<Secret, KeyError> {
+        let mut a = self.account.lock().await;
+        if a.disabled {
+            return Err(KeyError::Account(format!("account {} is disabled: {}", a.id, a.last_error.as_deref().unwrap_or("re-import it"))));
+        }
+        let now = crate::pipeline::unix_now();
+        if a.expires_at.is_some_and(|t| t <= now + REFRESH_MARGIN) {
+            self.refresh_locked(&mut a).await?;
+        }
+        Ok(Secret::new(a.access_token.clone()))
+    }
+
+    /// The upstream refused the token (401): refresh now.
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        let mut a = self.account.lock().await;
+        if a.disabled {
+            return Err(KeyError::Account(format!("account {} is disabled", a.id)));
+        }
+        self.refresh_locked(&mut a).await
+    }
+
+    async fn refresh_locked(&self, a: &mut Account) -> Result<(), KeyError> {
+        let body = serde_json::json!({
+            "client_id": CODEX_CLIENT_ID,
+            "grant_type": "refresh_token",
+            "refresh_token": a.refresh_token,
+            "scope": "openid profile email",
+        });
+        let resp = self.client.post(&self.token_url).json(&body).send().await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(_) => return Err(KeyError::Account(format!("account {}: the token endpoint is unreachable", a.id))),
+        };
+        let status = resp.status().as_u16();
+        if status == 400 || status == 401 {
+            a.disabled = true;
+            a.last_error = Some(format!("refresh token refused (HTTP {status}); re-import the account"));
+            tracing::warn!(account = %a.id, status, "refresh token refused; account disabled");
+            self.persist(a);
+            return Err(KeyError::Account(format!("account {}: refresh token refused", a.id)));
+        }
+        #[derive(serde::Deserialize)]
+        struct Fresh {
+            access_token: String,
+            refresh_token: Option<String>,
+            id_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let fresh: Fresh = match (status, resp.json().await) {
+            (200..=299, Ok(f)) => f,
+            _ => return Err(KeyError::Account(format!("account {}: token refresh failed (HTTP {status})", a.id))),
+        };
+        let now = crate::pipeline::unix_now();
+        a.expires_at = jwt_expiry(&fresh.access_token).or(fresh.expires_in.map(|s| now + s));
+        a.access_token = fresh.access_token;
+        if let Some(r) = fresh.refresh_token {
+            a.refresh_token = r;
+        }
+        if fresh.id_token.is_some() {
+            a.id_token = fresh.id_token;
+        }
+        a.last_refresh = Some(now);
+        a.last_error = None;
+        self.persist(a);
+        Ok(())
+    }
+
+    /// Record the usage windows an answer reported. Saved at most every `WINDOWS_SAVE_SECS`,
+    /// and at once when a window is used up (so `crossbar accounts list` shows why).
+    pub fn observe_windows(&self, headers: &axum::http::HeaderMap) {
+        let now = crate::pipeline::unix_now();
+        let windows = super::Window::read(headers, now);
+        if windows.is_empty() {
+            return;
+        }
+        // Never wait: a refresh in progress holds the lock, and these numbers come again.
+        let Ok(mut a) = self.account.try_lock() else { return };
+        if a.windows == windows {
+            return;
+        }
+        let exhausted = windows.iter().any(|w| w.used_percent >= 100.0);
+        a.windows = windows;
+        if exhausted {
+            a.last_error = Some("usage limit reached".to_string());
+        }
+        let last = self.windows_saved.load(std::sync::atomic::Ordering::Relaxed);
+        if exhausted || now >= last + WINDOWS_SAVE_SECS {
+            self.windows_saved.store(now, std::sync::atomic::Ordering::Relaxed);
+            self.persist(&a);
+        }
+    }
+
+    /// Write this account back into the file (others as they are on disk).
+    fn persist(&self, a: &Account) {
+        let Ok(_g) = self.file_lock.lock() else { return };
+        let result = self.store.load().and_then(|mut all| {
+            match all.iter_mut().find(|x| x.id == a.id) {
+                Some(x) => *x = a.clone(),
+                None => all.push(a.clone()),
+            }
+            self.store.save(&all)
+        });
+        if let Err(e) = result {
+            tracing::warn!(account = %a.id, error = %e, "cannot save the account file");
+        }
+    }
+}

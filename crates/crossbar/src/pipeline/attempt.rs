@@ -1,0 +1,405 @@
+//! The failover loop: choose a deployment, send, judge the answer *before anything is
+//! committed to the client*, and either commit or move on.
+//!
+//! Commit point: a non-streamed answer commits once its whole 2xx body has arrived (bounded);
+//! a stream commits with its first upstream bytes (the loop peeks them, bounded by the stream
+//! idle timeout).
+//! Before that, these are retried on another deployment (or the same one after a jittered
+//! backoff that honours `Retry-After`, bounded by `[routing] max_wait_ms`): connect errors,
+//! timeouts, key failures, an empty or broken stream start, 408, 500, 502, 503, 504, 529.
+//! A 429 (or usage limit) parks the deployment until its reset and moves on without waiting.
+//! Other statuses (400, 401, 403, 404, …) are the client's answer — except context-window
+//! overflow and content-filter refusals, which move to the model's `fallbacks`.
+//! The budget is the route's `retries`. After the commit nothing is retried: a broken stream
+//! ends with the client protocol's error event (`stream.rs`) and counts against the deployment.
+//! Must never: retry after the commit point, wait unboundedly, or retry a request the client
+//! got wrong.
+
+use super::{count_tokens, relay, translate, Endpoint, Inbound};
+use crate::app::AppState;
+use crate::ingress::reply;
+use crate::routing::deployment::InFlight;
+use crate::routing::upstream_limits::Limits;
+use crate::routing::{clock, sticky, strategy, Route};
+use crate::upstream::{BodyStream, UpstreamError, UpstreamResponse};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use bytes::Bytes;
+use crossbar_protocol::canonical::{ErrorInfo, ErrorKind};
+use futures_util::{Stream, StreamExt};
+use rand::Rng;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Largest non-streamed answer held back until it is complete.
+const MAX_BUFFERED: usize = 32 * 1024 * 1024;
+
+/// Largest upstream error body kept for judging and replaying to the client.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+pub async fn run(state: Arc<AppState>, inbound: Inbound, route: Arc<Route>) -> Response {
+    let mut fallbacks = route.fallbacks.iter();
+    let mut current = route.clone();
+    loop {
+        match attempt_route(&state, &inbound, &current).await {
+            Ended::Answer(r) => return r,
+            Ended::Fallback(r) => {
+                let next = fallbacks.by_ref().find_map(|name| state.routes.resolve(name).ok().filter(|r| !r.deployments.is_empty()));
+                match next {
+                    Some(n) => {
+                        tracing::info!(from = %current.name, to = %n.name, "falling back to another model");
+                        current = n;
+                    }
+                    None => return r,
+                }
+            }
+        }
+    }
+}
+
+enum Ended {
+    Answer(Response),
+    /// The request is too long for this model or was filtered: the next fallback may serve it.
+    Fallback(Response),
+}
+
+/// Why an attempt did not commit.
+enum Failure {
+    Transport(UpstreamError),
+    Http { status: u16, headers: HeaderMap, body: Bytes },
+}
+
+enum Verdict {
+    Commit(UpstreamResponse, Duration),
+    Retry(Failure),
+    Final(Failure),
+}
+
+/// The failed attempt whose answer the client gets if nothing better comes.
+struct Last {
+    index: usize,
+    failure: Failure,
+    prepared: Option<translate::Prepared>,
+}
+
+async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Ended {
+    let cfg = &state.routes.config;
+    let tokens = (inbound.body.len() / 4) as u64;
+    let session = if route.sticky && route.deployments.len() > 1 { sticky::session_key(&inbound.headers, &inbound.body) } else { None };
+    let mut tried: Vec<usize> = Vec::new();
+    // Not again in this request: rate limited, key failures, or a `Retry-After` too long to wait.
+    let mut excluded: Vec<usize> = Vec::new();
+    let mut waits: Vec<(usize, Duration)> = Vec::new();
+    let mut last: Option<Last> = None;
+    let mut attempts = 0u32;
+
+    while attempts <= route.retries {
+        let now = clock::now_ms();
+        let choice = {
+            let mut rng = rand::thread_rng();
+            route
+                .choose(now, tokens, |i| tried.contains(&i) || excluded.contains(&i), session, &mut rng)
+                .or_else(|| route.choose(now, tokens, |i| excluded.contains(&i), None, &mut rng))
+        };
+        let index = match choice {
+            Some(i) => i,
+            None if last.is_some() => break,
+            None => match strategy::soonest(&route.deployments, now, tokens, |_| false) {
+                // Everything is failing: probe the one that rested longest rather than refuse.
+                Ok(i) => i,
+                Err(parked) => return Ended::Answer(unavailable(inbound, route, parked, now)),
+            },
+        };
+        if tried.contains(&index) {
+            let hinted = waits.iter().filter(|(i, _)| *i == index).map(|(_, d)| *d).max().unwrap_or_default();
+            let wait = backoff(cfg.backoff, attempts).max(hinted).min(cfg.max_wait);
+            tokio::time::sleep(wait).await;
+        }
+        attempts += 1;
+        tried.push(index);
+        let dep = &route.deployments[index];
+        let target = &dep.target;
+        let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
+        if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
+            return Ended::Answer(count_tokens::estimate(inbound));
+        }
+        let (request, prepared) = if upstream == inbound.protocol {
+            (relay::request(inbound, target), None)
+        } else {
+            match translate::prepare(state, inbound, target, upstream).await {
+                Ok((r, p)) => (r, Some(p)),
+                Err(client_error) => return Ended::Answer(*client_error),
+            }
+        };
+
+        let mut flight = dep.begin(clock::now_ms(), tokens);
+        let started = Instant::now();
+        let sent = target.provider.send(request).await;
+        let verdict = judge(sent, inbound.stream, state.config.server.stream_idle_timeout, started).await;
+        let now = clock::now_ms();
+        let unix = clock::unix_now_secs_f64();
+        match verdict {
+            Verdict::Commit(mut resp, ttft) => {
+                dep.state.record_ttft(ttft);
+                dep.state.health.success();
+                dep.state.observe_limits(&Limits::read(&resp.headers, unix), now);
+                if let Some(a) = target.provider.account() {
+                    a.observe_windows(&resp.headers);
+                }
+                flight.settle();
+                if let Some(k) = session {
+                    route.affinity.set(k, index, now, cfg.sticky_ttl.as_millis() as u64);
+                }
+                resp.body = Box::pin(Tracked { inner: resp.body, flight, threshold: cfg.failures_to_cooldown, cooldown_ms: cfg.cooldown.as_millis() as u64 });
+                let mut r = respond(state, inbound, route, index, prepared, resp).await;
+                if let Ok(v) = HeaderValue::from_str(&attempts.to_string()) {
+                    r.headers_mut().insert("x-crossbar-attempts", v);
+                }
+                return Ended::Answer(r);
+            }
+            Verdict::Retry(failure) => {
+                flight.settle();
+                record(state, route, index, &failure, now, unix, &mut excluded, &mut waits);
+                last = Some(Last { index, failure, prepared });
+            }
+            Verdict::Final(failure) => {
+                flight.settle();
+                let fallback = !route.fallbacks.is_empty() && wants_fallback(&failure);
+                let r = Last { index, failure, prepared }.respond(state, inbound, route).await;
+                return if fallback { Ended::Fallback(r) } else { Ended::Answer(r) };
+            }
+        }
+    }
+    match last {
+        Some(l) => {
+            let r = l.respond(state, inbound, route).await;
+            Ended::Answer(r)
+        }
+        None => Ended::Answer(unavailable(inbound, route, None, clock::now_ms())),
+    }
+}
+
+/// Send's result → commit, retry or final. Streams are committed on their first bytes.
+async fn judge(sent: Result<UpstreamResponse, UpstreamError>, stream: bool, idle: Duration, started: Instant) -> Verdict {
+    let mut resp = match sent {
+        Ok(r) => r,
+        Err(e) => return Verdict::Retry(Failure::Transport(e)),
+    };
+    if (200..300).contains(&resp.status) {
+        if !stream {
+            return read_whole(resp, idle, started).await;
+        }
+        let first = tokio::time::timeout(idle, async {
+            loop {
+                match resp.body.next().await {
+                    Some(Ok(b)) if b.is_empty() => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        return match first {
+            Ok(Some(Ok(chunk))) => {
+                let ttft = started.elapsed();
+                let rest = std::mem::replace(&mut resp.body, Box::pin(futures_util::stream::empty()));
+                resp.body = Box::pin(futures_util::stream::once(async move { Ok(chunk) }).chain(rest));
+                Verdict::Commit(resp, ttft)
+            }
+            Ok(Some(Err(e))) => Verdict::Retry(Failure::Transport(e)),
+            Ok(None) => Verdict::Retry(Failure::Transport(UpstreamError::Io("the stream ended before its first event".into()))),
+            Err(_) => Verdict::Retry(Failure::Transport(UpstreamError::Idle(idle))),
+        };
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.body.next().await {
+        match chunk {
+            Ok(c) if body.len() + c.len() <= MAX_ERROR_BODY => body.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    let failure = Failure::Http { status: resp.status, headers: resp.headers, body: Bytes::from(body) };
+    match resp.status {
+        408 | 429 | 500 | 502 | 503 | 504 | 529 => Verdict::Retry(failure),
+        _ => Verdict::Final(failure),
+    }
+}
+
+/// A non-streamed answer is read whole before it commits (up to `MAX_BUFFERED`; a larger one
+/// commits with what has arrived), so a body cut half-way is retried like any other failure.
+async fn read_whole(mut resp: UpstreamResponse, idle: Duration, started: Instant) -> Verdict {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, resp.body.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > MAX_BUFFERED {
+                    let head = buf.freeze();
+                    let rest = std::mem::replace(&mut resp.body, Box::pin(futures_util::stream::empty()));
+                    resp.body = Box::pin(futures_util::stream::once(async move { Ok(head) }).chain(rest));
+                    return Verdict::Commit(resp, started.elapsed());
+                }
+            }
+            Ok(Some(Err(e))) => return Verdict::Retry(Failure::Transport(e)),
+            Ok(None) => break,
+            Err(_) => return Verdict::Retry(Failure::Transport(UpstreamError::Idle(idle))),
+        }
+    }
+    let whole = buf.freeze();
+    resp.body = Box::pin(futures_util::stream::once(async move { Ok(whole) }));
+    Verdict::Commit(resp, started.elapsed())
+}
+
+/// Feed a failed attempt back into the deployment's health.
+#[allow(clippy::too_many_arguments)]
+fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now: u64, unix: f64, excluded: &mut Vec<usize>, waits: &mut Vec<(usize, Duration)>) {
+    let cfg = &state.routes.config;
+    let dep = &route.deployments[index];
+    let provider = dep.target.provider.name().to_string();
+    let (kind, message) = match failure {
+        Failure::Transport(e) => (e.label(), e.to_string()),
+        Failure::Http { status, .. } if *status == 429 => ("http_429", "HTTP 429".to_string()),
+        Failure::Http { status, .. } => ("http_5xx", format!("HTTP {status}")),
+    };
+    state.metrics.upstream_errors.get_or_create(&crate::telemetry::UpstreamErrorLabels { provider: provider.clone(), kind }).inc();
+    tracing::warn!(provider = %provider, model = %dep.target.model, error = %message, "attempt failed; trying another deployment");
+    dep.state.set_last_error(message);
+    let cooldown_ms = cfg.cooldown.as_millis() as u64;
+    match failure {
+        Failure::Transport(UpstreamError::Key(_)) => {
+            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+            excluded.push(index);
+        }
+        Failure::Transport(_) => {
+            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+        }
+        Failure::Http { status: 429, headers, body } => {
+            if let Some(a) = dep.target.provider.account() {
+                a.observe_windows(headers);
+            }
+            let limits = Limits::read(headers, unix);
+            dep.state.observe_limits(&limits, now);
+            let park = limits.retry_after.or(limits.exhausted_for).or_else(|| body_reset(body, unix)).unwrap_or(cfg.rate_limit_park);
+            dep.state.health.park(clock::ms_after(now, park));
+            excluded.push(index);
+        }
+        Failure::Http { headers, .. } => {
+            dep.state.observe_limits(&Limits::read(headers, unix), now);
+            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+            if let Some(hint) = crate::routing::upstream_limits::retry_after(headers, unix) {
+                if hint > cfg.max_wait {
+                    excluded.push(index);
+                } else {
+                    waits.push((index, hint));
+                }
+            }
+        }
+    }
+}
+
+/// A Codex `usage_limit_reached` body: `error.resets_in_seconds` or `error.resets_at`.
+fn body_reset(body: &[u8], unix: f64) -> Option<Duration> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    if let Some(s) = e.get("resets_in_seconds").and_then(|s| s.as_f64()) {
+        return Some(Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+    }
+    let at = e.get("resets_at").and_then(|s| s.as_f64())?;
+    Some(Duration::from_secs_f64((at - unix).clamp(0.0, 1e9)))
+}
+
+/// Context-window overflow or a content filter: another model may take it.
+fn wants_fallback(f: &Failure) -> bool {
+    let Failure::Http { status, body, .. } = f else { return false };
+    if !matches!(status, 400 | 403 | 413 | 422) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).to_ascii_lowercase();
+    [
+        "context_length_exceeded",
+        "context length",
+        "context window",
+        "prompt is too long",
+        "maximum context",
+        "too many tokens",
+        "exceeds the maximum number of tokens",
+        "content_filter",
+        "content_policy",
+        "content management policy",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+impl Last {
+    /// What the client gets from this failed attempt: the upstream's own error (relayed as is,
+    /// or re-shaped into the client's protocol), or a gateway 502/504.
+    async fn respond(self, state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Response {
+        let target = &route.deployments[self.index].target;
+        match self.failure {
+            Failure::Transport(e) => super::upstream_failure(state, inbound, target, &e),
+            Failure::Http { status, headers, body } => {
+                let body: BodyStream = Box::pin(futures_util::stream::once(async move { Ok(body) }));
+                let resp = UpstreamResponse { status, headers, body };
+                respond(state, inbound, route, self.index, self.prepared, resp).await
+            }
+        }
+    }
+}
+
+async fn respond(state: &Arc<AppState>, inbound: &Inbound, route: &Route, index: usize, prepared: Option<translate::Prepared>, resp: UpstreamResponse) -> Response {
+    let target = &route.deployments[index].target;
+    match prepared {
+        None => relay::respond(state.clone(), inbound, target, resp),
+        Some(p) => translate::respond(state.clone(), inbound, target, p, resp).await,
+    }
+}
+
+/// Nothing could be tried: every deployment is rate limited (429 until the first reset) or at
+/// its `max_parallel`/`rpm`/`tpm` cap.
+fn unavailable(inbound: &Inbound, route: &Route, parked_until: Option<u64>, now: u64) -> Response {
+    let (msg, secs) = match parked_until {
+        Some(t) => (format!("every deployment of {:?} is rate limited upstream; retry later", route.name), t.saturating_sub(now).div_ceil(1000).max(1)),
+        None => (format!("every deployment of {:?} is at its capacity limit; retry shortly", route.name), 1),
+    };
+    let mut info = ErrorInfo::new(ErrorKind::RateLimited, msg);
+    info.code = Some("rate_limit_exceeded".to_string());
+    let mut r = reply::error(inbound.protocol, &info);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
+/// Jittered exponential backoff: base × 2^(n−1) × [0.5, 1.5).
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    if base.is_zero() {
+        return Duration::ZERO;
+    }
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    exp.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+}
+
+/// A committed upstream body: keeps the attempt in flight until it ends, and counts a broken
+/// stream against the deployment's health.
+struct Tracked {
+    inner: BodyStream,
+    flight: InFlight,
+    threshold: u32,
+    cooldown_ms: u64,
+}
+
+impl Stream for Tracked {
+    type Item = Result<Bytes, UpstreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Err(e))) = &item {
+            let (threshold, cooldown) = (self.threshold, self.cooldown_ms);
+            self.flight.state.health.failure(clock::now_ms(), threshold, cooldown);
+            self.flight.state.set_last_error(e.to_string());
+        }
+        item
+    }
+}

@@ -1,0 +1,141 @@
+//! Sticky sessions: requests of one conversation go to the deployment that served it last,
+//! while that deployment is usable, so the provider's prompt cache keeps hitting.
+//!
+//! The conversation key, first found wins: headers `x-session-affinity` (OpenCode),
+//! `session-id` / `session_id` / `conversation_id` (Codex, by version); body
+//! `prompt_cache_key` (OpenAI), `metadata.user_id` (Anthropic; Claude Code puts its session
+//! there); else a hash of the system prompt and the first two turns. Affinity lives in memory
+//! (per instance), expires `sticky_ttl` after the conversation's last request, and is bounded.
+//! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
+
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+/// Most conversations remembered; beyond it expired ones are dropped, then the oldest half.
+const CAPACITY: usize = 100_000;
+
+/// The conversation key of a request, if it has anything to go by.
+pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
+    for name in ["x-session-affinity", "session-id", "session_id", "conversation_id"] {
+        if let Some(v) = headers.get(name).filter(|v| !v.is_empty()) {
+            return Some(hash(&[b"h", v.as_bytes()]));
+        }
+    }
+    #[derive(Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow)]
+        prompt_cache_key: Option<&'a RawValue>,
+        #[serde(borrow)]
+        metadata: Option<&'a RawValue>,
+        #[serde(borrow)]
+        messages: Option<&'a RawValue>,
+        #[serde(borrow)]
+        input: Option<&'a RawValue>,
+        #[serde(borrow)]
+        contents: Option<&'a RawValue>,
+        #[serde(borrow)]
+        system: Option<&'a RawValue>,
+        #[serde(borrow)]
+        instructions: Option<&'a RawValue>,
+        #[serde(borrow, rename = "systemInstruction")]
+        system_instruction: Option<&'a RawValue>,
+    }
+    let top: Top = serde_json::from_slice(body).ok()?;
+    if let Some(k) = top.prompt_cache_key.and_then(|v| serde_json::from_str::<&str>(v.get()).ok()).filter(|k| !k.is_empty()) {
+        return Some(hash(&[b"k", k.as_bytes()]));
+    }
+    #[derive(Deserialize)]
+    struct Meta<'a> {
+        user_id: Option<&'a str>,
+    }
+    if let Some(u) = top.metadata.and_then(|m| serde_json::from_str::<Meta>(m.get()).ok()).and_then(|m| m.user_id).filter(|u| !u.is_empty()) {
+        return Some(hash(&[b"u", u.as_bytes()]));
+    }
+    let turns = top.messages.or(top.contents).or(top.input)?;
+    let first: Vec<&RawValue> = match serde_json::from_str(turns.get()) {
+        Ok(v) => v,
+        // Responses `input` may be a plain string: the whole first turn.
+        Err(_) => vec![turns],
+    };
+    let system = top.system.or(top.instructions).or(top.system_instruction).map_or("", |s| s.get());
+    let mut parts: Vec<&[u8]> = vec![b"t", system.as_bytes()];
+    parts.extend(first.iter().take(2).map(|t| t.get().as_bytes()));
+    Some(hash(&parts))
+}
+
+fn hash(parts: &[&[u8]]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Conversation → deployment index, per route.
+#[derive(Debug, Default)]
+pub struct Affinity {
+    map: Mutex<HashMap<u64, (usize, u64)>>,
+}
+
+impl Affinity {
+    pub fn get(&self, key: u64, now: u64) -> Option<usize> {
+        let map = self.map.lock().ok()?;
+        map.get(&key).filter(|(_, expires)| *expires > now).map(|(i, _)| *i)
+    }
+
+    pub fn set(&self, key: u64, deployment: usize, now: u64, ttl_ms: u64) {
+        let Ok(mut map) = self.map.lock() else { return };
+        if map.len() >= CAPACITY && !map.contains_key(&key) {
+            map.retain(|_, (_, e)| *e > now);
+            if map.len() >= CAPACITY {
+                let mut expiries: Vec<u64> = map.values().map(|(_, e)| *e).collect();
+                let mid = expiries.len() / 2;
+                let (_, cut, _) = expiries.select_nth_unstable(mid);
+                let cut = *cut;
+                map.retain(|_, (_, e)| *e > cut);
+            }
+        }
+        map.insert(key, (deployment, now.saturating_add(ttl_ms)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_headers_body_fields_or_first_turns() {
+        let mut h = HeaderMap::new();
+        let chat = |text: &str| format!(r#"{{"model":"m","messages":[{{"role":"system","content":"s"}},{{"role":"user","content":"{text}"}}]}}"#);
+        let a = session_key(&h, chat("first").as_bytes());
+        let later = r#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"first"},{"role":"assistant","content":"x"},{"role":"user","content":"more"}]}"#;
+        assert_eq!(a, session_key(&h, later.as_bytes()), "a conversation keeps its key as it grows");
+        assert_ne!(a, session_key(&h, chat("other").as_bytes()));
+        let pk = session_key(&h, br#"{"prompt_cache_key":"abc","input":"x"}"#);
+        assert_eq!(pk, session_key(&h, br#"{"prompt_cache_key":"abc","input":"y"}"#));
+        let user = session_key(&h, br#"{"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"a"}]}"#);
+        assert_eq!(user, session_key(&h, br#"{"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"b"}]}"#));
+        h.insert("session_id", "thread-1".parse().expect("value"));
+        let s = session_key(&h, b"{}");
+        let mut h2 = HeaderMap::new();
+        h2.insert("x-session-affinity", "thread-1".parse().expect("value"));
+        assert_eq!(s, session_key(&h2, b"not json"));
+        assert_eq!(session_key(&HeaderMap::new(), b"not json"), None);
+    }
+
+    #[test]
+    fn affinity_expires_and_stays_bounded() {
+        let a = Affinity::default();
+        a.set(1, 2, 0, 100);
+        assert_eq!(a.get(1, 50), Some(2));
+        assert_eq!(a.get(1, 100), None);
+        for k in 0..(CAPACITY as u64 + 10) {
+            a.set(k, 0, k, 1_000_000);
+        }
+        assert!(a.map.lock().expect("lock").len() <= CAPACITY);
+    }
+}

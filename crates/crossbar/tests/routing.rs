@@ -1,0 +1,294 @@
+//! Routing and failover through a real gateway: deployments are in-process mock providers,
+//! each misbehaving in its own way through its provider `x-mock` header (docs/mock-upstream.md).
+
+mod common;
+use common::*;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A mock provider named `name` whose every request carries the directives `x_mock`.
+fn deployment(name: &str, x_mock: &str) -> String {
+    let headers = if x_mock.is_empty() { String::new() } else { format!("headers = {{ \"x-mock\" = \"{x_mock}\" }}\n") };
+    format!("[[providers]]\nname = \"{name}\"\nkind = \"mock\"\n{headers}\n")
+}
+
+/// `[routing]` for fast tests (no backoff) plus `extra`, then the providers and models.
+fn config(routing: &str, providers: &[(&str, &str)], models: &str) -> String {
+    let mut s = format!("[routing]\nbackoff_ms = 0\n{routing}\n");
+    for (name, x_mock) in providers {
+        s.push_str(&deployment(name, x_mock));
+    }
+    s.push_str(models);
+    s
+}
+
+struct Answer {
+    status: u16,
+    provider: String,
+    attempts: u32,
+    text: String,
+    body: String,
+}
+
+async fn ask_with(gw: &Gateway, c: Client, model: &str, text: &str, stream: bool, headers: &[(&str, &str)]) -> Answer {
+    let (path, body) = request(c, model, text, stream);
+    let mut req = client().post(format!("{}{path}", gw.url)).json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.expect("send");
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let body = r.text().await.expect("body");
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    Answer { status, provider: get("x-crossbar-provider"), attempts: get("x-crossbar-attempts").parse().unwrap_or(0), text: text_of(c, &body, stream), body }
+}
+
+async fn ask(gw: &Gateway, model: &str, text: &str) -> Answer {
+    ask_with(gw, Client::Chat, model, text, false, &[]).await
+}
+
+#[tokio::test]
+async fn one_request_fails_over_across_three_deployments_and_the_client_sees_one_clean_answer() {
+    for c in CLIENTS {
+        for stream in [false, true] {
+            // A non-streamed body cut half-way has not reached the client yet: retried too.
+            let b = if stream { "mock:error=529" } else { "mock:drop" };
+            let cfg = config(
+                "",
+                &[("a", "mock:error=503"), ("b", b), ("c", "")],
+                "[[models]]\nname = \"m\"\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n",
+            );
+            let gw = Gateway::start(&cfg).await;
+            let a = ask_with(&gw, c, "m", "hello", stream, &[]).await;
+            assert_eq!(a.status, 200, "{c:?} stream={stream}: {}", a.body);
+            assert_eq!((a.provider.as_str(), a.attempts), ("c", 3), "{c:?} stream={stream}");
+            assert_eq!(a.text, "echo: hello", "{c:?} stream={stream}: {}", a.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_broken_after_its_first_bytes_is_not_switched() {
+    let cfg = config("", &[("a", "mock:midstream-error"), ("b", "")], "[[models]]\nname = \"m\"\ntargets = [\"a/x\", \"b/x\"]\n");
+    let gw = Gateway::start(&cfg).await;
+    let a = ask_with(&gw, Client::Anthropic, "m", "hello", true, &[]).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.provider, "a", "committed on the first event: no silent switch");
+    assert!(a.body.contains("event: error"), "{}", a.body);
+}
+
+#[tokio::test]
+async fn non_retryable_errors_are_answered_and_context_overflow_goes_to_the_fallback() {
+    let cfg = config(
+        "",
+        &[("bad", "mock:error=401"), ("ok", ""), ("short", "mock:context-overflow"), ("long", "")],
+        "[[models]]\nname = \"auth\"\ntargets = [\"bad/x\", \"ok/x\"]\n\n\
+         [[models]]\nname = \"big\"\ntargets = [\"long/x\"]\n\n\
+         [[models]]\nname = \"small\"\nfallbacks = [\"big\"]\ntargets = [\"short/x\"]\n\n\
+         [[models]]\nname = \"small-alone\"\ntargets = [\"short/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let a = ask(&gw, "auth", "hi").await;
+    assert_eq!((a.status, a.provider.as_str()), (401, "bad"), "a 401 is not retried: {}", a.body);
+    for c in CLIENTS {
+        let a = ask_with(&gw, c, "small", "a very long prompt", false, &[]).await;
+        assert_eq!(a.status, 200, "{c:?}: {}", a.body);
+        assert_eq!(a.provider, "long", "{c:?}");
+        let a = ask_with(&gw, c, "small-alone", "a very long prompt", false, &[]).await;
+        assert_eq!(a.status, 400, "{c:?}: without fallbacks the overflow is the answer");
+        assert!(a.body.contains("context"), "{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn one_deployment_is_retried_after_a_backoff() {
+    let cfg = config("", &[("flaky", "mock:fail-first=2 mock:fail-status=503")], "");
+    let gw = Gateway::start(&cfg).await;
+    let a = ask(&gw, "flaky/x", "hi").await;
+    assert_eq!((a.status, a.attempts), (200, 3), "{}", a.body);
+    // The budget is finite: a deployment that always fails gives its own error back.
+    let cfg = config("retries = 2", &[("down", "mock:error=502")], "");
+    let gw = Gateway::start(&cfg).await;
+    let a = ask(&gw, "down/x", "hi").await;
+    assert_eq!(a.status, 502, "{}", a.body);
+}
+
+#[tokio::test]
+async fn a_failing_deployment_cools_down_is_probed_and_recovers() {
+    let cfg = config(
+        "failures_to_cooldown = 2\ncooldown_ms = 300",
+        &[("a", "mock:fail-first=3 mock:fail-status=500"), ("b", "")],
+        "[[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let seen = |a: &Answer| (a.provider.clone(), a.attempts);
+    assert_eq!(seen(&ask(&gw, "m", "1").await), ("b".into(), 2));
+    assert_eq!(seen(&ask(&gw, "m", "2").await), ("b".into(), 2), "second failure opens the breaker");
+    assert_eq!(seen(&ask(&gw, "m", "3").await), ("b".into(), 1), "cooling: not tried");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(seen(&ask(&gw, "m", "4").await), ("b".into(), 2), "the probe fails: cooldown again");
+    assert_eq!(seen(&ask(&gw, "m", "5").await), ("b".into(), 1));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(seen(&ask(&gw, "m", "6").await), ("a".into(), 1), "the probe succeeds: back in service");
+    assert_eq!(seen(&ask(&gw, "m", "7").await), ("a".into(), 1));
+}
+
+#[tokio::test]
+async fn rate_limited_deployments_are_parked_until_their_reset() {
+    let cfg = config(
+        "",
+        &[("a", "mock:fail-first=1 mock:fail-status=429 mock:ratelimit-reset=1"), ("b", ""), ("codex", "mock:usage-limit mock:ratelimit-reset=30")],
+        "[[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n\n[[models]]\nname = \"solo\"\ntargets = [\"codex/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let a = ask(&gw, "m", "1").await;
+    assert_eq!((a.provider.as_str(), a.attempts), ("b", 2), "a 429 moves on without waiting");
+    let a = ask(&gw, "m", "2").await;
+    assert_eq!((a.provider.as_str(), a.attempts), ("b", 1), "parked until its reset");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let a = ask(&gw, "m", "3").await;
+    assert_eq!((a.provider.as_str(), a.attempts), ("a", 1), "back after the reset");
+
+    // A usage-limited account: its 429 goes to the client, then the gateway answers for it
+    // until the window resets, without asking upstream again.
+    let a = ask(&gw, "solo", "x").await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    assert!(a.body.contains("usage_limit_reached"), "{}", a.body);
+    for c in CLIENTS {
+        let (path, body) = request(c, "solo", "x", false);
+        let (status, headers, text) = post(&gw, &path, &body).await;
+        assert_eq!(status, 429, "{c:?}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert!(is_protocol_error(c, &v), "{c:?}: {v}");
+        let wait: u64 = headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((25..=30).contains(&wait), "{wait}");
+    }
+}
+
+fn histogram(answers: &[Answer]) -> HashMap<String, usize> {
+    let mut h = HashMap::new();
+    for a in answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        *h.entry(a.provider.clone()).or_insert(0) += 1;
+    }
+    h
+}
+
+async fn many(gw: &Gateway, model: &str, n: usize, concurrency: usize) -> Vec<Answer> {
+    futures_util::stream::iter(0..n)
+        .map(|i| async move { ask(gw, model, &format!("request {i}")).await })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn weighted_and_priority_distributions() {
+    let cfg = config(
+        "",
+        &[("a", ""), ("b", ""), ("c", "")],
+        "[[models]]\nname = \"w\"\nstrategy = \"weighted\"\nsticky = false\n\
+         targets = [{ target = \"a/x\", weight = 1 }, { target = \"b/x\", weight = 3 }, { target = \"c/x\", weight = 6 }]\n\n\
+         [[models]]\nname = \"p\"\nstrategy = \"priority\"\n\
+         targets = [{ target = \"a/x\", priority = 2 }, { target = \"b/x\", priority = 1 }, \"c/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let h = histogram(&many(&gw, "w", 2000, 16).await);
+    // Binomial bounds, ±5 standard deviations: a 200±67, b 600±102, c 1200±110.
+    let within = |k: &str, mean: f64, sd: f64| (*h.get(k).unwrap_or(&0) as f64 - mean).abs() < 5.0 * sd;
+    assert!(within("a", 200.0, 13.4) && within("b", 600.0, 20.5) && within("c", 1200.0, 21.9), "{h:?}");
+    let h = histogram(&many(&gw, "p", 50, 8).await);
+    assert_eq!(h.get("c"), Some(&50), "lowest priority value first: {h:?}");
+}
+
+#[tokio::test]
+async fn least_busy_latency_and_headroom_distributions() {
+    let cfg = config(
+        "",
+        &[("slow", "mock:stall=60 mock:headroom=10"), ("fast", "mock:headroom=90")],
+        "[[models]]\nname = \"busy\"\nstrategy = \"least-busy\"\nsticky = false\ntargets = [\"slow/x\", \"fast/x\"]\n\n\
+         [[models]]\nname = \"lat\"\nstrategy = \"latency\"\nsticky = false\ntargets = [\"slow/x\", \"fast/x\"]\n\n\
+         [[models]]\nname = \"room\"\nstrategy = \"headroom\"\nsticky = false\ntargets = [\"slow/x\", \"fast/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    // Least busy: slow answers pile up in flight, so most traffic goes to the fast one.
+    let h = histogram(&many(&gw, "busy", 200, 8).await);
+    assert!(h.get("fast").copied().unwrap_or(0) >= 150, "{h:?}");
+    // Latency: both are measured once (unmeasured first), then the fast one takes everything.
+    let h = histogram(&many(&gw, "lat", 40, 1).await);
+    assert!(h.get("slow").copied().unwrap_or(0) <= 2, "{h:?}");
+    // Headroom: after one answer each reports its quota, the roomier one is chosen.
+    let h = histogram(&many(&gw, "room", 40, 1).await);
+    assert!(h.get("slow").copied().unwrap_or(0) <= 2, "{h:?}");
+}
+
+#[tokio::test]
+async fn conversations_stick_to_their_deployment_and_move_when_it_fails() {
+    let all_fail_after_5 = "mock:fail-after=5 mock:fail-status=503";
+    let cfg = config(
+        "",
+        &[("a", all_fail_after_5), ("b", all_fail_after_5), ("c", all_fail_after_5)],
+        "[[models]]\nname = \"m\"\nstrategy = \"weighted\"\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let session = [("session_id", "thread-1")];
+    let first = ask_with(&gw, Client::Responses, "m", "turn 1", false, &session).await;
+    for i in 2..=5 {
+        let a = ask_with(&gw, Client::Responses, "m", &format!("turn {i}"), false, &session).await;
+        assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, first.provider.as_str(), 1), "turn {i} stays");
+    }
+    // Its deployment now fails: the conversation moves, once, and stays on the new one.
+    let moved = ask_with(&gw, Client::Responses, "m", "turn 6", false, &session).await;
+    assert_eq!((moved.status, moved.attempts), (200, 2), "{}", moved.body);
+    assert_ne!(moved.provider, first.provider);
+    for i in 7..=9 {
+        let a = ask_with(&gw, Client::Responses, "m", &format!("turn {i}"), false, &session).await;
+        assert_eq!((a.provider.as_str(), a.attempts), (moved.provider.as_str(), 1), "turn {i} stays on the new one");
+    }
+
+    // Without a session header, the conversation's first turns are the key (Anthropic body).
+    let cfg = config("", &[("a", ""), ("b", ""), ("c", "")], "[[models]]\nname = \"m\"\nstrategy = \"weighted\"\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n");
+    let gw = Gateway::start(&cfg).await;
+    let mut seen = std::collections::HashSet::new();
+    for conv in 0..12 {
+        let mut served = Vec::new();
+        for _ in 0..4 {
+            served.push(ask_with(&gw, Client::Anthropic, "m", &format!("conversation {conv}"), false, &[]).await.provider);
+        }
+        assert!(served.iter().all(|p| *p == served[0]), "{served:?}");
+        seen.insert(served[0].clone());
+    }
+    assert!(seen.len() >= 2, "different conversations spread out: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_thousand_requests_with_one_deployment_failing_half_the_time_see_no_errors() {
+    let cfg = config(
+        "cooldown_ms = 20",
+        &[("a", ""), ("b", ""), ("flaky", "mock:fail-rate=0.5 mock:fail-status=503")],
+        "[[models]]\nname = \"m\"\nstrategy = \"weighted\"\nsticky = false\ntargets = [\"a/x\", \"b/x\", \"flaky/x\"]\n",
+    );
+    let gw = Gateway::start(&cfg).await;
+    let gw = &gw;
+    let answers: Vec<(Client, bool, Answer)> = futures_util::stream::iter(0..1000)
+        .map(|i| async move {
+            let c = CLIENTS[i % 4];
+            let stream = i % 2 == 0;
+            (c, stream, ask_with(gw, c, "m", &format!("request {i}"), stream, &[]).await)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut retried = 0;
+    let mut flaky = 0;
+    for (c, stream, a) in &answers {
+        assert_eq!(a.status, 200, "{c:?} stream={stream}: {}", a.body);
+        assert!(a.text.starts_with("echo: request "), "{c:?} stream={stream}: {}", a.body);
+        retried += usize::from(a.attempts > 1);
+        flaky += usize::from(a.provider == "flaky");
+    }
+    assert!(retried > 10, "failures happened and were absorbed: {retried}");
+    assert!(flaky > 10, "the flaky deployment still served its good half: {flaky}");
+}
