@@ -6,14 +6,19 @@
 //! `pipeline::translate` (decode → canonical → encode, streams via the protocol crate's
 //! state machines) → `upstream` (pooled client per provider, auth, timeouts).
 
+pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod gateway_key;
 pub mod ingress;
+pub mod limits;
 pub mod pipeline;
 pub mod routing;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod usage;

@@ -39,6 +39,8 @@ fn main() -> ExitCode {
             }
             run(crossbar::server::serve(config))
         }
+        Command::Keys { config, command } => run(crossbar::admin::cli::keys(config, command)),
+        Command::Usage { config, group_by, from, to, key } => run(crossbar::admin::cli::usage(config, &group_by, from, to, key)),
         Command::MockUpstream { listen } => run(async move {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(addr = %listener.local_addr()?, "mock upstream listening");

@@ -34,6 +34,9 @@ pub fn embedded() -> Config {
         providers,
         models: Vec::new(),
         catalog: Vec::new(),
+        auth: None,
+        storage: super::StorageConfig::default(),
+        redis: None,
         origin: "embedded defaults".to_string(),
     }
 }

@@ -1,12 +1,15 @@
 //! THE request path, read top to bottom in `handle`:
-//! route (model name → targets) → pick the target → relay (same protocol) or translate.
+//! (the key was authenticated by `auth::layer`) → admit (model allow-list, budget, rate
+//! limits) → route (model name → targets) → pick the target → relay (same protocol) or
+//! translate → record (one usage record and the limit settlement, when the body ends).
 //!
-//! Keys, limits and usage records (issue: keys) and failover across targets (issue: routing)
-//! slot in here as steps of `handle`; nothing else in the path needs to know about them.
+//! Failover across targets (issue: routing) slots in here as a step of `handle`.
 
+mod admit;
 pub mod body;
 mod count_tokens;
 mod outcome;
+pub mod record;
 pub mod relay;
 mod relay_error;
 mod stream;
@@ -49,9 +52,21 @@ pub struct Inbound {
     /// Gemini: the client asked for SSE (`alt=sse`).
     pub sse: bool,
     pub started: Instant,
+    /// The client's crossbar key (`None` in no-auth mode).
+    pub key: Option<Arc<crate::store::KeyRecord>>,
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
+    let ticket = record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
+    let response = match admit::admit(&state, &inbound, &ticket).await {
+        Ok(()) => ticket.scope(route_and_send(state, inbound, &ticket)).await,
+        Err(refused) => refused,
+    };
+    ticket.finish_unclaimed(response.status().as_u16());
+    response
+}
+
+async fn route_and_send(state: Arc<AppState>, inbound: Inbound, ticket: &record::Ticket) -> Response {
     let targets = match state.routes.resolve(&inbound.model) {
         Ok(t) => t,
         Err(e) => return reply::error(inbound.protocol, &e),
@@ -65,6 +80,7 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         return reply::error(inbound.protocol, &e);
     };
     let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
+    ticket.set_route(target.provider.name(), &target.model, upstream);
     match inbound.endpoint {
         Endpoint::CountTokens if upstream != inbound.protocol => count_tokens::estimate(&inbound),
         _ if upstream == inbound.protocol => relay::run(state, inbound, target).await,
