@@ -197,10 +197,11 @@ async fn usage_records_carry_what_happened() {
 async fn graceful_shutdown_during_100_live_streams_loses_no_usage_record() {
     let mut gw = Gateway::start(CONFIG).await;
     let (k, _) = make_key(&gw, KeyLimits::default(), None).await;
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::channel::<()>(100);
     let streams: Vec<_> = (0..100)
         .map(|i| {
             let c = CLIENTS[i % 4];
-            let (url, k) = (gw.url.clone(), k.clone());
+            let (url, k, started) = (gw.url.clone(), k.clone(), started_tx.clone());
             tokio::spawn(async move {
                 let (path, body) = request(c, "mock/echo", "long mock:words=20 mock:slow=25", true);
                 let mut r = client().post(format!("{url}{path}")).json(&body).bearer_auth(&k);
@@ -208,13 +209,16 @@ async fn graceful_shutdown_during_100_live_streams_loses_no_usage_record() {
                     r = r.header("x-api-key", &k);
                 }
                 let resp = r.send().await.expect("send");
+                let _ = started.send(()).await;
                 let status = resp.status().as_u16();
                 (c, status, resp.text().await.unwrap_or_default())
             })
         })
         .collect();
-    // Let every stream start, then ask for a graceful shutdown while they are all live.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // Wait until every stream is live (headers received), then ask for a graceful shutdown.
+    for _ in 0..100 {
+        started_rx.recv().await.expect("a stream started");
+    }
     gw.shutdown();
     for s in join_all(streams).await {
         let (c, status, body) = s.expect("join");
@@ -321,4 +325,30 @@ async fn admin_api_is_closed_without_an_admin_key() {
     let gw = Gateway::start(CONFIG).await;
     let r = client().get(format!("{}/admin/keys", gw.url)).bearer_auth("anything").send().await.expect("get");
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn records_name_protocols_route_timing_and_disconnects() {
+    let gw = Gateway::start(CONFIG).await;
+    let (k, id) = make_key(&gw, KeyLimits::default(), None).await;
+    let (s, _, _) = send(&gw, Client::Anthropic, "mock/echo", "hello mock:words=3", true, Some(&k)).await;
+    assert_eq!(s, 200);
+    wait_rows(&gw, 1).await;
+    // A client that goes away mid-stream is still recorded, as a disconnect.
+    let (path, body) = request(Client::Gemini, "mock/echo", "long mock:words=50 mock:slow=20", true);
+    let mut resp = client().post(format!("{}{path}", gw.url)).header("x-goog-api-key", &k).json(&body).send().await.expect("send");
+    assert_eq!(resp.status(), 200);
+    let _ = resp.chunk().await.expect("first chunk");
+    drop(resp);
+    wait_rows(&gw, 2).await;
+    let rows = gw.state.store.recent_usage(10).await.expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (gone, done) = (&rows[0], &rows[1]);
+    assert_eq!(done.key_id.as_deref(), Some(id.as_str()));
+    assert_eq!((done.model.as_str(), done.provider.as_deref(), done.upstream_model.as_deref()), ("mock/echo", Some("mock"), Some("echo")));
+    assert_eq!((done.protocol_in.as_str(), done.protocol_out.as_deref()), ("anthropic", Some("anthropic")));
+    assert_eq!((done.status, done.output_tokens, done.error_class.as_deref()), (200, Some(3), None));
+    assert!(done.input_tokens.is_some_and(|n| n > 0) && done.cost_usd.is_some_and(|c| c > 0.0));
+    assert!(done.ttft_ms.is_some_and(|t| t <= done.latency_ms), "{done:?}");
+    assert_eq!((gone.protocol_in.as_str(), gone.error_class.as_deref()), ("gemini", Some("client_disconnect")), "{gone:?}");
 }

@@ -21,6 +21,8 @@ pub struct Outcome {
     ticket: Option<Arc<super::record::Ticket>>,
     ttft: Option<std::time::Duration>,
     error_class: Option<&'static str>,
+    /// The stream reached its end (false when the client went away first).
+    ended: bool,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
             ticket: super::record::claim(),
             ttft: None,
             error_class: None,
+            ended: false,
         }
     }
 
@@ -58,6 +61,11 @@ impl Outcome {
 
     pub fn set_usage(&mut self, usage: crossbar_protocol::canonical::Usage) {
         self.usage = usage;
+    }
+
+    /// The stream was sent to its end.
+    pub fn ended(&mut self) {
+        self.ended = true;
     }
 
     /// The stream ended in an error after it started (the status sent stays 200).
@@ -88,6 +96,9 @@ impl Drop for Outcome {
             .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
             .observe(self.started.elapsed().as_secs_f64());
         m.record_usage(&self.provider, &self.usage);
+        if self.stream && !self.ended && self.error_class.is_none() {
+            self.error_class = Some("client_disconnect");
+        }
         if let Some(t) = self.ticket.take() {
             t.finish(self.status, &self.usage, self.ttft, self.error_class.map(str::to_string));
         }

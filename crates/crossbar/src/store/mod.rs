@@ -12,7 +12,7 @@
 mod keys;
 mod usage;
 pub use keys::{KeyLimits, KeyPatch, KeyRecord, NewKey, Period};
-pub use usage::{GroupBy, UsageRecord, UsageRow};
+pub use usage::{GroupBy, UsageEntry, UsageRecord, UsageRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

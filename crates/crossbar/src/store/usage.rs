@@ -152,3 +152,34 @@ impl Store {
         Ok(v)
     }
 }
+
+/// One stored usage row, as read back (newest first from `recent_usage`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct UsageEntry {
+    pub ts: i64,
+    pub key_id: Option<String>,
+    pub model: String,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub protocol_in: String,
+    pub protocol_out: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub status: i64,
+    pub error_class: Option<String>,
+}
+
+impl Store {
+    /// The newest `limit` usage rows.
+    pub async fn recent_usage(&self, limit: i64) -> Result<Vec<UsageEntry>, StoreError> {
+        self.ready().await?;
+        let q = "SELECT ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, output_tokens, \
+                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class FROM usage ORDER BY id DESC LIMIT $1";
+        let rows: Vec<UsageEntry> = with_pool!(self, p => sqlx::query_as(q).bind(limit).fetch_all(p).await?);
+        Ok(rows)
+    }
+}

@@ -69,6 +69,11 @@ impl Recorder {
         }
     }
 
+    /// Records waiting in the queue (the backlog).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Write everything still queued, then stop the writer. Idempotent.
     pub async fn close(&self) {
         let _ = self.closing.send(true);
