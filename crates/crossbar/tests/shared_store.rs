@@ -46,6 +46,14 @@ async fn services() -> Option<String> {
     Some(format!("{head}/{db}"))
 }
 
+/// Drop a test database (its gateways are shut down; FORCE closes what is left).
+async fn drop_db(url: &str) {
+    let db = url.rsplit('/').next().unwrap_or_default().to_string();
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_base()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+    }
+}
+
 fn config(pg: &str, prefix: &str) -> String {
     format!(
         r#"
@@ -105,6 +113,8 @@ async fn postgres_store_serves_keys_usage_and_budgets() {
     let day = gw.state.store.usage_report(crossbar::store::GroupBy::Day, 0, i64::MAX, None).await.expect("report");
     assert_eq!(day[0].group.len(), 10, "{day:?}");
     assert!(gw.state.store.spend(&id, 0).await.expect("spend") >= 0.0001);
+    gw.state.store.close().await;
+    drop_db(&pg).await;
 }
 
 #[tokio::test]
@@ -169,4 +179,8 @@ async fn three_instances_behave_as_one_gateway() {
     assert_eq!(rows[0].requests, 150);
     assert_eq!(rows[0].requests - rows[0].errors, admitted as i64);
     assert_eq!(rows[0].output_tokens, 2 * admitted as i64, "\"echo: hi\" is 2 words");
+    for g in &gws {
+        g.state.store.close().await;
+    }
+    drop_db(&pg).await;
 }
