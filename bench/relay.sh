@@ -59,12 +59,12 @@ THROUGH="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 
 load() { # url body extra-args… → JSON
   local url=$1 body=$2; shift 2
-  "$OHA" --no-tui --output-format json -z "${SECS}s" -m POST -H 'content-type: application/json' -d "$body" "$@" "$url"
+  "$OHA" --no-tui --output-format json -z "${DUR:-${SECS}s}" -m POST -H 'content-type: application/json' -d "$body" "$@" "$url"
 }
 
 # warm both paths (connection pools, allocator)
-load "$DIRECT" "$BODY_DIRECT" -c 8 -z 2s >/dev/null
-load "$THROUGH" "$BODY_GW" -c 8 -z 2s >/dev/null
+DUR=2s load "$DIRECT" "$BODY_DIRECT" -c 8 >/dev/null
+DUR=2s load "$THROUGH" "$BODY_GW" -c 8 >/dev/null
 
 row() { # label direct.json through.json
   python3 - "$1" "$2" "$3" <<'PY'
@@ -96,7 +96,7 @@ echo
 echo "| load | keys off req/s | keys on req/s | on/off | off p50 / p99 µs | on p50 / p99 µs | added p50 / p99 µs | keys-on success |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 KEYED="http://127.0.0.1:$GWK_PORT/v1/chat/completions"
-load "$KEYED" "$BODY_GW" -c 8 -z 2s -H "authorization: Bearer $KEY" >/dev/null
+DUR=2s load "$KEYED" "$BODY_GW" -c 8 -H "authorization: Bearer $KEY" >/dev/null
 for rate in 1000 5000; do
   load "$THROUGH" "$BODY_GW" -q $rate -c 64 --latency-correction > "$OUT/d.json"
   load "$KEYED" "$BODY_GW" -q $rate -c 64 --latency-correction -H "authorization: Bearer $KEY" > "$OUT/t.json"
