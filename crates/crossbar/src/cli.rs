@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `mock-upstream`, `setup`, `doctor`, `accounts`.
+//! The command line: `serve`, `check-config`, `keys …`, `usage`, `mock-upstream`, `setup`,
+//! `doctor`, `accounts`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,31 @@ pub enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: AccountsAction,
+    },
+    /// Manage client keys in the configured store (SQLite in the data dir, or PostgreSQL).
+    Keys {
+        /// TOML config file (for `[storage]` and the data directory).
+        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Usage and cost totals from the configured store, as a table.
+    Usage {
+        #[arg(long, env = "CROSSBAR_CONFIG")]
+        config: Option<PathBuf>,
+        /// key | model | provider | day
+        #[arg(long, default_value = "key")]
+        group_by: String,
+        /// From this date (YYYY-MM-DD, UTC) or unix time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to (not including) this date.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this key id.
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Run the mock upstream (speaks OpenAI Chat, Responses, Anthropic and Gemini).
     MockUpstream {
@@ -77,4 +103,54 @@ pub enum AccountsAction {
     Import { path: PathBuf },
     /// Each account's id, email, state, token expiry and last error.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Show one key.
+    Show { id: String },
+    /// Change a key's name or limits; give a limit as `none` to remove it.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Revoke a key (refused by every instance within the auth cache TTL).
+    Revoke { id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LimitArgs {
+    /// Requests per minute.
+    #[arg(long)]
+    pub rpm: Option<String>,
+    /// Tokens (input + output) per minute.
+    #[arg(long)]
+    pub tpm: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long)]
+    pub max_parallel: Option<String>,
+    /// Budget in US dollars per period.
+    #[arg(long)]
+    pub budget_usd: Option<String>,
+    /// day | month | total (default total)
+    #[arg(long)]
+    pub budget_period: Option<String>,
+    /// Comma-separated model names this key may use.
+    #[arg(long)]
+    pub models: Option<String>,
+    /// Expiry date (YYYY-MM-DD, UTC) or unix time.
+    #[arg(long)]
+    pub expires: Option<String>,
 }

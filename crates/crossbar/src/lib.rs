@@ -8,14 +8,19 @@
 
 pub mod agents;
 pub mod accounts;
+pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod gateway_key;
 pub mod ingress;
+pub mod limits;
 pub mod pipeline;
 pub mod routing;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod usage;

@@ -69,6 +69,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Keys { config, command } => run(crossbar::admin::cli::keys(config, command)),
+        Command::Usage { config, group_by, from, to, key } => run(crossbar::admin::cli::usage(config, &group_by, from, to, key)),
         Command::MockUpstream { listen } => run(async move {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(addr = %listener.local_addr()?, "mock upstream listening");

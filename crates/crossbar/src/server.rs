@@ -7,23 +7,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Refuse to expose an unauthenticated gateway beyond this machine.
-pub fn check_exposure(addr: &SocketAddr) -> anyhow::Result<()> {
-    if addr.ip().is_loopback() {
+/// Refuse to expose an unauthenticated gateway beyond this machine (with `[auth]`, any
+/// address is allowed: every client request then needs a key).
+pub fn check_exposure(addr: &SocketAddr, auth: bool) -> anyhow::Result<()> {
+    if auth || addr.ip().is_loopback() {
         return Ok(());
     }
     anyhow::bail!(
         "refusing to listen on {addr}: client authentication is not configured, so anyone who can reach \
-         that address could spend your provider keys. Listen on a loopback address (127.0.0.1 or [::1]) instead."
+         that address could spend your provider keys. Add an [auth] section (keys: `crossbar keys create`) or listen on a loopback address (127.0.0.1 or [::1])."
     )
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    check_exposure(&config.server.listen)?;
+    check_exposure(&config.server.listen, config.auth.is_some())?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
     let state = AppState::new(config)?;
+    state.ready().await?;
     run(listener, state, shutdown_signal()).await
 }
 
@@ -38,6 +40,7 @@ pub async fn run(
     let providers: Vec<String> = state.routes.providers().iter().map(|p| format!("{} ({})", p.name(), p.kind().name())).collect();
     tracing::info!(%addr, config = %state.config.origin, providers = %providers.join(", "), "crossbar listening");
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let kept = state.clone();
     let router = app::router(state);
     let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
         shutdown.await;
@@ -52,6 +55,8 @@ pub async fn run(
             tokio::time::sleep(drain).await;
         } => tracing::warn!("drain timeout reached; closing remaining connections"),
     }
+    // Every finished request has queued its usage record by now: write them all.
+    kept.usage.close().await;
     Ok(())
 }
 
@@ -82,9 +87,10 @@ mod tests {
 
     #[test]
     fn only_loopback_without_auth() {
-        assert!(check_exposure(&"127.0.0.1:1".parse().expect("addr")).is_ok());
-        assert!(check_exposure(&"[::1]:1".parse().expect("addr")).is_ok());
-        let e = check_exposure(&"0.0.0.0:1".parse().expect("addr")).expect_err("refused").to_string();
+        assert!(check_exposure(&"127.0.0.1:1".parse().expect("addr"), false).is_ok());
+        assert!(check_exposure(&"[::1]:1".parse().expect("addr"), false).is_ok());
+        let e = check_exposure(&"0.0.0.0:1".parse().expect("addr"), false).expect_err("refused").to_string();
         assert!(e.contains("authentication"), "{e}");
+        assert!(check_exposure(&"0.0.0.0:1".parse().expect("addr"), true).is_ok());
     }
 }

@@ -35,6 +35,11 @@ pub struct TokenLabels {
     pub direction: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -43,6 +48,11 @@ pub struct Metrics {
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
     pub inflight_streams: Gauge,
     pub tokens: Family<TokenLabels, Counter>,
+    /// Requests refused for their key (missing, invalid, revoked, expired, unavailable).
+    pub auth_failures: Family<ReasonLabels, Counter>,
+    /// Requests refused by a limit (rpm, tpm, parallel, budget, model, unavailable).
+    pub limit_denials: Family<ReasonLabels, Counter>,
+    pub usage: std::sync::Arc<crate::usage::UsageMetrics>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -71,7 +81,26 @@ impl Metrics {
         registry.register("upstream_errors", "Upstream failures by provider and kind", upstream_errors.clone());
         registry.register("inflight_streams", "Streams being relayed right now", inflight_streams.clone());
         registry.register("tokens", "Tokens by provider and direction (input, output, cached, reasoning)", tokens.clone());
-        Metrics { registry, requests, duration, first_byte, upstream_errors, inflight_streams, tokens }
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        let limit_denials = Family::<ReasonLabels, Counter>::default();
+        let usage = std::sync::Arc::new(crate::usage::UsageMetrics::default());
+        registry.register("auth_failures", "Client requests refused for their key, by reason", auth_failures.clone());
+        registry.register("limit_denials", "Client requests refused by a key limit, by reason", limit_denials.clone());
+        registry.register("usage_channel_full", "Usage records that had to wait for room in the recorder queue", usage.channel_full.clone());
+        registry.register("usage_write_failures", "Usage records that could not be written", usage.write_failures.clone());
+        registry.register("usage_written", "Usage records written to the store", usage.written.clone());
+        Metrics {
+            registry,
+            requests,
+            duration,
+            first_byte,
+            upstream_errors,
+            inflight_streams,
+            tokens,
+            auth_failures,
+            limit_denials,
+            usage,
+        }
     }
 
     pub fn render(&self) -> String {

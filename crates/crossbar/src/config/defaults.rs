@@ -36,6 +36,9 @@ pub fn embedded() -> Config {
         models: Vec::new(),
         catalog: Vec::new(),
         routing: Default::default(),
+        auth: None,
+        storage: super::StorageConfig::default(),
+        redis: None,
         origin: "embedded defaults".to_string(),
     }
 }

@@ -7,6 +7,7 @@ pub mod defaults;
 mod raw;
 pub mod secret;
 mod validate;
+mod validate_keys;
 pub use validate::parse_listen;
 
 use crossbar_protocol::canonical::Protocol;
@@ -24,6 +25,10 @@ pub struct Config {
     pub models: Vec<ModelAlias>,
     pub catalog: Vec<crate::catalog::ModelInfo>,
     pub routing: RoutingConfig,
+    /// `Some` once `[auth]` is configured: every client request needs a key.
+    pub auth: Option<AuthConfig>,
+    pub storage: StorageConfig,
+    pub redis: Option<RedisConfig>,
     /// Where this config came from, for `/readyz` and logs.
     pub origin: String,
 }
@@ -56,6 +61,39 @@ impl Default for ServerConfig {
             allow_private_media_fetch: false,
         }
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub admin_key_env: String,
+    pub cache_ttl: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { admin_key_env: "CROSSBAR_ADMIN_KEY".into(), cache_ttl: Duration::from_millis(500) }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// `None`: `DATABASE_URL` if set, else SQLite in the data directory.
+    pub url: Option<String>,
+    pub usage_flush: Duration,
+    pub usage_queue: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { url: None, usage_flush: Duration::from_millis(200), usage_queue: 50_000 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `None`: `REDIS_URL` (the section alone asks for Redis).
+    pub url: Option<String>,
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,11 @@ pub struct RawConfig {
     /// Failover and balancing defaults for every `[[models]]` entry.
     #[serde(default)]
     pub routing: RawRouting,
+    /// Client keys: once present, every client request needs a crossbar key.
+    pub auth: Option<Spanned<RawAuth>>,
+    #[serde(default)]
+    pub storage: RawStorage,
+    pub redis: Option<RawRedis>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +44,35 @@ pub struct RawRouting {
     pub rate_limit_park_ms: Option<u64>,
     /// How long a conversation stays pinned to its deployment after its last request (default 3600).
     pub sticky_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// The environment variable holding the admin key (default `CROSSBAR_ADMIN_KEY`).
+    pub admin_key_env: Option<String>,
+    /// How long a key lookup is cached (default 500 ms; revocations take at most this long).
+    pub cache_ttl_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// `postgres://…` or `sqlite:…`; default: `crossbar.db` in the data directory (or `DATABASE_URL`).
+    pub url: Option<Spanned<String>>,
+    /// How often usage records are written (default 200 ms).
+    pub usage_flush_ms: Option<Spanned<u64>>,
+    /// Usage records that may wait in memory before writers are counted as blocked (default 50000).
+    pub usage_queue: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// `redis://host:port/db` (or `REDIS_URL`): shared limit counters across instances.
+    pub url: Option<Spanned<String>>,
+    /// Prefix of every Redis key crossbar writes (default `crossbar`).
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

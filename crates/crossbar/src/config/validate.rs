@@ -48,7 +48,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     origin: &'a str,
     errors: Vec<ConfigError>,
@@ -59,7 +59,7 @@ impl Ctx<'_> {
         self.text.get(..offset).map_or(1, |s| s.matches('\n').count() + 1)
     }
 
-    fn err<T>(&mut self, at: Option<&Spanned<T>>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err<T>(&mut self, at: Option<&Spanned<T>>, field: impl Into<String>, message: impl Into<String>) {
         let line = at.map(|s| self.line_of(s.span().start));
         self.errors.push(ConfigError {
             origin: self.origin.to_string(),
@@ -151,8 +151,9 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         .collect();
 
     let routing = routing(&raw.routing);
+    let (auth, storage, redis) = super::validate_keys::sections(&mut cx, &raw);
     if cx.errors.is_empty() {
-        Ok(Config { server, providers, models, catalog, routing, origin: origin.to_string() })
+        Ok(Config { server, providers, models, catalog, routing, auth, storage, redis, origin: origin.to_string() })
     } else {
         Err(ConfigErrors(cx.errors))
     }

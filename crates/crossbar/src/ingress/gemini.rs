@@ -47,6 +47,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         include_usage: false,
         sse,
         started,
+        key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
     };
     pipeline::handle(state, inbound).await
 }

@@ -62,6 +62,12 @@ pub async fn read_body(state: &AppState, p: Protocol, body: Body) -> Result<Byte
     }
 }
 
+/// A query string without any `key=` parameter (a client's crossbar key never goes upstream).
+fn without_key(q: &str) -> Option<String> {
+    let kept: Vec<&str> = q.split('&').filter(|kv| !kv.starts_with("key=") && !kv.is_empty()).collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
 /// The shared path of the JSON protocols (Chat, Responses, Anthropic): model and stream
 /// come from the body.
 pub async fn json_endpoint(state: Arc<AppState>, p: Protocol, endpoint: Endpoint, parts: Parts, body: Body) -> Response {
@@ -84,11 +90,12 @@ pub async fn json_endpoint(state: Arc<AppState>, p: Protocol, endpoint: Endpoint
         model_span: shallow.model_span,
         stream: shallow.stream && endpoint == Endpoint::Generate,
         body,
-        forward_query: parts.uri.query().filter(|_| p == Protocol::Anthropic).map(str::to_string),
-        headers: parts.headers,
+        forward_query: parts.uri.query().filter(|_| p == Protocol::Anthropic).and_then(without_key),
         include_usage: shallow.include_usage,
         sse: true,
         started,
+        key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
+        headers: parts.headers,
     };
     pipeline::handle(state, inbound).await
 }

@@ -93,6 +93,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         include_usage: false,
         sse: false,
         started: inbound.started,
+        key: inbound.key.clone(),
     };
 
     let resp = translate::run(state.clone(), summary_request, target, upstream).await;

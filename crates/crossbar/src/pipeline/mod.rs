@@ -1,16 +1,17 @@
 //! THE request path, read top to bottom in `handle`:
-//! route (model name → deployments) → `attempt` (choose a deployment, send, fail over before
-//! the commit point) → relay (same protocol) or translate.
-//!
-//! Keys, limits and usage records (issue: keys) slot in here as steps of `handle`; nothing
-//! else in the path needs to know about them.
+//! (the key was authenticated by `auth::layer`) → admit (model allow-list, budget, rate
+//! limits) → route (model name → deployments) → `attempt` (choose a deployment, send, fail
+//! over before the commit point) → relay (same protocol) or translate → record (one usage
+//! record and the limit settlement, when the body ends).
 
+mod admit;
 mod attempt;
 pub mod body;
 mod compaction;
 mod count_tokens;
 pub mod media;
 mod outcome;
+pub mod record;
 pub mod relay;
 mod relay_error;
 mod stream;
@@ -55,9 +56,21 @@ pub struct Inbound {
     /// Gemini: the client asked for SSE (`alt=sse`).
     pub sse: bool,
     pub started: Instant,
+    /// The client's crossbar key (`None` in no-auth mode).
+    pub key: Option<Arc<crate::store::KeyRecord>>,
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
+    let ticket = record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
+    let response = match admit::admit(&state, &inbound, &ticket).await {
+        Ok(()) => ticket.scope(route_and_send(state, inbound)).await,
+        Err(refused) => refused,
+    };
+    ticket.finish_unclaimed(response.status().as_u16());
+    response
+}
+
+async fn route_and_send(state: Arc<AppState>, inbound: Inbound) -> Response {
     let route = match state.routes.resolve(&inbound.model) {
         Ok(r) => r,
         Err(e) => return reply::error(inbound.protocol, &e),
@@ -90,6 +103,7 @@ async fn codex_only_paths(state: &Arc<AppState>, inbound: &Inbound, route: &rout
     }
     if inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body) {
         let inbound = inbound.clone();
+        record::set_route(target.provider.name(), &target.model, upstream);
         return Some(compaction::run(state.clone(), inbound, target, upstream).await);
     }
     if compaction::is_responses_lite(&inbound.headers) {

@@ -1,6 +1,7 @@
 //! What happened to one request, recorded exactly once when its response body ends — or is
 //! dropped because the client went away. Streams are recorded when they end, including on
-//! disconnect.
+//! disconnect. It also finishes the request's `record::Ticket` (usage record + limit
+//! settlement), when there is one.
 
 use crate::app::AppState;
 use crate::telemetry::{status_class, ProtocolLabels, RequestLabels};
@@ -17,6 +18,11 @@ pub struct Outcome {
     stream: bool,
     first_byte: bool,
     pub usage: Usage,
+    ticket: Option<Arc<super::record::Ticket>>,
+    ttft: Option<std::time::Duration>,
+    error_class: Option<&'static str>,
+    /// The stream reached its end (false when the client went away first).
+    ended: bool,
 }
 
 impl Outcome {
@@ -24,13 +30,27 @@ impl Outcome {
         if stream {
             state.metrics.inflight_streams.inc();
         }
-        Outcome { state, client, provider: provider.to_string(), started, status, stream, first_byte: false, usage: Usage::default() }
+        Outcome {
+            state,
+            client,
+            provider: provider.to_string(),
+            started,
+            status,
+            stream,
+            first_byte: false,
+            usage: Usage::default(),
+            ticket: super::record::claim(),
+            ttft: None,
+            error_class: None,
+            ended: false,
+        }
     }
 
     /// Call when a byte goes to the client; the first call records time-to-first-byte.
     pub fn sent_bytes(&mut self) {
         if !self.first_byte {
             self.first_byte = true;
+            self.ttft = Some(self.started.elapsed());
             self.state
                 .metrics
                 .first_byte
@@ -43,8 +63,14 @@ impl Outcome {
         self.usage = usage;
     }
 
+    /// The stream was sent to its end.
+    pub fn ended(&mut self) {
+        self.ended = true;
+    }
+
     /// The stream ended in an error after it started (the status sent stays 200).
     pub fn failed_midstream(&mut self, kind: &'static str) {
+        self.error_class = Some(kind);
         self.state
             .metrics
             .upstream_errors
@@ -70,6 +96,12 @@ impl Drop for Outcome {
             .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
             .observe(self.started.elapsed().as_secs_f64());
         m.record_usage(&self.provider, &self.usage);
+        if self.stream && !self.ended && self.error_class.is_none() {
+            self.error_class = Some("client_disconnect");
+        }
+        if let Some(t) = self.ticket.take() {
+            t.finish(self.status, &self.usage, self.ttft, self.error_class.map(str::to_string));
+        }
         tracing::debug!(
             client = self.client.name(),
             provider = %self.provider,

@@ -122,6 +122,7 @@ impl RelayStream {
                     Next::Ended => {
                         s.sniffer.finish();
                         s.outcome.set_usage(s.sniffer.usage());
+                        s.outcome.ended();
                         return None;
                     }
                     Next::Failed(e) => {
@@ -223,6 +224,7 @@ impl TranslateStream {
                     return Some((Ok(chunk), s));
                 }
                 if s.done {
+                    s.outcome.ended();
                     return None;
                 }
                 match next(&mut s.upstream, s.timing, s.clock, s.sse_out).await {

@@ -11,6 +11,8 @@ pub struct Gateway {
     pub url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The running gateway's state (its store, for tests that look at keys and usage).
+    pub state: std::sync::Arc<AppState>,
     _dir: tempfile::TempDir,
 }
 
@@ -41,15 +43,32 @@ impl Gateway {
         Gateway::start_with(config, dir).await
     }
 
+    /// Start with `config` (as `start`) and `admin_key` as the admin API's key.
+    pub async fn start_admin(config: &str, admin_key: &str) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().display().to_string();
+        let text = format!("[server]\ndata_dir = {data_dir:?}\n{config}");
+        let config = Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("config: {e}"));
+        Gateway::start_inner(config, dir, Some(admin_key)).await
+    }
+
     async fn start_with(config: Config, dir: tempfile::TempDir) -> Gateway {
+        Gateway::start_inner(config, dir, None).await
+    }
+
+    async fn start_inner(config: Config, dir: tempfile::TempDir, admin_key: Option<&str>) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = AppState::new(config).expect("state");
+        let mut state = AppState::new(config).expect("state");
+        if let Some(k) = admin_key {
+            std::sync::Arc::get_mut(&mut state).expect("sole owner").admin_key = Some(crossbar::config::secret::Secret::new(k));
+        }
+        state.ready().await.expect("store and redis ready");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(crossbar::server::run(listener, state, async move {
+        let handle = tokio::spawn(crossbar::server::run(listener, state.clone(), async move {
             let _ = rx.await;
         }));
-        Gateway { addr, url: format!("http://{addr}"), shutdown: Some(tx), handle, _dir: dir }
+        Gateway { addr, url: format!("http://{addr}"), shutdown: Some(tx), handle, state, _dir: dir }
     }
 
     /// Begin a graceful shutdown (returns at once).

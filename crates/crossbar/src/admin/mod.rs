@@ -1,0 +1,63 @@
+//! The admin HTTP API (JSON): `/admin/keys…` and `/admin/usage`. Guarded by the admin key
+//! (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`) sent as `Authorization: Bearer` or
+//! `x-api-key`, compared in constant time; a client key is never accepted here. Without an
+//! admin key configured the API answers 403 to everyone.
+//!
+//! Every error is `{"error": {"type", "message"}}` with a 4xx/5xx status; input is parsed
+//! with serde (wrong types → 400) and validated by `store::keys::validate`; SQL never sees
+//! input except as bound parameters.
+
+pub mod cli;
+mod keys;
+mod usage;
+
+use crate::app::AppState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/admin/keys", get(keys::list).post(keys::create))
+        .route("/admin/keys/{id}", get(keys::show).patch(keys::update).delete(keys::revoke))
+        .route("/admin/keys/{id}/revoke", axum::routing::post(keys::revoke))
+        .route("/admin/usage", get(usage::report))
+}
+
+pub fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": {"type": kind, "message": message.into()}}))).into_response()
+}
+
+/// `Ok` when the request carries the admin key.
+fn guard(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(admin) = &state.admin_key else {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: set the admin key variable (CROSSBAR_ADMIN_KEY by default)",
+        ));
+    };
+    let presented = crate::auth::presented(headers, None).unwrap_or("");
+    if presented.is_empty() {
+        return Err(error(StatusCode::UNAUTHORIZED, "authentication_error", "missing admin key"));
+    }
+    let ok: bool = presented.as_bytes().ct_eq(admin.expose().as_bytes()).into();
+    if !ok {
+        return Err(error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid admin key"));
+    }
+    Ok(())
+}
+
+fn store_error(e: crate::store::StoreError) -> Response {
+    match e {
+        crate::store::StoreError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        e => {
+            tracing::error!(error = %e, "admin: store error");
+            error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the database is unavailable")
+        }
+    }
+}

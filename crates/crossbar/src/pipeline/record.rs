@@ -1,0 +1,145 @@
+//! One request's account: who asked (key), for what (model), which route served it, and —
+//! exactly once, when the request is over — its usage record and the settlement of its limit
+//! reservation.
+//!
+//! `handle` opens a `Ticket` and runs the rest of the request inside `scope`; the `Outcome`
+//! that relay/translate create claims it (`claim`) and finishes it when the response body
+//! ends or is dropped (client gone). A request that never reached an `Outcome` (refused,
+//! routing error, upstream unreachable) is finished by `handle` with its response status.
+
+use crate::app::AppState;
+use crate::limits::Reservation;
+use crate::store::{now_ms, KeyRecord, UsageRecord};
+use crossbar_protocol::canonical::{Protocol, Usage};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    static TICKET: Arc<Ticket>;
+}
+
+struct Route {
+    provider: String,
+    upstream_model: String,
+    protocol_out: Protocol,
+}
+
+pub struct Ticket {
+    state: Arc<AppState>,
+    pub key: Option<Arc<KeyRecord>>,
+    model: String,
+    protocol_in: Protocol,
+    started: Instant,
+    ts: i64,
+    reservation: Mutex<Option<Reservation>>,
+    route: Mutex<Option<Route>>,
+    claimed: AtomicBool,
+    done: AtomicBool,
+}
+
+impl Ticket {
+    pub fn open(state: Arc<AppState>, key: Option<Arc<KeyRecord>>, model: &str, protocol_in: Protocol, started: Instant) -> Arc<Ticket> {
+        let ts = now_ms() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
+        Arc::new(Ticket {
+            state,
+            key,
+            model: model.to_string(),
+            protocol_in,
+            started,
+            ts,
+            reservation: Mutex::new(None),
+            route: Mutex::new(None),
+            claimed: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+        })
+    }
+
+    pub fn reserve(&self, r: Reservation) {
+        if let Ok(mut slot) = self.reservation.lock() {
+            *slot = Some(r);
+        }
+    }
+
+    /// The target chosen for this request (the last one set wins: failover may change it).
+    pub fn set_route(&self, provider: &str, upstream_model: &str, protocol_out: Protocol) {
+        if let Ok(mut slot) = self.route.lock() {
+            *slot = Some(Route { provider: provider.to_string(), upstream_model: upstream_model.to_string(), protocol_out });
+        }
+    }
+
+    /// Run `f` with this ticket as the current request's (for `claim`).
+    pub async fn scope<F: std::future::Future>(self: &Arc<Self>, f: F) -> F::Output {
+        TICKET.scope(self.clone(), f).await
+    }
+
+    /// Finish with no `Outcome` (the request ended before a response body): `status` only.
+    pub fn finish_unclaimed(&self, status: u16) {
+        if !self.claimed.load(Ordering::Acquire) {
+            let error = (status >= 400).then(|| format!("http_{status}"));
+            self.finish(status, &Usage::default(), None, error);
+        }
+    }
+
+    /// Record the request and settle its reservation (once; later calls do nothing).
+    pub fn finish(&self, status: u16, usage: &Usage, ttft: Option<Duration>, error_class: Option<String>) {
+        if self.done.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let route = self.route.lock().ok().and_then(|mut r| r.take());
+        let info = route.as_ref().and_then(|r| self.state.catalog.lookup(&r.upstream_model));
+        let cost = crate::usage::pricing::cost(info.as_ref(), usage);
+        let tok = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let record = UsageRecord {
+            ts: self.ts,
+            key_id: self.key.as_ref().map(|k| k.id.clone()),
+            model: self.model.clone(),
+            provider: route.as_ref().map(|r| r.provider.clone()),
+            upstream_model: route.as_ref().map(|r| r.upstream_model.clone()),
+            protocol_in: self.protocol_in.name(),
+            protocol_out: route.as_ref().map(|r| r.protocol_out.name()),
+            input_tokens: tok(usage.input),
+            output_tokens: tok(usage.output),
+            cache_read_tokens: tok(usage.cache_read),
+            cache_write_tokens: tok(usage.cache_write),
+            reasoning_tokens: tok(usage.reasoning),
+            cost_usd: cost,
+            latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ttft_ms: ttft.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            status,
+            error_class,
+        };
+        self.state.usage.record(record);
+        let reservation = self.reservation.lock().ok().and_then(|mut r| r.take());
+        if let Some(r) = reservation {
+            let tokens = usage.input.unwrap_or(0).saturating_add(usage.output.unwrap_or(0));
+            let cost = cost.unwrap_or(0.0);
+            let now = now_ms();
+            match &self.state.limiter {
+                crate::limits::Limiter::Local(l) => l.settle(&r, tokens, cost, now),
+                crate::limits::Limiter::Shared(_) => {
+                    let state = self.state.clone();
+                    if let Ok(h) = tokio::runtime::Handle::try_current() {
+                        h.spawn(async move { state.limiter.settle(r, tokens, cost, now).await });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The current request's ticket, marked as taken over by an `Outcome`.
+pub fn claim() -> Option<Arc<Ticket>> {
+    TICKET
+        .try_with(|t| {
+            t.claimed.store(true, Ordering::Release);
+            t.clone()
+        })
+        .ok()
+}
+
+/// Set the current request's route (inside `Ticket::scope`; the last call wins, so failover
+/// records the deployment that finally served the request).
+pub fn set_route(provider: &str, upstream_model: &str, protocol_out: Protocol) {
+    let _ = TICKET.try_with(|t| t.set_route(provider, upstream_model, protocol_out));
+}

@@ -1,0 +1,185 @@
+//! Usage rows: batched inserts, grouped reports, spend totals.
+
+use super::{with_pool, Pool, Store, StoreError};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+/// One client request, as recorded. Token counts are `None` when the provider did not report them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRecord {
+    /// Request start, unix ms.
+    pub ts: i64,
+    pub key_id: Option<String>,
+    /// The model as the client asked for it.
+    pub model: String,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub protocol_in: &'static str,
+    pub protocol_out: Option<&'static str>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub status: u16,
+    pub error_class: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Key,
+    Model,
+    Provider,
+    Day,
+}
+
+impl GroupBy {
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        match s {
+            "key" => Some(GroupBy::Key),
+            "model" => Some(GroupBy::Model),
+            "provider" => Some(GroupBy::Provider),
+            "day" => Some(GroupBy::Day),
+            _ => None,
+        }
+    }
+
+    /// The SQL expression for the group (fixed text per variant and backend).
+    fn expr(self, pool: &Pool) -> &'static str {
+        match (self, pool) {
+            (GroupBy::Key, _) => "COALESCE(key_id, '-')",
+            (GroupBy::Model, _) => "model",
+            (GroupBy::Provider, _) => "COALESCE(provider, '-')",
+            (GroupBy::Day, Pool::Sqlite(_)) => "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
+            (GroupBy::Day, Pool::Postgres(_)) => "to_char(to_timestamp(ts / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct UsageRow {
+    pub group: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// Rows per INSERT statement (18 binds each: far below both backends' parameter limits).
+const CHUNK: usize = 500;
+
+impl Store {
+    /// Insert records in multi-row statements inside one transaction.
+    pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.ready().await?;
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for chunk in records.chunks(CHUNK) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
+                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.ts)
+                        .push_bind(r.key_id.clone())
+                        .push_bind(r.model.clone())
+                        .push_bind(r.provider.clone())
+                        .push_bind(r.upstream_model.clone())
+                        .push_bind(r.protocol_in)
+                        .push_bind(r.protocol_out)
+                        .push_bind(r.input_tokens)
+                        .push_bind(r.output_tokens)
+                        .push_bind(r.cache_read_tokens)
+                        .push_bind(r.cache_write_tokens)
+                        .push_bind(r.reasoning_tokens)
+                        .push_bind(r.cost_usd)
+                        .push_bind(r.latency_ms)
+                        .push_bind(r.ttft_ms)
+                        .push_bind(i64::from(r.status))
+                        .push_bind(r.error_class.clone());
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?
+        });
+        Ok(())
+    }
+
+    /// Totals per group for `from <= ts < to` (unix ms), optionally for one key.
+    pub async fn usage_report(&self, by: GroupBy, from: i64, to: i64, key: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
+        self.ready().await?;
+        let g = by.expr(&self.pool);
+        let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
+        let q = format!(
+            "SELECT {g} AS grp_value, CAST(COUNT(*) AS BIGINT) AS requests, \
+             CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors, \
+             {}, {}, {}, {}, {}, CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
+             FROM usage WHERE ts >= $1 AND ts < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY {g} ORDER BY {g}",
+            sum("input_tokens"),
+            sum("output_tokens"),
+            sum("cache_read_tokens"),
+            sum("cache_write_tokens"),
+            sum("reasoning_tokens"),
+        );
+        let q = q.replace("grp_value", "\"group\"");
+        let rows: Vec<UsageRow> =
+            with_pool!(self, p => sqlx::query_as(&q).bind(from).bind(to).bind(key).fetch_all(p).await?);
+        Ok(rows)
+    }
+
+    /// Dollars a key has spent since `since` (unix ms).
+    pub async fn spend(&self, key_id: &str, since: i64) -> Result<f64, StoreError> {
+        self.ready().await?;
+        let q = "SELECT CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) FROM usage WHERE key_id = $1 AND ts >= $2";
+        let (v,): (f64,) = with_pool!(self, p => sqlx::query_as(q).bind(key_id).bind(since).fetch_one(p).await?);
+        Ok(v)
+    }
+
+    /// How many usage rows there are (tests, `crossbar usage` footer).
+    pub async fn usage_count(&self) -> Result<i64, StoreError> {
+        self.ready().await?;
+        let (v,): (i64,) = with_pool!(self, p => sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM usage").fetch_one(p).await?);
+        Ok(v)
+    }
+}
+
+/// One stored usage row, as read back (newest first from `recent_usage`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct UsageEntry {
+    pub ts: i64,
+    pub key_id: Option<String>,
+    pub model: String,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub protocol_in: String,
+    pub protocol_out: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub status: i64,
+    pub error_class: Option<String>,
+}
+
+impl Store {
+    /// The newest `limit` usage rows.
+    pub async fn recent_usage(&self, limit: i64) -> Result<Vec<UsageEntry>, StoreError> {
+        self.ready().await?;
+        let q = "SELECT ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, output_tokens, \
+                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class FROM usage ORDER BY id DESC LIMIT $1";
+        let rows: Vec<UsageEntry> = with_pool!(self, p => sqlx::query_as(q).bind(limit).fetch_all(p).await?);
+        Ok(rows)
+    }
+}

@@ -1,0 +1,150 @@
+//! Usage records off the hot path: `Recorder::record` puts a `UsageRecord` on a bounded
+//! channel; one writer task batches them into the store every `flush interval` (or sooner
+//! when a batch is full); `Recorder::close` (graceful shutdown) flushes everything left.
+//!
+//! A full channel is counted (`crossbar_usage_channel_full`) and the record is still
+//! delivered, by a task that waits for room — never dropped silently. A failed batch write
+//! is retried; a batch that still cannot be written is counted in
+//! `crossbar_usage_write_failures` and logged with its size. A `kill -9` loses at most the
+//! records of the last flush interval (they are in memory only).
+
+pub mod pricing;
+
+use crate::store::{Store, UsageRecord};
+use crate::telemetry::Metrics;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Largest batch written at once.
+const BATCH: usize = 2_000;
+
+pub struct Recorder {
+    tx: mpsc::Sender<UsageRecord>,
+    metrics: Arc<UsageMetrics>,
+    closing: watch::Sender<bool>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The recorder's counters, shared with the writer task.
+#[derive(Default)]
+pub struct UsageMetrics {
+    pub channel_full: prometheus_client::metrics::counter::Counter,
+    pub write_failures: prometheus_client::metrics::counter::Counter,
+    pub written: prometheus_client::metrics::counter::Counter,
+}
+
+impl Recorder {
+    /// Start the writer task (needs a tokio runtime).
+    pub fn start(store: Store, capacity: usize, flush: Duration, metrics: &Metrics) -> Recorder {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (closing, closed) = watch::channel(false);
+        let m = metrics.usage.clone();
+        let writer = tokio::spawn(write_loop(store, rx, closed, flush, m.clone()));
+        Recorder { tx, metrics: m, closing, writer: Mutex::new(Some(writer)) }
+    }
+
+    pub fn record(&self, r: UsageRecord) {
+        match self.tx.try_send(r) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(r)) => {
+                self.metrics.channel_full.inc();
+                let tx = self.tx.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) => {
+                        h.spawn(async move {
+                            if tx.send(r).await.is_err() {
+                                tracing::error!("usage record lost: the recorder closed while it waited for room");
+                            }
+                        });
+                    }
+                    Err(_) => tracing::error!("usage record lost: channel full outside a runtime"),
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.metrics.write_failures.inc();
+                tracing::error!("usage record lost: the recorder is closed");
+            }
+        }
+    }
+
+    /// Records waiting in the queue (the backlog).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Write everything still queued, then stop the writer. Idempotent.
+    pub async fn close(&self) {
+        let _ = self.closing.send(true);
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+    }
+}
+
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<UsageRecord>,
+    mut closed: watch::Receiver<bool>,
+    flush: Duration,
+    m: Arc<UsageMetrics>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        // Wait for the first record of a batch (or the close signal).
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            _ = closed.wait_for(|c| *c) => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + flush;
+        while batch.len() < BATCH {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = closed.wait_for(|c| *c) => break,
+            }
+        }
+        write(&store, &mut batch, &m).await;
+        if *closed.borrow() {
+            break;
+        }
+    }
+    // Closing: take what is queued, then refuse more.
+    rx.close();
+    while let Some(r) = rx.recv().await {
+        batch.push(r);
+        if batch.len() >= BATCH {
+            write(&store, &mut batch, &m).await;
+        }
+    }
+    write(&store, &mut batch, &m).await;
+}
+
+async fn write(store: &Store, batch: &mut Vec<UsageRecord>, m: &UsageMetrics) {
+    if batch.is_empty() {
+        return;
+    }
+    for attempt in 0..3u32 {
+        match store.insert_usage(batch).await {
+            Ok(()) => {
+                m.written.inc_by(batch.len() as u64);
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, records = batch.len(), attempt, "writing usage records failed");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+    m.write_failures.inc_by(batch.len() as u64);
+    tracing::error!(records = batch.len(), "usage records could not be written and are lost");
+    batch.clear();
+}

@@ -1,0 +1,186 @@
+//! PostgreSQL + Redis: the store and the limits shared by several instances.
+//!
+//! Needs PostgreSQL at `CROSSBAR_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, a role that may create databases) and Redis at
+//! `CROSSBAR_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`); `scripts/services.sh` starts
+//! both. Each test gets its own database and Redis key prefix, so tests run in parallel. When
+//! the servers are absent the tests say so and pass — unless `CROSSBAR_REQUIRE_SERVICES=1`
+//! (set by `.ci/run`), where their absence fails.
+
+mod common;
+use common::*;
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::time::{Duration, Instant};
+
+fn pg_base() -> String {
+    std::env::var("CROSSBAR_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("CROSSBAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh database for one test (its URL), or `None` when the servers are absent and not required.
+async fn services() -> Option<String> {
+    let required = std::env::var("CROSSBAR_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let base = pg_base();
+    let conn = sqlx::PgConnection::connect(&base).await;
+    let redis_ok = match redis::Client::open(redis_url()) {
+        Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
+        Err(_) => false,
+    };
+    let mut conn = match (conn, redis_ok) {
+        (Ok(c), true) => c,
+        (pg, redis) => {
+            let msg = format!("PostgreSQL ({base}): {}, Redis: {}", if pg.is_ok() { "up" } else { "down" }, if redis { "up" } else { "down" });
+            assert!(!required, "CROSSBAR_REQUIRE_SERVICES=1 but {msg}");
+            eprintln!("SKIPPED: {msg} (run scripts/services.sh)");
+            return None;
+        }
+    };
+    let db = format!("cb_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.expect("create database");
+    let (head, _) = base.rsplit_once('/').expect("url has a database");
+    Some(format!("{head}/{db}"))
+}
+
+/// Drop a test database (its gateways are shut down; FORCE closes what is left).
+async fn drop_db(url: &str) {
+    let db = url.rsplit('/').next().unwrap_or_default().to_string();
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_base()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+    }
+}
+
+fn config(pg: &str, prefix: &str) -> String {
+    format!(
+        r#"
+[auth]
+cache_ttl_ms = 500
+[storage]
+url = "{pg}"
+usage_flush_ms = 100
+[redis]
+url = "{redis}"
+prefix = "{prefix}"
+[[providers]]
+name = "mock"
+kind = "mock"
+[[catalog]]
+model = "echo"
+input_price = 1.0
+output_price = 2.0
+"#,
+        redis = redis_url()
+    )
+}
+
+async fn create_key(gw: &Gateway, body: Value) -> (String, String) {
+    let r = client().post(format!("{}/admin/keys", gw.url)).bearer_auth("adm").json(&body).send().await.expect("create");
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.expect("json");
+    (v["key"].as_str().expect("key").to_string(), v["record"]["id"].as_str().expect("id").to_string())
+}
+
+async fn chat(url: &str, key: &str, text: &str) -> u16 {
+    let (path, body) = request(Client::Chat, "mock/echo", text, false);
+    client().post(format!("{url}{path}")).bearer_auth(key).json(&body).send().await.expect("send").status().as_u16()
+}
+
+#[tokio::test]
+async fn postgres_store_serves_keys_usage_and_budgets() {
+    let Some(pg) = services().await else { return };
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let mut gw = Gateway::start_admin(&config(&pg, &prefix), "adm").await;
+    assert!(gw.state.store.is_postgres());
+    let (k, id) = create_key(&gw, json!({"name": "pg", "budget_usd": 0.0001, "budget_period": "day"})).await;
+    for c in CLIENTS {
+        let (path, body) = request(c, "mock/echo", "hi mock:words=30", true);
+        let r = client().post(format!("{}{path}", gw.url)).bearer_auth(&k).header("x-api-key", &k).json(&body).send().await.expect("send");
+        // 30 output words at $2/M = $0.00006: under the budget twice, then spent.
+        let s = r.status().as_u16();
+        let _ = r.text().await;
+        assert!(s == 200 || s == 402, "{c:?} {s}");
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(chat(&gw.url, &k, "hi").await, 402);
+    gw.shutdown();
+    (&mut gw.handle).await.expect("join").expect("server");
+    let rows = gw.state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
+    assert_eq!(rows[0].requests, 5);
+    let day = gw.state.store.usage_report(crossbar::store::GroupBy::Day, 0, i64::MAX, None).await.expect("report");
+    assert_eq!(day[0].group.len(), 10, "{day:?}");
+    assert!(gw.state.store.spend(&id, 0).await.expect("spend") >= 0.0001);
+    gw.state.store.close().await;
+    drop_db(&pg).await;
+}
+
+#[tokio::test]
+async fn three_instances_behave_as_one_gateway() {
+    let Some(pg) = services().await else { return };
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let cfg = config(&pg, &prefix);
+    let mut gws = Vec::new();
+    for _ in 0..3 {
+        gws.push(Gateway::start_admin(&cfg, "adm").await);
+    }
+
+    // RPM across instances: 50 concurrent requests on each of three, limit 60.
+    let (k, id) = create_key(&gws[0], json!({"name": "shared", "rpm": 60})).await;
+    let urls: Vec<String> = gws.iter().map(|g| g.url.clone()).collect();
+    let statuses = join_all((0..150).map(|i| {
+        let (url, k) = (urls[i % 3].clone(), k.clone());
+        async move { chat(&url, &k, "hi").await }
+    }))
+    .await;
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
+    assert!((59..=61).contains(&admitted), "admitted {admitted} of a 60 rpm limit across three instances");
+
+    // Parallel slots across instances.
+    let (kp, _) = create_key(&gws[1], json!({"name": "parallel", "max_parallel": 2})).await;
+    let statuses = join_all((0..9).map(|i| {
+        let (url, k) = (urls[i % 3].clone(), kp.clone());
+        async move { chat(&url, &k, "slow mock:stall=500").await }
+    }))
+    .await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+
+    // Revocation on one instance is seen by all within a second.
+    let (kr, rid) = create_key(&gws[2], json!({"name": "to-revoke"})).await;
+    for url in &urls {
+        assert_eq!(chat(url, &kr, "warm the cache").await, 200);
+    }
+    let r = client().delete(format!("{}/admin/keys/{rid}", urls[0])).bearer_auth("adm").send().await.expect("revoke");
+    assert_eq!(r.status(), 200);
+    let revoked_at = Instant::now();
+    let mut refused = [false; 3];
+    while !refused.iter().all(|r| *r) && revoked_at.elapsed() < Duration::from_secs(3) {
+        for (i, url) in urls.iter().enumerate() {
+            if !refused[i] && chat(url, &kr, "still?").await == 401 {
+                refused[i] = true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = revoked_at.elapsed();
+    assert!(refused.iter().all(|r| *r) && took < Duration::from_secs(1), "refused by {refused:?} after {took:?}");
+
+    // Usage adds up exactly: every request served, on whichever instance, is one row.
+    for g in &mut gws {
+        g.shutdown();
+    }
+    for g in &mut gws {
+        (&mut g.handle).await.expect("join").expect("server");
+    }
+    let rows = gws[0].state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
+    assert_eq!(rows[0].requests, 150);
+    assert_eq!(rows[0].requests - rows[0].errors, admitted as i64);
+    assert_eq!(rows[0].output_tokens, 2 * admitted as i64, "\"echo: hi\" is 2 words");
+    for g in &gws {
+        g.state.store.close().await;
+    }
+    drop_db(&pg).await;
+}
