@@ -17,11 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-
-/// The request's top-level fields, each left as raw JSON until it is read (sorted by key, so
-/// unknown fields are reported in a stable order).
-type Fields<'a> = BTreeMap<String, &'a RawValue>;
+use crate::raw_json::{self, Fields};
 
 pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
     let mut map: Fields = match serde_json::from_slice(body) {
@@ -46,7 +42,7 @@ pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
     decode_metadata(&mut map, &mut req)?;
 
     for (key, value) in map {
-        if value.get() == "null" {
+        if raw_json::is_null(value) {
             continue;
         }
         let reason = match key.as_str() {
@@ -72,25 +68,14 @@ fn body_error(body: &[u8], e: serde_json::Error) -> ProtocolError {
 fn take<'a, T: Deserialize<'a>>(map: &mut Fields<'a>, key: &str) -> Result<Option<T>, ProtocolError> {
     match map.remove(key) {
         None => Ok(None),
-        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) if raw_json::is_null(raw) => Ok(None),
         Some(raw) => from_raw(raw, key).map(Some),
     }
 }
 
 /// `raw` as `T`; the error names `path` (and, like `from_value`, carries no byte position).
 pub(super) fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T, ProtocolError> {
-    serde_json::from_str(raw.get()).map_err(|e| {
-        ProtocolError::invalid_param(path, format!("invalid `{path}`: {}", without_position(&e)))
-    })
-}
-
-/// A serde_json error message without its ` at line L column C` suffix.
-pub(super) fn without_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) if e.line() > 0 => text[..at].to_string(),
-        _ => text,
-    }
+    raw_json::parse(raw).map_err(|e| ProtocolError::invalid_param(path, format!("invalid `{path}`: {e}")))
 }
 
 pub(super) fn from_value<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, ProtocolError> {
