@@ -38,23 +38,32 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     if let Some(v) = obj.value("systemInstruction", "system_instruction")? {
         req.system = system_parts(&v, &mut req.losses)?;
     }
-    let contents: Vec<&RawValue> = match obj.raw("contents", "contents") {
-        Some(raw) if raw.get().starts_with('[') => raw_json::parse(raw)
-            .map_err(|_| ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects"))?,
+    let contents = match obj.raw("contents", "contents") {
+        Some(raw) if raw.get().starts_with('[') => raw,
         Some(_) => return Err(ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects")),
         None => return Err(ProtocolError::invalid_param("contents", "`contents` is required")),
     };
-    if contents.is_empty() {
-        return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty"));
-    }
     let mut calls = Vec::new();
-    for (i, content) in contents.iter().enumerate() {
-        match serde_json::from_str::<ContentIn>(content.get()) {
-            Ok(c) => decode_parts(c.role.as_deref(), PartsIn::Raw(&c.parts.unwrap_or_default()), i, cx, &mut calls, &mut req)?,
-            // Not the expected shape: the `Value` path words the error.
-            Err(_) => {
-                let value: Value = serde_json::from_str(content.get()).unwrap_or(Value::Null);
-                decode_content(&value, i, cx, &mut calls, &mut req)?;
+    // Straight into wire types in one pass; when that fails, content by content through
+    // `Value`, which names the offending content and part in the error.
+    match serde_json::from_str::<Vec<ContentIn>>(contents.get()) {
+        Ok(contents) if contents.is_empty() => {
+            return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty"))
+        }
+        Ok(contents) => {
+            for (i, c) in contents.into_iter().enumerate() {
+                decode_parts(c.role.as_deref(), PartsIn::Typed(c.parts.unwrap_or_default()), i, cx, &mut calls, &mut req)?;
+            }
+        }
+        Err(_) => {
+            let contents: Vec<Value> = raw_json::parse(contents).map_err(|_| {
+                ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects")
+            })?;
+            if contents.is_empty() {
+                return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty"));
+            }
+            for (i, content) in contents.iter().enumerate() {
+                decode_content(content, i, cx, &mut calls, &mut req)?;
             }
         }
     }
@@ -109,13 +118,13 @@ impl<'a> Obj<'_, 'a> {
     }
 }
 
-/// A `Content` read without building its parts as `Value`s.
+/// A `Content` read straight into wire parts.
 #[derive(Deserialize)]
 struct ContentIn<'a> {
     #[serde(default, borrow)]
     role: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    parts: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    parts: Option<Vec<WirePart>>,
 }
 
 pub(super) fn parse<T: DeserializeOwned>(v: &Value, field: &str) -> Result<T, ProtocolError> {
@@ -175,9 +184,9 @@ fn decode_content(
     decode_parts(role, PartsIn::Values(parts), i, cx, calls, req)
 }
 
-/// A content's parts: still raw JSON (the usual case) or already parsed.
-enum PartsIn<'p, 'a> {
-    Raw(&'p [&'a RawValue]),
+/// A content's parts: read as wire parts (the usual case) or still `Value`s.
+enum PartsIn<'p> {
+    Typed(Vec<WirePart>),
     Values(&'p [Value]),
 }
 
@@ -191,17 +200,17 @@ fn decode_parts(
 ) -> Result<(), ProtocolError> {
     let field = format!("contents[{i}]");
     let role = client_role(role, &field)?;
-    let count = match parts {
-        PartsIn::Raw(p) => p.len(),
-        PartsIn::Values(p) => p.len(),
+    let parts = match parts {
+        PartsIn::Typed(parts) => parts,
+        PartsIn::Values(values) => values
+            .iter()
+            .enumerate()
+            .map(|(j, p)| parse(p, &format!("{field}.parts[{j}]")))
+            .collect::<Result<_, _>>()?,
     };
     let mut entries: Vec<(Role, Part)> = Vec::new();
-    for j in 0..count {
+    for (j, wp) in parts.into_iter().enumerate() {
         let pf = format!("{field}.parts[{j}]");
-        let wp: WirePart = match parts {
-            PartsIn::Raw(p) => raw_json::parse(p[j]).map_err(|e| ProtocolError::invalid_param(&pf, format!("`{pf}`: {e}")))?,
-            PartsIn::Values(p) => parse(&p[j], &pf)?,
-        };
         decode_part(wp, role, (i, j), &pf, cx, calls, &mut entries, &mut req.losses)?;
     }
     // One message per run of the same role, in order (tool results split from the rest).
