@@ -27,10 +27,8 @@ use crate::canonical::{
     Cx, Effort, FinishReason, Loss, Metadata, Opaque, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
     ReasoningConfig, Request, Response, Role, Message, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind,
 };
-use crate::raw_json::{self, Fields};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 const ME: Protocol = Protocol::OpenaiResponses;
 
@@ -51,20 +49,19 @@ const HOSTED_TOOLS: &[&str] = &[
     "apply_patch",
 ];
 
-/// One top-level field as `T`, naming it in the error. `null` counts as absent.
-fn field<'a, T: Deserialize<'a>>(obj: &Fields<'a>, key: &str) -> Result<Option<T>, ProtocolError> {
-    match raw_json::non_null(obj, key) {
-        None => Ok(None),
-        Some(raw) => raw_json::parse(raw).map(Some).map_err(|e| ProtocolError::invalid_param(key, format!("`{key}`: {e}"))),
+fn field<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<Option<T>, ProtocolError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => parse(v, key).map(Some),
     }
 }
 
 pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
-    let obj: Fields = match serde_json::from_slice(body) {
-        Ok(obj) => obj,
-        Err(e) => return Err(body_error(body, e)),
+    let root: Value = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::invalid(format!("request body is not valid JSON: {e}")))?;
+    let Some(obj) = root.as_object() else {
+        return Err(ProtocolError::invalid(format!("request body must be a JSON object, got {}", kind_of(&root))));
     };
-    let obj = &obj;
     refuse_stateful(obj)?;
 
     let mut req = Request {
@@ -79,22 +76,15 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
         req.system.push(Part::text(text));
     }
     let mut input = InputDecoder::new(cx, !req.system.is_empty());
-    match raw_json::non_null(obj, "input") {
-        None => {}
-        Some(raw) if raw.get().starts_with('"') => {
-            let text: String = field(obj, "input")?.unwrap_or_default();
-            req.messages.push(Message { role: Role::User, parts: vec![Part::text(text)] })
-        }
-        Some(raw) if raw.get().starts_with('[') => {
-            let items: Vec<&RawValue> = field(obj, "input")?.unwrap_or_default();
-            input.items(&items, &mut req)?
-        }
-        Some(raw) => {
-            let kind = serde_json::from_str::<Value>(raw.get()).map_or("invalid JSON", |v| kind_of(&v));
+    match obj.get("input") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => req.messages.push(Message { role: Role::User, parts: vec![Part::text(s.clone())] }),
+        Some(Value::Array(items)) => input.items(items, &mut req)?,
+        Some(other) => {
             return Err(ProtocolError::invalid_param(
                 "input",
-                format!("`input` must be a string or an array of items, got {kind}"),
-            ));
+                format!("`input` must be a string or an array of items, got {}", kind_of(other)),
+            ))
         }
     }
     req.system_is_developer = input.system_is_developer();
@@ -102,8 +92,8 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     if let Some(tools) = field::<Vec<Value>>(obj, "tools")? {
         req.tools = decode_tools(&tools, "tools", None, &mut req.losses)?;
     }
-    if let Some(choice) = field::<Value>(obj, "tool_choice")? {
-        req.tool_choice = decode_tool_choice(&choice, &mut req.losses)?;
+    if let Some(choice) = obj.get("tool_choice").filter(|v| !v.is_null()) {
+        req.tool_choice = decode_tool_choice(choice, &mut req.losses)?;
     }
     if let Some(r) = field::<ReasoningParam>(obj, "reasoning")? {
         req.reasoning = Some(decode_reasoning(r, &mut req.losses));
@@ -123,26 +113,15 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
         user: field::<String>(obj, "safety_identifier")?.or(field(obj, "user")?),
         prompt_cache_key: field(obj, "prompt_cache_key")?,
         store: field(obj, "store")?,
-        extra: obj
-            .get("metadata")
-            .filter(|raw| raw.get().starts_with('{'))
-            .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+        extra: obj.get("metadata").filter(|v| v.is_object()).cloned(),
     };
     harmless_drops(obj, &mut req.losses)?;
     Ok(req)
 }
 
-/// Why the body is not a JSON object of fields.
-fn body_error(body: &[u8], e: serde_json::Error) -> ProtocolError {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(root) => ProtocolError::invalid(format!("request body must be a JSON object, got {}", kind_of(&root))),
-        Err(_) => ProtocolError::invalid(format!("request body is not valid JSON: {e}")),
-    }
-}
-
 /// Fields that need server-side state crossbar does not keep.
-fn refuse_stateful(obj: &Fields) -> Result<(), ProtocolError> {
-    let set = |k: &str| raw_json::non_null(obj, k).is_some();
+fn refuse_stateful(obj: &Map<String, Value>) -> Result<(), ProtocolError> {
+    let set = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
     if set("previous_response_id") {
         return Err(ProtocolError::unsupported(
             "previous_response_id",
@@ -155,14 +134,14 @@ fn refuse_stateful(obj: &Fields) -> Result<(), ProtocolError> {
     if set("prompt") {
         return Err(ProtocolError::unsupported("prompt", "stored prompt templates are not available through crossbar"));
     }
-    if obj.get("background").is_some_and(|raw| raw.get() == "true") {
+    if obj.get("background") == Some(&Value::Bool(true)) {
         return Err(ProtocolError::unsupported("background", "background responses need server-side storage"));
     }
     Ok(())
 }
 
-fn harmless_drops(obj: &Fields, losses: &mut Vec<Loss>) -> Result<(), ProtocolError> {
-    if raw_json::non_null(obj, "client_metadata").is_some() {
+fn harmless_drops(obj: &Map<String, Value>, losses: &mut Vec<Loss>) -> Result<(), ProtocolError> {
+    if obj.get("client_metadata").is_some_and(|v| !v.is_null()) {
         losses.push(Loss::new("client_metadata", "client telemetry is not forwarded upstream"));
     }
     if let Some(tier) = field::<String>(obj, "service_tier")? {
@@ -178,7 +157,7 @@ fn harmless_drops(obj: &Fields, losses: &mut Vec<Loss>) -> Result<(), ProtocolEr
     if field::<u64>(obj, "top_logprobs")?.is_some_and(|n| n > 0) {
         losses.push(Loss::new("top_logprobs", "log probabilities are not returned"));
     }
-    if raw_json::non_null(obj, "max_tool_calls").is_some() {
+    if obj.get("max_tool_calls").is_some_and(|v| !v.is_null()) {
         losses.push(Loss::new("max_tool_calls", "no tool-call cap upstream; dropped"));
     }
     if let Some(include) = field::<Vec<String>>(obj, "include")? {

@@ -18,12 +18,8 @@ use crate::canonical::{
     Cx, Loss, MediaSource, Message, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Request, Role,
     ToolCall, ToolCallKind, ToolResult,
 };
-use crate::raw_json;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
-use std::borrow::Cow;
 
 const ME: Protocol = Protocol::OpenaiResponses;
 
@@ -50,21 +46,6 @@ pub fn parse<T: DeserializeOwned>(v: &Value, path: &str) -> Result<T, ProtocolEr
     T::deserialize(v).map_err(|e| ProtocolError::invalid_param(path, format!("`{path}`: {e}")))
 }
 
-/// `parse` for an item still in its raw JSON text.
-fn parse_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T, ProtocolError> {
-    raw_json::parse(raw).map_err(|e| ProtocolError::invalid_param(path, format!("`{path}`: {e}")))
-}
-
-/// What an input item is, read before the item itself: `type`, and `role` (whose presence
-/// makes a type-less item a message).
-#[derive(Deserialize)]
-struct ItemHead<'a> {
-    #[serde(rename = "type", default, borrow, deserialize_with = "raw_json::present")]
-    kind: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_json::present")]
-    role: Option<&'a RawValue>,
-}
-
 pub struct InputDecoder<'a> {
     cx: &'a Cx,
     /// Still reading leading system/developer messages.
@@ -83,68 +64,40 @@ impl<'a> InputDecoder<'a> {
         self.first_leading_developer.unwrap_or(false)
     }
 
-    pub fn items(&mut self, items: &[&RawValue], req: &mut Request) -> Result<(), ProtocolError> {
+    pub fn items(&mut self, items: &[Value], req: &mut Request) -> Result<(), ProtocolError> {
         let last = items.len().saturating_sub(1);
         for (i, item) in items.iter().enumerate() {
             let path = format!("input[{i}]");
-            match serde_json::from_str::<ItemHead>(item.get()) {
-                Ok(head) => self.item_with_head(head, item, &path, i == last, req)?,
-                // Not an object, or an object with a repeated key: take the slow road.
-                Err(_) => {
-                    let value: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
-                    if !value.is_object() {
-                        return Err(ProtocolError::invalid_param(
-                            &path,
-                            format!("`{path}` must be an object, got {}", kind_of(&value)),
-                        ));
-                    }
-                    // Re-serializing keeps the last of repeated keys, as a `Value` does.
-                    let owned = RawValue::from_string(value.to_string()).map_err(|e| {
-                        ProtocolError::invalid_param(&path, format!("`{path}`: {}", raw_json::without_position(&e)))
-                    })?;
-                    let head: ItemHead = serde_json::from_str(owned.get()).map_err(|e| {
-                        ProtocolError::invalid_param(&path, format!("`{path}`: {}", raw_json::without_position(&e)))
-                    })?;
-                    self.item_with_head(head, &owned, &path, i == last, req)?
+            let Some(obj) = item.as_object() else {
+                return Err(ProtocolError::invalid_param(
+                    &path,
+                    format!("`{path}` must be an object, got {}", kind_of(item)),
+                ));
+            };
+            let ty = match obj.get("type") {
+                Some(Value::String(t)) => t.as_str(),
+                None | Some(Value::Null) if obj.contains_key("role") => "message",
+                _ => {
+                    return Err(ProtocolError::invalid_param(
+                        format!("{path}.type"),
+                        format!("`{path}.type` must be a string naming the item type"),
+                    ))
                 }
+            };
+            if !(ty == "message" && matches!(obj.get("role"), Some(Value::String(r)) if r == "system" || r == "developer"))
+            {
+                self.leading = false;
             }
+            self.item(ty, item, &path, i == last, req)?;
         }
         Ok(())
     }
 
-    fn item_with_head(
-        &mut self,
-        head: ItemHead,
-        item: &RawValue,
-        path: &str,
-        is_last: bool,
-        req: &mut Request,
-    ) -> Result<(), ProtocolError> {
-        let ty = match head.kind {
-            Some(raw) if raw.get().starts_with('"') => raw_json::parse::<Cow<str>>(raw).map_err(|e| {
-                ProtocolError::invalid_param(format!("{path}.type"), format!("`{path}.type`: {e}"))
-            })?,
-            None if head.role.is_some() => Cow::Borrowed("message"),
-            Some(raw) if raw_json::is_null(raw) && head.role.is_some() => Cow::Borrowed("message"),
-            _ => {
-                return Err(ProtocolError::invalid_param(
-                    format!("{path}.type"),
-                    format!("`{path}.type` must be a string naming the item type"),
-                ))
-            }
-        };
-        let instruction_role = head.role.is_some_and(|r| r.get() == "\"system\"" || r.get() == "\"developer\"");
-        if !(ty == "message" && instruction_role) {
-            self.leading = false;
-        }
-        self.item(&ty, item, path, is_last, req)
-    }
-
-    fn item(&mut self, ty: &str, item: &RawValue, path: &str, is_last: bool, req: &mut Request) -> Result<(), ProtocolError> {
+    fn item(&mut self, ty: &str, item: &Value, path: &str, is_last: bool, req: &mut Request) -> Result<(), ProtocolError> {
         match ty {
             "message" => self.message(item, path, req),
             "function_call" => {
-                let c: FunctionCallItem = parse_raw(item, path)?;
+                let c: FunctionCallItem = parse(item, path)?;
                 let call = ToolCall {
                     id: c.call_id,
                     name: flat_name(c.namespace.as_deref(), &c.name),
@@ -156,7 +109,7 @@ impl<'a> InputDecoder<'a> {
                 Ok(())
             }
             "custom_tool_call" => {
-                let c: CustomToolCallItem = parse_raw(item, path)?;
+                let c: CustomToolCallItem = parse(item, path)?;
                 let call = ToolCall {
                     id: c.call_id,
                     name: flat_name(c.namespace.as_deref(), &c.name),
@@ -168,7 +121,7 @@ impl<'a> InputDecoder<'a> {
                 Ok(())
             }
             "function_call_output" | "custom_tool_call_output" => {
-                let o: ToolOutputItem = parse_raw(item, path)?;
+                let o: ToolOutputItem = parse(item, path)?;
                 let content = content_parts(&o.output, &format!("{path}.output"), &mut req.losses)?;
                 let kind = if ty == "custom_tool_call_output" { ToolCallKind::Custom } else { ToolCallKind::Function };
                 let result = ToolResult { call_id: o.call_id, name: o.name, content, is_error: false, kind };
@@ -176,14 +129,14 @@ impl<'a> InputDecoder<'a> {
                 Ok(())
             }
             "reasoning" => {
-                let r: ReasoningItem = parse_raw(item, path)?;
+                let r: ReasoningItem = parse(item, path)?;
                 if let Some(reasoning) = reasoning_from_item(self.cx, r, path)? {
                     push_to(&mut req.messages, Role::Assistant, Part::Reasoning(reasoning));
                 }
                 Ok(())
             }
             "compaction" | "compaction_summary" => {
-                let c: CompactionItem = parse_raw(item, path)?;
+                let c: CompactionItem = parse(item, path)?;
                 match c.encrypted_content.as_deref() {
                     Some(token) if OpaqueCodec::is_sealed(token) => match self.cx.codec.open(token) {
                         Ok(Sealed::Compaction { summary }) => {
@@ -225,8 +178,7 @@ impl<'a> InputDecoder<'a> {
                 "responses-lite `additional_tools` can only be passed through to OpenAI",
             )),
             t if OPAQUE_ASSISTANT_ITEMS.contains(&t) => {
-                let value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
-                push_to(&mut req.messages, Role::Assistant, Part::Unknown { origin: ME, value });
+                push_to(&mut req.messages, Role::Assistant, Part::Unknown { origin: ME, value: item.clone() });
                 Ok(())
             }
             other => {
@@ -236,8 +188,8 @@ impl<'a> InputDecoder<'a> {
         }
     }
 
-    fn message(&mut self, item: &RawValue, path: &str, req: &mut Request) -> Result<(), ProtocolError> {
-        let m: MessageItem = parse_raw(item, path)?;
+    fn message(&mut self, item: &Value, path: &str, req: &mut Request) -> Result<(), ProtocolError> {
+        let m: MessageItem = parse(item, path)?;
         let parts = content_parts(&m.content, &format!("{path}.content"), &mut req.losses)?;
         let role = match m.role.as_str() {
             "user" => Role::User,
