@@ -2,7 +2,7 @@
 //! big arrays are kept as borrowed `&RawValue` slices of the body and parsed, one by one, straight
 //! into the wire types that need them.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
@@ -12,11 +12,6 @@ pub type Fields<'a> = BTreeMap<String, &'a RawValue>;
 
 pub fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
-}
-
-/// The field, unless absent or `null`.
-pub fn non_null<'a>(fields: &Fields<'a>, key: &str) -> Option<&'a RawValue> {
-    fields.get(key).copied().filter(|raw| !is_null(raw))
 }
 
 /// `raw` as `T`, the error message without serde_json's ` at line L column C` suffix (the
@@ -33,12 +28,6 @@ pub fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// For `#[serde(default, deserialize_with = "present")]`: `Some` whenever the key is there,
-/// even with a `null` value (plain `Option` would turn `null` into `None`).
-pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,9 +40,9 @@ mod tests {
     }
 
     #[test]
-    fn null_fields_are_absent() {
+    fn null_is_recognised_raw() {
         let fields: Fields = serde_json::from_str(r#"{"a": null, "b": 1}"#).expect("object");
-        assert!(non_null(&fields, "a").is_none());
-        assert_eq!(non_null(&fields, "b").map(RawValue::get), Some("1"));
+        assert!(fields.get("a").is_some_and(|raw| is_null(raw)));
+        assert!(fields.get("b").is_some_and(|raw| !is_null(raw)));
     }
 }
