@@ -7,63 +7,10 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use crossbar_protocol::canonical::*;
 use crossbar_protocol::sse::SseEvent;
 use crossbar_protocol::{decode_request, encode_request, StreamDecoder, StreamEncoder};
-use serde_json::json;
-use std::sync::Arc;
 
-fn cx() -> Cx {
-    Cx::new(Arc::new(OpaqueCodec::new([9; 32])))
-}
-
-/// A coding-agent request: a long system prompt, 20 tools, 100 turns of tool calls and results.
-fn agent_request() -> Request {
-    let filler = "The quick brown fox jumps over the lazy dog while the build runs. ".repeat(12);
-    let tools = (0..20)
-        .map(|i| ToolDef {
-            name: format!("tool_{i}"),
-            namespace: None,
-            description: Some(format!("Tool number {i}. {filler}")),
-            parameters: json!({"type": "object", "properties": {"path": {"type": "string"}, "line": {"type": "integer"}, "content": {"type": "string"}}, "required": ["path"]}),
-            kind: ToolKind::Function,
-            strict: None,
-            cache: None,
-        })
-        .collect();
-    let mut messages = Vec::new();
-    for i in 0..100 {
-        messages.push(Message { role: Role::User, parts: vec![Part::text(format!("Step {i}: please continue. {filler}"))] });
-        messages.push(Message {
-            role: Role::Assistant,
-            parts: vec![
-                Part::text(format!("Working on step {i}.")),
-                Part::ToolCall(ToolCall {
-                    id: format!("call_{i}"),
-                    name: format!("tool_{}", i % 20),
-                    arguments: json!({"path": format!("src/file_{i}.rs"), "line": i}).to_string(),
-                    kind: ToolCallKind::Function,
-                    opaque: None,
-                }),
-            ],
-        });
-        messages.push(Message {
-            role: Role::Tool,
-            parts: vec![Part::ToolResult(ToolResult {
-                call_id: format!("call_{i}"),
-                name: Some(format!("tool_{}", i % 20)),
-                content: vec![Part::text(format!("ok {i}: {filler}"))],
-                is_error: false,
-                kind: ToolCallKind::Function,
-            })],
-        });
-    }
-    Request {
-        model: "bench-model".into(),
-        system: vec![Part::text("You are a coding agent. ".repeat(200))],
-        messages,
-        tools,
-        stream: true,
-        ..Default::default()
-    }
-}
+#[path = "support/agent_request.rs"]
+mod agent_request;
+use agent_request::{agent_request, cx};
 
 fn translate(c: &mut Criterion) {
     let cx = cx();

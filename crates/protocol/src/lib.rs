@@ -17,4 +17,5 @@ pub mod openai_chat;
 pub mod openai_responses;
 
 mod dispatch;
+mod raw_json;
 pub use dispatch::*;

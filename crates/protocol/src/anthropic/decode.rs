@@ -67,12 +67,35 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     if let Some(system) = field::<InContent>(&obj, "system")? {
         req.system = dec.system(system, "system")?;
     }
-    let messages: Vec<Value> =
-        field(&obj, "messages")?.ok_or_else(|| ProtocolError::invalid_param("messages", "`messages` is required"))?;
+    let messages = match obj.get("messages") {
+        Some(Value::Array(messages)) => messages,
+        _ => {
+            return Err(field::<Vec<Value>>(&obj, "messages")
+                .err()
+                .unwrap_or_else(|| ProtocolError::invalid_param("messages", "`messages` is required")))
+        }
+    };
     for (i, m) in messages.iter().enumerate() {
         let path = format!("messages[{i}]");
-        let m = InMessage::deserialize(m).map_err(|e| ProtocolError::invalid_param(&path, format!("`{path}`: {e}")))?;
-        dec.message(m, &path, &mut req.messages)?;
+        // Read in place; `InMessage` only to word the error when the shape is wrong.
+        let role = m.get("role").and_then(Value::as_str);
+        let content = match m.get("content") {
+            Some(Value::String(text)) => Some(ContentRef::Text(text)),
+            Some(Value::Array(blocks)) => Some(ContentRef::Blocks(blocks)),
+            _ => None,
+        };
+        match (role, content) {
+            (Some(role), Some(content)) => dec.message(role, content, &path, &mut req.messages)?,
+            _ => {
+                let m = InMessage::deserialize(m)
+                    .map_err(|e| ProtocolError::invalid_param(&path, format!("`{path}`: {e}")))?;
+                let content = match &m.content {
+                    InContent::Text(text) => ContentRef::Text(text),
+                    InContent::Blocks(blocks) => ContentRef::Blocks(blocks),
+                };
+                dec.message(&m.role, content, &path, &mut req.messages)?;
+            }
+        }
     }
     // Leading `role: system` messages are leading instructions (canonical convention).
     while req.messages.first().is_some_and(|m| m.role == Role::System) {
@@ -199,6 +222,12 @@ fn cache(v: Option<Value>) -> Option<CacheHint> {
     v.filter(|v| !v.is_null()).map(|value| CacheHint { value })
 }
 
+/// A message's `content`, borrowed from the parsed body.
+enum ContentRef<'a> {
+    Text(&'a str),
+    Blocks(&'a [Value]),
+}
+
 /// Request-decoding state: the opaque codec, the loss list and the names of the tool calls
 /// seen so far (tool results get their function name, which Gemini needs).
 struct Decoder<'a> {
@@ -221,8 +250,8 @@ impl Decoder<'_> {
         }
     }
 
-    fn message(&mut self, m: InMessage, path: &str, out: &mut Vec<Message>) -> Result<(), ProtocolError> {
-        let role = match m.role.as_str() {
+    fn message(&mut self, role_name: &str, content: ContentRef, path: &str, out: &mut Vec<Message>) -> Result<(), ProtocolError> {
+        let role = match role_name {
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" => Role::System,
@@ -233,12 +262,12 @@ impl Decoder<'_> {
                 ))
             }
         };
-        let blocks = match m.content {
-            InContent::Text(text) => {
+        let blocks = match content {
+            ContentRef::Text(text) => {
                 out.push(Message { role, parts: vec![Part::text(text)] });
                 return Ok(());
             }
-            InContent::Blocks(blocks) => blocks,
+            ContentRef::Blocks(blocks) => blocks,
         };
         let mut results = Vec::new();
         let mut parts = Vec::new();
@@ -253,7 +282,7 @@ impl Decoder<'_> {
             if misplaced {
                 return Err(ProtocolError::invalid_param(
                     &bpath,
-                    format!("`{bpath}`: a `{kind}` block is not allowed in a `{}` message", m.role),
+                    format!("`{bpath}`: a `{kind}` block is not allowed in a `{role_name}` message"),
                 ));
             }
             if kind == "tool_result" {
@@ -328,9 +357,9 @@ impl Decoder<'_> {
                 }
             }
             "tool_use" => {
-                let t: InToolUseBlock = typed(b, path)?;
+                let t: InToolUseHead = typed(b, path)?;
                 self.drop_cache(&b.get("cache_control").cloned(), path);
-                let arguments = match t.input {
+                let arguments = match b.get("input") {
                     Some(v) if !v.is_null() => v.to_string(),
                     _ => "{}".to_string(),
                 };

@@ -18,7 +18,7 @@ use super::convert::{stop_reason_out, uncached_input};
 use super::encode::{client_tool_id, message_id, reasoning_block, signature};
 use super::wire::*;
 use crate::canonical::{Cx, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCallKind, Usage};
-use crate::sse::write_event;
+use crate::sse::write_json_event;
 use bytes::BytesMut;
 
 /// The encoder state lives behind one box so the dispatch enum stays small.
@@ -310,7 +310,5 @@ fn json_string_body(raw: &str) -> String {
 }
 
 fn emit(out: &mut BytesMut, ev: &OutStreamEvent) {
-    if let Ok(data) = serde_json::to_string(ev) {
-        write_event(out, ev.name(), &data);
-    }
+    write_json_event(out, ev.name(), ev);
 }

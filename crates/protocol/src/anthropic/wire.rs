@@ -14,11 +14,37 @@ use serde_json::Value;
 // === shared helpers ===
 
 /// A string, or a list of content blocks (`system`, message `content`, `tool_result.content`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// Read by a visitor rather than `#[serde(untagged)]`, which would buffer the whole value first.
+#[derive(Debug, Clone)]
 pub enum InContent {
     Text(String),
     Blocks(Vec<Value>),
+}
+
+impl<'de> Deserialize<'de> for InContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+            type Value = InContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content blocks")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<InContent, E> {
+                Ok(InContent::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<InContent, E> {
+                Ok(InContent::Text(s))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<InContent, A::Error> {
+                let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(block) = seq.next_element()? {
+                    blocks.push(block);
+                }
+                Ok(InContent::Blocks(blocks))
+            }
+        }
+        d.deserialize_any(ContentVisitor)
+    }
 }
 
 /// A token count that tolerates `null`, floats and garbage (→ `None`): usage must never fail
@@ -141,6 +167,15 @@ pub struct InMediaBlock {
     pub title: Option<String>,
     #[serde(default)]
     pub cache_control: Option<Value>,
+}
+
+/// A request's `tool_use` block without its `input` (read in place, not copied).
+#[derive(Debug, Clone, Deserialize)]
+pub struct InToolUseHead {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

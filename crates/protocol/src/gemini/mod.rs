@@ -17,6 +17,7 @@ pub mod encode;
 pub mod error;
 mod names;
 mod options_in;
+mod part_de;
 mod request_in;
 mod request_out;
 mod schema;

@@ -15,49 +15,77 @@ use crate::canonical::{
     Cx, Loss, Message, Opaque, Part, Protocol, ProtocolError, Reasoning, Request, Role, ToolCall, ToolCallKind,
     ToolResult,
 };
+use crate::raw_json::{self, Fields};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
 
 pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| ProtocolError::invalid(format!("request body is not valid JSON: {e}")))?;
-    let Value::Object(obj) = root else {
-        return Err(ProtocolError::invalid("request body must be a JSON object (a GenerateContentRequest)"));
+    let fields: Fields = match serde_json::from_slice(body) {
+        Ok(fields) => fields,
+        Err(e) => {
+            return Err(match serde_json::from_slice::<Value>(body) {
+                Ok(_) => ProtocolError::invalid("request body must be a JSON object (a GenerateContentRequest)"),
+                Err(_) => ProtocolError::invalid(format!("request body is not valid JSON: {e}")),
+            })
+        }
     };
+    let obj = Obj(&fields);
     let mut req = Request::default();
 
-    if let Some(v) = get(&obj, "systemInstruction", "system_instruction") {
-        req.system = system_parts(v, &mut req.losses)?;
+    if let Some(v) = obj.value("systemInstruction", "system_instruction")? {
+        req.system = system_parts(&v, &mut req.losses)?;
     }
-    let contents = match get(&obj, "contents", "contents") {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        Some(Value::Array(_)) => return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty")),
+    let contents = match obj.raw("contents", "contents") {
+        Some(raw) if raw.get().starts_with('[') => raw,
         Some(_) => return Err(ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects")),
         None => return Err(ProtocolError::invalid_param("contents", "`contents` is required")),
     };
     let mut calls = Vec::new();
-    for (i, content) in contents.iter().enumerate() {
-        decode_content(content, i, cx, &mut calls, &mut req)?;
+    // Straight into wire types in one pass; when that fails, content by content through
+    // `Value`, which names the offending content and part in the error.
+    match serde_json::from_str::<Vec<ContentIn>>(contents.get()) {
+        Ok(contents) if contents.is_empty() => {
+            return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty"))
+        }
+        Ok(contents) => {
+            for (i, c) in contents.into_iter().enumerate() {
+                decode_parts(c.role.as_deref(), PartsIn::Typed(c.parts.unwrap_or_default()), i, cx, &mut calls, &mut req)?;
+            }
+        }
+        Err(_) => {
+            let contents: Vec<Value> = raw_json::parse(contents).map_err(|_| {
+                ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects")
+            })?;
+            if contents.is_empty() {
+                return Err(ProtocolError::invalid_param("contents", "`contents` must not be empty"));
+            }
+            for (i, content) in contents.iter().enumerate() {
+                decode_content(content, i, cx, &mut calls, &mut req)?;
+            }
+        }
     }
-    if let Some(v) = get(&obj, "tools", "tools") {
-        req.tools = decode_tools(v, &mut req.losses)?;
+    if let Some(v) = obj.value("tools", "tools")? {
+        req.tools = decode_tools(&v, &mut req.losses)?;
     }
-    if let Some(v) = get(&obj, "toolConfig", "tool_config") {
-        let tc: ToolConfig = parse(v, "toolConfig")?;
+    if let Some(v) = obj.value("toolConfig", "tool_config")? {
+        let tc: ToolConfig = parse(&v, "toolConfig")?;
         if let Some(fcc) = tc.function_calling_config {
             req.tool_choice = tool_choice(&fcc, &mut req.losses)?;
         }
     }
-    if let Some(v) = get(&obj, "generationConfig", "generation_config") {
-        let gc: GenerationConfig = parse(v, "generationConfig")?;
+    if let Some(v) = obj.value("generationConfig", "generation_config")? {
+        let gc: GenerationConfig = parse(&v, "generationConfig")?;
         generation_config(gc, &mut req)?;
     }
-    if let Some(v) = get(&obj, "safetySettings", "safety_settings") {
-        if v.as_array().is_none_or(|a| !a.is_empty()) {
+    if let Some(v) = obj.raw("safetySettings", "safety_settings") {
+        if v.get() != "[]" && !is_empty_array(v) {
             req.losses.push(Loss::new("safetySettings", "Gemini safety settings have no equivalent upstream"));
         }
     }
-    if get(&obj, "cachedContent", "cached_content").is_some() {
+    if obj.raw("cachedContent", "cached_content").is_some() {
         return Err(ProtocolError::unsupported(
             "cachedContent",
             "a Gemini cached-content handle cannot be resolved for another provider",
@@ -66,8 +94,37 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     Ok(req)
 }
 
-fn get<'a>(obj: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a Value> {
-    obj.get(camel).or_else(|| obj.get(snake)).filter(|v| !v.is_null())
+fn is_empty_array(raw: &RawValue) -> bool {
+    serde_json::from_str::<Vec<&RawValue>>(raw.get()).is_ok_and(|a| a.is_empty())
+}
+
+/// The request's top-level fields; each accepted in camelCase or snake_case.
+struct Obj<'f, 'a>(&'f Fields<'a>);
+
+impl<'a> Obj<'_, 'a> {
+    /// The field unless absent or `null` (camelCase first).
+    fn raw(&self, camel: &str, snake: &str) -> Option<&'a RawValue> {
+        self.0.get(camel).or_else(|| self.0.get(snake)).copied().filter(|raw| !raw_json::is_null(raw))
+    }
+
+    /// A small field as a `Value`, for the field-by-field readers.
+    fn value(&self, camel: &str, snake: &str) -> Result<Option<Value>, ProtocolError> {
+        match self.raw(camel, snake) {
+            None => Ok(None),
+            Some(raw) => raw_json::parse(raw)
+                .map(Some)
+                .map_err(|e| ProtocolError::invalid_param(camel, format!("`{camel}`: {e}"))),
+        }
+    }
+}
+
+/// A `Content` read straight into wire parts.
+#[derive(Deserialize)]
+struct ContentIn<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default)]
+    parts: Option<Vec<WirePart>>,
 }
 
 pub(super) fn parse<T: DeserializeOwned>(v: &Value, field: &str) -> Result<T, ProtocolError> {
@@ -119,16 +176,41 @@ fn decode_content(
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(ProtocolError::invalid_param(&field, format!("`{field}.role` must be a string"))),
     };
-    let role = client_role(role, &field)?;
     let parts: &[Value] = match c.get("parts") {
         None | Some(Value::Null) => &[],
         Some(Value::Array(a)) => a,
         Some(_) => return Err(ProtocolError::invalid_param(&field, format!("`{field}.parts` must be an array"))),
     };
+    decode_parts(role, PartsIn::Values(parts), i, cx, calls, req)
+}
+
+/// A content's parts: read as wire parts (the usual case) or still `Value`s.
+enum PartsIn<'p> {
+    Typed(Vec<WirePart>),
+    Values(&'p [Value]),
+}
+
+fn decode_parts(
+    role: Option<&str>,
+    parts: PartsIn,
+    i: usize,
+    cx: &Cx,
+    calls: &mut Vec<PendingCall>,
+    req: &mut Request,
+) -> Result<(), ProtocolError> {
+    let field = format!("contents[{i}]");
+    let role = client_role(role, &field)?;
+    let parts = match parts {
+        PartsIn::Typed(parts) => parts,
+        PartsIn::Values(values) => values
+            .iter()
+            .enumerate()
+            .map(|(j, p)| parse(p, &format!("{field}.parts[{j}]")))
+            .collect::<Result<_, _>>()?,
+    };
     let mut entries: Vec<(Role, Part)> = Vec::new();
-    for (j, p) in parts.iter().enumerate() {
+    for (j, wp) in parts.into_iter().enumerate() {
         let pf = format!("{field}.parts[{j}]");
-        let wp: WirePart = parse(p, &pf)?;
         decode_part(wp, role, (i, j), &pf, cx, calls, &mut entries, &mut req.losses)?;
     }
     // One message per run of the same role, in order (tool results split from the rest).

@@ -92,6 +92,13 @@ impl Decoder {
         if data.is_empty() || data == "[DONE]" {
             return;
         }
+        // The common chunk (an object that is not an error) is read straight into wire types;
+        // anything else goes through `Value` so errors are worded as before.
+        if data.starts_with('{') && !data.contains("\"error\"") {
+            if let Ok(chunk) = serde_json::from_str::<GenerateContentResponse>(data) {
+                return self.typed_chunk(chunk, out);
+            }
+        }
         let value: Value = match serde_json::from_str(data) {
             Ok(v) => v,
             Err(e) => return self.fail(ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("malformed gemini stream chunk: {e}")), out),
@@ -149,6 +156,13 @@ impl Decoder {
                 return self.fail(ErrorInfo::new(ErrorKind::UpstreamInvalid, msg), out);
             }
         };
+        self.typed_chunk(chunk, out)
+    }
+
+    fn typed_chunk(&mut self, chunk: GenerateContentResponse, out: &mut Vec<StreamEvent>) {
+        if self.state == State::Done {
+            return;
+        }
         self.start(chunk.response_id.as_deref(), chunk.model_version.as_deref(), out);
         if let Some(u) = &chunk.usage_metadata {
             self.usage = Some(usage_from_wire(u));

@@ -20,7 +20,7 @@ use super::wire::{Candidate, Content, GenerateContentResponse, WirePart};
 use crate::canonical::{
     Cx, ErrorInfo, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCall, Usage,
 };
-use crate::sse::write_data;
+use crate::sse::{write_data, write_json, write_json_data};
 use bytes::BytesMut;
 
 #[derive(Debug)]
@@ -212,7 +212,7 @@ impl Encoder {
             model_version: self.model_version(),
             response_id: Some(self.id.clone()),
         };
-        self.write_json(&serde_json::to_string(&last).unwrap_or_default(), out);
+        self.write_value(&last, out);
         self.close(out);
     }
 
@@ -251,7 +251,20 @@ impl Encoder {
             model_version: self.model_version(),
             response_id: Some(self.id.clone()),
         };
-        self.write_json(&serde_json::to_string(&chunk).unwrap_or_default(), out);
+        self.write_value(&chunk, out);
+    }
+
+    /// One chunk serialized in place (an empty chunk if serialization fails).
+    fn write_value<T: serde::Serialize>(&mut self, value: &T, out: &mut BytesMut) {
+        if self.cx.sse {
+            if !write_json_data(out, value) {
+                write_data(out, "");
+            }
+        } else {
+            out.extend_from_slice(if self.chunks == 0 { b"[" } else { b",\r\n" });
+            write_json(out, value);
+        }
+        self.chunks += 1;
     }
 
     fn write_json(&mut self, json: &str, out: &mut BytesMut) {

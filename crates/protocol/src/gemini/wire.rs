@@ -34,8 +34,10 @@ pub struct Content {
 
 /// One `Part`: exactly one data field (`text`, `inlineData`, `fileData`, `functionCall`,
 /// `functionResponse`, `executableCode`, `codeExecutionResult`) plus `thought` and
-/// `thoughtSignature` metadata.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `thoughtSignature` metadata. Read by a hand-written visitor (`part_de.rs`): a derived
+/// `#[serde(flatten)]` would buffer every part before reading it. The `alias`es below document
+/// the snake_case names it accepts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WirePart {
     #[serde(default, skip_serializing_if = "Option::is_none")]

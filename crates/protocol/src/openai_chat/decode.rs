@@ -14,20 +14,22 @@ use crate::canonical::{
     Response, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind,
 };
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use crate::raw_json::{self, Fields};
 
 pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ProtocolError::invalid(format!("request body is not valid JSON: {e}")))?;
-    let Value::Object(mut map) = value else {
-        return Err(ProtocolError::invalid("request body must be a JSON object"));
+    let mut map: Fields = match serde_json::from_slice(body) {
+        Ok(map) => map,
+        Err(e) => return Err(body_error(body, e)),
     };
     let mut req = Request::default();
     reject_unsupported(&mut map)?;
     req.model = take::<String>(&mut map, "model")?
         .ok_or_else(|| ProtocolError::invalid_param("model", "`model` is required"))?;
 
-    let messages = take::<Vec<Value>>(&mut map, "messages")?
+    let messages = take::<Vec<&RawValue>>(&mut map, "messages")?
         .ok_or_else(|| ProtocolError::invalid_param("messages", "`messages` is required"))?;
     MessageDecoder::default().run(messages, &mut req)?;
 
@@ -40,7 +42,7 @@ pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
     decode_metadata(&mut map, &mut req)?;
 
     for (key, value) in map {
-        if value.is_null() {
+        if raw_json::is_null(value) {
             continue;
         }
         let reason = match key.as_str() {
@@ -54,15 +56,26 @@ pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
     Ok(req)
 }
 
-/// The field as `T`, `None` when absent or null; a type error names the field.
-fn take<T: DeserializeOwned>(
-    map: &mut Map<String, Value>,
-    key: &str,
-) -> Result<Option<T>, ProtocolError> {
-    match map.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => from_value(v, key).map(Some),
+/// Why the body is not a JSON object of fields.
+fn body_error(body: &[u8], e: serde_json::Error) -> ProtocolError {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(_) => ProtocolError::invalid("request body must be a JSON object"),
+        Err(_) => ProtocolError::invalid(format!("request body is not valid JSON: {e}")),
     }
+}
+
+/// The field as `T`, `None` when absent or null; a type error names the field.
+fn take<'a, T: Deserialize<'a>>(map: &mut Fields<'a>, key: &str) -> Result<Option<T>, ProtocolError> {
+    match map.remove(key) {
+        None => Ok(None),
+        Some(raw) if raw_json::is_null(raw) => Ok(None),
+        Some(raw) => from_raw(raw, key).map(Some),
+    }
+}
+
+/// `raw` as `T`; the error names `path` (and, like `from_value`, carries no byte position).
+pub(super) fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T, ProtocolError> {
+    raw_json::parse(raw).map_err(|e| ProtocolError::invalid_param(path, format!("invalid `{path}`: {e}")))
 }
 
 pub(super) fn from_value<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, ProtocolError> {
@@ -70,7 +83,7 @@ pub(super) fn from_value<T: DeserializeOwned>(v: Value, path: &str) -> Result<T,
         .map_err(|e| ProtocolError::invalid_param(path, format!("invalid `{path}`: {e}")))
 }
 
-fn reject_unsupported(map: &mut Map<String, Value>) -> Result<(), ProtocolError> {
+fn reject_unsupported(map: &mut Fields) -> Result<(), ProtocolError> {
     if take::<u64>(map, "n")?.unwrap_or(1) > 1 {
         return Err(ProtocolError::unsupported(
             "n",
@@ -110,14 +123,14 @@ fn reject_unsupported(map: &mut Map<String, Value>) -> Result<(), ProtocolError>
     Ok(())
 }
 
-fn decode_tools(map: &mut Map<String, Value>, req: &mut Request) -> Result<(), ProtocolError> {
-    for (i, raw) in take::<Vec<Value>>(map, "tools")?
+fn decode_tools(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError> {
+    for (i, raw) in take::<Vec<&RawValue>>(map, "tools")?
         .unwrap_or_default()
         .into_iter()
         .enumerate()
     {
         let path = format!("tools[{i}]");
-        let t: InTool = from_value(raw, &path)?;
+        let t: InTool = from_raw(raw, &path)?;
         let kind = t.kind.clone().unwrap_or_else(|| "function".into());
         match (kind.as_str(), t.function, t.custom) {
             ("function", Some(f), _) => req.tools.push(function_def(f)),
@@ -227,7 +240,7 @@ fn tool_choice(v: Value, path: &str, losses: &mut Vec<Loss>) -> Result<ToolChoic
     }
 }
 
-fn decode_sampling(map: &mut Map<String, Value>, req: &mut Request) -> Result<(), ProtocolError> {
+fn decode_sampling(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError> {
     let s = &mut req.sampling;
     let completion = take::<u64>(map, "max_completion_tokens")?;
     let legacy = take::<u64>(map, "max_tokens")?;
@@ -249,7 +262,7 @@ fn decode_sampling(map: &mut Map<String, Value>, req: &mut Request) -> Result<()
 }
 
 fn decode_output_and_reasoning(
-    map: &mut Map<String, Value>,
+    map: &mut Fields,
     req: &mut Request,
 ) -> Result<(), ProtocolError> {
     if let Some(f) = take::<InResponseFormat>(map, "response_format")? {
@@ -312,7 +325,7 @@ fn decode_output_and_reasoning(
     Ok(())
 }
 
-fn decode_metadata(map: &mut Map<String, Value>, req: &mut Request) -> Result<(), ProtocolError> {
+fn decode_metadata(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError> {
     let md = &mut req.metadata;
     let user = take::<String>(map, "user")?;
     let safety = take::<String>(map, "safety_identifier")?;

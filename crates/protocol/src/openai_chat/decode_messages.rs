@@ -1,12 +1,13 @@
 //! A client's `messages` → canonical messages: roles, content (a string or typed parts),
 //! assistant tool calls (function, custom, legacy `function_call`), reasoning text and tool results.
 
-use super::decode::from_value;
+use super::decode::{from_raw, from_value};
 use super::wire::{InFile, InImageUrl, InMessage, InToolCall};
 use crate::canonical::{
     Loss, MediaSource, Message, Part, Protocol, ProtocolError, Reasoning, Request, Role, ToolCall,
     ToolCallKind, ToolResult,
 };
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -23,12 +24,12 @@ pub(super) struct MessageDecoder {
 impl MessageDecoder {
     pub(super) fn run(
         mut self,
-        messages: Vec<Value>,
+        messages: Vec<&RawValue>,
         req: &mut Request,
     ) -> Result<(), ProtocolError> {
         for (i, raw) in messages.into_iter().enumerate() {
             let path = format!("messages[{i}]");
-            let m: InMessage = from_value(raw, &path)?;
+            let m: InMessage = from_raw(raw, &path)?;
             if m.name.is_some()
                 && matches!(
                     m.role.as_str(),

@@ -24,7 +24,7 @@ use super::wire::{
 use crate::canonical::{
     Cx, ErrorInfo, FinishReason, PartKind, StreamEvent, ToolCallKind, ToolIndex, Usage,
 };
-use crate::sse::write_data;
+use crate::sse::{write_data, write_json_data};
 use bytes::BytesMut;
 use std::sync::Arc;
 
@@ -355,8 +355,6 @@ impl Encoder {
             choices,
             usage,
         };
-        if let Ok(json) = serde_json::to_string(&chunk) {
-            write_data(out, &json);
-        }
+        write_json_data(out, &chunk);
     }
 }

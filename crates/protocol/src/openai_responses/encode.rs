@@ -13,14 +13,17 @@
 
 use super::common::{data_url, item_id, response_id, unpack_reasoning_state, usage_to_wire};
 use crate::canonical::tools::unwrap_custom_input;
-use super::wire::{IncompleteDetails, OutItem, OutputText, ReasoningText, ResponseObject, SummaryText};
+use super::wire::{
+    ContentOut, IncompleteDetails, InputItemOut, OutItem, OutputText, ReasoningParamOut, ReasoningText, RequestOut,
+    ResponseObject, SummaryText, TextOut, ToolOut, ToolOutputOut,
+};
 use crate::canonical::{
     Cx, FinishReason, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
     Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind, ToolResult,
 };
 use crate::EncodedRequest;
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const ME: Protocol = Protocol::OpenaiResponses;
 
@@ -29,56 +32,26 @@ const ME: Protocol = Protocol::OpenaiResponses;
 pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, ProtocolError> {
     let mut losses = Vec::new();
     let index = ToolIndex::new(&req.tools);
-    let mut body = Map::new();
-    body.insert("model".into(), json!(req.model));
-
-    let mut input: Vec<Value> = Vec::new();
+    let mut input: Vec<InputItemOut> = Vec::with_capacity(req.messages.len() * 2);
+    let mut instructions = None;
     if !req.system.is_empty() {
         if req.system_is_developer {
-            let content = content_out(&req.system, Role::Developer, "system", &mut losses);
-            input.push(json!({"type": "message", "role": "developer", "content": content}));
+            let content = content_out(req.system.iter(), Role::Developer, "system", &mut losses);
+            input.push(InputItemOut::Message { content, role: "developer", kind: "message" });
         } else {
-            let text = system_text(&req.system, &mut losses);
-            body.insert("instructions".into(), json!(text));
+            instructions = Some(system_text(&req.system, &mut losses));
         }
     }
     for (i, m) in req.messages.iter().enumerate() {
-        encode_message(m, &format!("messages[{i}]"), &index, &mut input, &mut losses);
+        encode_message(m, i, &index, &mut input, &mut losses);
     }
-    body.insert("input".into(), Value::Array(input));
-
-    if !req.tools.is_empty() {
-        body.insert("tools".into(), Value::Array(encode_tools(&req.tools)));
-    }
-    if let Some(choice) = &req.tool_choice {
-        body.insert("tool_choice".into(), encode_tool_choice(choice, &index));
-    }
-    if let Some(p) = req.parallel_tool_calls {
-        body.insert("parallel_tool_calls".into(), json!(p));
-    }
-    if let Some(r) = &req.reasoning {
-        let mut reasoning = Map::new();
-        if let Some(effort) = r.effort() {
-            reasoning.insert("effort".into(), json!(effort.as_str()));
-        }
-        let summary =
-            r.summary.as_deref().filter(|s| matches!(*s, "auto" | "concise" | "detailed")).unwrap_or("auto");
-        reasoning.insert("summary".into(), json!(summary));
-        body.insert("reasoning".into(), Value::Object(reasoning));
-        body.insert("include".into(), json!(["reasoning.encrypted_content"]));
-    }
+    let reasoning = req.reasoning.as_ref().map(|r| ReasoningParamOut {
+        effort: r.effort().map(|e| e.as_str()),
+        summary: r.summary.as_deref().filter(|s| matches!(*s, "auto" | "concise" | "detailed")).unwrap_or("auto"),
+    });
     let s = &req.sampling;
-    if let Some(n) = s.max_tokens {
-        body.insert("max_output_tokens".into(), json!(n));
-    }
-    if let Some(t) = s.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = s.top_p {
-        body.insert("top_p".into(), json!(p));
-    }
     sampling_losses(req, &mut losses);
-    if let Some(format) = &req.output {
+    let text = req.output.as_ref().map(|format| {
         let f = match format {
             OutputFormat::Text => json!({"type": "text"}),
             OutputFormat::JsonObject => json!({"type": "json_object"}),
@@ -86,20 +59,28 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
                 json!({"type": "json_schema", "name": name, "schema": schema, "strict": strict})
             }
         };
-        body.insert("text".into(), json!({ "format": f }));
-    }
-    body.insert("store".into(), json!(false));
-    body.insert("stream".into(), json!(req.stream));
-    if let Some(k) = &req.metadata.prompt_cache_key {
-        body.insert("prompt_cache_key".into(), json!(k));
-    }
-    if let Some(u) = &req.metadata.user {
-        body.insert("safety_identifier".into(), json!(u));
-    }
-    if let Some(extra @ Value::Object(_)) = &req.metadata.extra {
-        body.insert("metadata".into(), extra.clone());
-    }
-    let body = serde_json::to_vec(&Value::Object(body))
+        json!({ "format": f })
+    });
+    let body = RequestOut {
+        include: req.reasoning.is_some().then_some(["reasoning.encrypted_content"]),
+        input,
+        instructions,
+        max_output_tokens: s.max_tokens,
+        metadata: req.metadata.extra.as_ref().filter(|v| v.is_object()),
+        model: &req.model,
+        parallel_tool_calls: req.parallel_tool_calls,
+        prompt_cache_key: req.metadata.prompt_cache_key.as_deref(),
+        reasoning,
+        safety_identifier: req.metadata.user.as_deref(),
+        store: false,
+        stream: req.stream,
+        temperature: s.temperature,
+        text,
+        tool_choice: req.tool_choice.as_ref().map(|c| encode_tool_choice(c, &index)),
+        tools: encode_tools(&req.tools),
+        top_p: s.top_p,
+    };
+    let body = serde_json::to_vec(&body)
         .map_err(|e| ProtocolError::invalid(format!("cannot serialize the upstream request: {e}")))?;
     Ok(EncodedRequest { path: "/responses".into(), body, losses })
 }
@@ -133,49 +114,63 @@ fn system_text(parts: &[Part], losses: &mut Vec<Loss>) -> String {
 
 /// One canonical message → input items, in order: runs of text/media become one `message`
 /// item; calls, results and reasoning become their own items.
-fn encode_message(m: &Message, path: &str, index: &ToolIndex, input: &mut Vec<Value>, losses: &mut Vec<Loss>) {
+fn encode_message<'a>(
+    m: &'a Message,
+    i: usize,
+    index: &'a ToolIndex,
+    input: &mut Vec<InputItemOut<'a>>,
+    losses: &mut Vec<Loss>,
+) {
     let role = match m.role {
         Role::Tool => Role::User,
         r => r,
     };
-    let mut run: Vec<&Part> = Vec::new();
-    let flush = |run: &mut Vec<&Part>, input: &mut Vec<Value>, losses: &mut Vec<Loss>| {
-        if run.is_empty() {
+    let path = || format!("messages[{i}]");
+    // The text/media run waiting to become one `message` item: parts[start..end].
+    let mut run = 0..0;
+    let flush = |run: &mut std::ops::Range<usize>, input: &mut Vec<InputItemOut<'a>>, losses: &mut Vec<Loss>| {
+        if run.start >= run.end {
             return;
         }
-        let parts: Vec<Part> = run.drain(..).cloned().collect();
-        let content = content_out(&parts, role, path, losses);
+        let content = content_out(m.parts[run.clone()].iter(), role, &path(), losses);
+        *run = run.end..run.end;
         if !content.is_empty() {
-            input.push(json!({"type": "message", "role": role_name(role), "content": content}));
+            input.push(InputItemOut::Message { content, role: role_name(role), kind: "message" });
         }
     };
     for (j, part) in m.parts.iter().enumerate() {
         match part {
-            Part::Text { .. } | Part::Image { .. } | Part::File { .. } => run.push(part),
+            Part::Text { .. } | Part::Image { .. } | Part::File { .. } => {
+                if run.start >= run.end {
+                    run = j..j + 1;
+                } else {
+                    run.end = j + 1;
+                }
+            }
             Part::ToolCall(call) => {
                 flush(&mut run, input, losses);
                 input.push(call_item(call, index));
             }
             Part::ToolResult(result) => {
                 flush(&mut run, input, losses);
-                input.push(result_item(result, &format!("{path}.parts[{j}]"), losses));
+                input.push(result_item(result, &format!("{}.parts[{j}]", path()), losses));
             }
             Part::Reasoning(r) => {
                 flush(&mut run, input, losses);
                 match reasoning_item(r) {
                     Some(item) => input.push(item),
                     None => losses.push(Loss::new(
-                        format!("{path}.parts[{j}]"),
+                        format!("{}.parts[{j}]", path()),
                         "reasoning without OpenAI state cannot be replayed to this upstream; dropped",
                     )),
                 }
             }
             Part::Unknown { origin: ME, value } => {
                 flush(&mut run, input, losses);
-                input.push(value.clone());
+                input.push(InputItemOut::Raw(value));
             }
             Part::Unknown { origin, .. } => losses.push(Loss::new(
-                format!("{path}.parts[{j}]"),
+                format!("{}.parts[{j}]", path()),
                 format!("{} content has no Responses equivalent; dropped", origin.name()),
             )),
         }
@@ -193,35 +188,39 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// Text and media parts as message content (`output_text` for the assistant, `input_*` otherwise).
-fn content_out(parts: &[Part], role: Role, path: &str, losses: &mut Vec<Loss>) -> Vec<Value> {
+fn content_out<'a>(
+    parts: impl ExactSizeIterator<Item = &'a Part>,
+    role: Role,
+    path: &str,
+    losses: &mut Vec<Loss>,
+) -> Vec<ContentOut<'a>> {
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
         match p {
-            Part::Text { text, .. } if role == Role::Assistant => out.push(json!({"type": "output_text", "text": text})),
-            Part::Text { text, .. } => out.push(json!({"type": "input_text", "text": text})),
+            Part::Text { text, .. } if role == Role::Assistant => {
+                out.push(ContentOut::Text(TextOut { text, kind: "output_text" }))
+            }
+            Part::Text { text, .. } => out.push(ContentOut::Text(TextOut { text, kind: "input_text" })),
             Part::Image { .. } | Part::File { .. } if role == Role::Assistant => {
                 losses.push(Loss::new(path, "assistant images and files cannot be replayed; dropped"))
             }
             Part::Image { source, detail } => {
-                let mut v = json!({"type": "input_image", "detail": detail.as_deref().unwrap_or("auto")});
-                match source {
-                    MediaSource::Url { url } => v["image_url"] = json!(url),
-                    MediaSource::Base64 { media_type, data } => v["image_url"] = json!(data_url(media_type, data)),
-                    MediaSource::FileId { id } => v["file_id"] = json!(id),
-                }
-                out.push(v);
+                let (image_url, file_id) = match source {
+                    MediaSource::Url { url } => (Some(url.clone()), None),
+                    MediaSource::Base64 { media_type, data } => (Some(data_url(media_type, data)), None),
+                    MediaSource::FileId { id } => (None, Some(id.as_str())),
+                };
+                let detail = detail.as_deref().unwrap_or("auto");
+                out.push(ContentOut::Image { detail, file_id, image_url, kind: "input_image" });
             }
             Part::File { source, filename } => {
-                let mut v = json!({"type": "input_file"});
-                match source {
-                    MediaSource::Url { url } => v["file_url"] = json!(url),
-                    MediaSource::Base64 { media_type, data } => v["file_data"] = json!(data_url(media_type, data)),
-                    MediaSource::FileId { id } => v["file_id"] = json!(id),
-                }
-                if let Some(name) = filename {
-                    v["filename"] = json!(name);
-                }
-                out.push(v);
+                let (file_url, file_data, file_id) = match source {
+                    MediaSource::Url { url } => (Some(url.as_str()), None, None),
+                    MediaSource::Base64 { media_type, data } => (None, Some(data_url(media_type, data)), None),
+                    MediaSource::FileId { id } => (None, None, Some(id.as_str())),
+                };
+                let filename = filename.as_deref();
+                out.push(ContentOut::File { file_data, file_id, file_url, filename, kind: "input_file" });
             }
             _ => losses.push(Loss::new(path, "this content cannot be sent as message content; dropped")),
         }
@@ -229,100 +228,82 @@ fn content_out(parts: &[Part], role: Role, path: &str, losses: &mut Vec<Loss>) -
     out
 }
 
-fn call_item(call: &ToolCall, index: &ToolIndex) -> Value {
+fn call_item<'a>(call: &'a ToolCall, index: &'a ToolIndex) -> InputItemOut<'a> {
     let (namespace, name) = index.split(&call.name);
-    let mut item = if call.kind == ToolCallKind::Custom || index.is_custom(&call.name) {
+    if call.kind == ToolCallKind::Custom || index.is_custom(&call.name) {
         let input = match call.kind {
             ToolCallKind::Custom => call.arguments.clone(),
             ToolCallKind::Function => unwrap_custom_input(&call.arguments),
         };
-        json!({"type": "custom_tool_call", "call_id": call.id, "name": name, "input": input})
+        InputItemOut::CustomToolCall { call_id: &call.id, input, name, namespace, kind: "custom_tool_call" }
     } else {
-        json!({"type": "function_call", "call_id": call.id, "name": name, "arguments": call.arguments})
-    };
-    if let Some(ns) = namespace {
-        item["namespace"] = json!(ns);
+        InputItemOut::FunctionCall { arguments: &call.arguments, call_id: &call.id, name, namespace, kind: "function_call" }
     }
-    item
 }
 
-fn result_item(result: &ToolResult, path: &str, losses: &mut Vec<Loss>) -> Value {
+fn result_item<'a>(result: &'a ToolResult, path: &str, losses: &mut Vec<Loss>) -> InputItemOut<'a> {
     if result.is_error {
         losses.push(Loss::new(format!("{path}.is_error"), "the Responses API has no error flag on tool output"));
     }
     let output = if result.content.iter().all(|p| matches!(p, Part::Text { .. })) {
-        let texts: Vec<&str> = result
-            .content
-            .iter()
-            .filter_map(|p| match p {
-                Part::Text { text, .. } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        json!(texts.join(""))
+        let mut text = String::new();
+        for p in &result.content {
+            if let Part::Text { text: t, .. } = p {
+                text.push_str(t);
+            }
+        }
+        ToolOutputOut::Text(text)
     } else {
-        Value::Array(content_out(&result.content, Role::Tool, path, losses))
+        ToolOutputOut::Parts(content_out(result.content.iter(), Role::Tool, path, losses))
     };
-    let ty = match result.kind {
+    let kind = match result.kind {
         ToolCallKind::Custom => "custom_tool_call_output",
         ToolCallKind::Function => "function_call_output",
     };
-    json!({"type": ty, "call_id": result.call_id, "output": output})
+    InputItemOut::ToolOutput { call_id: &result.call_id, output, kind }
 }
 
 /// A replayable reasoning item, only for state OpenAI issued.
-fn reasoning_item(r: &Reasoning) -> Option<Value> {
+fn reasoning_item(r: &Reasoning) -> Option<InputItemOut<'_>> {
     let opaque = r.opaque.as_ref().filter(|o| o.origin == ME)?;
-    let (id, encrypted) = unpack_reasoning_state(&opaque.payload);
-    let summary: Vec<Value> = r.summary.iter().map(|s| json!({"type": "summary_text", "text": s})).collect();
-    let mut item = json!({"type": "reasoning", "summary": summary, "encrypted_content": encrypted});
-    if let Some(id) = id {
-        item["id"] = json!(id);
-    }
-    Some(item)
+    let (id, encrypted_content) = unpack_reasoning_state(&opaque.payload);
+    let summary = r.summary.iter().map(|s| TextOut { text: s, kind: "summary_text" }).collect();
+    Some(InputItemOut::Reasoning { encrypted_content, id, summary, kind: "reasoning" })
 }
 
-fn tool_json(t: &ToolDef) -> Value {
-    let mut v = match &t.kind {
-        ToolKind::Function => json!({
-            "type": "function",
-            "name": t.name,
-            "parameters": t.parameters,
+fn tool_out(t: &ToolDef) -> ToolOut<'_> {
+    let description = t.description.as_deref();
+    match &t.kind {
+        ToolKind::Function => ToolOut::Function {
+            description,
+            name: &t.name,
+            parameters: &t.parameters,
             // Responses treats a missing `strict` as true; canonical `None` means "not strict".
-            "strict": t.strict.unwrap_or(false),
-        }),
-        ToolKind::Custom { format } => {
-            let mut v = json!({"type": "custom", "name": t.name});
-            if let Some(f) = format {
-                v["format"] = f.clone();
-            }
-            v
-        }
-    };
-    if let Some(d) = &t.description {
-        v["description"] = json!(d);
+            strict: t.strict.unwrap_or(false),
+            kind: "function",
+        },
+        ToolKind::Custom { format } => ToolOut::Custom { description, format: format.as_ref(), name: &t.name, kind: "custom" },
     }
-    v
 }
 
 /// Tools in declaration order; namespaced tools regrouped under one `namespace` entry each.
-fn encode_tools(tools: &[ToolDef]) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut ns_slots: Vec<(String, usize)> = Vec::new();
+fn encode_tools(tools: &[ToolDef]) -> Vec<ToolOut<'_>> {
+    let mut out: Vec<ToolOut> = Vec::with_capacity(tools.len());
+    let mut ns_slots: Vec<(&str, usize)> = Vec::new();
     for t in tools {
         match &t.namespace {
-            None => out.push(tool_json(t)),
+            None => out.push(tool_out(t)),
             Some(ns) => {
                 let slot = match ns_slots.iter().find(|(n, _)| n == ns) {
                     Some((_, slot)) => *slot,
                     None => {
-                        out.push(json!({"type": "namespace", "name": ns, "tools": []}));
-                        ns_slots.push((ns.clone(), out.len() - 1));
+                        out.push(ToolOut::Namespace { name: ns, tools: Vec::new(), kind: "namespace" });
+                        ns_slots.push((ns, out.len() - 1));
                         out.len() - 1
                     }
                 };
-                if let Some(Value::Array(inner)) = out.get_mut(slot).and_then(|v| v.get_mut("tools")) {
-                    inner.push(tool_json(t));
+                if let Some(ToolOut::Namespace { tools, .. }) = out.get_mut(slot) {
+                    tools.push(tool_out(t));
                 }
             }
         }

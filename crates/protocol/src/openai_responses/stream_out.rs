@@ -34,7 +34,7 @@ use super::wire::{OutItem, OutputText, ResponseError, ResponseObject, SummaryTex
 use crate::canonical::{
     Cx, ErrorInfo, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCall, ToolCallKind, Usage,
 };
-use crate::sse::write_event;
+use crate::sse::write_json_event;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::json;
@@ -219,8 +219,7 @@ impl State {
     fn emit<T: Serialize>(&mut self, out: &mut BytesMut, kind: &str, body: T) {
         let env = Envelope { kind, sequence_number: self.seq, body };
         // Serializing plain strings and numbers cannot fail; on error the event is skipped.
-        if let Ok(json) = serde_json::to_string(&env) {
-            write_event(out, kind, &json);
+        if write_json_event(out, kind, &env) {
             self.seq += 1;
         }
     }
@@ -235,9 +234,7 @@ impl State {
         if status == "incomplete" {
             obj.incomplete_details = terminal_status(self.finish.as_ref()).1;
         }
-        let json = serde_json::to_string(&Envelope { kind, sequence_number: self.seq, body: ResponseEvent { response: obj } });
-        if let Ok(json) = json {
-            write_event(out, kind, &json);
+        if write_json_event(out, kind, &Envelope { kind, sequence_number: self.seq, body: ResponseEvent { response: obj } }) {
             self.seq += 1;
         }
     }

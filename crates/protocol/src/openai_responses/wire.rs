@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod output;
+mod request_out;
 pub use output::*;
+pub use request_out::*;
 
 // === input: items and content parts (client requests, and upstream output items) ===
 

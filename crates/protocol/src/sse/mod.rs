@@ -8,4 +8,4 @@ mod encoder;
 pub mod sniff;
 
 pub use decoder::{Decoder, SseEvent, DEFAULT_MAX_EVENT_BYTES};
-pub use encoder::{write_comment, write_data, write_event};
+pub use encoder::{write_comment, write_data, write_event, write_json, write_json_data, write_json_event};
