@@ -43,10 +43,13 @@ impl Rejection {
 /// Most entries the cache holds before it starts over (bounds memory under random ids).
 const CACHE_MAX: usize = 50_000;
 
+/// Key id → (when it was looked up, the record or `None` for no such key).
+type Cache = HashMap<String, (Instant, Option<Arc<KeyRecord>>)>;
+
 pub struct Authenticator {
     store: Store,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<KeyRecord>>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl Authenticator {

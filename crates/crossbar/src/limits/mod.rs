@@ -65,7 +65,7 @@ pub struct Reservation {
 
 pub enum Limiter {
     Local(local::Local),
-    Shared(shared::Shared),
+    Shared(Box<shared::Shared>),
 }
 
 impl Limiter {
@@ -75,7 +75,7 @@ impl Limiter {
 
     /// Counters in Redis at `url`, keys under `prefix:`.
     pub fn redis(url: &str, prefix: &str) -> anyhow::Result<Limiter> {
-        Ok(Limiter::Shared(shared::Shared::new(url, prefix)?))
+        Ok(Limiter::Shared(Box::new(shared::Shared::new(url, prefix)?)))
     }
 
     /// Check every limit of `key` and take a request slot; `now` is unix ms.

@@ -16,7 +16,7 @@ pub async fn admit(state: &AppState, inbound: &Inbound, ticket: &Ticket) -> Resu
     let Some(key) = &ticket.key else { return Ok(()) };
     let deny = |reason: &'static str| state.metrics.limit_denials.get_or_create(&crate::telemetry::ReasonLabels { reason }).inc();
     if let Some(models) = &key.limits.models {
-        if !models.iter().any(|m| *m == inbound.model) {
+        if !models.contains(&inbound.model) {
             deny("model");
             let info = ErrorInfo::new(
                 ErrorKind::PermissionDenied,

@@ -145,7 +145,7 @@ pub fn validate(name: &str, limits: &KeyLimits) -> Result<(), StoreError> {
     if limits.rpm == Some(0) || limits.tpm == Some(0) || limits.max_parallel == Some(0) {
         return bad("rpm, tpm and max_parallel must be at least 1 (omit them for no limit)");
     }
-    if limits.budget_usd.is_some_and(|b| !b.is_finite() || b < 0.0 || b > 1e12) {
+    if limits.budget_usd.is_some_and(|b| !b.is_finite() || !(0.0..=1e12).contains(&b)) {
         return bad("budget_usd: a number of dollars from 0 to 1e12");
     }
     if let Some(m) = &limits.models {
