@@ -3,43 +3,17 @@
 The gateway is configured with one provider of every upstream kind, all pointing at the mock
 upstream over HTTP, plus the built-in in-process `mock` provider.
 """
-import os
-import socket
+import sys
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import crossbar_binary as _binary, free_port as _free_port, wait_ready as _wait  # noqa: E402
 
-
-def _binary() -> str:
-    if os.environ.get("CROSSBAR_BIN"):
-        return os.environ["CROSSBAR_BIN"]
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    return str(Path(target) / "debug" / "crossbar")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
 
 
 @pytest.fixture(scope="session")
