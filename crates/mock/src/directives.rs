@@ -40,6 +40,9 @@ pub struct Directives {
     pub context_overflow: bool,
     /// Remaining quota in percent, reported on successful answers (header only).
     pub headroom: Option<u64>,
+    /// `account-models=ACCOUNT:M1+M2` (header only): on the Codex backend, that ChatGPT account
+    /// (the `chatgpt-account-id` header) serves only these models, as a lesser plan does.
+    pub account_models: Vec<(String, Vec<String>)>,
 }
 
 impl Directives {
@@ -118,6 +121,12 @@ impl Directives {
             "usage-limit" => self.usage_limit = true,
             "context-overflow" => self.context_overflow = true,
             "headroom" => self.headroom = num().filter(|p| *p <= 100).or(self.headroom),
+            "account-models" => {
+                if let Some((account, models)) = value.and_then(|v| v.split_once(':')) {
+                    let models = models.split('+').filter(|m| !m.is_empty()).map(str::to_owned);
+                    self.account_models.push((account.to_owned(), models.collect()));
+                }
+            }
             _ => {}
         }
     }

@@ -73,3 +73,18 @@ fn odd_bodies_do_not_panic() {
         let _ = gemini(&body);
     }
 }
+
+#[test]
+fn account_models_name_an_account_and_its_models() {
+    let d = Directives::parse(
+        [],
+        Some("mock:account-models=acct-2:gpt-5+gpt-5-mini account-models=acct-3:o3 account-models=bad"),
+    );
+    assert_eq!(
+        d.account_models,
+        vec![
+            ("acct-2".to_owned(), vec!["gpt-5".to_owned(), "gpt-5-mini".to_owned()]),
+            ("acct-3".to_owned(), vec!["o3".to_owned()]),
+        ]
+    );
+}

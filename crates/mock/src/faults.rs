@@ -60,6 +60,17 @@ pub fn inject(counter: &AtomicU64, d: &Directives, body: fn(u16) -> Value) -> Op
     None
 }
 
+/// `account-models`: the Codex backend's 400 for a model the account's plan does not include.
+pub fn unserved_model(headers: &HeaderMap, d: &Directives, model: &str) -> Option<Response> {
+    let account = headers.get("chatgpt-account-id")?.to_str().ok()?;
+    let (_, models) = d.account_models.iter().find(|(a, _)| a == account)?;
+    if models.iter().any(|m| m == model) {
+        return None;
+    }
+    let detail = format!("The '{model}' model is not supported when using Codex with a ChatGPT account.");
+    Some(stream::json_response(axum::http::StatusCode::BAD_REQUEST, &json!({"detail": detail})))
+}
+
 /// An HTTP error with the protocol's body. A 429 says when its limit resets
 /// (`mock:ratelimit-reset`, default 1 s) in `retry-after` and OpenAI's headers.
 pub fn error(status: u16, d: &Directives, body: fn(u16) -> Value) -> Response {

@@ -27,6 +27,9 @@ pub async fn handle(inc: Incoming) -> Response {
     if let Some(res) = inc.prelude(&d, error_body).await {
         return res;
     }
+    if let Some(res) = crate::faults::unserved_model(&inc.headers, &d, inputs.model) {
+        return res;
+    }
     let plan = inc.plan(&inputs, &d);
     let items = final_items(&plan);
     if inputs.stream {
