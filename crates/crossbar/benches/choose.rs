@@ -52,11 +52,12 @@ fn main() {
     };
     let body = br#"{"model":"bench","prompt_cache_key":"conversation-1","input":"hello"}"#;
     let key = sticky::session_key(&Default::default(), body);
-    route.affinity.set(key.unwrap_or(0), 5, 10, 1_000_000);
+    route.remember(key.unwrap_or(0), 5, 10, 1_000_000);
     let t = Instant::now();
     for _ in 0..N {
         let k = sticky::session_key(&Default::default(), black_box(body));
-        black_box(route.choose(10, 100, |_| false, k, &mut rng));
+        let preferred = k.and_then(|k| route.recall(k, 10));
+        black_box(route.choose(10, 100, |_| false, preferred, &mut rng));
     }
     println!("sticky (key from body + lookup): {:.0} ns", t.elapsed().as_nanos() as f64 / f64::from(N));
 }

@@ -184,3 +184,61 @@ async fn three_instances_behave_as_one_gateway() {
     }
     drop_db(&pg).await;
 }
+
+/// Redis alone is enough for shared affinity.
+async fn redis_up() -> bool {
+    let required = std::env::var("CROSSBAR_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let up = match redis::Client::open(redis_url()) {
+        Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(up || !required, "CROSSBAR_REQUIRE_SERVICES=1 but Redis is down");
+    if !up {
+        eprintln!("SKIPPED: Redis is down (run scripts/services.sh)");
+    }
+    up
+}
+
+async fn provider_for(url: &str, conversation: &str) -> String {
+    let (path, body) = request(Client::Responses, "m", "hello", false);
+    let r = client().post(format!("{url}{path}")).header("session_id", conversation).json(&body).send().await.expect("send");
+    assert_eq!(r.status(), 200);
+    r.headers()["x-crossbar-provider"].to_str().expect("header").to_string()
+}
+
+#[tokio::test]
+async fn a_conversation_stays_on_one_deployment_whichever_instance_it_reaches() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let cfg = format!(
+        "[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n\n\
+         [[providers]]\nname = \"a\"\nkind = \"mock\"\n\n[[providers]]\nname = \"b\"\nkind = \"mock\"\n\n\
+         [[providers]]\nname = \"c\"\nkind = \"mock\"\n\n\
+         [[models]]\nname = \"m\"\nstrategy = \"weighted\"\nsticky = true\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n",
+        redis_url()
+    );
+    let gws = [Gateway::start(&cfg).await, Gateway::start(&cfg).await, Gateway::start(&cfg).await];
+    let mut first = Vec::new();
+    for i in 0..20 {
+        let conv = format!("conversation-{i}");
+        let p = provider_for(&gws[i % 3].url, &conv).await;
+        for gw in &gws {
+            assert_eq!(provider_for(&gw.url, &conv).await, p, "{conv} moved between instances");
+        }
+        first.push(p);
+    }
+    let spread: std::collections::BTreeSet<_> = first.iter().collect();
+    assert!(spread.len() > 1, "conversations are still balanced: {spread:?}");
+
+    // Instance 1 sees conversation-0's deployment failing and moves it; the others follow.
+    let route = gws[1].state.routes().resolve("m").expect("route");
+    let i = route.deployments.iter().position(|d| d.target.provider.name() == first[0]).expect("deployment");
+    route.deployments[i].state.health.failure(crossbar::routing::clock::now_ms(), 1, 60_000);
+    let moved = provider_for(&gws[1].url, "conversation-0").await;
+    assert_ne!(moved, first[0]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(provider_for(&gws[0].url, "conversation-0").await, moved, "instance 0 follows the move");
+    assert_eq!(provider_for(&gws[2].url, "conversation-0").await, moved, "instance 2 follows the move");
+}

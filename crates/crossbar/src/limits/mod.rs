@@ -73,9 +73,9 @@ impl Limiter {
         Limiter::Local(local::Local::default())
     }
 
-    /// Counters in Redis at `url`, keys under `prefix:`.
-    pub fn redis(url: &str, prefix: &str) -> anyhow::Result<Limiter> {
-        Ok(Limiter::Shared(Box::new(shared::Shared::new(url, prefix)?)))
+    /// Counters in Redis (keys under its prefix).
+    pub fn redis(redis: std::sync::Arc<crate::redis_conn::RedisConn>) -> Limiter {
+        Limiter::Shared(Box::new(shared::Shared::new(redis)))
     }
 
     /// Check every limit of `key` and take a request slot; `now` is unix ms.

@@ -8,9 +8,10 @@
 
 use super::{Denial, Reservation, WINDOW_MS};
 use crate::store::{KeyRecord, Period, Store};
+use crate::redis_conn::RedisConn;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
-use tokio::sync::OnceCell;
+use std::sync::Arc;
 
 const ADMIT: &str = r"
 local now = tonumber(ARGV[1])
@@ -60,31 +61,26 @@ return 0
 ";
 
 pub struct Shared {
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
-    prefix: String,
+    redis: Arc<RedisConn>,
     admit: Script,
     settle: Script,
 }
 
 impl Shared {
-    pub fn new(url: &str, prefix: &str) -> anyhow::Result<Shared> {
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis url: {e}"))?;
-        Ok(Shared { client, conn: OnceCell::new(), prefix: prefix.to_string(), admit: Script::new(ADMIT), settle: Script::new(SETTLE) })
+    pub fn new(redis: Arc<RedisConn>) -> Shared {
+        Shared { redis, admit: Script::new(ADMIT), settle: Script::new(SETTLE) }
     }
 
     async fn conn(&self) -> redis::RedisResult<ConnectionManager> {
-        self.conn.get_or_try_init(|| ConnectionManager::new(self.client.clone())).await.cloned()
+        self.redis.conn().await
     }
 
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let mut c = self.conn().await?;
-        let _: String = redis::cmd("PING").query_async(&mut c).await?;
-        Ok(())
+        self.redis.ping().await
     }
 
     fn k(&self, what: &str, id: &str) -> String {
-        format!("{}:{what}:{id}", self.prefix)
+        self.redis.key(what, id)
     }
 
     pub async fn spend(&self, id: &str, start: i64, period: Period, store: &Store) -> anyhow::Result<f64> {

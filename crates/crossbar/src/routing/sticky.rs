@@ -4,8 +4,10 @@
 //! The conversation key, first found wins: headers `x-session-affinity` (OpenCode),
 //! `session-id` / `session_id` / `conversation_id` (Codex, by version); body
 //! `prompt_cache_key` (OpenAI), `metadata.user_id` (Anthropic; Claude Code puts its session
-//! there); else a hash of the system prompt and the first two turns. Affinity lives in memory
-//! (per instance), expires `sticky_ttl` after the conversation's last request, and is bounded.
+//! there); else a hash of the system prompt and the first two turns. `Affinity` is this
+//! instance's memory of conversation → deployment (by `Deployment::tag`, so it survives a
+//! rebuilt routing table); it expires `sticky_ttl` after the conversation's last request and is
+//! bounded. With Redis, `pipeline::affinity` shares it between instances.
 //! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
 
 use axum::http::HeaderMap;
@@ -75,19 +77,19 @@ fn hash(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-/// Conversation → deployment index, per route.
+/// Conversation → deployment tag, per route.
 #[derive(Debug, Default)]
 pub struct Affinity {
-    map: Mutex<HashMap<u64, (usize, u64)>>,
+    map: Mutex<HashMap<u64, (u64, u64)>>,
 }
 
 impl Affinity {
-    pub fn get(&self, key: u64, now: u64) -> Option<usize> {
+    pub fn get(&self, key: u64, now: u64) -> Option<u64> {
         let map = self.map.lock().ok()?;
         map.get(&key).filter(|(_, expires)| *expires > now).map(|(i, _)| *i)
     }
 
-    pub fn set(&self, key: u64, deployment: usize, now: u64, ttl_ms: u64) {
+    pub fn set(&self, key: u64, deployment: u64, now: u64, ttl_ms: u64) {
         let Ok(mut map) = self.map.lock() else { return };
         if map.len() >= CAPACITY && !map.contains_key(&key) {
             map.retain(|_, (_, e)| *e > now);
