@@ -9,6 +9,7 @@ use crate::usage::Recorder;
 use crate::config::Config;
 use crate::routing::Routes;
 use crate::telemetry::Metrics;
+use crate::redis_conn::RedisConn;
 use crate::upstream::Provider;
 use axum::Router;
 use crossbar_protocol::canonical::OpaqueCodec;
@@ -16,7 +17,10 @@ use std::sync::Arc;
 
 pub struct AppState {
     pub config: Config,
-    pub routes: Routes,
+    /// The routing table; swapped whole when a `chatgpt` pool's accounts change (`routes()`).
+    routes: arc_swap::ArcSwap<Routes>,
+    /// With `[redis]` (or `REDIS_URL`): limits and conversation affinity shared by instances.
+    pub redis: Option<Arc<RedisConn>>,
     pub metrics: Metrics,
     pub catalog: Catalog,
     /// Seals the gateway-owned opaque state that travels through clients.
@@ -42,13 +46,14 @@ impl AppState {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let routes = Routes::new(&config, providers);
         let store = open_store(&config)?;
-        let limiter = match redis_url(&config) {
+        let redis = match redis_url(&config) {
             Some(url) => {
                 let prefix = config.redis.as_ref().map_or("crossbar", |r| r.prefix.as_str());
-                Limiter::redis(&url, prefix)?
+                Some(Arc::new(RedisConn::new(&url, prefix)?))
             }
-            None => Limiter::local(),
+            None => None,
         };
+        let limiter = redis.clone().map_or_else(Limiter::local, Limiter::redis);
         let auth = config.auth.as_ref().map(|a| Authenticator::new(store.clone(), a.cache_ttl));
         let admin_env = config.auth.as_ref().map_or("CROSSBAR_ADMIN_KEY", |a| a.admin_key_env.as_str());
         let admin_key = std::env::var(admin_env).ok().filter(|k| !k.trim().is_empty()).map(Secret::new);
@@ -56,7 +61,8 @@ impl AppState {
         let usage = Recorder::start(store.clone(), config.storage.usage_queue, config.storage.usage_flush, &metrics);
         Ok(Arc::new(AppState {
             catalog: Catalog::new(config.catalog.clone()),
-            routes,
+            routes: arc_swap::ArcSwap::from_pointee(routes),
+            redis,
             metrics,
             codec: Arc::new(OpaqueCodec::new(key)),
             store,
@@ -66,6 +72,45 @@ impl AppState {
             admin_key,
             config,
         }))
+    }
+
+    /// The routing table now (a request keeps the one it started with).
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
+    /// Rebuild the `chatgpt` pools from the account file and, when their members changed, swap
+    /// in a routing table over them (health, quotas and affinity carry over). Returns the
+    /// number of pooled accounts after a swap, `None` when nothing changed.
+    pub fn reload_accounts(&self) -> anyhow::Result<Option<usize>> {
+        let old = self.routes();
+        let mut pooled = 0;
+        let mut providers = Vec::with_capacity(old.providers().len());
+        let mut logins: Vec<Arc<Provider>> = Vec::new();
+        let mut changed = false;
+        for p in old.providers() {
+            if p.kind() == crate::config::ProviderKind::Chatgpt && p.account().is_none() {
+                let fresh = p.with_current_accounts(&self.config.server)?;
+                let same = fresh.pool.len() == p.pool.len() && fresh.pool.iter().zip(&p.pool).all(|(a, b)| Arc::ptr_eq(a, b));
+                changed |= !same;
+                logins.extend(fresh.pool.iter().filter(|m| !p.pool.iter().any(|o| Arc::ptr_eq(o, m))).cloned());
+                pooled += fresh.pool.len();
+                providers.push(if same { p.clone() } else { Arc::new(fresh) });
+            } else {
+                providers.push(p.clone());
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let fresh: Vec<&str> = logins.iter().map(|m| m.name()).collect();
+        self.routes.store(Arc::new(old.successor(&self.config, providers, &fresh)));
+        Ok(Some(pooled))
+    }
+
+    /// Whether a provider pools ChatGPT accounts (then the account file is watched).
+    pub fn has_account_pools(&self) -> bool {
+        self.config.providers.iter().any(|p| p.kind == crate::config::ProviderKind::Chatgpt)
     }
 
     /// Connect to the database (running migrations) and to Redis, so a bad URL fails at start.

@@ -103,6 +103,8 @@ pub enum AccountsAction {
     Import { path: PathBuf },
     /// Each account's id, email, state, token expiry and last error.
     List,
+    /// Forget an account (by its id, as `list` shows it).
+    Remove { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ pub mod gateway_key;
 pub mod ingress;
 pub mod limits;
 pub mod pipeline;
+pub mod redis_conn;
 pub mod routing;
 pub mod server;
 pub mod store;

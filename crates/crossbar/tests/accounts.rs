@@ -131,3 +131,127 @@ async fn an_accounts_usage_windows_are_recorded_for_the_listing() {
     let listing = crossbar::accounts::list(&data_dir).expect("list");
     assert!(listing.contains("primary 30% used"), "{listing}");
 }
+
+async fn ask_model(gw: &Gateway, model: &str, text: &str) -> (u16, String, String) {
+    let (path, body) = request(Client::Responses, model, text, false);
+    let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
+    let status = r.status().as_u16();
+    let provider = r.headers().get("x-crossbar-provider").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (status, provider, r.text().await.expect("body"))
+}
+
+fn accounts_asked(mock: &crossbar_mock::MockServer) -> Vec<String> {
+    let log = mock.requests();
+    mock.clear();
+    log.iter().filter_map(|r| r["headers"]["chatgpt-account-id"].as_str().map(str::to_string)).collect()
+}
+
+#[tokio::test]
+async fn a_model_only_some_accounts_have_is_served_by_those_and_not_found_only_when_none_has_it() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for a in ["acct-1", "acct-2", "acct-3"] {
+        import(dir.path(), a, &format!("token-{a}"), &format!("refresh-{a}"));
+    }
+    // acct-1 and acct-2 are on a plan with gpt-5 only; acct-3 has everything but o9 exists nowhere.
+    let plans = "mock:account-models=acct-1:gpt-5 mock:account-models=acct-2:gpt-5 mock:account-models=acct-3:gpt-5+gpt-5-pro";
+    let gw = Gateway::start_in(&pool(&mock.url(), plans), dir).await;
+
+    let mut asked = Vec::new();
+    for i in 0..6 {
+        let (status, provider, body) = ask_model(&gw, "codex/gpt-5-pro", &format!("pro {i}")).await;
+        assert_eq!((status, provider.as_str()), (200, "codex:acct-3"), "request {i}: {body}");
+        asked.extend(accounts_asked(&mock));
+    }
+    let count = |a: &str| asked.iter().filter(|x| *x == a).count();
+    assert_eq!(count("acct-3"), 6, "{asked:?}");
+    assert!(count("acct-1") <= 1 && count("acct-2") <= 1, "an account without the model is asked once: {asked:?}");
+    // gpt-5 is on every plan: the pool still shares it.
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..30 {
+        let (status, provider, body) = ask_model(&gw, "codex/gpt-5", &format!("conversation {i}")).await;
+        assert_eq!(status, 200, "{body}");
+        seen.insert(provider);
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    mock.clear();
+
+    // No account has it: a 404 in the client's format, then no upstream calls at all.
+    let (status, _, body) = ask_model(&gw, "codex/o9", "o9").await;
+    assert_eq!(status, 404, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["error"]["code"], "model_not_found", "{body}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("not supported when using Codex"), "{body}");
+    assert_eq!(accounts_asked(&mock).len(), 3, "each account asked once");
+    let (status, _, body) = ask_model(&gw, "codex/o9", "o9").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(accounts_asked(&mock).is_empty());
+}
+
+/// Ask until `ok` holds for an answer's provider (the gateway notices the file within ~1 s).
+async fn eventually(gw: &Gateway, what: &str, ok: impl Fn(&str) -> bool) -> std::collections::BTreeSet<String> {
+    // New conversations every time (a known one rightly sticks to its account).
+    static CONVERSATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..12 {
+            let n = CONVERSATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (status, provider, body) = ask(gw, &format!("conversation {n}")).await;
+            assert_eq!(status, 200, "{body}");
+            seen.insert(provider);
+        }
+        if seen.iter().all(|p| ok(p)) && !seen.is_empty() {
+            return seen;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {seen:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn accounts_imported_or_removed_while_running_are_used_without_a_restart() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    let data_dir = dir.path().to_path_buf();
+    let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    eventually(&gw, "one account", |p| p == "codex:acct-1").await;
+
+    import(&data_dir, "acct-2", "token-2", "refresh-2");
+    let mut both = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while both.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the new account never served: {both:?}");
+        both.extend(eventually(&gw, "two accounts", |p| p.starts_with("codex:acct-")).await);
+    }
+
+    crossbar::accounts::remove(&data_dir, "acct-1").expect("remove");
+    eventually(&gw, "acct-1 removed", |p| p == "codex:acct-2").await;
+    assert!(crossbar::accounts::remove(&data_dir, "acct-1").is_err(), "removing twice says so");
+}
+
+#[tokio::test]
+async fn a_disabled_account_serves_again_once_logged_in_again() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "revoked-1");
+    import(dir.path(), "acct-2", "token-2", "refresh-2");
+    let data_dir = dir.path().to_path_buf();
+    let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    eventually(&gw, "acct-1 disabled", |p| p == "codex:acct-2").await;
+    assert!(crossbar::accounts::list(&data_dir).expect("list").contains("disabled"));
+
+    // A new login for acct-1 (fresh tokens) replaces the disabled one in the running pool.
+    import(&data_dir, "acct-1", "token-1b", "refresh-1b");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let seen = eventually(&gw, "any", |p| p.starts_with("codex:acct-")).await;
+        if seen.contains("codex:acct-1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "acct-1 never came back");
+    }
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    assert!(!listing.contains("disabled"), "{listing}");
+}

@@ -6,6 +6,7 @@
 
 pub mod store;
 pub mod token;
+pub mod watch;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -33,6 +34,10 @@ pub struct Account {
     /// Usage windows as the Codex backend last reported them (`x-codex-primary-*`, `-secondary-*`).
     #[serde(default)]
     pub windows: Vec<Window>,
+    /// Unix ms of the import (or login) that stored these tokens: a running gateway takes a
+    /// changed value as a new login and starts afresh with it.
+    #[serde(default)]
+    pub imported_at: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -114,6 +119,7 @@ pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Res
             import(&data_dir, &path).map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
         }
         crate::cli::AccountsAction::List => list(&data_dir),
+        crate::cli::AccountsAction::Remove { id } => remove(&data_dir, &id).map(|()| format!("removed account {id}\n")),
     };
     result.map_err(|e| format!("crossbar: {e:#}\n"))
 }
@@ -121,13 +127,37 @@ pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Res
 /// `crossbar accounts import PATH`: add or replace (by account id) an account.
 pub fn import(data_dir: &Path, path: &Path) -> anyhow::Result<Account> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let account = Account::from_codex_auth(&text)?;
+    add(data_dir, Account::from_codex_auth(&text)?)
+}
+
+/// Store a freshly logged-in account, replacing one with the same id. A running gateway picks
+/// it up within a second or two (it watches the file), without a restart.
+pub fn add(data_dir: &Path, mut account: Account) -> anyhow::Result<Account> {
+    account.imported_at = unix_ms();
     let store = store::Store::open(data_dir)?;
+    let _g = store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
     let mut all = store.load()?;
     all.retain(|a| a.id != account.id);
     all.push(account.clone());
     store.save(&all)?;
     Ok(account)
+}
+
+/// `crossbar accounts remove ID`: forget an account (a running gateway stops using it).
+pub fn remove(data_dir: &Path, id: &str) -> anyhow::Result<()> {
+    let store = store::Store::open(data_dir)?;
+    let _g = store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
+    let mut all = store.load()?;
+    let before = all.len();
+    all.retain(|a| a.id != id);
+    if all.len() == before {
+        anyhow::bail!("no account {id:?} (see `crossbar accounts list`)");
+    }
+    store.save(&all)
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `crossbar accounts list`: one line per account, no secrets.

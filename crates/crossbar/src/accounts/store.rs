@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "crossbar-accounts-v1:";
 
+/// Serialises read-modify-write of the file within this process (imports, token refreshes,
+/// usage windows); across processes the last atomic rename wins.
+pub static FILE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Store {
     path: PathBuf,
     cipher: ChaCha20Poly1305,
@@ -32,6 +36,12 @@ impl Store {
             Err(_) => crate::gateway_key::load_or_create(data_dir)?,
         };
         Ok(Store { path: data_dir.join("accounts.sealed"), cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
+    }
+
+    /// The file's modification time and length, to notice changes cheaply (`None`: no file).
+    pub fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.modified().ok()?, m.len()))
     }
 
     pub fn load(&self) -> anyhow::Result<Vec<Account>> {

@@ -9,7 +9,7 @@ use super::Account;
 use crate::config::secret::{KeyError, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Refresh this long before the access token expires.
@@ -32,10 +32,10 @@ pub fn jwt_expiry(jwt: &str) -> Option<u64> {
 
 pub struct AccountHandle {
     pub id: String,
+    /// Which import of the account this handle serves (`Account::imported_at`).
+    pub imported_at: u64,
     account: tokio::sync::Mutex<Account>,
     store: Arc<Store>,
-    /// Serialises read-modify-write of the account file between accounts of this process.
-    file_lock: Arc<Mutex<()>>,
     token_url: String,
     client: reqwest::Client,
     /// Unix seconds of the last write caused by usage windows (they change on every answer).
@@ -55,13 +55,13 @@ impl PartialEq for AccountHandle {
 }
 
 impl AccountHandle {
-    pub fn new(account: Account, store: Arc<Store>, file_lock: Arc<Mutex<()>>, token_url: String) -> AccountHandle {
+    pub fn new(account: Account, store: Arc<Store>, token_url: String) -> AccountHandle {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
         AccountHandle {
             id: account.id.clone(),
+            imported_at: account.imported_at,
             account: tokio::sync::Mutex::new(account),
             store,
-            file_lock,
             token_url,
             client,
             windows_saved: Default::default(),
@@ -161,13 +161,14 @@ impl AccountHandle {
         }
     }
 
-    /// Write this account back into the file (others as they are on disk).
+    /// Write this account back into the file (others as they are on disk). Not when the file
+    /// holds a newer login of it, or none (removed): those win over this handle.
     fn persist(&self, a: &Account) {
-        let Ok(_g) = self.file_lock.lock() else { return };
+        let Ok(_g) = super::store::FILE_LOCK.lock() else { return };
         let result = self.store.load().and_then(|mut all| {
             match all.iter_mut().find(|x| x.id == a.id) {
-                Some(x) => *x = a.clone(),
-                None => all.push(a.clone()),
+                Some(x) if x.imported_at == a.imported_at => *x = a.clone(),
+                _ => return Ok(()),
             }
             self.store.save(&all)
         });

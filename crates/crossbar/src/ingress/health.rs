@@ -18,7 +18,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let body = json!({
         "status": if storage_ok { "ready" } else { "not ready" },
         "config": state.config.origin,
-        "providers": state.routes.providers().iter().map(|p| json!({"name": p.name(), "kind": p.kind().name()})).collect::<Vec<_>>(),
+        "providers": state.routes().providers().iter().map(|p| json!({"name": p.name(), "kind": p.kind().name()})).collect::<Vec<_>>(),
         "storage": {"data_dir": data_dir.display().to_string(), "ok": storage_ok},
     });
     let status = if storage_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

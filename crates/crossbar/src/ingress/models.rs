@@ -21,13 +21,14 @@ pub(super) struct Listed {
 
 pub(super) async fn collect(state: &AppState) -> Vec<Listed> {
     let mut out = Vec::new();
-    let mut aliases: Vec<_> = state.routes.aliases().collect();
+    let routes = state.routes();
+    let mut aliases: Vec<_> = routes.aliases().collect();
     aliases.sort_by(|a, b| a.0.cmp(b.0));
     for (name, targets) in aliases {
         let info = targets.first().and_then(|(_, m)| state.catalog.lookup(m));
         out.push(Listed { id: name.clone(), owned_by: "crossbar".to_string(), info });
     }
-    let lists = futures_util::future::join_all(state.routes.providers().iter().map(|p| async move { (p.clone(), p.list_models().await) })).await;
+    let lists = futures_util::future::join_all(routes.providers().iter().map(|p| async move { (p.clone(), p.list_models().await) })).await;
     for (p, models) in lists {
         for m in models {
             out.push(Listed { id: format!("{}/{m}", p.name()), owned_by: p.name().to_string(), info: state.catalog.lookup(&m) });

@@ -9,7 +9,9 @@
 //! timeouts, key failures, an empty or broken stream start, 408, 500, 502, 503, 504, 529.
 //! A 429 (or usage limit) parks the deployment until its reset and moves on without waiting.
 //! Other statuses (400, 401, 403, 404, …) are the client's answer — except context-window
-//! overflow and content-filter refusals, which move to the model's `fallbacks`.
+//! overflow and content-filter refusals, which move to the model's `fallbacks`, and "model not
+//! served" (a ChatGPT plan without it, a 404 naming the model), which leaves that deployment
+//! out for a while and tries the others; only when none serves it does the client get a 404.
 //! The budget is the route's `retries`. After the commit nothing is retried: a broken stream
 //! ends with the client protocol's error event (`stream.rs`) and counts against the deployment.
 //! Must never: retry after the commit point, wait unboundedly, or retry a request the client
@@ -46,7 +48,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, route: Arc<Route>) -> R
         match attempt_route(&state, &inbound, &current).await {
             Ended::Answer(r) => return r,
             Ended::Fallback(r) => {
-                let next = fallbacks.by_ref().find_map(|name| state.routes.resolve(name).ok().filter(|r| !r.deployments.is_empty()));
+                let next = fallbacks.by_ref().find_map(|name| state.routes().resolve(name).ok().filter(|r| !r.deployments.is_empty()));
                 match next {
                     Some(n) => {
                         tracing::info!(from = %current.name, to = %n.name, "falling back to another model");
@@ -85,7 +87,7 @@ struct Last {
 }
 
 async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Ended {
-    let cfg = &state.routes.config;
+    let cfg = &state.config.routing;
     let tokens = (inbound.body.len() / 4) as u64;
     let session = if route.sticky && route.deployments.len() > 1 { sticky::session_key(&inbound.headers, &inbound.body) } else { None };
     let mut tried: Vec<usize> = Vec::new();
@@ -94,18 +96,28 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
     let mut waits: Vec<(usize, Duration)> = Vec::new();
     let mut last: Option<Last> = None;
     let mut attempts = 0u32;
+    // Attempts answered "model not served": bounded by the deployments, not the retry budget.
+    let mut unserved = 0u32;
 
-    while attempts <= route.retries {
+    let recalled = match session {
+        Some(k) => super::affinity::recall(state, route, k, clock::now_ms()).await,
+        None => None,
+    };
+
+    while attempts - unserved <= route.retries {
         let now = clock::now_ms();
         let choice = {
             let mut rng = rand::thread_rng();
             route
-                .choose(now, tokens, |i| tried.contains(&i) || excluded.contains(&i), session, &mut rng)
+                .choose(now, tokens, |i| tried.contains(&i) || excluded.contains(&i), recalled, &mut rng)
                 .or_else(|| route.choose(now, tokens, |i| excluded.contains(&i), None, &mut rng))
         };
         let index = match choice {
             Some(i) => i,
             None if last.is_some() => break,
+            None if !route.deployments.iter().any(|d| d.state.serves(now)) => {
+                return Ended::Answer(not_served(inbound, route, None));
+            }
             None => match strategy::soonest(&route.deployments, now, tokens, |_| false) {
                 // Everything is failing: probe the one that rested longest rather than refuse.
                 Ok(i) => i,
@@ -151,7 +163,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 }
                 flight.settle();
                 if let Some(k) = session {
-                    route.affinity.set(k, index, now, cfg.sticky_ttl.as_millis() as u64);
+                    super::affinity::remember(state, route, k, index, recalled, now);
                 }
                 resp.body = Box::pin(Tracked { inner: resp.body, flight, threshold: cfg.failures_to_cooldown, cooldown_ms: cfg.cooldown.as_millis() as u64 });
                 let mut r = respond(state, inbound, route, index, prepared, resp).await;
@@ -165,6 +177,17 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 record(state, route, index, &failure, now, unix, &mut excluded, &mut waits);
                 last = Some(Last { index, failure, prepared });
             }
+            Verdict::Final(failure) if route.deployments.len() > 1 && model_unserved(&failure) => {
+                // Another deployment (another account's plan) may have the model: not the
+                // client's mistake yet, and not a failure of this deployment's health.
+                flight.settle();
+                dep.state.mark_unserved(now, UNSERVED_MS);
+                dep.state.set_last_error(format!("does not serve model {:?}", target.model));
+                tracing::info!(provider = %target.provider.name(), model = %target.model, "upstream does not serve the model; trying another deployment");
+                excluded.push(index);
+                unserved += 1;
+                last = Some(Last { index, failure, prepared });
+            }
             Verdict::Final(failure) => {
                 flight.settle();
                 let fallback = !route.fallbacks.is_empty() && wants_fallback(&failure);
@@ -174,6 +197,9 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         }
     }
     match last {
+        Some(l) if unserved > 0 && !route.deployments.iter().any(|d| d.state.serves(clock::now_ms())) => {
+            Ended::Answer(not_served(inbound, route, Some(&l.failure)))
+        }
         Some(l) => {
             let r = l.respond(state, inbound, route).await;
             Ended::Answer(r)
@@ -255,7 +281,7 @@ async fn read_whole(mut resp: UpstreamResponse, idle: Duration, started: Instant
 /// Feed a failed attempt back into the deployment's health.
 #[allow(clippy::too_many_arguments)]
 fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now: u64, unix: f64, excluded: &mut Vec<usize>, waits: &mut Vec<(usize, Duration)>) {
-    let cfg = &state.routes.config;
+    let cfg = &state.config.routing;
     let dep = &route.deployments[index];
     let provider = dep.target.provider.name().to_string();
     let (kind, message) = match failure {
@@ -308,6 +334,45 @@ fn body_reset(body: &[u8], unix: f64) -> Option<Duration> {
     }
     let at = e.get("resets_at").and_then(|s| s.as_f64())?;
     Some(Duration::from_secs_f64((at - unix).clamp(0.0, 1e9)))
+}
+
+/// How long a deployment that said "no such model" is left out of its routes.
+const UNSERVED_MS: u64 = 15 * 60 * 1000;
+
+/// The upstream does not serve the model: a ChatGPT plan without it (Codex backend 400
+/// "not supported when using Codex with a ChatGPT account"), or a 404 naming the model.
+fn model_unserved(f: &Failure) -> bool {
+    let Failure::Http { status, body, .. } = f else { return false };
+    if !matches!(status, 400 | 404) {
+        return false;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    text.contains("model_not_found")
+        || text.contains("not supported when using codex")
+        || (*status == 404 && text.contains("model"))
+        || (text.contains("model") && text.contains("does not exist"))
+}
+
+/// No deployment of the route serves the model (each one said so): the client's own 404.
+fn not_served(inbound: &Inbound, route: &Route, last: Option<&Failure>) -> Response {
+    let mut msg = format!("model {:?} is not served by any of its {} deployments", route.name, route.deployments.len());
+    if let Some(Failure::Http { body, .. }) = last {
+        let said = upstream_message(body);
+        if !said.is_empty() {
+            msg.push_str(&format!(" (the last said: {said})"));
+        }
+    }
+    let mut info = ErrorInfo::new(ErrorKind::NotFound, msg);
+    info.code = Some("model_not_found".to_string());
+    info.param = Some("model".to_string());
+    reply::error(inbound.protocol, &info)
+}
+
+/// The message of an upstream error body, whatever its shape (bounded).
+fn upstream_message(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = ["/error/message", "/detail", "/message"].iter().find_map(|p| v.pointer(p)?.as_str()).unwrap_or_default();
+    text.chars().take(300).collect()
 }
 
 /// Context-window overflow or a content filter: another model may take it.

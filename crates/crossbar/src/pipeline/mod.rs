@@ -5,6 +5,7 @@
 //! record and the limit settlement, when the body ends).
 
 mod admit;
+mod affinity;
 mod attempt;
 pub mod body;
 mod compaction;
@@ -71,7 +72,7 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
 }
 
 async fn route_and_send(state: Arc<AppState>, inbound: Inbound) -> Response {
-    let route = match state.routes.resolve(&inbound.model) {
+    let route = match state.routes().resolve(&inbound.model) {
         Ok(r) => r,
         Err(e) => return reply::error(inbound.protocol, &e),
     };

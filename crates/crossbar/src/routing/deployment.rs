@@ -31,6 +31,9 @@ pub struct DeploymentState {
     window: AtomicU64,
     window_requests: AtomicU32,
     window_tokens: AtomicU64,
+    /// Until when (ms) the upstream is known not to serve this model (a ChatGPT account whose
+    /// plan lacks it, a provider without it); 0 = serves it, as far as anyone knows.
+    unserved_until: AtomicU64,
     pub last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -45,6 +48,7 @@ impl Default for DeploymentState {
             window: AtomicU64::new(0),
             window_requests: AtomicU32::new(0),
             window_tokens: AtomicU64::new(0),
+            unserved_until: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
         }
     }
@@ -118,6 +122,16 @@ impl DeploymentState {
         self.window_tokens.fetch_add(tokens, Relaxed);
     }
 
+    /// Whether the upstream may serve the model (not refused as unknown within the hour).
+    pub fn serves(&self, now: u64) -> bool {
+        now >= self.unserved_until.load(Relaxed)
+    }
+
+    /// The upstream said it does not serve this model: leave it out for `for_ms`.
+    pub fn mark_unserved(&self, now: u64, for_ms: u64) {
+        self.unserved_until.store(now.saturating_add(for_ms), Relaxed);
+    }
+
     pub fn set_last_error(&self, e: String) {
         if let Ok(mut g) = self.last_error.lock() {
             *g = Some(e);
@@ -133,9 +147,21 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Whether the chooser may take it now (health and caps).
+    /// A stable identity of this deployment within the process: its shared state's address
+    /// (the same `provider/model` in every route and every rebuilt table).
+    pub fn tag(&self) -> u64 {
+        Arc::as_ptr(&self.state) as usize as u64
+    }
+
+    /// `provider/model`, as the upstream knows it (the shared affinity record in Redis).
+    pub fn is_named(&self, name: &str) -> bool {
+        name.split_once('/').is_some_and(|(p, m)| p == self.target.provider.name() && m == self.target.model)
+    }
+
+    /// Whether the chooser may take it now (serves the model, health and caps).
     pub fn usable(&self, now: u64, tokens: u64) -> bool {
-        matches!(self.state.health.availability(now), Availability::Ready | Availability::Probe)
+        self.state.serves(now)
+            && matches!(self.state.health.availability(now), Availability::Ready | Availability::Probe)
             && self.state.has_capacity(&self.settings, now, tokens)
     }
 

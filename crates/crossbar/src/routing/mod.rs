@@ -54,20 +54,40 @@ pub struct Route {
     pub fallbacks: Vec<String>,
     pub retries: u32,
     pub sticky: bool,
-    pub affinity: sticky::Affinity,
+    pub affinity: Arc<sticky::Affinity>,
 }
 
 impl Route {
-    /// The deployment for the next attempt: the conversation's own if it is usable, else the
-    /// strategy's choice among those `skip` leaves.
-    pub fn choose(&self, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, session: Option<u64>, rng: &mut impl Rng) -> Option<usize> {
-        if let Some(i) = session.filter(|_| self.sticky && self.deployments.len() > 1).and_then(|k| self.affinity.get(k, now)) {
+    /// The deployment for the next attempt: `preferred` (the conversation's own) if it is
+    /// usable, else the strategy's choice among those `skip` leaves.
+    pub fn choose(&self, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, preferred: Option<usize>, rng: &mut impl Rng) -> Option<usize> {
+        if let Some(i) = preferred {
             if self.deployments.get(i).is_some_and(|d| !skip(i) && d.usable(now, tokens)) {
                 return Some(i);
             }
         }
         strategy::choose(&self.deployments, self.strategy, now, tokens, skip, rng)
     }
+
+    /// The deployment this instance last sent the conversation `key` to.
+    pub fn recall(&self, key: u64, now: u64) -> Option<usize> {
+        let tag = self.affinity.get(key, now)?;
+        self.deployments.iter().position(|d| d.tag() == tag)
+    }
+
+    pub fn remember(&self, key: u64, index: usize, now: u64, ttl_ms: u64) {
+        if let Some(d) = self.deployments.get(index) {
+            self.affinity.set(key, d.tag(), now, ttl_ms);
+        }
+    }
+}
+
+/// What outlives one routing table: deployment state and conversation affinity, so a table
+/// rebuilt (accounts added or removed) keeps health, parking, quotas and stickiness.
+#[derive(Debug, Default)]
+struct Memory {
+    states: Mutex<HashMap<(String, String), Arc<DeploymentState>>>,
+    affinities: Mutex<HashMap<String, Arc<sticky::Affinity>>>,
 }
 
 #[derive(Debug, Default)]
@@ -77,19 +97,32 @@ pub struct Routes {
     aliases: HashMap<String, Vec<(String, String)>>,
     routes: HashMap<String, Arc<Route>>,
     direct: RwLock<HashMap<String, Arc<Route>>>,
-    states: Mutex<HashMap<(String, String), Arc<DeploymentState>>>,
+    memory: Arc<Memory>,
     pub config: RoutingConfig,
 }
 
 impl Routes {
     pub fn new(config: &Config, providers: Vec<Arc<Provider>>) -> Routes {
+        Routes::build(config, providers, Arc::default())
+    }
+
+    /// The table again over `providers` (a pool's accounts changed), keeping what `self` learnt
+    /// except about `fresh` providers (a new login starts healthy, with unknown quota).
+    pub fn successor(&self, config: &Config, providers: Vec<Arc<Provider>>, fresh: &[&str]) -> Routes {
+        if let Ok(mut states) = self.memory.states.lock() {
+            states.retain(|(p, _), _| !fresh.contains(&p.as_str()));
+        }
+        Routes::build(config, providers, self.memory.clone())
+    }
+
+    fn build(config: &Config, providers: Vec<Arc<Provider>>, memory: Arc<Memory>) -> Routes {
         let by_name: HashMap<String, Arc<Provider>> = providers.iter().map(|p| (p.name().to_string(), p.clone())).collect();
         let aliases = config
             .models
             .iter()
             .map(|m| (m.name.clone(), m.targets.iter().map(|t| (t.provider.clone(), t.model.clone())).collect()))
             .collect();
-        let mut routes = Routes { providers, by_name, aliases, config: config.routing.clone(), ..Routes::default() };
+        let mut routes = Routes { providers, by_name, aliases, memory, config: config.routing.clone(), ..Routes::default() };
         for m in &config.models {
             let deployments = m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
             let route = Route {
@@ -99,7 +132,7 @@ impl Routes {
                 fallbacks: m.fallbacks.clone(),
                 retries: m.retries.unwrap_or(config.routing.retries),
                 sticky: m.sticky,
-                affinity: Default::default(),
+                affinity: routes.affinity(&m.name),
             };
             routes.routes.insert(m.name.clone(), Arc::new(route));
         }
@@ -119,9 +152,22 @@ impl Routes {
             .collect()
     }
 
+    /// The conversation affinity of a route name (kept across rebuilt tables).
+    fn affinity(&self, route: &str) -> Arc<sticky::Affinity> {
+        let Ok(mut all) = self.memory.affinities.lock() else { return Default::default() };
+        if let Some(a) = all.get(route) {
+            return a.clone();
+        }
+        let a = Arc::new(sticky::Affinity::default());
+        if all.len() < MAX_DIRECT {
+            all.insert(route.to_string(), a.clone());
+        }
+        a
+    }
+
     /// The shared state of `provider/model` (unshared once too many names were seen).
     fn state(&self, provider: &str, model: &str) -> Arc<DeploymentState> {
-        let Ok(mut states) = self.states.lock() else { return Default::default() };
+        let Ok(mut states) = self.memory.states.lock() else { return Default::default() };
         let key = (provider.to_string(), model.to_string());
         if let Some(s) = states.get(&key) {
             return s.clone();
@@ -186,7 +232,7 @@ impl Routes {
             fallbacks: Vec::new(),
             retries: self.config.retries,
             sticky: pooled,
-            affinity: Default::default(),
+            affinity: self.affinity(model),
         });
         if let Ok(mut d) = self.direct.write() {
             if d.len() < MAX_DIRECT {

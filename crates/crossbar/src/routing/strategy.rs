@@ -82,7 +82,7 @@ pub fn soonest(deps: &[Deployment], now: u64, tokens: u64, skip: impl Fn(usize) 
     let mut cooling: Option<(u64, usize)> = None;
     let mut parked: Option<u64> = None;
     for (i, d) in deps.iter().enumerate() {
-        if skip(i) || !d.state.has_capacity(&d.settings, now, tokens) {
+        if skip(i) || !d.state.serves(now) || !d.state.has_capacity(&d.settings, now, tokens) {
             continue;
         }
         match d.state.health.availability(now) {

@@ -50,7 +50,7 @@ impl Provider {
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
         };
         let pool = if config.kind == ProviderKind::Chatgpt && !matches!(config.key, KeySource::Account(_)) {
-            Self::accounts(&config, server)?
+            Self::accounts(&config, server, &[])?
         } else {
             Vec::new()
         };
@@ -64,17 +64,37 @@ impl Provider {
         })
     }
 
-    /// Kind `chatgpt`: a provider per active imported account, named `<provider>:<account id>`.
-    fn accounts(config: &ProviderConfig, server: &ServerConfig) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
+    /// A `chatgpt` provider again, over the accounts the file holds now. Members whose login
+    /// is unchanged are kept as they are (their tokens, their in-flight refreshes).
+    pub fn with_current_accounts(&self, server: &ServerConfig) -> anyhow::Result<Provider> {
+        let pool = Self::accounts(&self.config, server, &self.pool)?;
+        let transport = transport::Transport::http(&self.config.base_url, server.connect_timeout)?;
+        Ok(Provider {
+            key: KeyResolver::new(self.config.key.clone()),
+            config: self.config.clone(),
+            transport,
+            first_byte_timeout: self.first_byte_timeout,
+            models_cache: Default::default(),
+            pool,
+        })
+    }
+
+    /// Kind `chatgpt`: a provider per active imported account, named `<provider>:<account id>`
+    /// (reusing the member of `previous` that serves the same login).
+    fn accounts(config: &ProviderConfig, server: &ServerConfig, previous: &[std::sync::Arc<Provider>]) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
         use crate::accounts::{store::Store, token};
         let store = std::sync::Arc::new(Store::open(&server.data_dir)?);
-        let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
         let token_url = config.token_url.clone().unwrap_or_else(|| token::DEFAULT_TOKEN_URL.to_string());
         let mut out = Vec::new();
         for a in store.load()?.into_iter().filter(|a| !a.disabled) {
+            let same = previous.iter().find(|p| p.account().is_some_and(|h| h.id == a.id && h.imported_at == a.imported_at));
+            if let Some(p) = same {
+                out.push(p.clone());
+                continue;
+            }
             let mut c = config.clone();
             c.name = format!("{}:{}", config.name, a.id);
-            let handle = token::AccountHandle::new(a, store.clone(), lock.clone(), token_url.clone());
+            let handle = token::AccountHandle::new(a, store.clone(), token_url.clone());
             c.key = KeySource::Account(std::sync::Arc::new(handle));
             out.push(std::sync::Arc::new(Provider::new(c, server)?));
         }
