@@ -101,6 +101,16 @@ pub enum Command {
 pub enum AccountsAction {
     /// Add (or replace) the account of a Codex `auth.json` (e.g. ~/.codex/auth.json).
     Import { path: PathBuf },
+    /// Sign in to a ChatGPT account with a device code (as `codex login --device-auth`): prints
+    /// a link and a code to enter there, waits for the sign-in, then adds (or replaces) the account.
+    Login {
+        /// The OpenAI auth server.
+        #[arg(long, default_value = crate::accounts::login::DEFAULT_ISSUER)]
+        issuer: String,
+        /// The OAuth token endpoint (default: `{issuer}/oauth/token`).
+        #[arg(long)]
+        token_url: Option<String>,
+    },
     /// Each account's id, email, state, token expiry and last error.
     List,
     /// Forget an account (by its id, as `list` shows it).

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Accounts { config, action } => match crossbar::accounts::command(config.as_deref(), action) {
+        Command::Accounts { config, action } => match block_on(crossbar::accounts::command(config.as_deref(), action)) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -110,6 +110,14 @@ fn setup(agent: crossbar::agents::Agent, model: Option<String>, key: Option<Stri
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `fut` to completion on a fresh runtime; the error text when the runtime cannot start.
+fn block_on<T>(fut: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => Err(format!("cannot start the runtime: {e}\n")),
     }
 }
 

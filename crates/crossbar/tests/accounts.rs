@@ -254,4 +254,107 @@ async fn a_disabled_account_serves_again_once_logged_in_again() {
     }
     let listing = crossbar::accounts::list(&data_dir).expect("list");
     assert!(!listing.contains("disabled"), "{listing}");
+const USERCODE: &str = "/api/accounts/deviceauth/usercode";
+const POLL: &str = "/api/accounts/deviceauth/token";
+
+/// The device-code login against `issuer` (polling every 20 ms): its result and its prompt.
+async fn login(data_dir: &Path, issuer: &str, token_url: Option<&str>) -> (anyhow::Result<crossbar::accounts::Account>, String) {
+    let mut opts = crossbar::accounts::login::Options::new(issuer, token_url);
+    opts.interval = Some(std::time::Duration::from_millis(20));
+    let mut prompt = Vec::new();
+    let result = crossbar::accounts::login::login(data_dir, &opts, &mut prompt).await;
+    (result, String::from_utf8(prompt).expect("utf-8 prompt"))
+}
+
+/// An urlencoded form's fields (only `%3A` and `%2F` decoded: enough for these values).
+fn form_fields(body: &str) -> std::collections::HashMap<String, String> {
+    body.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace("%2F", "/"))).collect()
+}
+
+#[tokio::test]
+async fn a_device_code_login_stores_the_account_and_the_gateway_serves_through_it() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().to_path_buf();
+    let (account, prompt) = login(&data_dir, &mock.url(), None).await;
+    let account = account.expect("login");
+    assert!(account.id.starts_with("mock-account-"), "{account:?}");
+
+    let log = mock.requests();
+    let paths: Vec<&str> = log.iter().filter_map(|r| r["path"].as_str()).collect();
+    assert_eq!(paths, [USERCODE, POLL, POLL, "/oauth/token"], "one pending poll, then the code: {log:#?}");
+    assert_eq!(log[0]["body"], json!({"client_id": crossbar::accounts::token::CODEX_CLIENT_ID}));
+    let user_code = log[1]["body"]["user_code"].as_str().expect("user_code");
+    assert_eq!(log[1]["body"], log[2]["body"], "both polls name the same login");
+    assert!(prompt.contains(&format!("{}/codex/device", mock.url())) && prompt.contains(user_code), "{prompt}");
+    let exchange = &log[3];
+    assert_eq!(exchange["headers"]["content-type"], "application/x-www-form-urlencoded");
+    let form = form_fields(exchange["body"].as_str().expect("a form body"));
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["client_id"], crossbar::accounts::token::CODEX_CLIENT_ID);
+    assert_eq!(form["redirect_uri"], format!("{}/deviceauth/callback", mock.url()));
+    assert!(form["code"].starts_with("mock-code-") && form["code_verifier"].starts_with("mock-verifier-"), "{form:?}");
+
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let line = listing.lines().find(|l| l.starts_with(&account.id)).unwrap_or_else(|| panic!("listed: {listing}"));
+    assert!(line.contains("@example.com") && line.contains("active") && line.contains("token valid"), "{listing}");
+    let file = std::fs::read_to_string(data_dir.join("accounts.sealed")).expect("sealed file");
+    assert!(!file.contains("mock-refresh") && !file.contains(&account.id), "sealed at rest");
+
+    // The new account serves, with the token it was given (no refresh needed).
+    let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    let (status, provider, body) = ask(&gw, "s1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(provider, format!("codex:{}", account.id));
+    let log = mock.requests();
+    let last = log.last().expect("a request");
+    assert_eq!((last["path"].as_str(), last["headers"]["chatgpt-account-id"].as_str()), (Some("/backend-api/codex/responses"), Some(account.id.as_str())));
+    assert_eq!(log.iter().filter(|r| r["path"] == "/oauth/token").count(), 1, "only the exchange");
+}
+
+#[tokio::test]
+async fn a_failed_device_code_login_says_why_and_stores_nothing() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // An issuer without device-code login (the mock answers 404 under another path).
+    let (result, prompt) = login(dir.path(), &format!("{}/elsewhere", mock.url()), None).await;
+    let err = format!("{:#}", result.expect_err("no device login there"));
+    assert!(err.contains("device-code login is not enabled") && err.contains("HTTP 404"), "{err}");
+    assert!(prompt.is_empty(), "no code to show: {prompt}");
+
+    // The token endpoint refuses the code (another mock never issued it).
+    let other = crossbar_mock::spawn().await.expect("mock");
+    let (result, prompt) = login(dir.path(), &mock.url(), Some(&format!("{}/oauth/token", other.url()))).await;
+    let err = format!("{:#}", result.expect_err("the exchange is refused"));
+    assert!(err.contains("refused the authorization code") && err.contains("HTTP 400: invalid_grant"), "{err}");
+    assert!(!err.contains("mock-code") && !err.contains("mock-verifier"), "no secrets in the error: {err}");
+    assert!(prompt.contains("/codex/device"), "the code was shown: {prompt}");
+    assert_eq!(other.requests().len(), 1, "one exchange attempt");
+
+    let listing = crossbar::accounts::list(dir.path()).expect("list");
+    assert!(listing.starts_with("no accounts"), "{listing}");
+}
+
+#[tokio::test]
+async fn crossbar_accounts_login_on_the_command_line() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("[server]\ndata_dir = {:?}\n", dir.path().join("data").display().to_string())).expect("write config");
+    let run = move |args: Vec<String>| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crossbar")).args(args).env_remove("CROSSBAR_ACCOUNTS_KEY").output().expect("run crossbar");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let args = |a: &[&str]| [&["accounts", "--config", cfg.to_str().expect("utf-8 path")], a].concat().into_iter().map(String::from).collect::<Vec<_>>();
+    // The binary polls at the mock's own interval ("1", a string), so this takes a second;
+    // the mock must keep serving meanwhile, hence the blocking thread.
+    let (login_args, list_args) = (args(&["login", "--issuer", &mock.url()]), args(&["list"]));
+    let (ok, out, err) = tokio::task::spawn_blocking(move || run(login_args)).await.expect("join");
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{}/codex/device", mock.url())) && out.contains("logged in: account mock-account-"), "{out}");
+    assert!(!out.contains("mock-refresh") && !out.contains("eyJ") && !err.contains("eyJ"), "no tokens printed: {out}{err}");
+    let (ok, listing, err) = tokio::task::spawn_blocking(move || run(list_args)).await.expect("join");
+    assert!(ok, "{err}");
+    assert!(listing.contains("mock-account-") && listing.contains("active"), "{listing}");
 }

@@ -1,5 +1,7 @@
 //! crossbar-mock: a fake provider speaking OpenAI Chat, OpenAI Responses, Anthropic Messages
-//! and Gemini, streaming and not. The contract is `docs/mock-upstream.md`.
+//! and Gemini, streaming and not, plus the ends of a ChatGPT login (device-code login, token
+//! exchange and refresh, the Codex backend's token check: `oauth.rs`). The contract is
+//! `docs/mock-upstream.md`.
 //!
 //! Every payload is written from raw `serde_json::json!` templates; this crate never uses
 //! `crossbar-protocol`, so it can referee crossbar's own encoders.
@@ -52,6 +54,8 @@ struct Shared {
     seq: AtomicU64,
     /// Requests seen with fault directives (`fail-rate`, `fail-first`).
     faults: AtomicU64,
+    /// Device logins in progress and authorization codes issued (`oauth.rs`).
+    logins: oauth::Logins,
 }
 
 impl Mock {
@@ -78,6 +82,8 @@ impl Mock {
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
             .route("/oauth/token", post(oauth::token))
+            .route("/api/accounts/deviceauth/usercode", post(oauth::usercode))
+            .route("/api/accounts/deviceauth/token", post(oauth::device_token))
             .fallback(not_found)
             .layer(axum::middleware::from_fn(faults::headroom))
             .with_state(self.clone())

@@ -1,9 +1,11 @@
-//! ChatGPT (Codex subscription) accounts: imported from Codex's own `auth.json`, stored sealed
-//! (`store.rs`), their access tokens refreshed before expiry (`token.rs`), each one a
-//! deployment of every `kind = "chatgpt"` provider, so routing balances across them, parks an
-//! exhausted one until its usage window resets (`x-codex-*` headers) and skips disabled ones.
+//! ChatGPT (Codex subscription) accounts: imported from Codex's own `auth.json` or signed in
+//! with the device-code login (`login.rs`), stored sealed (`store.rs`), their access tokens
+//! refreshed before expiry (`token.rs`), each one a deployment of every `kind = "chatgpt"`
+//! provider, so routing balances across them, parks an exhausted one until its usage window
+//! resets (`x-codex-*` headers) and skips disabled ones.
 //! Must never: log or print a token (`Debug` redacts them).
 
+pub mod login;
 pub mod store;
 pub mod token;
 pub mod watch;
@@ -92,7 +94,7 @@ impl Account {
         let claims = t.id_token.as_deref().and_then(token::jwt_claims);
         let id = t
             .account_id
-            .or_else(|| claims.as_ref().and_then(|c| c.pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")?.as_str().map(str::to_string)))
+            .or_else(|| claims.as_ref().and_then(token::chatgpt_account_id))
             .ok_or_else(|| anyhow::anyhow!("the auth.json names no ChatGPT account id"))?;
         let email = claims.as_ref().and_then(|c| c.get("email")?.as_str().map(str::to_string));
         Ok(Account {
@@ -107,8 +109,9 @@ impl Account {
     }
 }
 
-/// `crossbar accounts [--config FILE] import PATH | list`: the text to print, or the error.
-pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Result<String, String> {
+/// `crossbar accounts [--config FILE] import PATH | login | list`: the text to print, or the
+/// error. `login` prints its prompt to stdout as it goes.
+pub async fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Result<String, String> {
     let data_dir = match config.map(crate::config::Config::load) {
         Some(Ok(c)) => c.server.data_dir,
         Some(Err(e)) => return Err(e.to_string()),
@@ -117,6 +120,10 @@ pub fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Res
     let result = match action {
         crate::cli::AccountsAction::Import { path } => {
             import(&data_dir, &path).map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
+        }
+        crate::cli::AccountsAction::Login { issuer, token_url } => {
+            let opts = login::Options::new(&issuer, token_url.as_deref());
+            login::login(&data_dir, &opts, &mut std::io::stdout()).await.map(|a| format!("logged in: account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
         }
         crate::cli::AccountsAction::List => list(&data_dir),
         crate::cli::AccountsAction::Remove { id } => remove(&data_dir, &id).map(|()| format!("removed account {id}\n")),
@@ -164,7 +171,7 @@ fn unix_ms() -> u64 {
 pub fn list(data_dir: &Path) -> anyhow::Result<String> {
     let all = store::Store::open(data_dir)?.load()?;
     if all.is_empty() {
-        return Ok("no accounts (add one with `crossbar accounts import ~/.codex/auth.json`)\n".to_string());
+        return Ok("no accounts (add one with `crossbar accounts login` or `crossbar accounts import ~/.codex/auth.json`)\n".to_string());
     }
     let now = crate::pipeline::unix_now();
     let mut out = String::new();

@@ -30,6 +30,11 @@ pub fn jwt_expiry(jwt: &str) -> Option<u64> {
     jwt_claims(jwt)?.get("exp")?.as_u64()
 }
 
+/// The ChatGPT account id in a token's claims (`https://api.openai.com/auth`.`chatgpt_account_id`).
+pub fn chatgpt_account_id(claims: &serde_json::Value) -> Option<String> {
+    claims.pointer("/https:~1~1api.openai.com~1auth/chatgpt_account_id")?.as_str().map(str::to_string)
+}
+
 pub struct AccountHandle {
     pub id: String,
     /// Which import of the account this handle serves (`Account::imported_at`).
