@@ -254,6 +254,8 @@ async fn a_disabled_account_serves_again_once_logged_in_again() {
     }
     let listing = crossbar::accounts::list(&data_dir).expect("list");
     assert!(!listing.contains("disabled"), "{listing}");
+}
+
 const USERCODE: &str = "/api/accounts/deviceauth/usercode";
 const POLL: &str = "/api/accounts/deviceauth/token";
 
