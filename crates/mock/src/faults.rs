@@ -60,6 +60,25 @@ pub fn inject(counter: &AtomicU64, d: &Directives, body: fn(u16) -> Value) -> Op
     None
 }
 
+/// The Codex backend's own rules (`/backend-api/codex/responses` only), as the real one
+/// answers them: it only streams, only with `store: false`, and refuses output limits and
+/// sampling parameters with 400 `{"detail": "Unsupported parameter: NAME"}`.
+pub fn codex_backend_rules(path: &str, body: &Value) -> Option<Response> {
+    if path != "/backend-api/codex/responses" {
+        return None;
+    }
+    let detail = if body.get("stream") != Some(&Value::Bool(true)) {
+        "Stream must be set to true".to_owned()
+    } else if body.get("store") != Some(&Value::Bool(false)) {
+        "Store must be set to false".to_owned()
+    } else {
+        let unsupported = ["max_output_tokens", "max_completion_tokens", "temperature", "top_p"];
+        let name = unsupported.iter().find(|k| body.get(**k).is_some())?;
+        format!("Unsupported parameter: {name}")
+    };
+    Some(stream::json_response(axum::http::StatusCode::BAD_REQUEST, &json!({"detail": detail})))
+}
+
 /// `account-models`: the Codex backend's 400 for a model the account's plan does not include.
 pub fn unserved_model(headers: &HeaderMap, d: &Directives, model: &str) -> Option<Response> {
     let account = headers.get("chatgpt-account-id")?.to_str().ok()?;

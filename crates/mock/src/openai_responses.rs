@@ -22,6 +22,9 @@ pub async fn handle(inc: Incoming) -> Response {
     let Some(body) = inc.json() else {
         return stream::error_response(400, &error_body(400));
     };
+    if let Some(res) = crate::faults::codex_backend_rules(&inc.path, &body) {
+        return res;
+    }
     let inputs = directives::responses(&body);
     let d = inc.directives(&inputs);
     if let Some(res) = inc.prelude(&d, error_body).await {
