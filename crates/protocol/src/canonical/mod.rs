@@ -4,6 +4,7 @@
 //!
 //! Naming: the two sides are *client* (who called crossbar) and *upstream* (the provider).
 
+mod collect;
 mod error;
 mod event;
 mod loss;
@@ -14,6 +15,7 @@ mod response;
 pub mod tools;
 mod usage;
 
+pub use collect::Collector;
 pub use error::{ErrorInfo, ErrorKind, ProtocolError};
 pub use event::{PartKind, StreamEvent};
 pub use loss::Loss;
