@@ -8,6 +8,7 @@ one provider per upstream kind, all pointing at the mock, and gives each test a 
 Model aliases `via-<kind>` route to the provider of that kind, so every agent can name each
 upstream kind with a plain model name.
 """
+import json
 import os
 import sys
 import shutil
@@ -37,6 +38,8 @@ KINDS = {
     "openai-chat": ("up-chat", "via-chat"),
     "anthropic": ("up-anthropic", "via-anthropic"),
     "gemini": ("up-gemini", "via-gemini"),
+    # A ChatGPT account pool (the Codex backend), with one account imported before start.
+    "chatgpt": ("up-chatgpt", "via-chatgpt"),
 }
 
 # Where the mock sees each upstream kind's generation requests.
@@ -45,6 +48,7 @@ KIND_PATH = {
     "openai-chat": "/v1/chat/completions",
     "anthropic": "/v1/messages",
     "gemini": ":streamGenerateContent",
+    "chatgpt": "/backend-api/codex/responses",
 }
 
 
@@ -92,9 +96,17 @@ def gateway_config(port: int, data: str, mock_url: str, extra: str = "") -> str:
     text = f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n'
     for name, (kind, base) in providers.items():
         text += f'\n[[providers]]\nname = "{name}"\nkind = "{kind}"\nbase_url = "{base}"\napi_key = "sk-{name}"\n'
+    text += f'\n[[providers]]\nname = "up-chatgpt"\nkind = "chatgpt"\nbase_url = "{mock_url}"\ntoken_url = "{mock_url}/oauth/token"\n'
     for provider, alias in KINDS.values():
         text += f'\n[[models]]\nname = "{alias}"\ntargets = ["{provider}/mock-model"]\n'
     return text + extra
+
+
+def import_account(config: Path, data: Path) -> None:
+    """One ChatGPT account for the `chatgpt` pool, from a Codex auth.json (opaque tokens)."""
+    auth = data / "auth.json"
+    auth.write_text(json.dumps({"tokens": {"access_token": "agents-access", "refresh_token": "agents-refresh", "account_id": "acct-agents"}}))
+    subprocess.run([_binary(), "accounts", "--config", str(config), "import", str(auth)], check=True, capture_output=True, timeout=60)
 
 
 _GATEWAY_LOG: list = []
@@ -125,6 +137,7 @@ def gateway(mock_url):
     data = tempfile.mkdtemp(prefix="crossbar-agents-")
     config = Path(data) / "crossbar.toml"
     config.write_text(gateway_config(port, data, mock_url))
+    import_account(config, Path(data))
     log = Path(data) / "crossbar.log"
     _GATEWAY_LOG[:] = [log]
     with open(log, "wb") as out:

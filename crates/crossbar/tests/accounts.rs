@@ -360,3 +360,72 @@ async fn crossbar_accounts_login_on_the_command_line() {
     assert!(ok, "{err}");
     assert!(listing.contains("mock-account-") && listing.contains("active"), "{listing}");
 }
+
+/// The Codex backend only streams, only with `store: false`, and refuses output limits and
+/// sampling parameters; the mock enforces that on its backend path.
+#[tokio::test]
+async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    for c in CLIENTS {
+        for stream in [false, true] {
+            let (path, mut body) = request(c, "codex/gpt-5", "hello", stream);
+            match c {
+                Client::Chat => {
+                    body["max_tokens"] = json!(50);
+                    body["temperature"] = json!(0.2);
+                }
+                Client::Responses => {
+                    body["max_output_tokens"] = json!(50);
+                    body["top_p"] = json!(0.9);
+                }
+                Client::Anthropic => body["temperature"] = json!(0.2),
+                Client::Gemini => body["generationConfig"] = json!({"maxOutputTokens": 50, "temperature": 0.2}),
+            }
+            mock.clear();
+            let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
+            let status = r.status().as_u16();
+            let dropped = r.headers().get("x-crossbar-dropped").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let text = r.text().await.expect("body");
+            assert_eq!(status, 200, "{c:?} stream={stream}: {text}");
+            assert!(!text_of(c, &text, stream).is_empty(), "{c:?} stream={stream}: {text}");
+            assert!(dropped.contains("max_output_tokens") || dropped.contains("temperature") || dropped.contains("top_p"), "{c:?}: dropped {dropped:?}");
+            let sent = &mock.requests()[0];
+            assert_eq!(sent["path"], "/backend-api/codex/responses");
+            let b = &sent["body"];
+            assert_eq!((b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()), (Some(true), Some(false), Some("gpt-5")), "{c:?}: {b}");
+            for refused in ["max_output_tokens", "temperature", "top_p"] {
+                assert!(b.get(refused).is_none(), "{c:?} sent {refused}: {b}");
+            }
+        }
+    }
+
+    // Codex's own request already complies: relayed as sent, only `model` swapped.
+    let codex = json!({"model": "codex/gpt-5", "instructions": "be brief", "stream": true, "store": false,
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "include": ["reasoning.encrypted_content"], "prompt_cache_key": "thread-1", "tool_choice": "auto"});
+    mock.clear();
+    let r = client().post(format!("{}/v1/responses", gw.url)).json(&codex).send().await.expect("send");
+    assert_eq!(r.status(), 200);
+    let _ = r.text().await;
+    let mut expected = codex.clone();
+    expected["model"] = json!("gpt-5");
+    assert_eq!(mock.requests()[0]["body"], expected);
+}
+
+#[tokio::test]
+async fn a_backend_error_inside_the_stream_reaches_a_non_streaming_client_as_an_error() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    let (path, body) = request(Client::Chat, "codex/gpt-5", "hello mock:midstream-error", false);
+    let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    assert!(status >= 400, "{status}: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json error");
+    assert!(v["error"]["message"].is_string(), "{text}");
+}

@@ -46,6 +46,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         headers: parts.headers,
         include_usage: false,
         sse,
+        codex_ready: false,
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
     };

@@ -93,6 +93,7 @@ pub async fn json_endpoint(state: Arc<AppState>, p: Protocol, endpoint: Endpoint
         forward_query: parts.uri.query().filter(|_| p == Protocol::Anthropic).and_then(without_key),
         include_usage: shallow.include_usage,
         sse: true,
+        codex_ready: shallow.stream && shallow.store_false && !shallow.codex_refused,
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
         headers: parts.headers,

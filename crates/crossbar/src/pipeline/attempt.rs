@@ -138,7 +138,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
             return Ended::Answer(count_tokens::estimate(inbound));
         }
-        let (request, prepared) = if upstream == inbound.protocol {
+        let (request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, target.provider.kind()) {
             (relay::request(inbound, target), None)
         } else {
             match translate::prepare(state, inbound, target, upstream).await {

@@ -1,6 +1,7 @@
 //! Shallow look at a JSON request body: just what routing needs (`model`, `stream`,
-//! `stream_options.include_usage`) and where `model`'s value sits, so the relay can swap the
-//! model name without re-serializing anything else. Nested values are skipped unparsed.
+//! `stream_options.include_usage`, whether the Codex backend would take it as it is) and where
+//! `model`'s value sits, so the relay can swap the model name without re-serializing anything
+//! else. Nested values are skipped unparsed.
 
 use bytes::{Bytes, BytesMut};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -14,6 +15,10 @@ pub struct Shallow {
     pub model_span: Option<Range<usize>>,
     pub stream: bool,
     pub include_usage: bool,
+    /// `"store": false` is in the body.
+    pub store_false: bool,
+    /// An output limit or sampling parameter the Codex backend refuses is in the body.
+    pub codex_refused: bool,
 }
 
 /// Parse the top level of `body`. The error is a message for a 400.
@@ -26,7 +31,7 @@ pub fn inspect(body: &[u8]) -> Result<Shallow, String> {
         .deserialize_map(TopVisitor)
         .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
     de.end().map_err(|e| format!("the request body is not valid JSON: {e}"))?;
-    let mut out = Shallow::default();
+    let mut out = Shallow { store_false: found.store.is_some_and(|v| v.get() == "false"), codex_refused: found.codex_refused, ..Shallow::default() };
     if let Some(raw) = found.model {
         let s = raw.get();
         out.model = Some(
@@ -72,6 +77,8 @@ struct Found<'a> {
     model: Option<&'a RawValue>,
     stream: Option<&'a RawValue>,
     stream_options: Option<&'a RawValue>,
+    store: Option<&'a RawValue>,
+    codex_refused: bool,
 }
 
 struct TopVisitor;
@@ -90,6 +97,11 @@ impl<'de> Visitor<'de> for TopVisitor {
                 "model" => found.model = Some(map.next_value()?),
                 "stream" => found.stream = Some(map.next_value()?),
                 "stream_options" => found.stream_options = Some(map.next_value()?),
+                "store" => found.store = Some(map.next_value()?),
+                "max_output_tokens" | "max_completion_tokens" | "temperature" | "top_p" => {
+                    found.codex_refused = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -125,6 +137,15 @@ mod tests {
         assert!(inspect(b"{\"model\":\"a\"} x").is_err());
         assert!(inspect(b"{\"model\":\"\xff\"}").is_err());
         assert_eq!(inspect(b"{}").expect("ok"), Shallow::default());
+    }
+
+    #[test]
+    fn notes_what_the_codex_backend_would_refuse() {
+        let codex = inspect(br#"{"model":"m","stream":true,"store":false,"input":[{"temperature":1}]}"#).expect("valid");
+        assert!(codex.store_false && !codex.codex_refused);
+        let sdk = inspect(br#"{"model":"m","input":"hi","max_output_tokens":100}"#).expect("valid");
+        assert!(!sdk.store_false && sdk.codex_refused);
+        assert!(!inspect(br#"{"store":"false"}"#).expect("valid").store_false);
     }
 
     #[test]

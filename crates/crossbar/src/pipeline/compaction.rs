@@ -92,6 +92,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         forward_query: None,
         include_usage: false,
         sse: false,
+        codex_ready: false,
         started: inbound.started,
         key: inbound.key.clone(),
     };

@@ -7,6 +7,7 @@
 mod admit;
 mod affinity;
 mod attempt;
+mod codex_backend;
 pub mod body;
 mod compaction;
 mod count_tokens;
@@ -56,6 +57,9 @@ pub struct Inbound {
     pub include_usage: bool,
     /// Gemini: the client asked for SSE (`alt=sse`).
     pub sse: bool,
+    /// The body already meets the Codex backend's rules (`codex_backend.rs`): it may be
+    /// relayed to a `chatgpt` provider untouched.
+    pub codex_ready: bool,
     pub started: Instant,
     /// The client's crossbar key (`None` in no-auth mode).
     pub key: Option<Arc<crate::store::KeyRecord>>,

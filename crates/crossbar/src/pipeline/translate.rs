@@ -7,6 +7,9 @@
 //! upstream frame at a time. Upstream HTTP errors are re-shaped into the client's error format
 //! with the upstream's status kept.
 //!
+//! A `chatgpt` upstream only streams (`codex_backend.rs`): for a client that asked for one
+//! answer, the stream is read whole and collected (`canonical::Collector`) before encoding.
+//!
 //! Whatever a translation dropped is named in the `x-crossbar-dropped` response header.
 
 use super::outcome::Outcome;
@@ -33,6 +36,8 @@ pub struct Prepared {
     upstream: Protocol,
     cx: Cx,
     losses: Vec<Loss>,
+    /// The upstream streams but the client wants one answer: collect the stream.
+    collect: bool,
 }
 
 /// Decode the client's request and encode it for `target` in `upstream`'s protocol. An `Err`
@@ -48,7 +53,10 @@ pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstr
     let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     req.model = target.model.clone();
     req.stream = inbound.stream;
-    if req.sampling.max_tokens.is_none() {
+    let kind = target.provider.kind();
+    let mut losses = Vec::new();
+    super::codex_backend::shape(kind, upstream, &mut req, &mut losses);
+    if req.sampling.max_tokens.is_none() && kind != crate::config::ProviderKind::Chatgpt {
         // Providers that require a limit (Anthropic) get the model's own output limit.
         if let Some(max) = state.catalog.lookup(&target.model).and_then(|i| i.max_output_tokens) {
             req.sampling.max_tokens = u32::try_from(max).ok();
@@ -63,8 +71,9 @@ pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstr
     }
     cx.tools = Arc::new(ToolIndex::new(&req.tools));
     let encoded = crossbar_protocol::encode_request(upstream, &req, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
-    let mut losses = req.losses.clone();
+    losses.extend(req.losses.iter().cloned());
     losses.extend(encoded.losses.iter().cloned());
+    let collect = req.stream && !inbound.stream;
 
     let request = UpstreamRequest {
         protocol: upstream,
@@ -72,7 +81,7 @@ pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstr
         headers: forward_headers(upstream, &inbound.headers, false),
         body: Bytes::from(encoded.body),
     };
-    Ok((request, Prepared { upstream, cx, losses }))
+    Ok((request, Prepared { upstream, cx, losses, collect }))
 }
 
 /// One translated attempt on one target, without failover (used by compaction, which makes
@@ -91,7 +100,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
 /// The client's response, translated from the upstream's.
 pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, prepared: Prepared, resp: UpstreamResponse) -> Response {
     let client = inbound.protocol;
-    let Prepared { upstream, cx, losses } = prepared;
+    let Prepared { upstream, cx, losses, collect } = prepared;
     if !(200..300).contains(&resp.status) {
         let _outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, resp.status, false);
         let body = read_all(resp.body).await;
@@ -118,9 +127,16 @@ pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, p
 
     let mut outcome = Outcome::new(state.clone(), client, target.provider.name(), inbound.started, 200, false);
     let body = read_all(resp.body).await;
-    let decoded = match crossbar_protocol::decode_response(upstream, &body, &cx) {
-        Ok(r) => r,
-        Err(e) => return reply::error(client, &e.to_info()),
+    let decoded = if collect {
+        match collect_stream(upstream, &cx, &body) {
+            Ok(r) => r,
+            Err(info) => return reply::error(client, &info),
+        }
+    } else {
+        match crossbar_protocol::decode_response(upstream, &body, &cx) {
+            Ok(r) => r,
+            Err(e) => return reply::error(client, &e.to_info()),
+        }
     };
     outcome.usage = decoded.usage;
     match crossbar_protocol::encode_response(client, &decoded, &cx) {
@@ -133,6 +149,25 @@ pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, p
         }
         Err(e) => reply::error(client, &e.to_info()),
     }
+}
+
+/// A whole streamed answer (SSE) as one response, or the error the stream ended with.
+fn collect_stream(upstream: Protocol, cx: &Cx, body: &[u8]) -> Result<crossbar_protocol::canonical::Response, crossbar_protocol::canonical::ErrorInfo> {
+    let mut sse = crossbar_protocol::sse::Decoder::default();
+    let mut frames = Vec::new();
+    sse.push(body, &mut frames);
+    sse.finish(&mut frames);
+    let mut decoder = StreamDecoder::new(upstream, cx);
+    let mut events = Vec::new();
+    for f in &frames {
+        decoder.push(f, &mut events);
+    }
+    decoder.finish(&mut events);
+    let mut collector = crossbar_protocol::canonical::Collector::default();
+    for ev in events {
+        collector.push(ev);
+    }
+    collector.finish()
 }
 
 async fn read_all(mut body: crate::upstream::BodyStream) -> Vec<u8> {
