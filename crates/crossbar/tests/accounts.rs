@@ -399,6 +399,9 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
             for refused in ["max_output_tokens", "temperature", "top_p"] {
                 assert!(b.get(refused).is_none(), "{c:?} sent {refused}: {b}");
             }
+            let h = &sent["headers"];
+            assert_eq!(h["originator"], "codex_cli_rs", "{c:?}: {h}");
+            assert!(h["session-id"].as_str().is_some_and(|s| s.starts_with("crossbar-")), "{c:?}: a conversation id for the backend's cache: {h}");
         }
     }
 
@@ -407,12 +410,24 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
         "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
         "include": ["reasoning.encrypted_content"], "prompt_cache_key": "thread-1", "tool_choice": "auto"});
     mock.clear();
-    let r = client().post(format!("{}/v1/responses", gw.url)).json(&codex).send().await.expect("send");
+    let r = client()
+        .post(format!("{}/v1/responses", gw.url))
+        .header("originator", "codex_exec")
+        .header("session-id", "thread-1")
+        .header("x-codex-turn-metadata", r#"{"turn_id":"t1"}"#)
+        .json(&codex)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
     let _ = r.text().await;
     let mut expected = codex.clone();
     expected["model"] = json!("gpt-5");
-    assert_eq!(mock.requests()[0]["body"], expected);
+    let sent = &mock.requests()[0];
+    assert_eq!(sent["body"], expected);
+    let h = &sent["headers"];
+    assert_eq!((h["originator"].as_str(), h["session-id"].as_str()), (Some("codex_exec"), Some("thread-1")), "{h}");
+    assert_eq!(h["x-codex-turn-metadata"], r#"{"turn_id":"t1"}"#);
 }
 
 #[tokio::test]

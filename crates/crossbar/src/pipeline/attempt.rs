@@ -138,7 +138,8 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
             return Ended::Answer(count_tokens::estimate(inbound));
         }
-        let (request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, target.provider.kind()) {
+        let kind = target.provider.kind();
+        let (mut request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, kind) {
             (relay::request(inbound, target), None)
         } else {
             match translate::prepare(state, inbound, target, upstream).await {
@@ -146,6 +147,8 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 Err(client_error) => return Ended::Answer(*client_error),
             }
         };
+        let conversation = session.or_else(|| (kind == crate::config::ProviderKind::Chatgpt).then(|| sticky::session_key(&inbound.headers, &inbound.body)).flatten());
+        super::codex_backend::add_headers(kind, &inbound.headers, conversation, &mut request.headers);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();

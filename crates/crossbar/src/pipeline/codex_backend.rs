@@ -8,7 +8,50 @@
 
 use super::{Endpoint, Inbound};
 use crate::config::ProviderKind;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use crossbar_protocol::canonical::{Loss, Protocol, Request};
+
+/// Codex's own request headers the backend uses (session routing and prompt caching, turn
+/// state, sub-agents), passed through when the client sent them.
+const CODEX_HEADERS: [&str; 13] = [
+    "originator",
+    "session-id",
+    "session_id",
+    "conversation_id",
+    "thread-id",
+    "x-client-request-id",
+    "x-codex-window-id",
+    "x-codex-turn-metadata",
+    "x-codex-beta-features",
+    "x-codex-turn-state",
+    "x-openai-subagent",
+    "x-codex-parent-thread-id",
+    "x-codex-installation-id",
+];
+
+/// Headers for a request to a `chatgpt` provider: Codex's own when the client is Codex; for
+/// any other client, `originator` and a `session-id` derived from the conversation key, so the
+/// backend keeps one conversation on one prompt cache.
+pub fn add_headers(kind: ProviderKind, client: &HeaderMap, conversation: Option<u64>, out: &mut HeaderMap) {
+    if kind != ProviderKind::Chatgpt {
+        return;
+    }
+    for name in CODEX_HEADERS {
+        for v in client.get_all(name) {
+            out.append(HeaderName::from_static(name), v.clone());
+        }
+    }
+    if !out.contains_key("originator") {
+        out.insert("originator", HeaderValue::from_static("codex_cli_rs"));
+    }
+    let has_session = ["session-id", "session_id", "conversation_id"].iter().any(|h| out.contains_key(*h));
+    if let (false, Some(k)) = (has_session, conversation) {
+        if let Ok(v) = HeaderValue::from_str(&format!("crossbar-{k:016x}")) {
+            out.insert("session-id", v);
+        }
+    }
+    out.insert("accept", HeaderValue::from_static("text/event-stream"));
+}
 
 /// May this request go to `kind` byte for byte (same protocol)?
 pub fn relayable(inbound: &Inbound, kind: ProviderKind) -> bool {
