@@ -292,3 +292,30 @@ async fn a_thousand_requests_with_one_deployment_failing_half_the_time_see_no_er
     assert!(retried > 10, "failures happened and were absorbed: {retried}");
     assert!(flaky > 10, "the flaky deployment still served its good half: {flaky}");
 }
+
+#[tokio::test]
+async fn the_admin_api_shows_each_deployments_live_state() {
+    let cfg = config(
+        "failures_to_cooldown = 1\ncooldown_ms = 60000",
+        &[("a", "mock:error=503"), ("b", "mock:error=429 mock:ratelimit-reset=30"), ("c", "")],
+        "[[models]]\nname = \"m\"\nstrategy = \"priority\"\nsticky = false\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n",
+    );
+    let gw = Gateway::start_admin(&cfg, "adm").await;
+    let a = ask(&gw, "m", "hi").await;
+    assert_eq!((a.status, a.provider.as_str()), (200, "c"), "{}", a.body);
+
+    let url = format!("{}/admin/deployments", gw.url);
+    assert_eq!(client().get(&url).send().await.expect("send").status(), 401, "the admin key is required");
+    let v: serde_json::Value = client().get(&url).bearer_auth("adm").send().await.expect("send").json().await.expect("json");
+    let route = v["routes"].as_array().expect("routes").iter().find(|r| r["name"] == "m").expect("route m");
+    assert_eq!(route["strategy"], "priority");
+    let deps = route["deployments"].as_array().expect("deployments");
+    let by = |p: &str| deps.iter().find(|d| d["provider"] == p).unwrap_or_else(|| panic!("{p} in {v}"));
+    assert_eq!(by("a")["state"], "cooling", "{v}");
+    assert!(by("a")["last_error"].as_str().is_some_and(|e| e.contains("503")), "{v}");
+    assert_eq!(by("b")["state"], "parked", "{v}");
+    assert!(by("b")["for_ms"].as_u64().is_some_and(|ms| (25_000..=30_000).contains(&ms)), "{v}");
+    assert_eq!(by("c")["state"], "ready");
+    assert!(by("c")["ttft_ms"].as_f64().is_some(), "{v}");
+    assert_eq!(by("c")["serves_model"], true);
+}

@@ -1,4 +1,4 @@
-//! The admin HTTP API (JSON): `/admin/keys…` and `/admin/usage`. Guarded by the admin key
+//! The admin HTTP API (JSON): `/admin/keys…`, `/admin/usage` and `/admin/deployments`. Guarded by the admin key
 //! (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`) sent as `Authorization: Bearer` or
 //! `x-api-key`, compared in constant time; a client key is never accepted here. Without an
 //! admin key configured the API answers 403 to everyone.
@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+mod deployments;
 mod keys;
 mod usage;
 
@@ -29,6 +30,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys/{id}", get(keys::show).patch(keys::update).delete(keys::revoke))
         .route("/admin/keys/{id}/revoke", axum::routing::post(keys::revoke))
         .route("/admin/usage", get(usage::report))
+        .route("/admin/deployments", get(deployments::list))
 }
 
 pub fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {

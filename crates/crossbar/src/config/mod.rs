@@ -225,6 +225,10 @@ pub enum Strategy {
 impl Strategy {
     pub const NAMES: &'static [&'static str] = &["priority", "weighted", "least-busy", "latency", "headroom"];
 
+    pub fn name(self) -> &'static str {
+        Strategy::NAMES[self as usize]
+    }
+
     pub fn parse(s: &str) -> Option<Strategy> {
         Some(match s {
             "priority" => Strategy::Priority,
