@@ -395,3 +395,25 @@ async fn no_health_checks_unless_configured() {
     assert_eq!(chat_texts(&up.requests()), ["client"], "only the client's request went upstream");
     assert!(!gw.metrics().await.contains("crossbar_health_checks_total{"));
 }
+
+#[tokio::test]
+async fn a_rate_limited_health_check_parks_and_a_refused_one_does_not_cool() {
+    let limited = crossbar_mock::spawn().await.expect("mock");
+    let refused = crossbar_mock::spawn().await.expect("mock");
+    let cfg = format!(
+        "[routing]\nfailures_to_cooldown = 1\nhealth_check_secs = 1\n\n{}{}\
+         [[models]]\nname = \"m\"\ntargets = [\"limited/x\", \"refused/x\"]\n",
+        upstream("limited", &limited.url(), "mock:error=429 mock:ratelimit-reset=30"),
+        upstream("refused", &refused.url(), "mock:error=400"),
+    );
+    let gw = Gateway::start(&cfg).await;
+    assert!(until(6, || matches!(availability(&gw, "m", 0), Availability::ParkedUntil(_))).await, "{:?}", availability(&gw, "m", 0));
+    // Another round: the parked one is left alone until its reset; the 400 never cools the other.
+    assert!(until(6, || chat_texts(&refused.requests()).len() >= 2).await, "a second round");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(chat_texts(&limited.requests()), ["ping"]);
+    assert_eq!(availability(&gw, "m", 1), Availability::Ready);
+    let route = gw.state.routes().resolve("m").expect("route");
+    let last_error = route.deployments[1].state.last_error.lock().expect("lock").clone().unwrap_or_default();
+    assert!(last_error.starts_with("health check: HTTP 400"), "{last_error}");
+}
