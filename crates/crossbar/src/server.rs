@@ -43,6 +43,9 @@ pub async fn run(
     if state.has_account_pools() {
         tokio::spawn(crate::accounts::watch::run(Arc::downgrade(&state), rx.clone()));
     }
+    if !state.config.routing.health_check.is_zero() {
+        tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
+    }
     let kept = state.clone();
     let router = app::router(state);
     let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {

@@ -30,6 +30,13 @@ pub struct UpstreamErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HealthCheckLabels {
+    pub provider: String,
+    /// `up`, `down`, `rate_limited` or `refused` (another 4xx: recorded, not counted against it).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabels {
     pub provider: String,
     pub direction: &'static str,
@@ -46,6 +53,8 @@ pub struct Metrics {
     pub duration: Family<ProtocolLabels, Histogram>,
     pub first_byte: Family<ProtocolLabels, Histogram>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    /// Active health-check requests (`[routing] health_check_secs`) by provider and outcome.
+    pub health_checks: Family<HealthCheckLabels, Counter>,
     pub inflight_streams: Gauge,
     pub tokens: Family<TokenLabels, Counter>,
     /// Requests refused for their key (missing, invalid, revoked, expired, unavailable).
@@ -73,12 +82,14 @@ impl Metrics {
         let duration = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let first_byte = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let health_checks = Family::<HealthCheckLabels, Counter>::default();
         let inflight_streams = Gauge::default();
         let tokens = Family::<TokenLabels, Counter>::default();
         registry.register("requests", "Client requests by protocol, provider and status class", requests.clone());
         registry.register("request_duration_seconds", "Time from request to the end of the response", duration.clone());
         registry.register("first_byte_seconds", "Time from request to the first response byte", first_byte.clone());
         registry.register("upstream_errors", "Upstream failures by provider and kind", upstream_errors.clone());
+        registry.register("health_checks", "Active health-check requests by provider and outcome", health_checks.clone());
         registry.register("inflight_streams", "Streams being relayed right now", inflight_streams.clone());
         registry.register("tokens", "Tokens by provider and direction (input, output, cached, reasoning)", tokens.clone());
         let auth_failures = Family::<ReasonLabels, Counter>::default();
@@ -95,6 +106,7 @@ impl Metrics {
             duration,
             first_byte,
             upstream_errors,
+            health_checks,
             inflight_streams,
             tokens,
             auth_failures,

@@ -132,6 +132,40 @@ async fn an_accounts_usage_windows_are_recorded_for_the_listing() {
     assert!(listing.contains("primary 30% used"), "{listing}");
 }
 
+#[tokio::test]
+async fn health_checks_reach_each_account_as_a_stream_the_backend_does_not_store() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    import(dir.path(), "acct-2", "token-2", "refresh-2");
+    let data_dir = dir.path().to_path_buf();
+    let cfg = pool(&mock.url(), "mock:headroom=70").replace("[routing]\n", "[routing]\nhealth_check_secs = 1\n") + "\n[[models]]\nname = \"m\"\ntargets = [\"codex/gpt-5\"]\n";
+    let gw = Gateway::start_in(&cfg, dir).await;
+    // Each account is its own deployment, checked without a client request.
+    let checked = |m: &str| ["acct-1", "acct-2"].iter().all(|a| m.contains(&format!("crossbar_health_checks_total{{provider=\"codex:{a}\",outcome=\"up\"}}")));
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        metrics = gw.metrics().await;
+        if checked(&metrics) {
+            break;
+        }
+    }
+    assert!(checked(&metrics), "{metrics}");
+    let log = mock.requests();
+    let accounts: std::collections::BTreeSet<&str> = log.iter().filter_map(|r| r["headers"]["chatgpt-account-id"].as_str()).collect();
+    assert_eq!(accounts.into_iter().collect::<Vec<_>>(), ["acct-1", "acct-2"], "{log:#?}");
+    for r in &log {
+        assert_eq!(r["path"], "/backend-api/codex/responses");
+        let b = &r["body"];
+        assert_eq!((b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()), (Some(true), Some(false), Some("gpt-5")), "{b}");
+        assert!(b.get("max_output_tokens").is_none() && b.to_string().contains("ping"), "{b}");
+    }
+    // The answers' usage windows are recorded as a client request's would be.
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    assert_eq!(listing.matches("primary 30% used").count(), 2, "{listing}");
+}
+
 async fn ask_model(gw: &Gateway, model: &str, text: &str) -> (u16, String, String) {
     let (path, body) = request(Client::Responses, model, text, false);
     let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");

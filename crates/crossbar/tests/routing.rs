@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use crossbar::routing::health::Availability;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -318,4 +319,128 @@ async fn the_admin_api_shows_each_deployments_live_state() {
     assert_eq!(by("c")["state"], "ready");
     assert!(by("c")["ttft_ms"].as_f64().is_some(), "{v}");
     assert_eq!(by("c")["serves_model"], true);
+}
+
+/// A provider of kind `openai-chat` on its own mock upstream (whose request log the test reads).
+fn upstream(name: &str, mock: &str, x_mock: &str) -> String {
+    format!("[[providers]]\nname = \"{name}\"\nkind = \"openai-chat\"\nbase_url = \"{mock}/v1\"\napi_key = \"sk-{name}\"\nheaders = {{ \"x-mock\" = \"{x_mock}\" }}\n\n")
+}
+
+fn availability(gw: &Gateway, model: &str, index: usize) -> Availability {
+    let route = gw.state.routes().resolve(model).expect("route");
+    route.deployments[index].state.health.availability(crossbar::routing::clock::now_ms())
+}
+
+/// Poll (every 50 ms, up to `secs`) until `ok`.
+async fn until(secs: u64, mut ok: impl FnMut() -> bool) -> bool {
+    for _ in 0..secs * 20 {
+        if ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ok()
+}
+
+/// The user text of each chat request the mock received, oldest first.
+fn chat_texts(log: &[serde_json::Value]) -> Vec<String> {
+    log.iter().map(|r| r["body"]["messages"][0]["content"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn health_checks_bring_a_cooling_deployment_back_without_a_client_request() {
+    let flaky = crossbar_mock::spawn().await.expect("mock");
+    // Two client requests fail and cool it (for a minute); the first health check fails too,
+    // then the upstream has recovered.
+    let cfg = format!(
+        "[routing]\nbackoff_ms = 0\nfailures_to_cooldown = 2\ncooldown_ms = 60000\nhealth_check_secs = 1\n\n{}{}\
+         [[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n",
+        upstream("a", &flaky.url(), "mock:fail-first=3 mock:fail-status=503"),
+        deployment("b", ""),
+    );
+    let gw = Gateway::start(&cfg).await;
+    for i in 1..=2 {
+        let a = ask(&gw, "m", &format!("client {i}")).await;
+        assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "b", 2), "{}", a.body);
+    }
+    assert!(matches!(availability(&gw, "m", 0), Availability::CoolingUntil(_)), "two failures cooled it");
+    assert!(until(6, || availability(&gw, "m", 0) == Availability::Ready).await, "a health check brought it back: {:?}", availability(&gw, "m", 0));
+    let log = flaky.requests();
+    let texts = chat_texts(&log);
+    assert_eq!(&texts[..2], ["client 1", "client 2"], "{log:#?}");
+    assert!(texts.len() >= 4 && texts[2..].iter().all(|t| t == "ping"), "then only health checks (one failed, one answered): {texts:?}");
+    let probe = &log[2];
+    assert_eq!(probe["path"], "/v1/chat/completions");
+    assert_eq!(probe["body"]["model"], "x");
+    assert_eq!(probe["body"]["max_tokens"], 16, "{probe}");
+    assert_ne!(probe["body"]["stream"], true, "not streamed: {probe}");
+    // Back in service for the next client request, first in priority order.
+    let a = ask(&gw, "m", "client 3").await;
+    assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "a", 1), "{}", a.body);
+    let metrics = gw.metrics().await;
+    assert!(metrics.contains("crossbar_health_checks_total{provider=\"a\",outcome=\"down\"} 1"), "{metrics}");
+    assert!(metrics.contains("crossbar_health_checks_total{provider=\"a\",outcome=\"up\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn health_checks_alone_cool_a_deployment_that_starts_failing() {
+    let failing = crossbar_mock::spawn().await.expect("mock");
+    let healthy = crossbar_mock::spawn().await.expect("mock");
+    let cfg = format!(
+        "[routing]\nbackoff_ms = 0\nfailures_to_cooldown = 2\ncooldown_ms = 60000\nhealth_check_secs = 1\n\n{}{}\
+         [[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n\n\
+         [[models]]\nname = \"also-a\"\ntargets = [\"a/x\"]\n",
+        upstream("a", &failing.url(), "mock:fail-after=1 mock:fail-status=500"),
+        upstream("b", &healthy.url(), ""),
+    );
+    let gw = Gateway::start(&cfg).await;
+    // `a/x` is now in three routes (two aliases and this one): still one check a round.
+    let a = ask(&gw, "a/x", "client 1").await;
+    assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "a", 1), "{}", a.body);
+    // Every later request to `a` fails: two health checks cool it, with no client request.
+    assert!(until(6, || matches!(availability(&gw, "m", 0), Availability::CoolingUntil(_))).await, "{:?}", availability(&gw, "m", 0));
+    assert_eq!(chat_texts(&failing.requests()), ["client 1", "ping", "ping"], "one check a round, deduplicated");
+    let last_error = gw.state.routes().resolve("m").expect("route").deployments[0].state.last_error.lock().expect("lock").clone();
+    assert_eq!(last_error.as_deref(), Some("health check: HTTP 500"));
+    let a = ask(&gw, "m", "client 2").await;
+    assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "b", 1), "straight to the other one: {}", a.body);
+    let texts = chat_texts(&failing.requests());
+    assert_eq!(texts[0], "client 1");
+    assert!(texts.len() >= 3 && texts[1..].iter().all(|t| t == "ping"), "no client request after it cooled: {texts:?}");
+    // The healthy one was checked too, and stays in service.
+    assert!(chat_texts(&healthy.requests()).iter().any(|t| t == "ping"));
+    assert_eq!(availability(&gw, "m", 1), Availability::Ready);
+}
+
+#[tokio::test]
+async fn no_health_checks_unless_configured() {
+    let up = crossbar_mock::spawn().await.expect("mock");
+    let cfg = format!("{}[[models]]\nname = \"m\"\ntargets = [\"a/x\"]\n", upstream("a", &up.url(), ""));
+    let gw = Gateway::start(&cfg).await;
+    assert_eq!(ask(&gw, "a/y", "client").await.status, 200, "a provider/model route, resolved");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(chat_texts(&up.requests()), ["client"], "only the client's request went upstream");
+    assert!(!gw.metrics().await.contains("crossbar_health_checks_total{"));
+}
+
+#[tokio::test]
+async fn a_rate_limited_health_check_parks_and_a_refused_one_does_not_cool() {
+    let limited = crossbar_mock::spawn().await.expect("mock");
+    let refused = crossbar_mock::spawn().await.expect("mock");
+    let cfg = format!(
+        "[routing]\nfailures_to_cooldown = 1\nhealth_check_secs = 1\n\n{}{}\
+         [[models]]\nname = \"m\"\ntargets = [\"limited/x\", \"refused/x\"]\n",
+        upstream("limited", &limited.url(), "mock:error=429 mock:ratelimit-reset=30"),
+        upstream("refused", &refused.url(), "mock:error=400"),
+    );
+    let gw = Gateway::start(&cfg).await;
+    assert!(until(6, || matches!(availability(&gw, "m", 0), Availability::ParkedUntil(_))).await, "{:?}", availability(&gw, "m", 0));
+    // Another round: the parked one is left alone until its reset; the 400 never cools the other.
+    assert!(until(6, || chat_texts(&refused.requests()).len() >= 2).await, "a second round");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(chat_texts(&limited.requests()), ["ping"]);
+    assert_eq!(availability(&gw, "m", 1), Availability::Ready);
+    let route = gw.state.routes().resolve("m").expect("route");
+    let last_error = route.deployments[1].state.last_error.lock().expect("lock").clone().unwrap_or_default();
+    assert!(last_error.starts_with("health check: HTTP 400"), "{last_error}");
 }

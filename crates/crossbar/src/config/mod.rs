@@ -262,6 +262,8 @@ pub struct RoutingConfig {
     pub cooldown: Duration,
     pub rate_limit_park: Duration,
     pub sticky_ttl: Duration,
+    /// How often every deployment gets a health-check request; zero: never (passive health only).
+    pub health_check: Duration,
 }
 
 impl Default for RoutingConfig {
@@ -274,6 +276,7 @@ impl Default for RoutingConfig {
             cooldown: Duration::from_secs(30),
             rate_limit_park: Duration::from_secs(10),
             sticky_ttl: Duration::from_secs(3600),
+            health_check: Duration::ZERO,
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct RawRouting {
     pub rate_limit_park_ms: Option<u64>,
     /// How long a conversation stays pinned to its deployment after its last request (default 3600).
     pub sticky_ttl_secs: Option<u64>,
+    /// Every N seconds, one tiny request to each deployment (active health checks; default 0 = off).
+    pub health_check_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

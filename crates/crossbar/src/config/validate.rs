@@ -150,7 +150,7 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         })
         .collect();
 
-    let routing = routing(&raw.routing);
+    let routing = routing(&mut cx, &raw.routing);
     let (auth, storage, redis) = super::validate_keys::sections(&mut cx, &raw);
     if cx.errors.is_empty() {
         Ok(Config { server, providers, models, catalog, routing, auth, storage, redis, origin: origin.to_string() })
@@ -190,9 +190,20 @@ fn deployment(cx: &mut Ctx, raw: &RawConfig, i: usize, j: usize, at: &Spanned<Ve
     Some(target)
 }
 
-fn routing(r: &RawRouting) -> RoutingConfig {
+/// Longest `[routing] health_check_secs`: rarer checks than hourly would not help routing.
+const MAX_HEALTH_CHECK_SECS: u64 = 3600;
+
+fn routing(cx: &mut Ctx, r: &RawRouting) -> RoutingConfig {
     let d = RoutingConfig::default();
     let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
+    let health_check = match &r.health_check_secs {
+        Some(s) if *s.get_ref() > MAX_HEALTH_CHECK_SECS => {
+            cx.err(Some(s), "routing.health_check_secs", format!("must be at most {MAX_HEALTH_CHECK_SECS} (0 turns health checks off)"));
+            d.health_check
+        }
+        Some(s) => Duration::from_secs(*s.get_ref()),
+        None => d.health_check,
+    };
     RoutingConfig {
         retries: r.retries.unwrap_or(d.retries),
         backoff: ms(r.backoff_ms, d.backoff),
@@ -201,6 +212,7 @@ fn routing(r: &RawRouting) -> RoutingConfig {
         cooldown: ms(r.cooldown_ms, d.cooldown),
         rate_limit_park: ms(r.rate_limit_park_ms, d.rate_limit_park),
         sticky_ttl: r.sticky_ttl_secs.map_or(d.sticky_ttl, Duration::from_secs),
+        health_check,
     }
 }
 
@@ -409,6 +421,19 @@ targets = ["a/x", { target = "b/y", weight = 3, priority = 1, rpm = 60, tpm = 10
         assert_eq!(big.fallbacks, ["small", "b/other"]);
         assert_eq!(c.routing.retries, 5);
         assert_eq!(c.routing.backoff, Duration::ZERO);
+    }
+
+    #[test]
+    fn health_checks_are_off_unless_asked_for_and_bounded() {
+        assert_eq!(validate("", "c.toml").expect("valid").routing.health_check, Duration::ZERO);
+        let c = validate("[routing]\nhealth_check_secs = 15\n", "c.toml").expect("valid");
+        assert_eq!(c.routing.health_check, Duration::from_secs(15));
+        let c = validate("[routing]\nhealth_check_secs = 0\n", "c.toml").expect("valid");
+        assert_eq!(c.routing.health_check, Duration::ZERO, "0 turns them off");
+        let e = validate("[routing]\nretries = 1\nhealth_check_secs = 30000\n", "c.toml").expect_err("too rare").to_string();
+        assert!(e.contains("c.toml:3: routing.health_check_secs: must be at most 3600"), "{e}");
+        let e = validate("[routing]\nhealth_check_secs = -1\n", "c.toml").expect_err("negative").to_string();
+        assert!(e.starts_with("c.toml:2"), "{e}");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 use super::{count_tokens, relay, translate, Endpoint, Inbound};
 use crate::app::AppState;
 use crate::ingress::reply;
-use crate::routing::deployment::InFlight;
+use crate::routing::deployment::{Deployment, InFlight};
 use crate::routing::upstream_limits::Limits;
 use crate::routing::{clock, sticky, strategy, Route};
 use crate::upstream::{BodyStream, UpstreamError, UpstreamResponse};
@@ -160,10 +160,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
             Verdict::Commit(mut resp, ttft) => {
                 dep.state.record_ttft(ttft);
                 dep.state.health.success();
-                dep.state.observe_limits(&Limits::read(&resp.headers, unix), now);
-                if let Some(a) = target.provider.account() {
-                    a.observe_windows(&resp.headers);
-                }
+                observe(dep, &resp.headers, now, unix);
                 flight.settle();
                 if let Some(k) = session {
                     super::affinity::remember(state, route, k, index, recalled, now);
@@ -305,13 +302,7 @@ fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now:
             dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
         }
         Failure::Http { status: 429, headers, body } => {
-            if let Some(a) = dep.target.provider.account() {
-                a.observe_windows(headers);
-            }
-            let limits = Limits::read(headers, unix);
-            dep.state.observe_limits(&limits, now);
-            let park = limits.retry_after.or(limits.exhausted_for).or_else(|| body_reset(body, unix)).unwrap_or(cfg.rate_limit_park);
-            dep.state.health.park(clock::ms_after(now, park));
+            park_rate_limited(state, dep, headers, body, now, unix);
             excluded.push(index);
         }
         Failure::Http { headers, .. } => {
@@ -326,6 +317,27 @@ fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now:
             }
         }
     }
+}
+
+/// Take in what an answer's headers say about the upstream's limits (headroom, a used-up
+/// quota; a ChatGPT account's usage windows).
+pub(crate) fn observe(dep: &Deployment, headers: &HeaderMap, now: u64, unix: f64) {
+    dep.state.observe_limits(&Limits::read(headers, unix), now);
+    if let Some(a) = dep.target.provider.account() {
+        a.observe_windows(headers);
+    }
+}
+
+/// A 429 (or a usage limit): park the deployment until the reset its headers or its Codex body
+/// announce, else for `[routing] rate_limit_park_ms`.
+pub(crate) fn park_rate_limited(state: &AppState, dep: &Deployment, headers: &HeaderMap, body: &[u8], now: u64, unix: f64) {
+    if let Some(a) = dep.target.provider.account() {
+        a.observe_windows(headers);
+    }
+    let limits = Limits::read(headers, unix);
+    dep.state.observe_limits(&limits, now);
+    let park = limits.retry_after.or(limits.exhausted_for).or_else(|| body_reset(body, unix)).unwrap_or(state.config.routing.rate_limit_park);
+    dep.state.health.park(clock::ms_after(now, park));
 }
 
 /// A Codex `usage_limit_reached` body: `error.resets_in_seconds` or `error.resets_at`.

@@ -6,7 +6,7 @@
 
 mod admit;
 mod affinity;
-mod attempt;
+pub(crate) mod attempt;
 mod codex_backend;
 pub mod body;
 mod compaction;
