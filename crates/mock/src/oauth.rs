@@ -9,7 +9,9 @@
 //!   code (with its `code_verifier`; a code is good once) for an id token naming the account
 //!   `mock-account-<n>`, an access token and a refresh token, else 400 `invalid_grant`; any
 //!   other grant is a refresh: refresh_token → a new access token, a JWT that expires in an
-//!   hour; a refresh token starting with `revoked` is refused with 401 `invalid_grant`;
+//!   hour, and a new refresh token (`<token>~<n>`): each refresh token works once, a reused one
+//!   is refused with 401 `invalid_grant` / `refresh_token_reused`, as OpenAI's rotate; a
+//!   refresh token starting with `revoked` is refused with 401 `invalid_grant`;
 //! - the Codex backend's token check on `/backend-api/codex/responses` (an expired JWT, or a
 //!   bearer starting with `expired`, is refused with 401 as the real backend does).
 //!
@@ -39,6 +41,8 @@ struct LoginState {
     devices: HashMap<String, Device>,
     /// By authorization code.
     codes: HashMap<String, Grant>,
+    /// Refresh tokens already exchanged: each works once, as OpenAI's rotate.
+    used_refresh: std::collections::HashSet<String>,
 }
 
 struct Device {
@@ -227,13 +231,20 @@ fn refresh(inc: &Incoming, p: &HashMap<String, String>) -> Response {
             &json!({"error": "invalid_grant", "error_description": "refresh token revoked"}),
         );
     }
+    if !inc.mock.inner.logins.lock().used_refresh.insert(refresh.clone()) {
+        return stream::json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_grant", "error_description": "refresh_token_reused"}),
+        );
+    }
     let n = inc.mock.next_id();
     let exp = now() + 3600;
+    let base = refresh.split('~').next().unwrap_or(refresh);
     stream::json_response(
         StatusCode::OK,
         &json!({
             "access_token": jwt(&json!({"exp": exp, "jti": format!("mock-{n}")})),
-            "refresh_token": refresh,
+            "refresh_token": format!("{base}~{n}"),
             "id_token": jwt(&json!({"exp": exp, "email": "mock@example.com"})),
             "expires_in": 3600,
         }),

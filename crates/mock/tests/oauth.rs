@@ -159,7 +159,13 @@ async fn a_json_code_exchange_works_and_refreshes_still_do() {
     let body = json!({"grant_type": "refresh_token", "refresh_token": refresh});
     let r = post_with(mock.router(), "/oauth/token", &body, &[]).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["refresh_token"], refresh);
+    let rotated = r.json()["refresh_token"].clone();
+    assert!(rotated.as_str().is_some_and(|r| Some(r) != refresh.as_str()), "refresh tokens rotate");
+    let body = json!({"grant_type": "refresh_token", "refresh_token": refresh});
+    let r = post_with(mock.router(), "/oauth/token", &body, &[]).await;
+    assert_eq!((r.status, r.json()["error_description"].as_str()), (401, Some("refresh_token_reused")), "a used refresh token is refused");
+    let body = json!({"grant_type": "refresh_token", "refresh_token": rotated});
+    assert_eq!(post_with(mock.router(), "/oauth/token", &body, &[]).await.status, 200);
     let body = json!({"grant_type": "refresh_token", "refresh_token": "revoked-1"});
     let r = post_with(mock.router(), "/oauth/token", &body, &[]).await;
     assert_eq!(r.status, 401);
