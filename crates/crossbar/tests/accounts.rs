@@ -478,3 +478,29 @@ async fn a_backend_error_inside_the_stream_reaches_a_non_streaming_client_as_an_
     let v: serde_json::Value = serde_json::from_str(&text).expect("json error");
     assert!(v["error"]["message"].is_string(), "{text}");
 }
+
+/// Refresh tokens rotate (each works once). Two gateways on one account file: the second must
+/// take the tokens the first refreshed, not spend the old refresh token and lose the account.
+#[tokio::test]
+async fn two_gateways_on_one_account_file_share_a_rotated_refresh_token() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let dir = tempfile::tempdir().expect("tempdir");
+    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "refresh-1");
+    let data_dir = dir.path().to_path_buf();
+    let second_dir = tempfile::tempdir().expect("tempdir");
+    let a = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
+    // The second gateway uses the first one's data dir (its own temp dir stays empty).
+    let mut cfg = crossbar::config::Config::parse(&pool(&mock.url(), ""), "second.toml").expect("config");
+    cfg.server.data_dir = data_dir.clone();
+    let b = Gateway::start_with(cfg, second_dir).await;
+    assert_eq!(b.state.config.server.data_dir, data_dir, "both gateways read one account file");
+
+    let (status, _, body) = ask(&a, "s1").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, provider, body) = ask(&b, "s2").await;
+    assert_eq!((status, provider.as_str()), (200, "codex:acct-1"), "{body}");
+    let refreshes = mock.requests().iter().filter(|r| r["path"] == "/oauth/token").count();
+    assert_eq!(refreshes, 1, "the second gateway took the first one's fresh token");
+    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    assert!(listing.contains("active") && !listing.contains("disabled"), "{listing}");
+}

@@ -1,7 +1,10 @@
 //! Access tokens of one account: handed out while fresh, refreshed through the token endpoint
 //! (`token_url`, Codex's `https://auth.openai.com/oauth/token` by default) when they expire
-//! within `REFRESH_MARGIN` or after the upstream answered 401. A refused refresh token (400/401)
-//! disables the account, persistently; the attempt loop then moves to another account.
+//! within `REFRESH_MARGIN` or after the upstream answered 401. Refresh tokens rotate (each works
+//! once), so before refreshing, and before giving up on a refused one, the handle takes the
+//! tokens another process stored for the same login (a second instance on the same file).
+//! A refused refresh token (400/401) otherwise disables the account, persistently; the attempt
+//! loop then moves to another account.
 //! Must never: log a token, or hold the account lock across anything but its own refresh.
 
 use super::store::Store;
@@ -96,6 +99,11 @@ impl AccountHandle {
     }
 
     async fn refresh_locked(&self, a: &mut Account) -> Result<(), KeyError> {
+        // Another gateway on this file (or a second instance) may have refreshed this login
+        // already: refresh tokens rotate, so ours may be spent. Take its tokens if they are fresh.
+        if self.adopt_stored(a) && a.expires_at.is_some_and(|t| t > crate::pipeline::unix_now() + REFRESH_MARGIN) {
+            return Ok(());
+        }
         let body = serde_json::json!({
             "client_id": CODEX_CLIENT_ID,
             "grant_type": "refresh_token",
@@ -108,6 +116,10 @@ impl AccountHandle {
             Err(_) => return Err(KeyError::Account(format!("account {}: the token endpoint is unreachable", a.id))),
         };
         let status = resp.status().as_u16();
+        if (status == 400 || status == 401) && self.adopt_stored(a) {
+            // Refused because another process rotated it meanwhile: use what it stored.
+            return Ok(());
+        }
         if status == 400 || status == 401 {
             a.disabled = true;
             a.last_error = Some(format!("refresh token refused (HTTP {status}); re-import the account"));
@@ -139,6 +151,22 @@ impl AccountHandle {
         a.last_error = None;
         self.persist(a);
         Ok(())
+    }
+
+    /// Take the tokens stored for this same login when another process has refreshed them
+    /// since (a different refresh token, not disabled). True when it did.
+    fn adopt_stored(&self, a: &mut Account) -> bool {
+        let Ok(all) = self.store.load() else { return false };
+        let Some(s) = all.into_iter().find(|x| x.id == a.id && x.imported_at == a.imported_at) else { return false };
+        if s.disabled || s.refresh_token == a.refresh_token {
+            return false;
+        }
+        a.access_token = s.access_token;
+        a.refresh_token = s.refresh_token;
+        a.id_token = s.id_token;
+        a.expires_at = s.expires_at;
+        a.last_refresh = s.last_refresh;
+        true
     }
 
     /// Record the usage windows an answer reported. Saved at most every `WINDOWS_SAVE_SECS`,

@@ -52,7 +52,8 @@ impl Gateway {
         Gateway::start_inner(config, dir, Some(admin_key)).await
     }
 
-    async fn start_with(config: Config, dir: tempfile::TempDir) -> Gateway {
+    /// Start on a parsed config; `dir` is kept alive with the gateway (the data dir or not).
+    pub async fn start_with(config: Config, dir: tempfile::TempDir) -> Gateway {
         Gateway::start_inner(config, dir, None).await
     }
 
