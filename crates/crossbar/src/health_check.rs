@@ -6,6 +6,8 @@
 //! without a client request paying for it), connect errors, timeouts, 408, 5xx, 401 and 403
 //! count towards cooldown, a 429 parks it until the reset, the headers update its headroom.
 //! Other 4xx are recorded as its last error only: the probe's own request may be at fault.
+//! Each probe is also a usage record (`protocol_in = "health_check"`, no key, its tokens and
+//! cost when the answer says), so what health checks spend shows in the usage reports.
 //!
 //! One round at a time, `CONCURRENCY` probes at once, each bounded by min(N, 30) s; the routing
 //! table is taken afresh each round (account pools change it).
@@ -72,8 +74,8 @@ async fn round(state: &AppState, timeout: Duration) {
 
 /// What one probe found out.
 enum Found {
-    /// A 2xx with a body (a streamed probe: its first bytes).
-    Up,
+    /// A 2xx with its body (a streamed probe: its first bytes).
+    Up(Bytes),
     /// Unreachable, too slow, a broken or empty body, 408, 5xx, 401, 403.
     Down(String),
     /// 429 (or a usage limit), with its body (a Codex body says when it resets).
@@ -91,11 +93,50 @@ async fn probe(state: &AppState, dep: Deployment, timeout: Duration) {
             return;
         }
     };
+    let upstream = request.protocol;
+    let started = std::time::Instant::now();
     let (found, headers) = match tokio::time::timeout(timeout, ask(&dep, request, stream)).await {
         Ok(r) => r,
         Err(_) => (Found::Down(format!("no answer within {timeout:?}")), HeaderMap::new()),
     };
+    record(state, &dep, upstream, &found, started);
     feed(state, &dep, found, &headers);
+}
+
+/// A probe is a request the gateway made (and an upstream may bill): it goes into the usage
+/// records like any other, with `protocol_in = "health_check"` and no key.
+fn record(state: &AppState, dep: &Deployment, upstream: Protocol, found: &Found, started: std::time::Instant) {
+    let (status, usage, error) = match found {
+        Found::Up(body) => {
+            let usage = crossbar_protocol::decode_response(upstream, body, &Cx::new(state.codec.clone())).map(|r| r.usage).unwrap_or_default();
+            (200, usage, None)
+        }
+        Found::Down(_) => (502, Default::default(), Some("health_check_down")),
+        Found::RateLimited(_) => (429, Default::default(), Some("http_429")),
+        Found::Refused(_) => (400, Default::default(), Some("health_check_refused")),
+    };
+    let (provider, model) = (dep.target.provider.name(), dep.target.model.as_str());
+    let info = state.catalog.lookup(model);
+    let tok = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    state.usage.record(crate::store::UsageRecord {
+        ts: crate::store::now_ms(),
+        key_id: None,
+        model: format!("{provider}/{model}"),
+        provider: Some(provider.to_string()),
+        upstream_model: Some(model.to_string()),
+        protocol_in: "health_check",
+        protocol_out: Some(upstream.name()),
+        input_tokens: tok(usage.input),
+        output_tokens: tok(usage.output),
+        cache_read_tokens: tok(usage.cache_read),
+        cache_write_tokens: tok(usage.cache_write),
+        reasoning_tokens: tok(usage.reasoning),
+        cost_usd: crate::usage::pricing::cost(info.as_ref(), &usage),
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        ttft_ms: None,
+        status,
+        error_class: error.map(str::to_string),
+    });
 }
 
 /// The probe for a deployment of `kind` serving `model`, in its upstream protocol; and whether
@@ -129,7 +170,7 @@ async fn ask(dep: &Deployment, request: UpstreamRequest, stream: bool) -> (Found
     if (200..300).contains(&status) {
         let found = match read(resp.body, stream).await {
             Ok(b) if b.is_empty() => Found::Down("an empty answer".to_string()),
-            Ok(_) => Found::Up,
+            Ok(b) => Found::Up(b),
             Err(e) => Found::Down(e),
         };
         return (found, resp.headers);
@@ -162,7 +203,7 @@ fn feed(state: &AppState, dep: &Deployment, found: Found, headers: &HeaderMap) {
     let (now, unix) = (clock::now_ms(), clock::unix_now_secs_f64());
     let (provider, model) = (dep.target.provider.name(), dep.target.model.as_str());
     let outcome = match found {
-        Found::Up => {
+        Found::Up(_) => {
             if dep.state.health.availability(now) != Availability::Ready {
                 tracing::info!(provider, model, "health check answered: deployment back in service");
             }

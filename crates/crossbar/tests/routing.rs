@@ -444,3 +444,19 @@ async fn a_rate_limited_health_check_parks_and_a_refused_one_does_not_cool() {
     let last_error = route.deployments[1].state.last_error.lock().expect("lock").clone().unwrap_or_default();
     assert!(last_error.starts_with("health check: HTTP 400"), "{last_error}");
 }
+
+#[tokio::test]
+async fn health_checks_are_usage_records_with_their_tokens() {
+    let up = crossbar_mock::spawn().await.expect("mock");
+    let cfg = format!(
+        "[routing]\nhealth_check_secs = 1\n\n[storage]\nusage_flush_ms = 50\n\n{}[[models]]\nname = \"m\"\ntargets = [\"a/x\"]\n\n[[catalog]]\nmodel = \"x\"\ninput_price = 1.0\noutput_price = 2.0\n",
+        upstream("a", &up.url(), ""),
+    );
+    let gw = Gateway::start(&cfg).await;
+    assert!(until(6, || chat_texts(&up.requests()).len() >= 2).await, "two rounds of health checks");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = gw.state.store.usage_report(crossbar::store::GroupBy::Model, 0, i64::MAX, None).await.expect("report");
+    let row = rows.iter().find(|r| r.group == "a/x").unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row.requests >= 2 && row.errors == 0, "{row:?}");
+    assert!(row.input_tokens > 0 && row.output_tokens > 0 && row.cost_usd > 0.0, "the probes' tokens and cost: {row:?}");
+}
