@@ -113,7 +113,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
             losses.push(Loss::new(name, "Anthropic has no such field"));
         }
     }
-    let body = serde_json::to_vec(&out).map_err(|e| ProtocolError::invalid(format!("cannot encode request: {e}")))?;
+    let body = sonic_rs::to_vec(&out).map_err(|e| ProtocolError::invalid(format!("cannot encode request: {e}")))?;
     Ok(EncodedRequest { path: PATH.to_string(), body, losses })
 }
 

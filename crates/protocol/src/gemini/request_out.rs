@@ -50,7 +50,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         tool_config,
         generation_config,
     };
-    let body = serde_json::to_vec(&wire).map_err(|e| ProtocolError::invalid(format!("cannot encode request: {e}")))?;
+    let body = sonic_rs::to_vec(&wire).map_err(|e| ProtocolError::invalid(format!("cannot encode request: {e}")))?;
     Ok(EncodedRequest { path: path(&req.model, req.stream), body, losses })
 }
 

@@ -137,7 +137,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         }
     }
 
-    let body = serde_json::to_vec(&body).map_err(|e| {
+    let body = sonic_rs::to_vec(&body).map_err(|e| {
         ProtocolError::invalid(format!("cannot serialize the upstream request: {e}"))
     })?;
     Ok(EncodedRequest {

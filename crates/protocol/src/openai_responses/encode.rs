@@ -80,7 +80,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         tools: encode_tools(&req.tools),
         top_p: s.top_p,
     };
-    let body = serde_json::to_vec(&body)
+    let body = sonic_rs::to_vec(&body)
         .map_err(|e| ProtocolError::invalid(format!("cannot serialize the upstream request: {e}")))?;
     Ok(EncodedRequest { path: "/responses".into(), body, losses })
 }
