@@ -163,7 +163,7 @@ async fn a_json_code_exchange_works_and_refreshes_still_do() {
     assert!(rotated.as_str().is_some_and(|r| Some(r) != refresh.as_str()), "refresh tokens rotate");
     let body = json!({"grant_type": "refresh_token", "refresh_token": refresh});
     let r = post_with(mock.router(), "/oauth/token", &body, &[]).await;
-    assert_eq!((r.status, r.json()["error_description"].as_str()), (401, Some("refresh_token_reused")), "a used refresh token is refused");
+    assert_eq!((r.status.as_u16(), r.json()["error_description"].as_str()), (401, Some("refresh_token_reused")), "a used refresh token is refused");
     let body = json!({"grant_type": "refresh_token", "refresh_token": rotated});
     assert_eq!(post_with(mock.router(), "/oauth/token", &body, &[]).await.status, 200);
     let body = json!({"grant_type": "refresh_token", "refresh_token": "revoked-1"});
