@@ -435,6 +435,7 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
             }
             let h = &sent["headers"];
             assert_eq!(h["originator"], "codex_cli_rs", "{c:?}: {h}");
+            assert_eq!(h["accept"], "text/event-stream", "{c:?}: the backend only streams: {h}");
             assert!(h["session-id"].as_str().is_some_and(|s| s.starts_with("crossbar-")), "{c:?}: a conversation id for the backend's cache: {h}");
         }
     }

@@ -148,7 +148,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
             }
         };
         let conversation = session.or_else(|| (kind == crate::config::ProviderKind::Chatgpt).then(|| sticky::session_key(&inbound.headers, &inbound.body)).flatten());
-        super::codex_backend::add_headers(kind, &inbound.headers, conversation, &mut request.headers);
+        super::codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();

@@ -31,8 +31,9 @@ const CODEX_HEADERS: [&str; 13] = [
 
 /// Headers for a request to a `chatgpt` provider: Codex's own when the client is Codex; for
 /// any other client, `originator` and a `session-id` derived from the conversation key, so the
-/// backend keeps one conversation on one prompt cache.
-pub fn add_headers(kind: ProviderKind, client: &HeaderMap, conversation: Option<u64>, out: &mut HeaderMap) {
+/// backend keeps one conversation on one prompt cache. Generation asks for SSE (the backend
+/// only streams it); other endpoints (`/responses/compact`) keep the client's `accept`.
+pub fn add_headers(kind: ProviderKind, endpoint: Endpoint, client: &HeaderMap, conversation: Option<u64>, out: &mut HeaderMap) {
     if kind != ProviderKind::Chatgpt {
         return;
     }
@@ -50,7 +51,11 @@ pub fn add_headers(kind: ProviderKind, client: &HeaderMap, conversation: Option<
             out.insert("session-id", v);
         }
     }
-    out.insert("accept", HeaderValue::from_static("text/event-stream"));
+    if endpoint == Endpoint::Generate {
+        out.insert("accept", HeaderValue::from_static("text/event-stream"));
+    } else if let Some(accept) = client.get("accept") {
+        out.insert("accept", accept.clone());
+    }
 }
 
 /// May this request go to `kind` byte for byte (same protocol)?
@@ -74,5 +79,31 @@ pub fn shape(kind: ProviderKind, upstream: Protocol, req: &mut Request, losses: 
     }
     if s.top_p.take().is_some() {
         losses.push(Loss::new("top_p", why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codex_headers_pass_others_get_derived_ones_and_only_generation_asks_for_sse() {
+        let mut codex = HeaderMap::new();
+        codex.insert("session-id", HeaderValue::from_static("thread-1"));
+        codex.insert("originator", HeaderValue::from_static("codex_exec"));
+        codex.insert("accept", HeaderValue::from_static("application/json"));
+        let mut out = HeaderMap::new();
+        add_headers(ProviderKind::Chatgpt, Endpoint::Compact, &codex, Some(7), &mut out);
+        assert_eq!((out["session-id"].to_str().ok(), out["originator"].to_str().ok()), (Some("thread-1"), Some("codex_exec")));
+        assert_eq!(out["accept"], "application/json", "compaction keeps the client's accept");
+
+        let mut out = HeaderMap::new();
+        add_headers(ProviderKind::Chatgpt, Endpoint::Generate, &HeaderMap::new(), Some(7), &mut out);
+        assert_eq!((out["originator"].to_str().ok(), out["accept"].to_str().ok()), (Some("codex_cli_rs"), Some("text/event-stream")));
+        assert_eq!(out["session-id"], "crossbar-0000000000000007");
+
+        let mut out = HeaderMap::new();
+        add_headers(ProviderKind::Anthropic, Endpoint::Generate, &codex, Some(7), &mut out);
+        assert!(out.is_empty(), "only chatgpt providers");
     }
 }
