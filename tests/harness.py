@@ -1,5 +1,6 @@
 """Process helpers shared by the Python suites (tests/sdk and tests/agents): where the crossbar
-binary is, a free loopback port, and waiting for a started server to answer."""
+binary is, a free loopback port, waiting for a started server to answer, and the mock upstream's
+fixtures (each conftest imports `mock_url` and `mock_requests` from here)."""
 import os
 import socket
 import subprocess
@@ -7,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,3 +37,28 @@ def wait_ready(url: str, proc: subprocess.Popen, what: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not start")
+
+
+@pytest.fixture(scope="session")
+def mock_url():
+    """`crossbar mock-upstream` on a free port, for the whole session."""
+    port = free_port()
+    proc = subprocess.Popen([crossbar_binary(), "mock-upstream", "--listen", f"127.0.0.1:{port}"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/_mock/requests", proc, "mock upstream")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def mock_requests(mock_url):
+    """A function giving the requests the mock upstream received since the test began."""
+    httpx.delete(f"{mock_url}/_mock/requests")
+
+    def since():
+        return httpx.get(f"{mock_url}/_mock/requests").json()
+
+    return since

@@ -16,11 +16,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import crossbar_binary as _binary, free_port, wait_ready as _wait  # noqa: E402
+from harness import crossbar_binary as _binary, free_port, mock_requests, mock_url, wait_ready as _wait  # noqa: E402,F401
 
 CLIENTS = Path(os.environ.get("CROSSBAR_CLIENTS_DIR", Path.home() / ".cache" / "crossbar-clients"))
 
@@ -71,19 +70,6 @@ def client_bin(name: str) -> str:
     )
     stamp.write_text(package)
     return str(binary)
-
-
-@pytest.fixture(scope="session")
-def mock_url():
-    port = free_port()
-    proc = subprocess.Popen([_binary(), "mock-upstream", "--listen", f"127.0.0.1:{port}"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(f"{url}/_mock/requests", proc, "mock upstream")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def gateway_config(port: int, data: str, mock_url: str, extra: str = "") -> str:
@@ -150,17 +136,6 @@ def gateway(mock_url):
     finally:
         proc.terminate()
         proc.wait(30)
-
-
-@pytest.fixture
-def mock_requests(mock_url):
-    """A function giving the requests the mock upstream received since the test began."""
-    httpx.delete(f"{mock_url}/_mock/requests")
-
-    def since():
-        return httpx.get(f"{mock_url}/_mock/requests").json()
-
-    return since
 
 
 @pytest.fixture

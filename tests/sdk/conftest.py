@@ -8,25 +8,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import crossbar_binary as _binary, free_port as _free_port, wait_ready as _wait  # noqa: E402
-
-
-
-@pytest.fixture(scope="session")
-def mock_url():
-    port = _free_port()
-    proc = subprocess.Popen([_binary(), "mock-upstream", "--listen", f"127.0.0.1:{port}"])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(f"{url}/_mock/requests", proc, "mock upstream")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+from harness import crossbar_binary as _binary, free_port as _free_port, mock_requests, mock_url, wait_ready as _wait  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -77,14 +62,3 @@ api_key = "up-gemini-key"
     finally:
         proc.terminate()
         proc.wait(30)
-
-
-@pytest.fixture
-def mock_requests(mock_url):
-    """Returns a function giving the requests the mock upstream received since the test began."""
-    httpx.delete(f"{mock_url}/_mock/requests")
-
-    def since():
-        return httpx.get(f"{mock_url}/_mock/requests").json()
-
-    return since
