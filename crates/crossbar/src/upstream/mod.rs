@@ -45,12 +45,22 @@ impl std::fmt::Debug for Provider {
 
 impl Provider {
     pub fn new(config: ProviderConfig, server: &ServerConfig) -> anyhow::Result<Provider> {
+        Provider::build(config, server, &[])
+    }
+
+    /// A `chatgpt` provider again, over the accounts the file holds now. Members whose login
+    /// is unchanged are kept as they are (their tokens, their in-flight refreshes).
+    pub fn with_current_accounts(&self, server: &ServerConfig) -> anyhow::Result<Provider> {
+        Provider::build(self.config.clone(), server, &self.pool)
+    }
+
+    fn build(config: ProviderConfig, server: &ServerConfig, previous: &[std::sync::Arc<Provider>]) -> anyhow::Result<Provider> {
         let transport = match config.kind {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
         };
         let pool = if config.kind == ProviderKind::Chatgpt && !matches!(config.key, KeySource::Account(_)) {
-            Self::accounts(&config, server, &[])?
+            Self::accounts(&config, server, previous)?
         } else {
             Vec::new()
         };
@@ -59,21 +69,6 @@ impl Provider {
             config,
             transport,
             first_byte_timeout: server.first_byte_timeout,
-            models_cache: Default::default(),
-            pool,
-        })
-    }
-
-    /// A `chatgpt` provider again, over the accounts the file holds now. Members whose login
-    /// is unchanged are kept as they are (their tokens, their in-flight refreshes).
-    pub fn with_current_accounts(&self, server: &ServerConfig) -> anyhow::Result<Provider> {
-        let pool = Self::accounts(&self.config, server, &self.pool)?;
-        let transport = transport::Transport::http(&self.config.base_url, server.connect_timeout)?;
-        Ok(Provider {
-            key: KeyResolver::new(self.config.key.clone()),
-            config: self.config.clone(),
-            transport,
-            first_byte_timeout: self.first_byte_timeout,
             models_cache: Default::default(),
             pool,
         })
