@@ -117,7 +117,6 @@ fn record(state: &AppState, dep: &Deployment, upstream: Protocol, found: &Found,
     };
     let (provider, model) = (dep.target.provider.name(), dep.target.model.as_str());
     let info = state.catalog.lookup(model);
-    let tok = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     state.usage.record(crate::store::UsageRecord {
         ts: crate::store::now_ms(),
         key_id: None,
@@ -126,17 +125,14 @@ fn record(state: &AppState, dep: &Deployment, upstream: Protocol, found: &Found,
         upstream_model: Some(model.to_string()),
         protocol_in: "health_check",
         protocol_out: Some(upstream.name()),
-        input_tokens: tok(usage.input),
-        output_tokens: tok(usage.output),
-        cache_read_tokens: tok(usage.cache_read),
-        cache_write_tokens: tok(usage.cache_write),
-        reasoning_tokens: tok(usage.reasoning),
         cost_usd: crate::usage::pricing::cost(info.as_ref(), &usage),
         latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         ttft_ms: None,
         status,
         error_class: error.map(str::to_string),
-    });
+        ..Default::default()
+    }
+    .with_tokens(&usage));
 }
 
 /// The probe for a deployment of `kind` serving `model`, in its upstream protocol; and whether

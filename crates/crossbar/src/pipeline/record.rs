@@ -89,7 +89,6 @@ impl Ticket {
         let route = self.route.lock().ok().and_then(|mut r| r.take());
         let info = route.as_ref().and_then(|r| self.state.catalog.lookup(&r.upstream_model));
         let cost = crate::usage::pricing::cost(info.as_ref(), usage);
-        let tok = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         let record = UsageRecord {
             ts: self.ts,
             key_id: self.key.as_ref().map(|k| k.id.clone()),
@@ -98,17 +97,14 @@ impl Ticket {
             upstream_model: route.as_ref().map(|r| r.upstream_model.clone()),
             protocol_in: self.protocol_in.name(),
             protocol_out: route.as_ref().map(|r| r.protocol_out.name()),
-            input_tokens: tok(usage.input),
-            output_tokens: tok(usage.output),
-            cache_read_tokens: tok(usage.cache_read),
-            cache_write_tokens: tok(usage.cache_write),
-            reasoning_tokens: tok(usage.reasoning),
             cost_usd: cost,
             latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             ttft_ms: ttft.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             status,
             error_class,
-        };
+            ..UsageRecord::default()
+        }
+        .with_tokens(usage);
         self.state.usage.record(record);
         let reservation = self.reservation.lock().ok().and_then(|mut r| r.take());
         if let Some(r) = reservation {

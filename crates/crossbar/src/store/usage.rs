@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 
 /// One client request, as recorded. Token counts are `None` when the provider did not report them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct UsageRecord {
     /// Request start, unix ms.
     pub ts: i64,
@@ -26,6 +26,19 @@ pub struct UsageRecord {
     pub ttft_ms: Option<i64>,
     pub status: u16,
     pub error_class: Option<String>,
+}
+
+impl UsageRecord {
+    /// Set the token counts from a request's usage (unknown stays `None`).
+    pub fn with_tokens(mut self, u: &crossbar_protocol::canonical::Usage) -> UsageRecord {
+        let tok = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        self.input_tokens = tok(u.input);
+        self.output_tokens = tok(u.output);
+        self.cache_read_tokens = tok(u.cache_read);
+        self.cache_write_tokens = tok(u.cache_write);
+        self.reasoning_tokens = tok(u.reasoning);
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
