@@ -52,6 +52,18 @@ impl Usage {
     }
 
     pub fn total(&self) -> u64 {
-        self.input.unwrap_or(0) + self.output.unwrap_or(0)
+        self.input.unwrap_or(0).saturating_add(self.output.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod total_tests {
+    use super::Usage;
+
+    #[test]
+    fn a_huge_reported_count_saturates_instead_of_overflowing() {
+        // Found by the fuzzer: `"prompt_tokens": 1E60` decodes to u64::MAX.
+        let u = Usage { input: Some(u64::MAX), output: Some(37), ..Usage::default() };
+        assert_eq!(u.total(), u64::MAX);
     }
 }
