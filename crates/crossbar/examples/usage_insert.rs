@@ -67,9 +67,17 @@ async fn main() -> anyhow::Result<()> {
     let drained = drain.elapsed();
     let total = store.usage_count().await?;
     println!("store: {}", store.label);
-    println!("fed {sent} records at {rate}/s for {:.1} s; written while feeding: {written_during} ({:.0}/s)", fed.as_secs_f64(), written_during as f64 / fed.as_secs_f64());
+    println!(
+        "fed {sent} records at {rate}/s for {:.1} s; written while feeding: {written_during} ({:.0}/s)",
+        fed.as_secs_f64(),
+        written_during as f64 / fed.as_secs_f64()
+    );
     println!("backlog: max {max_backlog}, at each second {backlog_at_end_of_each_second:?}");
-    println!("close() drained the rest in {} ms; rows in the store: {total}; channel-full events: {}", drained.as_millis(), metrics.usage.channel_full.get());
+    println!(
+        "close() drained the rest in {} ms; rows in the store: {total}; channel-full events: {}",
+        drained.as_millis(),
+        metrics.usage.channel_full.get()
+    );
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

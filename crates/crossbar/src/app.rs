@@ -3,14 +3,14 @@
 use crate::auth::Authenticator;
 use crate::catalog::Catalog;
 use crate::config::secret::Secret;
-use crate::limits::Limiter;
-use crate::store::Store;
-use crate::usage::Recorder;
 use crate::config::Config;
-use crate::routing::Routes;
-use crate::telemetry::Metrics;
+use crate::limits::Limiter;
 use crate::redis_conn::RedisConn;
+use crate::routing::Routes;
+use crate::store::Store;
+use crate::telemetry::Metrics;
 use crate::upstream::Provider;
+use crate::usage::Recorder;
 use axum::Router;
 use crossbar_protocol::canonical::OpaqueCodec;
 use std::sync::Arc;
@@ -91,7 +91,8 @@ impl AppState {
         for p in old.providers() {
             if p.kind() == crate::config::ProviderKind::Chatgpt && p.account().is_none() {
                 let fresh = p.with_current_accounts(&self.config.server)?;
-                let same = fresh.pool.len() == p.pool.len() && fresh.pool.iter().zip(&p.pool).all(|(a, b)| Arc::ptr_eq(a, b));
+                let same =
+                    fresh.pool.len() == p.pool.len() && fresh.pool.iter().zip(&p.pool).all(|(a, b)| Arc::ptr_eq(a, b));
                 changed |= !same;
                 logins.extend(fresh.pool.iter().filter(|m| !p.pool.iter().any(|o| Arc::ptr_eq(o, m))).cloned());
                 pooled += fresh.pool.len();

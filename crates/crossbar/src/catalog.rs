@@ -104,7 +104,11 @@ impl Catalog {
             let score = if info.model == model {
                 usize::MAX
             } else if let Some(prefix) = info.model.strip_suffix('*') {
-                if model.starts_with(prefix) { prefix.len() } else { continue }
+                if model.starts_with(prefix) {
+                    prefix.len()
+                } else {
+                    continue;
+                }
             } else {
                 continue;
             };

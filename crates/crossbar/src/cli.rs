@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "crossbar", version, about = "A self-hosted LLM API gateway: every client protocol in, every provider protocol out.")]
+#[command(
+    name = "crossbar",
+    version,
+    about = "A self-hosted LLM API gateway: every client protocol in, every provider protocol out."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,9 +28,7 @@ pub enum Command {
         listen: Option<String>,
     },
     /// Validate a config file and print every problem with its line; exit 1 if invalid.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
     /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (stored sealed in the data dir).
     Accounts {
         /// Config file whose `server.data_dir` holds the accounts (default data dir otherwise).

@@ -17,9 +17,9 @@
 use crate::app::AppState;
 use crate::config::ProviderKind;
 use crate::pipeline::attempt;
+use crate::routing::clock;
 use crate::routing::deployment::Deployment;
 use crate::routing::health::Availability;
-use crate::routing::clock;
 use crate::upstream::{BodyStream, UpstreamRequest};
 use axum::http::HeaderMap;
 use bytes::{Bytes, BytesMut};
@@ -69,7 +69,11 @@ async fn round(state: &AppState, timeout: Duration) {
         .filter(|d| d.state.serves(now) && !matches!(d.state.health.availability(now), Availability::ParkedUntil(_)))
         .cloned()
         .collect();
-    futures_util::stream::iter(due).map(|d| probe(state, d, timeout)).buffer_unordered(CONCURRENCY).for_each(|_| async {}).await;
+    futures_util::stream::iter(due)
+        .map(|d| probe(state, d, timeout))
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|_| async {})
+        .await;
 }
 
 /// What one probe found out.
@@ -108,7 +112,9 @@ async fn probe(state: &AppState, dep: Deployment, timeout: Duration) {
 fn record(state: &AppState, dep: &Deployment, upstream: Protocol, found: &Found, started: std::time::Instant) {
     let (status, usage, error) = match found {
         Found::Up(body) => {
-            let usage = crossbar_protocol::decode_response(upstream, body, &Cx::new(state.codec.clone())).map(|r| r.usage).unwrap_or_default();
+            let usage = crossbar_protocol::decode_response(upstream, body, &Cx::new(state.codec.clone()))
+                .map(|r| r.usage)
+                .unwrap_or_default();
             (200, usage, None)
         }
         Found::Down(_) => (502, Default::default(), Some("health_check_down")),
@@ -117,27 +123,33 @@ fn record(state: &AppState, dep: &Deployment, upstream: Protocol, found: &Found,
     };
     let (provider, model) = (dep.target.provider.name(), dep.target.model.as_str());
     let info = state.catalog.lookup(model);
-    state.usage.record(crate::store::UsageRecord {
-        ts: crate::store::now_ms(),
-        key_id: None,
-        model: format!("{provider}/{model}"),
-        provider: Some(provider.to_string()),
-        upstream_model: Some(model.to_string()),
-        protocol_in: "health_check",
-        protocol_out: Some(upstream.name()),
-        cost_usd: crate::usage::pricing::cost(info.as_ref(), &usage),
-        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        ttft_ms: None,
-        status,
-        error_class: error.map(str::to_string),
-        ..Default::default()
-    }
-    .with_tokens(&usage));
+    state.usage.record(
+        crate::store::UsageRecord {
+            ts: crate::store::now_ms(),
+            key_id: None,
+            model: format!("{provider}/{model}"),
+            provider: Some(provider.to_string()),
+            upstream_model: Some(model.to_string()),
+            protocol_in: "health_check",
+            protocol_out: Some(upstream.name()),
+            cost_usd: crate::usage::pricing::cost(info.as_ref(), &usage),
+            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            ttft_ms: None,
+            status,
+            error_class: error.map(str::to_string),
+            ..Default::default()
+        }
+        .with_tokens(&usage),
+    );
 }
 
 /// The probe for a deployment of `kind` serving `model`, in its upstream protocol; and whether
 /// it streams (the Codex backend serves streams only, keeps nothing and takes no output limit).
-fn request(kind: ProviderKind, model: &str, codec: &Arc<OpaqueCodec>) -> Result<(UpstreamRequest, bool), crossbar_protocol::canonical::ProtocolError> {
+fn request(
+    kind: ProviderKind,
+    model: &str,
+    codec: &Arc<OpaqueCodec>,
+) -> Result<(UpstreamRequest, bool), crossbar_protocol::canonical::ProtocolError> {
     let upstream = kind.upstream_protocol(Protocol::OpenaiChat);
     let codex = kind == ProviderKind::Chatgpt;
     let mut req = Request {
@@ -175,7 +187,10 @@ async fn ask(dep: &Deployment, request: UpstreamRequest, stream: bool) -> (Found
     let found = match status {
         429 => Found::RateLimited(body),
         401 | 403 | 408 | 500..=599 => Found::Down(format!("HTTP {status}")),
-        _ => Found::Refused(format!("HTTP {status}: {}", String::from_utf8_lossy(&body).chars().take(300).collect::<String>())),
+        _ => Found::Refused(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+        )),
     };
     (found, resp.headers)
 }
@@ -227,7 +242,11 @@ fn feed(state: &AppState, dep: &Deployment, found: Found, headers: &HeaderMap) {
             "refused"
         }
     };
-    state.metrics.health_checks.get_or_create(&crate::telemetry::HealthCheckLabels { provider: provider.to_string(), outcome }).inc();
+    state
+        .metrics
+        .health_checks
+        .get_or_create(&crate::telemetry::HealthCheckLabels { provider: provider.to_string(), outcome })
+        .inc();
 }
 
 #[cfg(test)]
@@ -252,7 +271,11 @@ mod tests {
         assert!(r.path.contains("m-1:generateContent"), "{}", r.path);
         assert_eq!(v["generationConfig"]["maxOutputTokens"], 16, "{v}");
         let (r, stream, v) = body(ProviderKind::OpenaiResponses);
-        assert_eq!((r.path.as_str(), stream, v["max_output_tokens"].as_u64(), v["stream"].as_bool()), ("/responses", false, Some(16), Some(false)), "{v}");
+        assert_eq!(
+            (r.path.as_str(), stream, v["max_output_tokens"].as_u64(), v["stream"].as_bool()),
+            ("/responses", false, Some(16), Some(false)),
+            "{v}"
+        );
     }
 
     #[test]

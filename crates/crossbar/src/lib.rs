@@ -6,9 +6,9 @@
 //! `pipeline::translate` (decode → canonical → encode, streams via the protocol crate's
 //! state machines) → `upstream` (pooled client per provider, auth, timeouts).
 
-pub mod agents;
 pub mod accounts;
 pub mod admin;
+pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod catalog;

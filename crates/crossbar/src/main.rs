@@ -59,18 +59,22 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Accounts { config, action } => match block_on(crossbar::accounts::command(config.as_deref(), action)) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
+        Command::Accounts { config, action } => {
+            match block_on(crossbar::accounts::command(config.as_deref(), action)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprint!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprint!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Keys { config, command } => run(crossbar::admin::cli::keys(config, command)),
-        Command::Usage { config, group_by, from, to, key } => run(crossbar::admin::cli::usage(config, &group_by, from, to, key)),
+        Command::Usage { config, group_by, from, to, key } => {
+            run(crossbar::admin::cli::usage(config, &group_by, from, to, key))
+        }
         Command::MockUpstream { listen } => run(async move {
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(addr = %listener.local_addr()?, "mock upstream listening");
@@ -85,7 +89,13 @@ fn key_or_default(key: Option<String>) -> String {
         .unwrap_or_else(|| crossbar::agents::DUMMY_KEY.to_string())
 }
 
-fn setup(agent: crossbar::agents::Agent, model: Option<String>, key: Option<String>, url: &str, print: bool) -> ExitCode {
+fn setup(
+    agent: crossbar::agents::Agent,
+    model: Option<String>,
+    key: Option<String>,
+    url: &str,
+    print: bool,
+) -> ExitCode {
     let url = crossbar::agents::origin(url);
     // The gateway's model list: the default model, and what OpenCode declares.
     let listed = tokio::runtime::Runtime::new()

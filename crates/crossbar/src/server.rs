@@ -37,7 +37,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let drain = state.config.server.drain_timeout;
-    let providers: Vec<String> = state.routes().providers().iter().map(|p| format!("{} ({})", p.name(), p.kind().name())).collect();
+    let providers: Vec<String> =
+        state.routes().providers().iter().map(|p| format!("{} ({})", p.name(), p.kind().name())).collect();
     tracing::info!(%addr, config = %state.config.origin, providers = %providers.join(", "), "crossbar listening");
     let (tx, rx) = tokio::sync::watch::channel(false);
     if state.has_account_pools() {

@@ -79,8 +79,10 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("crossbar");
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let first_byte = Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let duration =
+            Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let first_byte =
+            Family::<ProtocolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         let health_checks = Family::<HealthCheckLabels, Counter>::default();
         let inflight_streams = Gauge::default();
@@ -89,16 +91,32 @@ impl Metrics {
         registry.register("request_duration_seconds", "Time from request to the end of the response", duration.clone());
         registry.register("first_byte_seconds", "Time from request to the first response byte", first_byte.clone());
         registry.register("upstream_errors", "Upstream failures by provider and kind", upstream_errors.clone());
-        registry.register("health_checks", "Active health-check requests by provider and outcome", health_checks.clone());
+        registry.register(
+            "health_checks",
+            "Active health-check requests by provider and outcome",
+            health_checks.clone(),
+        );
         registry.register("inflight_streams", "Streams being relayed right now", inflight_streams.clone());
-        registry.register("tokens", "Tokens by provider and direction (input, output, cached, reasoning)", tokens.clone());
+        registry.register(
+            "tokens",
+            "Tokens by provider and direction (input, output, cached, reasoning)",
+            tokens.clone(),
+        );
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let limit_denials = Family::<ReasonLabels, Counter>::default();
         let usage = std::sync::Arc::new(crate::usage::UsageMetrics::default());
         registry.register("auth_failures", "Client requests refused for their key, by reason", auth_failures.clone());
         registry.register("limit_denials", "Client requests refused by a key limit, by reason", limit_denials.clone());
-        registry.register("usage_channel_full", "Usage records that had to wait for room in the recorder queue", usage.channel_full.clone());
-        registry.register("usage_write_failures", "Usage records that could not be written", usage.write_failures.clone());
+        registry.register(
+            "usage_channel_full",
+            "Usage records that had to wait for room in the recorder queue",
+            usage.channel_full.clone(),
+        );
+        registry.register(
+            "usage_write_failures",
+            "Usage records that could not be written",
+            usage.write_failures.clone(),
+        );
         registry.register("usage_written", "Usage records written to the store", usage.written.clone());
         Metrics {
             registry,

@@ -26,13 +26,20 @@ fn import(data_dir: &Path, account: &str, access: &str, refresh: &str) {
 }
 
 fn pool(mock: &str, x_mock: &str) -> String {
-    let headers = if x_mock.is_empty() { String::new() } else { format!("headers = {{ \"x-mock\" = \"{x_mock}\" }}\n") };
+    let headers =
+        if x_mock.is_empty() { String::new() } else { format!("headers = {{ \"x-mock\" = \"{x_mock}\" }}\n") };
     format!("[routing]\nbackoff_ms = 0\n\n[[providers]]\nname = \"codex\"\nkind = \"chatgpt\"\nbase_url = \"{mock}\"\ntoken_url = \"{mock}/oauth/token\"\n{headers}")
 }
 
 async fn ask(gw: &Gateway, session: &str) -> (u16, String, String) {
     let (path, body) = request(Client::Responses, "codex/gpt-5", "hello", false);
-    let r = client().post(format!("{}{path}", gw.url)).header("session_id", session).json(&body).send().await.expect("send");
+    let r = client()
+        .post(format!("{}{path}", gw.url))
+        .header("session_id", session)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
     let status = r.status().as_u16();
     let provider = r.headers().get("x-crossbar-provider").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     (status, provider, r.text().await.expect("body"))
@@ -116,7 +123,10 @@ async fn an_exhausted_account_is_skipped_until_its_window_resets() {
     assert_eq!(mock.requests().len(), upstream_calls, "parked accounts are not asked again");
     let listing = crossbar::accounts::list(&data_dir).expect("list");
     for line in listing.lines() {
-        assert!(line.contains("primary 100% used (resets in 2 min)") && line.contains("usage limit reached"), "{listing}");
+        assert!(
+            line.contains("primary 100% used (resets in 2 min)") && line.contains("usage limit reached"),
+            "{listing}"
+        );
     }
 }
 
@@ -139,10 +149,15 @@ async fn health_checks_reach_each_account_as_a_stream_the_backend_does_not_store
     import(dir.path(), "acct-1", "token-1", "refresh-1");
     import(dir.path(), "acct-2", "token-2", "refresh-2");
     let data_dir = dir.path().to_path_buf();
-    let cfg = pool(&mock.url(), "mock:headroom=70").replace("[routing]\n", "[routing]\nhealth_check_secs = 1\n") + "\n[[models]]\nname = \"m\"\ntargets = [\"codex/gpt-5\"]\n";
+    let cfg = pool(&mock.url(), "mock:headroom=70").replace("[routing]\n", "[routing]\nhealth_check_secs = 1\n")
+        + "\n[[models]]\nname = \"m\"\ntargets = [\"codex/gpt-5\"]\n";
     let gw = Gateway::start_in(&cfg, dir).await;
     // Each account is its own deployment, checked without a client request.
-    let checked = |m: &str| ["acct-1", "acct-2"].iter().all(|a| m.contains(&format!("crossbar_health_checks_total{{provider=\"codex:{a}\",outcome=\"up\"}}")));
+    let checked = |m: &str| {
+        ["acct-1", "acct-2"]
+            .iter()
+            .all(|a| m.contains(&format!("crossbar_health_checks_total{{provider=\"codex:{a}\",outcome=\"up\"}}")))
+    };
     let mut metrics = String::new();
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -153,12 +168,17 @@ async fn health_checks_reach_each_account_as_a_stream_the_backend_does_not_store
     }
     assert!(checked(&metrics), "{metrics}");
     let log = mock.requests();
-    let accounts: std::collections::BTreeSet<&str> = log.iter().filter_map(|r| r["headers"]["chatgpt-account-id"].as_str()).collect();
+    let accounts: std::collections::BTreeSet<&str> =
+        log.iter().filter_map(|r| r["headers"]["chatgpt-account-id"].as_str()).collect();
     assert_eq!(accounts.into_iter().collect::<Vec<_>>(), ["acct-1", "acct-2"], "{log:#?}");
     for r in &log {
         assert_eq!(r["path"], "/backend-api/codex/responses");
         let b = &r["body"];
-        assert_eq!((b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()), (Some(true), Some(false), Some("gpt-5")), "{b}");
+        assert_eq!(
+            (b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()),
+            (Some(true), Some(false), Some("gpt-5")),
+            "{b}"
+        );
         assert!(b.get("max_output_tokens").is_none() && b.to_string().contains("ping"), "{b}");
     }
     // The answers' usage windows are recorded as a client request's would be.
@@ -188,7 +208,8 @@ async fn a_model_only_some_accounts_have_is_served_by_those_and_not_found_only_w
         import(dir.path(), a, &format!("token-{a}"), &format!("refresh-{a}"));
     }
     // acct-1 and acct-2 are on a plan with gpt-5 only; acct-3 has everything but o9 exists nowhere.
-    let plans = "mock:account-models=acct-1:gpt-5 mock:account-models=acct-2:gpt-5 mock:account-models=acct-3:gpt-5+gpt-5-pro";
+    let plans =
+        "mock:account-models=acct-1:gpt-5 mock:account-models=acct-2:gpt-5 mock:account-models=acct-3:gpt-5+gpt-5-pro";
     let gw = Gateway::start_in(&pool(&mock.url(), plans), dir).await;
 
     let mut asked = Vec::new();
@@ -294,7 +315,11 @@ const USERCODE: &str = "/api/accounts/deviceauth/usercode";
 const POLL: &str = "/api/accounts/deviceauth/token";
 
 /// The device-code login against `issuer` (polling every 20 ms): its result and its prompt.
-async fn login(data_dir: &Path, issuer: &str, token_url: Option<&str>) -> (anyhow::Result<crossbar::accounts::Account>, String) {
+async fn login(
+    data_dir: &Path,
+    issuer: &str,
+    token_url: Option<&str>,
+) -> (anyhow::Result<crossbar::accounts::Account>, String) {
     let mut opts = crossbar::accounts::login::Options::new(issuer, token_url);
     opts.interval = Some(std::time::Duration::from_millis(20));
     let mut prompt = Vec::new();
@@ -304,7 +329,10 @@ async fn login(data_dir: &Path, issuer: &str, token_url: Option<&str>) -> (anyho
 
 /// An urlencoded form's fields (only `%3A` and `%2F` decoded: enough for these values).
 fn form_fields(body: &str) -> std::collections::HashMap<String, String> {
-    body.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace("%2F", "/"))).collect()
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace("%2F", "/")))
+        .collect()
 }
 
 #[tokio::test]
@@ -344,7 +372,10 @@ async fn a_device_code_login_stores_the_account_and_the_gateway_serves_through_i
     assert_eq!(provider, format!("codex:{}", account.id));
     let log = mock.requests();
     let last = log.last().expect("a request");
-    assert_eq!((last["path"].as_str(), last["headers"]["chatgpt-account-id"].as_str()), (Some("/backend-api/codex/responses"), Some(account.id.as_str())));
+    assert_eq!(
+        (last["path"].as_str(), last["headers"]["chatgpt-account-id"].as_str()),
+        (Some("/backend-api/codex/responses"), Some(account.id.as_str()))
+    );
     assert_eq!(log.iter().filter(|r| r["path"] == "/oauth/token").count(), 1, "only the exchange");
 }
 
@@ -377,19 +408,40 @@ async fn crossbar_accounts_login_on_the_command_line() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, format!("[server]\ndata_dir = {:?}\n", dir.path().join("data").display().to_string())).expect("write config");
+    std::fs::write(&cfg, format!("[server]\ndata_dir = {:?}\n", dir.path().join("data").display().to_string()))
+        .expect("write config");
     let run = move |args: Vec<String>| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crossbar")).args(args).env_remove("CROSSBAR_ACCOUNTS_KEY").output().expect("run crossbar");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_crossbar"))
+            .args(args)
+            .env_remove("CROSSBAR_ACCOUNTS_KEY")
+            .output()
+            .expect("run crossbar");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let args = |a: &[&str]| [&["accounts", "--config", cfg.to_str().expect("utf-8 path")], a].concat().into_iter().map(String::from).collect::<Vec<_>>();
+    let args = |a: &[&str]| {
+        [&["accounts", "--config", cfg.to_str().expect("utf-8 path")], a]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
     // The binary polls at the mock's own interval ("1", a string), so this takes a second;
     // the mock must keep serving meanwhile, hence the blocking thread.
     let (login_args, list_args) = (args(&["login", "--issuer", &mock.url()]), args(&["list"]));
     let (ok, out, err) = tokio::task::spawn_blocking(move || run(login_args)).await.expect("join");
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("{}/codex/device", mock.url())) && out.contains("logged in: account mock-account-"), "{out}");
-    assert!(!out.contains("mock-refresh") && !out.contains("eyJ") && !err.contains("eyJ"), "no tokens printed: {out}{err}");
+    assert!(
+        out.contains(&format!("{}/codex/device", mock.url())) && out.contains("logged in: account mock-account-"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("mock-refresh") && !out.contains("eyJ") && !err.contains("eyJ"),
+        "no tokens printed: {out}{err}"
+    );
     let (ok, listing, err) = tokio::task::spawn_blocking(move || run(list_args)).await.expect("join");
     assert!(ok, "{err}");
     assert!(listing.contains("mock-account-") && listing.contains("active"), "{listing}");
@@ -421,22 +473,33 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
             mock.clear();
             let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
             let status = r.status().as_u16();
-            let dropped = r.headers().get("x-crossbar-dropped").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let dropped =
+                r.headers().get("x-crossbar-dropped").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
             let text = r.text().await.expect("body");
             assert_eq!(status, 200, "{c:?} stream={stream}: {text}");
             assert!(!text_of(c, &text, stream).is_empty(), "{c:?} stream={stream}: {text}");
-            assert!(dropped.contains("max_output_tokens") || dropped.contains("temperature") || dropped.contains("top_p"), "{c:?}: dropped {dropped:?}");
+            assert!(
+                dropped.contains("max_output_tokens") || dropped.contains("temperature") || dropped.contains("top_p"),
+                "{c:?}: dropped {dropped:?}"
+            );
             let sent = &mock.requests()[0];
             assert_eq!(sent["path"], "/backend-api/codex/responses");
             let b = &sent["body"];
-            assert_eq!((b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()), (Some(true), Some(false), Some("gpt-5")), "{c:?}: {b}");
+            assert_eq!(
+                (b["stream"].as_bool(), b["store"].as_bool(), b["model"].as_str()),
+                (Some(true), Some(false), Some("gpt-5")),
+                "{c:?}: {b}"
+            );
             for refused in ["max_output_tokens", "temperature", "top_p"] {
                 assert!(b.get(refused).is_none(), "{c:?} sent {refused}: {b}");
             }
             let h = &sent["headers"];
             assert_eq!(h["originator"], "codex_cli_rs", "{c:?}: {h}");
             assert_eq!(h["accept"], "text/event-stream", "{c:?}: the backend only streams: {h}");
-            assert!(h["session-id"].as_str().is_some_and(|s| s.starts_with("crossbar-")), "{c:?}: a conversation id for the backend's cache: {h}");
+            assert!(
+                h["session-id"].as_str().is_some_and(|s| s.starts_with("crossbar-")),
+                "{c:?}: a conversation id for the backend's cache: {h}"
+            );
         }
     }
 

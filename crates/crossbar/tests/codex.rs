@@ -33,7 +33,11 @@ async fn gateway() -> (Gateway, String) {
 #[tokio::test]
 async fn model_catalog_in_codex_format_on_both_prefixes() {
     let (gw, _mock) = gateway().await;
-    for path in ["/v1/models?client_version=0.169.0", "/backend-api/codex/models?client_version=0.169.0", "/models?client_version=1"] {
+    for path in [
+        "/v1/models?client_version=0.169.0",
+        "/backend-api/codex/models?client_version=0.169.0",
+        "/models?client_version=1",
+    ] {
         let resp = client().get(format!("{}{path}", gw.url)).send().await.expect("send");
         assert_eq!(resp.status(), 200, "{path}");
         assert!(resp.headers().get("etag").is_some(), "{path}: etag");
@@ -46,10 +50,14 @@ async fn model_catalog_in_codex_format_on_both_prefixes() {
         assert_eq!(sonnet["context_window"], 200_000, "from the catalog");
         assert_eq!(sonnet["use_responses_lite"], false);
         assert!(sonnet.get("tool_mode").is_none());
-        assert!(models.iter().any(|m| m["slug"].as_str().is_some_and(|s| s.starts_with("up-gemini/"))), "provider models listed: {v}");
+        assert!(
+            models.iter().any(|m| m["slug"].as_str().is_some_and(|s| s.starts_with("up-gemini/"))),
+            "provider models listed: {v}"
+        );
     }
     // Other clients still get OpenAI's list.
-    let v: Value = client().get(format!("{}/v1/models", gw.url)).send().await.expect("send").json().await.expect("json");
+    let v: Value =
+        client().get(format!("{}/v1/models", gw.url)).send().await.expect("send").json().await.expect("json");
     assert_eq!(v["object"], "list");
 }
 
@@ -77,7 +85,8 @@ async fn turn_state_is_echoed_or_minted_and_session_headers_are_accepted() {
         .send()
         .await
         .expect("send");
-    let minted = resp.headers().get("x-codex-turn-state").expect("minted for Codex").to_str().expect("ascii").to_string();
+    let minted =
+        resp.headers().get("x-codex-turn-state").expect("minted for Codex").to_str().expect("ascii").to_string();
     assert!(!minted.is_empty());
     let resp = client().post(format!("{}/v1/responses", gw.url)).json(&body).send().await.expect("send");
     assert!(resp.headers().get("x-codex-turn-state").is_none(), "not Codex: no turn state");
@@ -173,7 +182,12 @@ async fn compaction_non_streamed_and_legacy_compact_on_gemini() {
 
     let mut legacy = trigger_body("up-gemini/g", false);
     legacy["input"].as_array_mut().expect("input").pop();
-    let resp = client().post(format!("{}/backend-api/codex/responses/compact", gw.url)).json(&legacy).send().await.expect("send");
+    let resp = client()
+        .post(format!("{}/backend-api/codex/responses/compact", gw.url))
+        .json(&legacy)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.expect("json");
     let output = v["output"].as_array().expect("output");

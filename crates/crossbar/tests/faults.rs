@@ -24,7 +24,14 @@ fn paths() -> [(Client, &'static str); 4] {
 #[tokio::test]
 async fn malformed_bodies_get_400_in_the_clients_shape() {
     let gw = Gateway::embedded().await;
-    let bad: [&[u8]; 6] = [b"", b"{not json", b"[1,2]", b"{\"model\": 5}", b"{\"model\":\"mock/echo\",\"stream\":\"yes\"}", b"{\"model\":\"mock/\xff\xfe\"}"];
+    let bad: [&[u8]; 6] = [
+        b"",
+        b"{not json",
+        b"[1,2]",
+        b"{\"model\": 5}",
+        b"{\"model\":\"mock/echo\",\"stream\":\"yes\"}",
+        b"{\"model\":\"mock/\xff\xfe\"}",
+    ];
     for (c, path) in paths() {
         for body in bad {
             if c == Client::Gemini && body == b"{\"model\": 5}" {
@@ -87,7 +94,12 @@ async fn a_stalled_upstream_gets_a_504_and_an_unreachable_one_a_502() {
     let mock = mock().await;
     let cfg = format!("[server]\nfirst_byte_timeout_secs = 1\n{}\n[[providers]]\nname = \"dead\"\nkind = \"openai-chat\"\nbase_url = \"http://127.0.0.1:9\"\n", providers_at(&mock));
     let gw = Gateway::start(&cfg).await;
-    for (c, provider) in [(Client::Chat, "up-chat"), (Client::Anthropic, "up-anthropic"), (Client::Responses, "up-responses"), (Client::Gemini, "up-gemini")] {
+    for (c, provider) in [
+        (Client::Chat, "up-chat"),
+        (Client::Anthropic, "up-anthropic"),
+        (Client::Responses, "up-responses"),
+        (Client::Gemini, "up-gemini"),
+    ] {
         let t = Instant::now();
         let (path, body) = request(c, &format!("{provider}/m"), "mock:stall=5000", false);
         let (status, _, text) = post(&gw, &path, &body).await;
@@ -105,7 +117,12 @@ async fn a_stalled_upstream_gets_a_504_and_an_unreachable_one_a_502() {
 async fn a_stream_cut_mid_way_ends_with_the_protocols_error_event() {
     let mock = mock().await;
     let gw = Gateway::start(&providers_at(&mock)).await;
-    for (c, provider) in [(Client::Chat, "up-chat"), (Client::Responses, "up-responses"), (Client::Anthropic, "up-anthropic"), (Client::Gemini, "up-gemini")] {
+    for (c, provider) in [
+        (Client::Chat, "up-chat"),
+        (Client::Responses, "up-responses"),
+        (Client::Anthropic, "up-anthropic"),
+        (Client::Gemini, "up-gemini"),
+    ] {
         let (path, body) = request(c, &format!("{provider}/m"), "mock:drop", true);
         let (status, _, text) = post(&gw, &path, &body).await;
         assert_eq!(status, 200, "{c:?}");
@@ -167,7 +184,10 @@ async fn shutdown_lets_inflight_streams_finish() {
     let mut gw = Gateway::start(&providers_at(&mock)).await;
     let (path, body) = request(Client::Anthropic, "up-anthropic/m", "mock:slow=100 mock:words=10", true);
     let url = format!("{}{path}", gw.url);
-    let pending = tokio::spawn(async move { client().post(url).json(&body).send().await.expect("send").text().await.expect("text") });
+    let pending =
+        tokio::spawn(
+            async move { client().post(url).json(&body).send().await.expect("send").text().await.expect("text") },
+        );
     tokio::time::sleep(Duration::from_millis(300)).await;
     gw.shutdown();
     let text = pending.await.expect("join");
@@ -181,7 +201,10 @@ async fn metrics_count_requests_and_tokens() {
     let (path, body) = request(Client::Anthropic, "mock/echo", "count me", false);
     let _ = post(&gw, &path, &body).await;
     let m = gw.metrics().await;
-    assert!(m.contains("crossbar_requests_total{client_protocol=\"anthropic\",provider=\"mock\",status=\"2xx\"} 1"), "{m}");
+    assert!(
+        m.contains("crossbar_requests_total{client_protocol=\"anthropic\",provider=\"mock\",status=\"2xx\"} 1"),
+        "{m}"
+    );
     assert!(m.contains("crossbar_tokens_total{provider=\"mock\",direction=\"output\"}"), "{m}");
     assert!(m.contains("crossbar_request_duration_seconds"), "{m}");
     let ready = client().get(format!("{}/readyz", gw.url)).send().await.expect("readyz");

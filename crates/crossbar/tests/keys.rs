@@ -27,7 +27,14 @@ pub async fn make_key(gw: &Gateway, limits: KeyLimits, expires_at: Option<i64>) 
     (g.plaintext, g.id)
 }
 
-async fn send(gw: &Gateway, c: Client, model: &str, text: &str, stream: bool, key: Option<&str>) -> (u16, reqwest::header::HeaderMap, String) {
+async fn send(
+    gw: &Gateway,
+    c: Client,
+    model: &str,
+    text: &str,
+    stream: bool,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
     let (path, body) = request(c, model, text, stream);
     let mut r = client().post(format!("{}{path}", gw.url)).json(&body);
     if let Some(k) = key {
@@ -72,12 +79,18 @@ async fn every_auth_failure_in_every_protocol_shape() {
     let (revoked, rid) = make_key(&gw, KeyLimits::default(), None).await;
     gw.state.store.revoke_key(&rid).await.expect("revoke");
     let (expired, _) = make_key(&gw, KeyLimits::default(), Some(1)).await;
-    let (narrow, _) = make_key(&gw, KeyLimits { models: Some(vec!["mock/other".into()]), ..KeyLimits::default() }, None).await;
+    let (narrow, _) =
+        make_key(&gw, KeyLimits { models: Some(vec!["mock/other".into()]), ..KeyLimits::default() }, None).await;
     let wrong_secret = format!("{}{}", &good[..good.len() - 4], if good.ends_with("0000") { "1111" } else { "0000" });
     for c in CLIENTS {
         let (s, _, t) = send(&gw, c, "mock/echo", "hi", false, None).await;
         assert_error(c, s, &t, 401, "no key");
-        for (k, what) in [("sk-not-ours", "foreign key"), (wrong_secret.as_str(), "wrong secret"), (revoked.as_str(), "revoked"), (expired.as_str(), "expired")] {
+        for (k, what) in [
+            ("sk-not-ours", "foreign key"),
+            (wrong_secret.as_str(), "wrong secret"),
+            (revoked.as_str(), "revoked"),
+            (expired.as_str(), "expired"),
+        ] {
             let (s, _, t) = send(&gw, c, "mock/echo", "hi", false, Some(k)).await;
             assert_error(c, s, &t, 401, what);
         }
@@ -96,7 +109,10 @@ async fn every_auth_failure_in_every_protocol_shape() {
     assert_eq!(r.status(), 200);
     // Model lists need a key too; health does not.
     assert_eq!(client().get(format!("{}/v1/models", gw.url)).send().await.expect("get").status(), 401);
-    assert_eq!(client().get(format!("{}/v1/models", gw.url)).bearer_auth(&good).send().await.expect("get").status(), 200);
+    assert_eq!(
+        client().get(format!("{}/v1/models", gw.url)).bearer_auth(&good).send().await.expect("get").status(),
+        200
+    );
     assert_eq!(client().get(format!("{}/healthz", gw.url)).send().await.expect("get").status(), 200);
     let m = gw.metrics().await;
     assert!(m.contains("crossbar_auth_failures_total{reason=\"revoked\"} 4"), "{m}");
@@ -123,7 +139,8 @@ async fn rate_and_parallel_limits_hold_under_concurrency() {
     }
 
     let (k, _) = make_key(&gw, KeyLimits { max_parallel: Some(3), ..KeyLimits::default() }, None).await;
-    let results = join_all((0..12).map(|_| send(&gw, Client::Chat, "mock/echo", "hi mock:stall=400", false, Some(&k)))).await;
+    let results =
+        join_all((0..12).map(|_| send(&gw, Client::Chat, "mock/echo", "hi mock:stall=400", false, Some(&k)))).await;
     let ok = results.iter().filter(|(s, _, _)| *s == 200).count();
     assert_eq!(ok, 3, "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
     // Slots come back when requests end.
@@ -147,7 +164,9 @@ async fn tpm_counts_tokens_actually_used() {
 async fn a_stream_that_starts_under_budget_finishes_and_the_next_request_is_refused() {
     let gw = Gateway::start(CONFIG).await;
     // "echo" costs $100 000 per million output tokens: 200 words ≈ $20.
-    let (k, id) = make_key(&gw, KeyLimits { budget_usd: Some(1.0), budget_period: Period::Day, ..KeyLimits::default() }, None).await;
+    let (k, id) =
+        make_key(&gw, KeyLimits { budget_usd: Some(1.0), budget_period: Period::Day, ..KeyLimits::default() }, None)
+            .await;
     for c in [Client::Anthropic, Client::Chat] {
         let (s, _, t) = send(&gw, c, "mock/echo", "go mock:words=200 mock:slow=1", true, Some(&k)).await;
         if c == Client::Anthropic {
@@ -242,7 +261,8 @@ async fn no_auth_mode_still_records_usage_without_a_key() {
 #[tokio::test]
 async fn admin_api_manages_keys_and_rejects_hostile_input() {
     let gw = Gateway::start_admin(CONFIG, "admin-secret").await;
-    let admin = |m: reqwest::Method, path: &str| client().request(m, format!("{}{path}", gw.url)).bearer_auth("admin-secret");
+    let admin =
+        |m: reqwest::Method, path: &str| client().request(m, format!("{}{path}", gw.url)).bearer_auth("admin-secret");
     let r = admin(reqwest::Method::POST, "/admin/keys")
         .json(&json!({"name": "alice'); DROP TABLE keys;--", "rpm": 5, "models": ["mock/echo"], "budget_usd": 3.5, "budget_period": "month"}))
         .send()
@@ -288,7 +308,11 @@ async fn admin_api_manages_keys_and_rejects_hostile_input() {
     }
     let r = admin(reqwest::Method::POST, "/admin/keys").body("{not json").send().await.expect("post");
     assert_eq!(r.status(), 400);
-    for path in ["/admin/keys/' OR '1'='1", "/admin/keys/%27%3B%20DROP%20TABLE%20usage%3B--", &format!("/admin/keys/{}", "z".repeat(5000))] {
+    for path in [
+        "/admin/keys/' OR '1'='1",
+        "/admin/keys/%27%3B%20DROP%20TABLE%20usage%3B--",
+        &format!("/admin/keys/{}", "z".repeat(5000)),
+    ] {
         let r = admin(reqwest::Method::GET, path).send().await.expect("get");
         assert_eq!(r.status(), 404, "{path}");
         let r = admin(reqwest::Method::DELETE, path).send().await.expect("delete");
@@ -300,11 +324,19 @@ async fn admin_api_manages_keys_and_rejects_hostile_input() {
     assert_eq!(r.status(), 400);
 
     // Update (null clears a limit), list, use, revoke.
-    let r = admin(reqwest::Method::PATCH, &format!("/admin/keys/{id}")).json(&json!({"rpm": null, "tpm": 1000})).send().await.expect("patch");
+    let r = admin(reqwest::Method::PATCH, &format!("/admin/keys/{id}"))
+        .json(&json!({"rpm": null, "tpm": 1000}))
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.expect("json");
     assert_eq!((v["rpm"].clone(), v["tpm"].clone()), (Value::Null, json!(1000)));
-    let r = admin(reqwest::Method::PATCH, &format!("/admin/keys/{id}")).json(&json!({"rpm": "x"})).send().await.expect("patch");
+    let r = admin(reqwest::Method::PATCH, &format!("/admin/keys/{id}"))
+        .json(&json!({"rpm": "x"}))
+        .send()
+        .await
+        .expect("patch");
     assert_eq!(r.status(), 400);
     let v: Value = admin(reqwest::Method::GET, "/admin/keys").send().await.expect("list").json().await.expect("json");
     assert_eq!(v["keys"].as_array().map(Vec::len), Some(1));
@@ -315,7 +347,13 @@ async fn admin_api_manages_keys_and_rejects_hostile_input() {
     let (s, _, t) = send(&gw, Client::Chat, "mock/echo", "hi", false, Some(&key)).await;
     assert_error(Client::Chat, s, &t, 401, "revoked via admin");
     wait_rows(&gw, 2).await;
-    let v: Value = admin(reqwest::Method::GET, "/admin/usage?group_by=model").send().await.expect("usage").json().await.expect("json");
+    let v: Value = admin(reqwest::Method::GET, "/admin/usage?group_by=model")
+        .send()
+        .await
+        .expect("usage")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(v["rows"][0]["group"], "mock/echo", "{v}");
     assert_eq!(v["rows"][0]["requests"], 1, "{v}");
 }
@@ -336,7 +374,8 @@ async fn records_name_protocols_route_timing_and_disconnects() {
     wait_rows(&gw, 1).await;
     // A client that goes away mid-stream is still recorded, as a disconnect.
     let (path, body) = request(Client::Gemini, "mock/echo", "long mock:words=50 mock:slow=20", true);
-    let mut resp = client().post(format!("{}{path}", gw.url)).header("x-goog-api-key", &k).json(&body).send().await.expect("send");
+    let mut resp =
+        client().post(format!("{}{path}", gw.url)).header("x-goog-api-key", &k).json(&body).send().await.expect("send");
     assert_eq!(resp.status(), 200);
     let _ = resp.chunk().await.expect("first chunk");
     drop(resp);
@@ -345,10 +384,17 @@ async fn records_name_protocols_route_timing_and_disconnects() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     let (gone, done) = (&rows[0], &rows[1]);
     assert_eq!(done.key_id.as_deref(), Some(id.as_str()));
-    assert_eq!((done.model.as_str(), done.provider.as_deref(), done.upstream_model.as_deref()), ("mock/echo", Some("mock"), Some("echo")));
+    assert_eq!(
+        (done.model.as_str(), done.provider.as_deref(), done.upstream_model.as_deref()),
+        ("mock/echo", Some("mock"), Some("echo"))
+    );
     assert_eq!((done.protocol_in.as_str(), done.protocol_out.as_deref()), ("anthropic", Some("anthropic")));
     assert_eq!((done.status, done.output_tokens, done.error_class.as_deref()), (200, Some(3), None));
     assert!(done.input_tokens.is_some_and(|n| n > 0) && done.cost_usd.is_some_and(|c| c > 0.0));
     assert!(done.ttft_ms.is_some_and(|t| t <= done.latency_ms), "{done:?}");
-    assert_eq!((gone.protocol_in.as_str(), gone.error_class.as_deref()), ("gemini", Some("client_disconnect")), "{gone:?}");
+    assert_eq!(
+        (gone.protocol_in.as_str(), gone.error_class.as_deref()),
+        ("gemini", Some("client_disconnect")),
+        "{gone:?}"
+    );
 }

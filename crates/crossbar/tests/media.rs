@@ -33,7 +33,8 @@ async fn remote_images_are_inlined_for_gemini() {
     assert_eq!(status, 200, "{text}");
     let reqs = mock_requests(&mock).await;
     let parts = reqs.last().expect("request")["body"]["contents"][0]["parts"].clone();
-    let inline = parts.as_array().expect("parts").iter().find_map(|p| p.get("inlineData")).expect("inlined image").clone();
+    let inline =
+        parts.as_array().expect("parts").iter().find_map(|p| p.get("inlineData")).expect("inlined image").clone();
     assert_eq!(inline["mimeType"], "image/png");
     use base64::Engine;
     assert_eq!(inline["data"], base64::engine::general_purpose::STANDARD.encode(PNG));

@@ -70,7 +70,12 @@ async fn relay_rewrites_only_the_model_and_uses_the_providers_key() {
 async fn upstream_http_errors_pass_through_with_status_and_body() {
     let mock = mock().await;
     let gw = Gateway::start(&providers_at(&mock)).await;
-    for (c, provider) in [(Client::Chat, "up-chat"), (Client::Anthropic, "up-anthropic"), (Client::Gemini, "up-gemini"), (Client::Responses, "up-responses")] {
+    for (c, provider) in [
+        (Client::Chat, "up-chat"),
+        (Client::Anthropic, "up-anthropic"),
+        (Client::Gemini, "up-gemini"),
+        (Client::Responses, "up-responses"),
+    ] {
         let (path, body) = request(c, &format!("{provider}/m"), "mock:error=429", false);
         let (status, headers, text) = post(&gw, &path, &body).await;
         assert_eq!(status, 429, "{c:?}: {text}");
@@ -85,7 +90,8 @@ async fn models_lists_the_mock_and_aliases() {
     let mock = mock().await;
     let cfg = format!("{}\n[[models]]\nname = \"fast\"\ntargets = [\"up-chat/gpt-5-mini\"]\n", providers_at(&mock));
     let gw = Gateway::start(&cfg).await;
-    let v: serde_json::Value = client().get(format!("{}/v1/models", gw.url)).send().await.expect("get").json().await.expect("json");
+    let v: serde_json::Value =
+        client().get(format!("{}/v1/models", gw.url)).send().await.expect("get").json().await.expect("json");
     let ids: Vec<&str> = v["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str()).collect();
     assert!(ids.contains(&"fast"), "{ids:?}");
     let fast = v["data"].as_array().expect("data").iter().find(|m| m["id"] == "fast").expect("alias");
@@ -94,7 +100,8 @@ async fn models_lists_the_mock_and_aliases() {
     assert!(ids.iter().any(|i| i.starts_with("up-anthropic/")), "{ids:?}");
 
     let gw = Gateway::embedded().await;
-    let v: serde_json::Value = client().get(format!("{}/v1/models", gw.url)).send().await.expect("get").json().await.expect("json");
+    let v: serde_json::Value =
+        client().get(format!("{}/v1/models", gw.url)).send().await.expect("get").json().await.expect("json");
     let ids: Vec<&str> = v["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str()).collect();
     assert!(ids.iter().any(|i| i.starts_with("mock/")), "{ids:?}");
     assert!(v["data"].as_array().expect("data").iter().all(|m| m["owned_by"].is_string()));

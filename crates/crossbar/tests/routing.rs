@@ -10,7 +10,8 @@ use std::time::Duration;
 
 /// A mock provider named `name` whose every request carries the directives `x_mock`.
 fn deployment(name: &str, x_mock: &str) -> String {
-    let headers = if x_mock.is_empty() { String::new() } else { format!("headers = {{ \"x-mock\" = \"{x_mock}\" }}\n") };
+    let headers =
+        if x_mock.is_empty() { String::new() } else { format!("headers = {{ \"x-mock\" = \"{x_mock}\" }}\n") };
     format!("[[providers]]\nname = \"{name}\"\nkind = \"mock\"\n{headers}\n")
 }
 
@@ -43,7 +44,13 @@ async fn ask_with(gw: &Gateway, c: Client, model: &str, text: &str, stream: bool
     let h = r.headers().clone();
     let body = r.text().await.expect("body");
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    Answer { status, provider: get("x-crossbar-provider"), attempts: get("x-crossbar-attempts").parse().unwrap_or(0), text: text_of(c, &body, stream), body }
+    Answer {
+        status,
+        provider: get("x-crossbar-provider"),
+        attempts: get("x-crossbar-attempts").parse().unwrap_or(0),
+        text: text_of(c, &body, stream),
+        body,
+    }
 }
 
 async fn ask(gw: &Gateway, model: &str, text: &str) -> Answer {
@@ -72,7 +79,11 @@ async fn one_request_fails_over_across_three_deployments_and_the_client_sees_one
 
 #[tokio::test]
 async fn a_stream_broken_after_its_first_bytes_is_not_switched() {
-    let cfg = config("", &[("a", "mock:midstream-error"), ("b", "")], "[[models]]\nname = \"m\"\ntargets = [\"a/x\", \"b/x\"]\n");
+    let cfg = config(
+        "",
+        &[("a", "mock:midstream-error"), ("b", "")],
+        "[[models]]\nname = \"m\"\ntargets = [\"a/x\", \"b/x\"]\n",
+    );
     let gw = Gateway::start(&cfg).await;
     let a = ask_with(&gw, Client::Anthropic, "m", "hello", true, &[]).await;
     assert_eq!(a.status, 200);
@@ -250,13 +261,19 @@ async fn conversations_stick_to_their_deployment_and_move_when_it_fails() {
     }
 
     // Without a session header, the conversation's first turns are the key (Anthropic body).
-    let cfg = config("", &[("a", ""), ("b", ""), ("c", "")], "[[models]]\nname = \"m\"\nstrategy = \"weighted\"\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n");
+    let cfg = config(
+        "",
+        &[("a", ""), ("b", ""), ("c", "")],
+        "[[models]]\nname = \"m\"\nstrategy = \"weighted\"\ntargets = [\"a/x\", \"b/x\", \"c/x\"]\n",
+    );
     let gw = Gateway::start(&cfg).await;
     let mut seen = std::collections::HashSet::new();
     for conv in 0..12 {
         let mut served = Vec::new();
         for _ in 0..4 {
-            served.push(ask_with(&gw, Client::Anthropic, "m", &format!("conversation {conv}"), false, &[]).await.provider);
+            served.push(
+                ask_with(&gw, Client::Anthropic, "m", &format!("conversation {conv}"), false, &[]).await.provider,
+            );
         }
         assert!(served.iter().all(|p| *p == served[0]), "{served:?}");
         seen.insert(served[0].clone());
@@ -307,7 +324,8 @@ async fn the_admin_api_shows_each_deployments_live_state() {
 
     let url = format!("{}/admin/deployments", gw.url);
     assert_eq!(client().get(&url).send().await.expect("send").status(), 401, "the admin key is required");
-    let v: serde_json::Value = client().get(&url).bearer_auth("adm").send().await.expect("send").json().await.expect("json");
+    let v: serde_json::Value =
+        client().get(&url).bearer_auth("adm").send().await.expect("send").json().await.expect("json");
     let route = v["routes"].as_array().expect("routes").iter().find(|r| r["name"] == "m").expect("route m");
     assert_eq!(route["strategy"], "priority");
     let deps = route["deployments"].as_array().expect("deployments");
@@ -364,11 +382,18 @@ async fn health_checks_bring_a_cooling_deployment_back_without_a_client_request(
         assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "b", 2), "{}", a.body);
     }
     assert!(matches!(availability(&gw, "m", 0), Availability::CoolingUntil(_)), "two failures cooled it");
-    assert!(until(6, || availability(&gw, "m", 0) == Availability::Ready).await, "a health check brought it back: {:?}", availability(&gw, "m", 0));
+    assert!(
+        until(6, || availability(&gw, "m", 0) == Availability::Ready).await,
+        "a health check brought it back: {:?}",
+        availability(&gw, "m", 0)
+    );
     let log = flaky.requests();
     let texts = chat_texts(&log);
     assert_eq!(&texts[..2], ["client 1", "client 2"], "{log:#?}");
-    assert!(texts.len() >= 4 && texts[2..].iter().all(|t| t == "ping"), "then only health checks (one failed, one answered): {texts:?}");
+    assert!(
+        texts.len() >= 4 && texts[2..].iter().all(|t| t == "ping"),
+        "then only health checks (one failed, one answered): {texts:?}"
+    );
     let probe = &log[2];
     assert_eq!(probe["path"], "/v1/chat/completions");
     assert_eq!(probe["body"]["model"], "x");
@@ -398,9 +423,14 @@ async fn health_checks_alone_cool_a_deployment_that_starts_failing() {
     let a = ask(&gw, "a/x", "client 1").await;
     assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "a", 1), "{}", a.body);
     // Every later request to `a` fails: two health checks cool it, with no client request.
-    assert!(until(6, || matches!(availability(&gw, "m", 0), Availability::CoolingUntil(_))).await, "{:?}", availability(&gw, "m", 0));
+    assert!(
+        until(6, || matches!(availability(&gw, "m", 0), Availability::CoolingUntil(_))).await,
+        "{:?}",
+        availability(&gw, "m", 0)
+    );
     assert_eq!(chat_texts(&failing.requests()), ["client 1", "ping", "ping"], "one check a round, deduplicated");
-    let last_error = gw.state.routes().resolve("m").expect("route").deployments[0].state.last_error.lock().expect("lock").clone();
+    let last_error =
+        gw.state.routes().resolve("m").expect("route").deployments[0].state.last_error.lock().expect("lock").clone();
     assert_eq!(last_error.as_deref(), Some("health check: HTTP 500"));
     let a = ask(&gw, "m", "client 2").await;
     assert_eq!((a.status, a.provider.as_str(), a.attempts), (200, "b", 1), "straight to the other one: {}", a.body);
@@ -434,7 +464,11 @@ async fn a_rate_limited_health_check_parks_and_a_refused_one_does_not_cool() {
         upstream("refused", &refused.url(), "mock:error=400"),
     );
     let gw = Gateway::start(&cfg).await;
-    assert!(until(6, || matches!(availability(&gw, "m", 0), Availability::ParkedUntil(_))).await, "{:?}", availability(&gw, "m", 0));
+    assert!(
+        until(6, || matches!(availability(&gw, "m", 0), Availability::ParkedUntil(_))).await,
+        "{:?}",
+        availability(&gw, "m", 0)
+    );
     // Another round: the parked one is left alone until its reset; the 400 never cools the other.
     assert!(until(6, || chat_texts(&refused.requests()).len() >= 2).await, "a second round");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -458,5 +492,8 @@ async fn health_checks_are_usage_records_with_their_tokens() {
     let rows = gw.state.store.usage_report(crossbar::store::GroupBy::Model, 0, i64::MAX, None).await.expect("report");
     let row = rows.iter().find(|r| r.group == "a/x").unwrap_or_else(|| panic!("{rows:?}"));
     assert!(row.requests >= 2 && row.errors == 0, "{row:?}");
-    assert!(row.input_tokens > 0 && row.output_tokens > 0 && row.cost_usd > 0.0, "the probes' tokens and cost: {row:?}");
+    assert!(
+        row.input_tokens > 0 && row.output_tokens > 0 && row.cost_usd > 0.0,
+        "the probes' tokens and cost: {row:?}"
+    );
 }

@@ -34,7 +34,11 @@ async fn services() -> Option<String> {
     let mut conn = match (conn, redis_ok) {
         (Ok(c), true) => c,
         (pg, redis) => {
-            let msg = format!("PostgreSQL ({base}): {}, Redis: {}", if pg.is_ok() { "up" } else { "down" }, if redis { "up" } else { "down" });
+            let msg = format!(
+                "PostgreSQL ({base}): {}, Redis: {}",
+                if pg.is_ok() { "up" } else { "down" },
+                if redis { "up" } else { "down" }
+            );
             assert!(!required, "CROSSBAR_REQUIRE_SERVICES=1 but {msg}");
             eprintln!("SKIPPED: {msg} (run scripts/services.sh)");
             return None;
@@ -78,7 +82,8 @@ output_price = 2.0
 }
 
 async fn create_key(gw: &Gateway, body: Value) -> (String, String) {
-    let r = client().post(format!("{}/admin/keys", gw.url)).bearer_auth("adm").json(&body).send().await.expect("create");
+    let r =
+        client().post(format!("{}/admin/keys", gw.url)).bearer_auth("adm").json(&body).send().await.expect("create");
     assert_eq!(r.status(), 201);
     let v: Value = r.json().await.expect("json");
     (v["key"].as_str().expect("key").to_string(), v["record"]["id"].as_str().expect("id").to_string())
@@ -98,7 +103,14 @@ async fn postgres_store_serves_keys_usage_and_budgets() {
     let (k, id) = create_key(&gw, json!({"name": "pg", "budget_usd": 0.0001, "budget_period": "day"})).await;
     for c in CLIENTS {
         let (path, body) = request(c, "mock/echo", "hi mock:words=30", true);
-        let r = client().post(format!("{}{path}", gw.url)).bearer_auth(&k).header("x-api-key", &k).json(&body).send().await.expect("send");
+        let r = client()
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(&k)
+            .header("x-api-key", &k)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
         // 30 output words at $2/M = $0.00006: under the budget twice, then spent.
         let s = r.status().as_u16();
         let _ = r.text().await;
@@ -108,7 +120,8 @@ async fn postgres_store_serves_keys_usage_and_budgets() {
     assert_eq!(chat(&gw.url, &k, "hi").await, 402);
     gw.shutdown();
     (&mut gw.handle).await.expect("join").expect("server");
-    let rows = gw.state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
+    let rows =
+        gw.state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
     assert_eq!(rows[0].requests, 5);
     let day = gw.state.store.usage_report(crossbar::store::GroupBy::Day, 0, i64::MAX, None).await.expect("report");
     assert_eq!(day[0].group.len(), 10, "{day:?}");
@@ -175,7 +188,8 @@ async fn three_instances_behave_as_one_gateway() {
     for g in &mut gws {
         (&mut g.handle).await.expect("join").expect("server");
     }
-    let rows = gws[0].state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
+    let rows =
+        gws[0].state.store.usage_report(crossbar::store::GroupBy::Key, 0, i64::MAX, Some(&id)).await.expect("report");
     assert_eq!(rows[0].requests, 150);
     assert_eq!(rows[0].requests - rows[0].errors, admitted as i64);
     assert_eq!(rows[0].output_tokens, 2 * admitted as i64, "\"echo: hi\" is 2 words");
@@ -201,7 +215,13 @@ async fn redis_up() -> bool {
 
 async fn provider_for(url: &str, conversation: &str) -> String {
     let (path, body) = request(Client::Responses, "m", "hello", false);
-    let r = client().post(format!("{url}{path}")).header("session_id", conversation).json(&body).send().await.expect("send");
+    let r = client()
+        .post(format!("{url}{path}"))
+        .header("session_id", conversation)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(r.status(), 200);
     r.headers()["x-crossbar-provider"].to_str().expect("header").to_string()
 }

@@ -34,7 +34,12 @@ async fn harmless_drops_are_named_and_fatal_ones_refused() {
 async fn upstream_errors_are_reshaped_for_the_client_with_their_status() {
     let mock = mock().await;
     let gw = Gateway::start(&providers_at(&mock)).await;
-    for (c, upstream) in [(Client::Chat, "up-anthropic"), (Client::Anthropic, "up-gemini"), (Client::Gemini, "up-responses"), (Client::Responses, "up-chat")] {
+    for (c, upstream) in [
+        (Client::Chat, "up-anthropic"),
+        (Client::Anthropic, "up-gemini"),
+        (Client::Gemini, "up-responses"),
+        (Client::Responses, "up-chat"),
+    ] {
         let (path, body) = request(c, &format!("{upstream}/m"), "mock:error=503", false);
         let (status, _, text) = post(&gw, &path, &body).await;
         assert_eq!(status, 503, "{c:?} via {upstream}: {text}");

@@ -104,8 +104,7 @@ fn complete(p: &Plan) -> Value {
     }
     for (i, c) in p.calls.iter().enumerate() {
         let input: Value = serde_json::from_str(&c.args).unwrap_or_else(|_| json!({}));
-        content
-            .push(json!({"type": "tool_use", "id": tool_id(p, i), "name": c.name, "input": input}));
+        content.push(json!({"type": "tool_use", "id": tool_id(p, i), "name": c.name, "input": input}));
     }
     message(p, content, Some(stop_reason(p)), usage(p, p.usage.output))
 }
@@ -116,45 +115,25 @@ fn streamed(p: &Plan, d: &Directives) -> Response {
         v["type"] = json!(ty);
         f.push(sse_event(ty, &v));
     };
-    ev(
-        &mut f,
-        "message_start",
-        json!({"message": message(p, Vec::new(), None, usage(p, 1))}),
-    );
+    ev(&mut f, "message_start", json!({"message": message(p, Vec::new(), None, usage(p, 1))}));
     ev(&mut f, "ping", json!({}));
     let mut index = 0usize;
     let mut block = |f: &mut Frames, start: Value, deltas: Vec<Value>| {
-        ev(
-            f,
-            "content_block_start",
-            json!({"index": index, "content_block": start}),
-        );
+        ev(f, "content_block_start", json!({"index": index, "content_block": start}));
         for delta in deltas {
-            ev(
-                f,
-                "content_block_delta",
-                json!({"index": index, "delta": delta}),
-            );
+            ev(f, "content_block_delta", json!({"index": index, "delta": delta}));
             f.mark();
         }
         ev(f, "content_block_stop", json!({"index": index}));
         index += 1;
     };
     if let Some(r) = p.reasoning {
-        let mut deltas: Vec<Value> = chunks(r)
-            .map(|t| json!({"type": "thinking_delta", "thinking": t}))
-            .collect();
+        let mut deltas: Vec<Value> = chunks(r).map(|t| json!({"type": "thinking_delta", "thinking": t})).collect();
         deltas.push(json!({"type": "signature_delta", "signature": ANTHROPIC_SIGNATURE}));
-        block(
-            &mut f,
-            json!({"type": "thinking", "thinking": "", "signature": ""}),
-            deltas,
-        );
+        block(&mut f, json!({"type": "thinking", "thinking": "", "signature": ""}), deltas);
     }
     if let Some(t) = &p.text {
-        let deltas = chunks(t)
-            .map(|t| json!({"type": "text_delta", "text": t}))
-            .collect();
+        let deltas = chunks(t).map(|t| json!({"type": "text_delta", "text": t})).collect();
         block(&mut f, json!({"type": "text", "text": ""}), deltas);
     }
     for (i, c) in p.calls.iter().enumerate() {
@@ -162,15 +141,8 @@ fn streamed(p: &Plan, d: &Directives) -> Response {
         if pieces.len() < 2 {
             pieces.insert(0, "");
         }
-        let deltas = pieces
-            .into_iter()
-            .map(|j| json!({"type": "input_json_delta", "partial_json": j}))
-            .collect();
-        block(
-            &mut f,
-            json!({"type": "tool_use", "id": tool_id(p, i), "name": c.name, "input": {}}),
-            deltas,
-        );
+        let deltas = pieces.into_iter().map(|j| json!({"type": "input_json_delta", "partial_json": j})).collect();
+        block(&mut f, json!({"type": "tool_use", "id": tool_id(p, i), "name": c.name, "input": {}}), deltas);
     }
     let out = p.usage.output;
     ev(

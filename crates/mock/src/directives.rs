@@ -61,14 +61,9 @@ impl Directives {
     fn scan(&mut self, text: &str) {
         let mut rest = text;
         while let Some(at) = rest.find("mock:") {
-            let boundary = rest[..at]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric());
+            let boundary = rest[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
             let after = &rest[at + 5..];
-            let len = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || "-_=.".contains(c)))
-                .unwrap_or(after.len());
+            let len = after.find(|c: char| !(c.is_ascii_alphanumeric() || "-_=.".contains(c))).unwrap_or(after.len());
             if boundary {
                 self.apply(after[..len].trim_end_matches('.'));
             }
@@ -82,11 +77,7 @@ impl Directives {
             None => (word, None),
         };
         let num = || value.and_then(|v| v.parse::<u64>().ok());
-        let status = || {
-            value
-                .and_then(|v| v.parse::<u16>().ok())
-                .filter(|s| (400..=599).contains(s))
-        };
+        let status = || value.and_then(|v| v.parse::<u16>().ok()).filter(|s| (400..=599).contains(s));
         match name {
             "tool" => {
                 self.tool = true;
@@ -109,10 +100,8 @@ impl Directives {
             "words" => self.words = num().map(|n| n.min(1_000_000) as usize).or(self.words),
             "cached" => self.cached = num().or(self.cached),
             "fail-rate" => {
-                self.fail_rate = value
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .filter(|r| (0.0..=1.0).contains(r))
-                    .or(self.fail_rate)
+                self.fail_rate =
+                    value.and_then(|v| v.parse::<f64>().ok()).filter(|r| (0.0..=1.0).contains(r)).or(self.fail_rate)
             }
             "fail-first" => self.fail_first = num().or(self.fail_first),
             "fail-after" => self.fail_after = num().or(self.fail_after),
@@ -201,13 +190,7 @@ fn last_user<'a>(
     is_user: impl Fn(&Value) -> bool,
     text_of: impl Fn(&'a Value) -> Vec<&'a str>,
 ) -> Vec<&'a str> {
-    messages
-        .iter()
-        .rev()
-        .filter(|m| is_user(m))
-        .map(text_of)
-        .find(|t| !t.is_empty())
-        .unwrap_or_default()
+    messages.iter().rev().filter(|m| is_user(m)).map(text_of).find(|t| !t.is_empty()).unwrap_or_default()
 }
 
 fn schema_format<'a>(format: &'a Value, schema_key: Option<&str>) -> Option<Option<&'a Value>> {
@@ -225,39 +208,24 @@ fn schema_format<'a>(format: &'a Value, schema_key: Option<&str>) -> Option<Opti
 pub fn chat(body: &Value) -> Inputs<'_> {
     let messages = arr(&body["messages"]);
     let last = messages.last();
-    let tool_result = last
-        .filter(|m| matches!(str_of(&m["role"]), "tool" | "function"))
-        .map(|m| joined(&m["content"], &["text"]));
+    let tool_result =
+        last.filter(|m| matches!(str_of(&m["role"]), "tool" | "function")).map(|m| joined(&m["content"], &["text"]));
     let mut tools: Vec<Tool<'_>> = arr(&body["tools"])
         .iter()
         .filter_map(|t| {
             let f = &t["function"];
             let name = f["name"].as_str()?;
-            Some(Tool {
-                name,
-                namespace: None,
-                kind: ToolKind::Function,
-                schema: f.get("parameters"),
-            })
+            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: f.get("parameters") })
         })
         .collect();
     tools.extend(arr(&body["functions"]).iter().filter_map(|f| {
         let name = f["name"].as_str()?;
-        Some(Tool {
-            name,
-            namespace: None,
-            kind: ToolKind::Function,
-            schema: f.get("parameters"),
-        })
+        Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: f.get("parameters") })
     }));
     Inputs {
         model: str_of(&body["model"]),
         stream: body["stream"] == true,
-        user_texts: last_user(
-            messages,
-            |m| m["role"] == "user",
-            |m| texts(&m["content"], &["text"]),
-        ),
+        user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
         tools,
         tool_result,
         json: schema_format(&body["response_format"], Some("json_schema")),
@@ -272,12 +240,7 @@ fn responses_tools<'a>(list: &'a [Value], namespace: Option<&'a str>, out: &mut 
             "function" => ToolKind::Function,
             "custom" => ToolKind::Custom,
             "local_shell" => {
-                out.push(Tool {
-                    name: "local_shell",
-                    namespace,
-                    kind: ToolKind::LocalShell,
-                    schema: None,
-                });
+                out.push(Tool { name: "local_shell", namespace, kind: ToolKind::LocalShell, schema: None });
                 continue;
             }
             "namespace" => {
@@ -287,12 +250,7 @@ fn responses_tools<'a>(list: &'a [Value], namespace: Option<&'a str>, out: &mut 
             _ => continue,
         };
         if let Some(name) = t["name"].as_str() {
-            out.push(Tool {
-                name,
-                namespace,
-                kind,
-                schema: t.get("parameters"),
-            });
+            out.push(Tool { name, namespace, kind, schema: t.get("parameters") });
         }
     }
 }
@@ -305,20 +263,12 @@ pub fn responses(body: &Value) -> Inputs<'_> {
         Value::String(s) => vec![s.as_str()],
         _ => last_user(
             items,
-            |m| {
-                m["role"] == "user"
-                    && matches!(
-                        m.get("type").and_then(Value::as_str),
-                        None | Some("message")
-                    )
-            },
+            |m| m["role"] == "user" && matches!(m.get("type").and_then(Value::as_str), None | Some("message")),
             |m| texts(&m["content"], &RESPONSES_TEXT),
         ),
     };
-    let tool_result = items
-        .last()
-        .filter(|i| str_of(&i["type"]).ends_with("_output"))
-        .map(|i| joined(&i["output"], &RESPONSES_TEXT));
+    let tool_result =
+        items.last().filter(|i| str_of(&i["type"]).ends_with("_output")).map(|i| joined(&i["output"], &RESPONSES_TEXT));
     let mut tools = Vec::new();
     responses_tools(arr(&body["tools"]), None, &mut tools);
     Inputs {
@@ -334,40 +284,26 @@ pub fn responses(body: &Value) -> Inputs<'_> {
 /// Anthropic Messages (and count_tokens).
 pub fn anthropic(body: &Value) -> Inputs<'_> {
     let messages = arr(&body["messages"]);
-    let tool_result = messages
-        .last()
-        .filter(|m| m["role"] == "user")
-        .and_then(|m| {
-            let results: Vec<String> = arr(&m["content"])
-                .iter()
-                .filter(|b| b["type"] == "tool_result")
-                .map(|b| joined(&b["content"], &["text"]))
-                .collect();
-            (!results.is_empty()).then(|| results.join("\n"))
-        });
+    let tool_result = messages.last().filter(|m| m["role"] == "user").and_then(|m| {
+        let results: Vec<String> = arr(&m["content"])
+            .iter()
+            .filter(|b| b["type"] == "tool_result")
+            .map(|b| joined(&b["content"], &["text"]))
+            .collect();
+        (!results.is_empty()).then(|| results.join("\n"))
+    });
     let tools = arr(&body["tools"])
         .iter()
         .filter_map(|t| {
             let name = t["name"].as_str()?;
-            Some(Tool {
-                name,
-                namespace: None,
-                kind: ToolKind::Function,
-                schema: t.get("input_schema"),
-            })
+            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema: t.get("input_schema") })
         })
         .collect();
-    let format = body["output_config"]
-        .get("format")
-        .unwrap_or(&body["output_format"]);
+    let format = body["output_config"].get("format").unwrap_or(&body["output_format"]);
     Inputs {
         model: str_of(&body["model"]),
         stream: body["stream"] == true,
-        user_texts: last_user(
-            messages,
-            |m| m["role"] == "user",
-            |m| texts(&m["content"], &["text"]),
-        ),
+        user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
         tools,
         tool_result,
         json: schema_format(format, None),
@@ -383,9 +319,7 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
             .filter_map(|p| p.get("functionResponse"))
             .map(|f| {
                 let r = &f["response"];
-                let v = [&r["output"], &r["content"], &r["result"]]
-                    .into_iter()
-                    .find(|v| !v.is_null());
+                let v = [&r["output"], &r["content"], &r["result"]].into_iter().find(|v| !v.is_null());
                 v.map_or_else(|| r.to_string(), |v| joined(v, &[]))
             })
             .collect();
@@ -396,27 +330,13 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
         .flat_map(|t| arr(&t["functionDeclarations"]))
         .filter_map(|f| {
             let name = f["name"].as_str()?;
-            let schema = f
-                .get("parametersJsonSchema")
-                .or_else(|| f.get("parameters"));
-            Some(Tool {
-                name,
-                namespace: None,
-                kind: ToolKind::Function,
-                schema,
-            })
+            let schema = f.get("parametersJsonSchema").or_else(|| f.get("parameters"));
+            Some(Tool { name, namespace: None, kind: ToolKind::Function, schema })
         })
         .collect();
     let config = &body["generationConfig"];
-    let json = (config["responseMimeType"] == "application/json").then(|| {
-        [
-            "responseJsonSchema",
-            "responseSchema",
-            "_responseJsonSchema",
-        ]
-        .iter()
-        .find_map(|k| config.get(*k))
-    });
+    let json = (config["responseMimeType"] == "application/json")
+        .then(|| ["responseJsonSchema", "responseSchema", "_responseJsonSchema"].iter().find_map(|k| config.get(*k)));
     Inputs {
         model: "",
         stream: false,

@@ -6,10 +6,7 @@ use serde_json::json;
 #[test]
 fn words_and_header() {
     let d = Directives::parse(
-        [
-            "please mock:tool=Read, then mock:stall=50.",
-            "xmock:drop mock:error=abc mock:words=3",
-        ],
+        ["please mock:tool=Read, then mock:stall=50.", "xmock:drop mock:error=abc mock:words=3"],
         Some("mock:error=503 slow=10 mock:midstream-error"),
     );
     assert!(d.tool);
@@ -17,22 +14,10 @@ fn words_and_header() {
     assert_eq!(d.stall, Some(50));
     assert!(!d.drop, "xmock: is not a directive");
     assert_eq!(d.words, Some(3));
-    assert_eq!(
-        (d.error, d.slow, d.midstream_error),
-        (Some(503), Some(10), Some(None))
-    );
-    let d = Directives::parse(
-        ["mock:error=200 mock:midstream-error=429 mock:cached=9"],
-        None,
-    );
-    assert_eq!(
-        (d.error, d.midstream_error, d.cached),
-        (None, Some(Some(429)), Some(9))
-    );
-    assert_eq!(
-        Directives::parse(["mock:"], Some("")),
-        Directives::default()
-    );
+    assert_eq!((d.error, d.slow, d.midstream_error), (Some(503), Some(10), Some(None)));
+    let d = Directives::parse(["mock:error=200 mock:midstream-error=429 mock:cached=9"], None);
+    assert_eq!((d.error, d.midstream_error, d.cached), (None, Some(Some(429)), Some(9)));
+    assert_eq!(Directives::parse(["mock:"], Some("")), Directives::default());
 }
 
 #[test]
@@ -63,10 +48,7 @@ fn last_user_text_per_protocol() {
 
 #[test]
 fn odd_bodies_do_not_panic() {
-    for body in [
-        json!({}),
-        json!({"messages": 3, "tools": "x", "input": {"a": 1}, "contents": [1, null]}),
-    ] {
+    for body in [json!({}), json!({"messages": 3, "tools": "x", "input": {"a": 1}, "contents": [1, null]})] {
         let _ = super::chat(&body);
         let _ = responses(&body);
         let _ = anthropic(&body);

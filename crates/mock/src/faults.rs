@@ -48,7 +48,8 @@ pub fn inject(counter: &AtomicU64, d: &Directives, body: fn(u16) -> Value) -> Op
     }
     if d.context_overflow {
         let mut v = body(400);
-        let msg = "This model's maximum context length is 1000 tokens; the prompt is too long (context_length_exceeded)";
+        let msg =
+            "This model's maximum context length is 1000 tokens; the prompt is too long (context_length_exceeded)";
         if let Some(e) = v.get_mut("error").and_then(Value::as_object_mut) {
             e.insert("message".into(), json!(msg));
             if e.contains_key("code") && e.get("status").is_none() {
@@ -112,11 +113,8 @@ pub fn error(status: u16, d: &Directives, body: fn(u16) -> Value) -> Response {
 /// `mock:headroom=PCT` (in the `x-mock` header): successful answers report PCT % quota left,
 /// as OpenAI rate-limit headers and a Codex primary usage window.
 pub async fn headroom(req: Request, next: Next) -> Response {
-    let pct = req
-        .headers()
-        .get("x-mock")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| Directives::parse([], Some(h)).headroom);
+    let pct =
+        req.headers().get("x-mock").and_then(|v| v.to_str().ok()).and_then(|h| Directives::parse([], Some(h)).headroom);
     let mut res = next.run(req).await;
     if let (Some(pct), true) = (pct, res.status().is_success()) {
         set(
@@ -142,9 +140,7 @@ fn set(h: &mut HeaderMap, pairs: &[(&'static str, String)]) {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// splitmix64(n) as a number in [0, 1).

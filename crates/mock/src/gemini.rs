@@ -77,10 +77,7 @@ pub async fn handle(Path(call): Path<String>, inc: Incoming) -> Response {
     if !stream {
         return stream::json_reply(&chunk(&plan, parts(&plan), true), &d);
     }
-    let sse = inc
-        .query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"));
+    let sse = inc.query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"));
     streamed(&plan, &d, sse)
 }
 
@@ -90,8 +87,7 @@ fn count_tokens(inc: &Incoming) -> Response {
         return stream::error_response(400, &error_body(400));
     }
     let n = input_tokens(inc.body.len());
-    let body =
-        json!({"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]});
+    let body = json!({"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]});
     stream::json_response(StatusCode::OK, &body)
 }
 
@@ -154,11 +150,7 @@ fn streamed(p: &Plan, d: &Directives, sse: bool) -> Response {
     let mut f = Frames::default();
     for (i, part) in all.into_iter().enumerate() {
         let c = chunk(p, vec![part], i + 1 == n);
-        f.push(if sse {
-            sse_data(&c)
-        } else {
-            array_item(&c, i == 0)
-        });
+        f.push(if sse { sse_data(&c) } else { array_item(&c, i == 0) });
         f.mark();
     }
     if !sse {
@@ -178,11 +170,7 @@ fn streamed(p: &Plan, d: &Directives, sse: bool) -> Response {
             Bytes::from(b)
         }
     };
-    let ct = if sse {
-        "text/event-stream"
-    } else {
-        "application/json"
-    };
+    let ct = if sse { "text/event-stream" } else { "application/json" };
     stream::with_type(stream::body(f, d, error), ct)
 }
 

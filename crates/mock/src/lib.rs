@@ -70,10 +70,7 @@ impl Mock {
             .route("/chat/completions", post(openai_chat::handle))
             .route("/v1/responses", post(openai_responses::handle))
             .route("/responses", post(openai_responses::handle))
-            .route(
-                "/backend-api/codex/responses",
-                post(openai_responses::handle),
-            )
+            .route("/backend-api/codex/responses", post(openai_responses::handle))
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1beta/models/{*call}", post(gemini::handle))
@@ -216,10 +213,7 @@ impl Incoming {
 async fn models(inc: Incoming) -> Response {
     let google = inc.headers.contains_key("x-goog-api-key")
         || inc.headers.contains_key("x-goog-api-client")
-        || inc
-            .query
-            .as_deref()
-            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("key=")));
+        || inc.query.as_deref().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("key=")));
     let body = if google {
         gemini::model_list()
     } else if inc.headers.contains_key("anthropic-version") {

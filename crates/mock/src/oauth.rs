@@ -58,16 +58,12 @@ struct Grant {
 
 impl Logins {
     fn lock(&self) -> MutexGuard<'_, LoginState> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// An unsigned JWT with these claims (the gateway only reads `exp` and the account claims).
@@ -84,10 +80,7 @@ fn error(status: StatusCode, code: &str) -> Response {
 /// The body's parameters: a JSON object's string values, else an urlencoded form.
 fn params(body: &[u8]) -> HashMap<String, String> {
     if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
-        return map
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-            .collect();
+        return map.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))).collect();
     }
     String::from_utf8_lossy(body)
         .split('&')
@@ -102,9 +95,7 @@ fn form_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -128,17 +119,8 @@ pub async fn usercode(inc: Incoming) -> Response {
     let n = inc.mock.next_id();
     let device_auth_id = format!("mock-device-{n}");
     let user_code = format!("MOCK-{n:04}");
-    let device = Device {
-        user_code: user_code.clone(),
-        n,
-        polled: false,
-    };
-    inc.mock
-        .inner
-        .logins
-        .lock()
-        .devices
-        .insert(device_auth_id.clone(), device);
+    let device = Device { user_code: user_code.clone(), n, polled: false };
+    inc.mock.inner.logins.lock().devices.insert(device_auth_id.clone(), device);
     stream::json_response(
         StatusCode::OK,
         &json!({"device_auth_id": device_auth_id, "user_code": user_code, "interval": "1"}),
@@ -152,11 +134,7 @@ pub async fn device_token(inc: Incoming) -> Response {
     let id = p.get("device_auth_id").map_or("", String::as_str);
     let user_code = p.get("user_code").map_or("", String::as_str);
     let mut state = inc.mock.inner.logins.lock();
-    let Some(device) = state
-        .devices
-        .get_mut(id)
-        .filter(|d| d.user_code == user_code)
-    else {
+    let Some(device) = state.devices.get_mut(id).filter(|d| d.user_code == user_code) else {
         return error(StatusCode::BAD_REQUEST, "invalid_device_auth");
     };
     if !device.polled {
@@ -167,13 +145,7 @@ pub async fn device_token(inc: Incoming) -> Response {
     state.devices.remove(id);
     let code = format!("mock-code-{n}");
     let verifier = format!("mock-verifier-{n}");
-    state.codes.insert(
-        code.clone(),
-        Grant {
-            verifier: verifier.clone(),
-            n,
-        },
-    );
+    state.codes.insert(code.clone(), Grant { verifier: verifier.clone(), n });
     stream::json_response(
         StatusCode::OK,
         &json!({
@@ -197,12 +169,7 @@ fn exchange(inc: &Incoming, p: &HashMap<String, String>) -> Response {
     let code = p.get("code").map_or("", String::as_str);
     let verifier = p.get("code_verifier").map_or("", String::as_str);
     let mut state = inc.mock.inner.logins.lock();
-    let Some(n) = state
-        .codes
-        .get(code)
-        .filter(|g| g.verifier == verifier)
-        .map(|g| g.n)
-    else {
+    let Some(n) = state.codes.get(code).filter(|g| g.verifier == verifier).map(|g| g.n) else {
         return error(StatusCode::BAD_REQUEST, "invalid_grant");
     };
     state.codes.remove(code);
@@ -255,11 +222,7 @@ pub fn check_token(path: &str, headers: &HeaderMap) -> Option<Response> {
     if path != "/backend-api/codex/responses" {
         return None;
     }
-    let bearer = headers
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
+    let bearer = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
     let exp = bearer
         .split('.')
         .nth(1)

@@ -19,37 +19,13 @@ const FINGERPRINT: &str = "fp_mock";
 /// The OpenAI error object for an HTTP status: `(type, code, message)`.
 fn error_kind(status: u16) -> (&'static str, Value, &'static str) {
     match status {
-        400 => (
-            "invalid_request_error",
-            Value::Null,
-            "mock: invalid request",
-        ),
-        401 => (
-            "invalid_request_error",
-            json!("invalid_api_key"),
-            "mock: incorrect API key provided",
-        ),
+        400 => ("invalid_request_error", Value::Null, "mock: invalid request"),
+        401 => ("invalid_request_error", json!("invalid_api_key"), "mock: incorrect API key provided"),
         403 => ("permission_error", Value::Null, "mock: permission denied"),
-        404 => (
-            "invalid_request_error",
-            json!("model_not_found"),
-            "mock: not found",
-        ),
-        429 => (
-            "requests",
-            json!("rate_limit_exceeded"),
-            "mock: rate limit reached, try again in 1s",
-        ),
-        503 => (
-            "server_error",
-            json!("server_is_overloaded"),
-            "mock: the server is overloaded",
-        ),
-        s if s >= 500 => (
-            "server_error",
-            json!("server_error"),
-            "mock: the server had an error",
-        ),
+        404 => ("invalid_request_error", json!("model_not_found"), "mock: not found"),
+        429 => ("requests", json!("rate_limit_exceeded"), "mock: rate limit reached, try again in 1s"),
+        503 => ("server_error", json!("server_is_overloaded"), "mock: the server is overloaded"),
+        s if s >= 500 => ("server_error", json!("server_error"), "mock: the server had an error"),
         _ => ("invalid_request_error", Value::Null, "mock: error"),
     }
 }
@@ -152,10 +128,7 @@ fn streamed(p: &Plan, d: &Directives, include_usage: bool) -> Response {
         sse_data(&c)
     };
     let mut f = Frames::default();
-    f.push(chunk(
-        json!({"role": "assistant", "content": "", "refusal": null}),
-        Value::Null,
-    ));
+    f.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
     if let Some(r) = p.reasoning {
         for piece in chunks(r) {
             f.push(chunk(json!({"reasoning_content": piece}), Value::Null));
@@ -174,10 +147,7 @@ fn streamed(p: &Plan, d: &Directives, include_usage: bool) -> Response {
         f.push(chunk(json!({"tool_calls": [head]}), Value::Null));
         f.mark();
         for frag in fragments(&c.args) {
-            f.push(chunk(
-                json!({"tool_calls": [{"index": i, "function": {"arguments": frag}}]}),
-                Value::Null,
-            ));
+            f.push(chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": frag}}]}), Value::Null));
         }
     }
     f.push(chunk(json!({}), json!(finish_reason(p))));

@@ -38,10 +38,7 @@ pub async fn handle(inc: Incoming) -> Response {
     if inputs.stream {
         streamed(&plan, &body, items, &d)
     } else {
-        stream::json_reply(
-            &response(&plan, &body, "completed", items, usage(&plan)),
-            &d,
-        )
+        stream::json_reply(&response(&plan, &body, "completed", items, usage(&plan)), &d)
     }
 }
 
@@ -139,12 +136,7 @@ fn final_items(p: &Plan) -> Vec<Value> {
             "content": [text_part(t)], "role": "assistant",
         }));
     }
-    items.extend(
-        p.calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| call_item(p, i, c, true)),
-    );
+    items.extend(p.calls.iter().enumerate().map(|(i, c)| call_item(p, i, c, true)));
     items
 }
 
@@ -164,10 +156,7 @@ impl Events {
 }
 
 fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Response {
-    let mut e = Events {
-        f: Frames::default(),
-        seq: 0,
-    };
+    let mut e = Events { f: Frames::default(), seq: 0 };
     let start = response(p, req, "in_progress", Vec::new(), Value::Null);
     e.ev("response.created", json!({"response": start}));
     e.ev("response.in_progress", json!({"response": start}));
@@ -175,10 +164,7 @@ fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Respons
     if let Some(r) = p.reasoning {
         let id = item_id(p, "rs", 0);
         let added = json!({"id": id, "type": "reasoning", "summary": [], "encrypted_content": ENCRYPTED_REASONING});
-        e.ev(
-            "response.output_item.added",
-            json!({"output_index": out, "item": added}),
-        );
+        e.ev("response.output_item.added", json!({"output_index": out, "item": added}));
         let at = json!({"item_id": id, "output_index": out, "summary_index": 0});
         let ev = |e: &mut Events, ty: &str, extra: Value| {
             let mut v = at.clone();
@@ -187,42 +173,20 @@ fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Respons
             }
             e.ev(ty, v);
         };
-        ev(
-            &mut e,
-            "response.reasoning_summary_part.added",
-            json!({"part": {"type": "summary_text", "text": ""}}),
-        );
+        ev(&mut e, "response.reasoning_summary_part.added", json!({"part": {"type": "summary_text", "text": ""}}));
         for piece in chunks(r) {
-            ev(
-                &mut e,
-                "response.reasoning_summary_text.delta",
-                json!({"delta": piece}),
-            );
+            ev(&mut e, "response.reasoning_summary_text.delta", json!({"delta": piece}));
             e.f.mark();
         }
-        ev(
-            &mut e,
-            "response.reasoning_summary_text.done",
-            json!({"text": r}),
-        );
-        ev(
-            &mut e,
-            "response.reasoning_summary_part.done",
-            json!({"part": {"type": "summary_text", "text": r}}),
-        );
-        e.ev(
-            "response.output_item.done",
-            json!({"output_index": out, "item": items[out]}),
-        );
+        ev(&mut e, "response.reasoning_summary_text.done", json!({"text": r}));
+        ev(&mut e, "response.reasoning_summary_part.done", json!({"part": {"type": "summary_text", "text": r}}));
+        e.ev("response.output_item.done", json!({"output_index": out, "item": items[out]}));
         out += 1;
     }
     if let Some(t) = &p.text {
         let id = item_id(p, "msg", 0);
         let added = json!({"id": id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"});
-        e.ev(
-            "response.output_item.added",
-            json!({"output_index": out, "item": added}),
-        );
+        e.ev("response.output_item.added", json!({"output_index": out, "item": added}));
         let at = |extra: Value| {
             let mut v = json!({"item_id": id, "output_index": out, "content_index": 0});
             if let (Some(v), Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -230,57 +194,32 @@ fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Respons
             }
             v
         };
-        e.ev(
-            "response.content_part.added",
-            at(json!({"part": text_part("")})),
-        );
+        e.ev("response.content_part.added", at(json!({"part": text_part("")})));
         for piece in chunks(t) {
-            e.ev(
-                "response.output_text.delta",
-                at(json!({"delta": piece, "logprobs": []})),
-            );
+            e.ev("response.output_text.delta", at(json!({"delta": piece, "logprobs": []})));
             e.f.mark();
         }
-        e.ev(
-            "response.output_text.done",
-            at(json!({"text": t, "logprobs": []})),
-        );
-        e.ev(
-            "response.content_part.done",
-            at(json!({"part": text_part(t)})),
-        );
-        e.ev(
-            "response.output_item.done",
-            json!({"output_index": out, "item": items[out]}),
-        );
+        e.ev("response.output_text.done", at(json!({"text": t, "logprobs": []})));
+        e.ev("response.content_part.done", at(json!({"part": text_part(t)})));
+        e.ev("response.output_item.done", json!({"output_index": out, "item": items[out]}));
         out += 1;
     }
     for (i, c) in p.calls.iter().enumerate() {
         let added = call_item(p, i, c, false);
         let id = added["id"].clone();
-        e.ev(
-            "response.output_item.added",
-            json!({"output_index": out, "item": added}),
-        );
+        e.ev("response.output_item.added", json!({"output_index": out, "item": added}));
         let (delta_ty, done_ty, done_key) = match c.kind {
-            ToolKind::Function => (
-                "response.function_call_arguments.delta",
-                "response.function_call_arguments.done",
-                "arguments",
-            ),
-            ToolKind::Custom => (
-                "response.custom_tool_call_input.delta",
-                "response.custom_tool_call_input.done",
-                "input",
-            ),
+            ToolKind::Function => {
+                ("response.function_call_arguments.delta", "response.function_call_arguments.done", "arguments")
+            }
+            ToolKind::Custom => {
+                ("response.custom_tool_call_input.delta", "response.custom_tool_call_input.done", "input")
+            }
             ToolKind::LocalShell => ("", "", ""),
         };
         if !delta_ty.is_empty() {
             for frag in fragments(&c.args) {
-                e.ev(
-                    delta_ty,
-                    json!({"item_id": id, "output_index": out, "delta": frag}),
-                );
+                e.ev(delta_ty, json!({"item_id": id, "output_index": out, "delta": frag}));
                 e.f.mark();
             }
             let mut done = json!({"item_id": id, "output_index": out, done_key: c.args});
@@ -290,10 +229,7 @@ fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Respons
             e.ev(done_ty, done);
         }
         e.f.mark();
-        e.ev(
-            "response.output_item.done",
-            json!({"output_index": out, "item": items[out]}),
-        );
+        e.ev("response.output_item.done", json!({"output_index": out, "item": items[out]}));
         out += 1;
     }
     let done = response(p, req, "completed", items, usage(p));

@@ -11,27 +11,17 @@ use crate::schema::{instance, schema_type};
 /// The model name used when a request names none, and in the model lists.
 pub const MODEL: &str = "mock-model";
 /// Declared tools that count as "shell-like", in order of preference.
-pub const SHELL_TOOLS: [&str; 7] = [
-    "exec_command",
-    "shell",
-    "shell_command",
-    "Bash",
-    "bash",
-    "run_shell_command",
-    "local_shell",
-];
+pub const SHELL_TOOLS: [&str; 7] =
+    ["exec_command", "shell", "shell_command", "Bash", "bash", "run_shell_command", "local_shell"];
 pub const SHELL_COMMAND: &str = "echo mock-tool-ran";
 /// `mock:patch`: an apply_patch body (Codex's format) that adds `mock-patch.txt`.
-pub const PATCH: &str =
-    "*** Begin Patch\n*** Add File: mock-patch.txt\n+mock-patch-applied\n*** End Patch\n";
+pub const PATCH: &str = "*** Begin Patch\n*** Add File: mock-patch.txt\n+mock-patch-applied\n*** End Patch\n";
 pub const REASONING: &str = "The user wants a mock answer, so I will give one.";
 /// Opaque reasoning tokens (valid base64: the Gemini SDK decodes its signature).
 pub const ANTHROPIC_SIGNATURE: &str = "bW9jay1zaWduYXR1cmU=";
 pub const ENCRYPTED_REASONING: &str = "bW9jay1lbmNyeXB0ZWQtcmVhc29uaW5n";
 pub const THOUGHT_SIGNATURE: &str = "bW9jay10aG91Z2h0LXNpZ25hdHVyZQ==";
-const WORDS: [&str; 8] = [
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
-];
+const WORDS: [&str; 8] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
 
 /// One tool call. `args` is the arguments JSON text (for `Custom`, the raw input text).
 #[derive(Debug, Clone, PartialEq)]
@@ -120,30 +110,18 @@ impl Plan {
         }
         let reasoning = d.reasoning.then_some(REASONING);
         let reasoning_words = reasoning.map_or(0, words);
-        let output = text.as_deref().map_or(0, words)
-            + reasoning_words
-            + calls.iter().map(|c| 1 + words(&c.args)).sum::<u64>();
+        let output =
+            text.as_deref().map_or(0, words) + reasoning_words + calls.iter().map(|c| 1 + words(&c.args)).sum::<u64>();
         let input = input_tokens(body_len);
-        let model = if inputs.model.is_empty() {
-            MODEL
-        } else {
-            inputs.model
-        };
+        let model = if inputs.model.is_empty() { MODEL } else { inputs.model };
         Plan {
             id,
-            created: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |t| t.as_secs()),
+            created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs()),
             model: model.to_owned(),
             reasoning,
             text,
             calls,
-            usage: Usage {
-                input,
-                cached: d.cached.unwrap_or(0).min(input),
-                output,
-                reasoning: reasoning_words,
-            },
+            usage: Usage { input, cached: d.cached.unwrap_or(0).min(input), output, reasoning: reasoning_words },
         }
     }
 }
@@ -175,23 +153,13 @@ fn reply_text(inputs: &Inputs<'_>, d: &Directives) -> String {
 
 fn tool_calls(tools: &[Tool<'_>], d: &Directives) -> Vec<Call> {
     let chosen = match &d.tool_name {
-        Some(name) => Some(
-            tools
-                .iter()
-                .find(|t| t.name == name)
-                .cloned()
-                .unwrap_or(Tool {
-                    name,
-                    namespace: None,
-                    kind: ToolKind::Function,
-                    schema: None,
-                }),
-        ),
-        None => SHELL_TOOLS
-            .iter()
-            .find_map(|s| tools.iter().find(|t| t.name == *s))
-            .or_else(|| tools.first())
-            .cloned(),
+        Some(name) => Some(tools.iter().find(|t| t.name == name).cloned().unwrap_or(Tool {
+            name,
+            namespace: None,
+            kind: ToolKind::Function,
+            schema: None,
+        })),
+        None => SHELL_TOOLS.iter().find_map(|s| tools.iter().find(|t| t.name == *s)).or_else(|| tools.first()).cloned(),
     };
     let Some(tool) = chosen else {
         return Vec::new();
@@ -200,11 +168,7 @@ fn tool_calls(tools: &[Tool<'_>], d: &Directives) -> Vec<Call> {
         name: tool.name.to_owned(),
         namespace: tool.namespace.map(str::to_owned),
         kind: tool.kind,
-        args: if d.patch {
-            patch_arguments(&tool)
-        } else {
-            arguments(&tool)
-        },
+        args: if d.patch { patch_arguments(&tool) } else { arguments(&tool) },
     };
     if d.parallel {
         vec![call.clone(), call]
@@ -228,15 +192,9 @@ fn arguments(tool: &Tool<'_>) -> String {
     }
     if SHELL_TOOLS.contains(&tool.name) {
         let props = &schema["properties"];
-        let key = ["command", "cmd"]
-            .into_iter()
-            .find(|k| props.get(*k).is_some())
-            .unwrap_or("command");
-        let value = if schema_type(&props[key]).as_deref() == Some("array") {
-            shell_argv()
-        } else {
-            json!(SHELL_COMMAND)
-        };
+        let key = ["command", "cmd"].into_iter().find(|k| props.get(*k).is_some()).unwrap_or("command");
+        let value =
+            if schema_type(&props[key]).as_deref() == Some("array") { shell_argv() } else { json!(SHELL_COMMAND) };
         args[key] = value;
     }
     args.to_string()
@@ -249,10 +207,7 @@ fn patch_arguments(tool: &Tool<'_>) -> String {
         return PATCH.to_owned();
     }
     let props = tool.schema.map(|s| &s["properties"]);
-    let key = ["input", "patch"]
-        .into_iter()
-        .find(|k| props.and_then(|p| p.get(*k)).is_some())
-        .unwrap_or("input");
+    let key = ["input", "patch"].into_iter().find(|k| props.and_then(|p| p.get(*k)).is_some()).unwrap_or("input");
     json!({ key: PATCH }).to_string()
 }
 
@@ -297,42 +252,25 @@ mod tests {
         let d = Directives::parse(inputs.user_texts.iter().copied(), Some("cached=1000"));
         let p = Plan::new(&inputs, &d, 400, 1);
         assert_eq!(p.calls[0].name, "shell");
-        assert_eq!(
-            p.calls[0].args,
-            r#"{"command":["bash","-lc","echo mock-tool-ran"]}"#
-        );
+        assert_eq!(p.calls[0].args, r#"{"command":["bash","-lc","echo mock-tool-ran"]}"#);
         assert_eq!(p.text, None);
         assert_eq!(p.usage.input, 100);
         assert_eq!(p.usage.cached, 100, "capped at input");
         assert_eq!(p.usage.reasoning, words(REASONING));
-        assert_eq!(
-            p.usage.output,
-            words(REASONING) + 1 + 2,
-            "a call: 1 + words of its arguments"
-        );
+        assert_eq!(p.usage.output, words(REASONING) + 1 + 2, "a call: 1 + words of its arguments");
         assert_eq!(p.model, MODEL);
 
         let d = Directives::parse(["mock:tool"], None);
         let none = Plan::new(&directives::chat(&json!({})), &d, 0, 2);
-        assert_eq!(
-            none.text.as_deref(),
-            Some("echo: "),
-            "no tools declared: text"
-        );
+        assert_eq!(none.text.as_deref(), Some("echo: "), "no tools declared: text");
         assert_eq!(none.usage.input, 1);
 
         let body = json!({"tools": [{"function": {"name": "read"}}]});
         let d = Directives::parse(["mock:tool=nowhere mock:parallel"], None);
         let p = Plan::new(&directives::chat(&body), &d, 0, 3);
         assert_eq!(p.calls.len(), 2);
-        assert_eq!(
-            (p.calls[0].name.as_str(), p.calls[0].args.as_str()),
-            ("nowhere", "{}")
-        );
+        assert_eq!((p.calls[0].name.as_str(), p.calls[0].args.as_str()), ("nowhere", "{}"));
         let d = Directives::parse(["mock:tool"], None);
-        assert_eq!(
-            Plan::new(&directives::chat(&body), &d, 0, 4).calls[0].args,
-            "{}"
-        );
+        assert_eq!(Plan::new(&directives::chat(&body), &d, 0, 4).calls[0].args, "{}");
     }
 }

@@ -15,12 +15,7 @@ use serde_json::{Map, Value};
 pub const KEEP: usize = 200;
 
 /// Header values never recorded.
-const SECRET_HEADERS: [&str; 4] = [
-    "authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "proxy-authorization",
-];
+const SECRET_HEADERS: [&str; 4] = ["authorization", "x-api-key", "x-goog-api-key", "proxy-authorization"];
 
 #[derive(Default)]
 pub struct Log {
@@ -37,9 +32,7 @@ struct Entry {
 
 impl Log {
     fn lock(&self) -> MutexGuard<'_, VecDeque<Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn push(&self, parts: &Parts, body: &Bytes) {
@@ -93,15 +86,9 @@ impl Entry {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
         };
         let mut obj = Map::new();
-        obj.insert(
-            "method".into(),
-            Value::String(self.method.as_str().to_owned()),
-        );
+        obj.insert("method".into(), Value::String(self.method.as_str().to_owned()));
         obj.insert("path".into(), Value::String(self.path.clone()));
-        obj.insert(
-            "query".into(),
-            self.query.as_deref().map_or(Value::Null, redact_query),
-        );
+        obj.insert("query".into(), self.query.as_deref().map_or(Value::Null, redact_query));
         obj.insert("headers".into(), Value::Object(headers));
         obj.insert("body".into(), body);
         Value::Object(obj)

@@ -7,11 +7,7 @@ use serde_json::{json, Map, Value};
 pub fn schema_type(schema: &Value) -> Option<String> {
     match &schema["type"] {
         Value::String(t) => Some(t.to_ascii_lowercase()),
-        Value::Array(ts) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .map(str::to_ascii_lowercase),
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_ascii_lowercase),
         _ => None,
     }
 }
@@ -59,16 +55,11 @@ fn build(schema: &Value, root: &Value, depth: usize, budget: &mut usize) -> Valu
             let props = &schema["properties"];
             let names: Vec<&str> = match schema["required"].as_array() {
                 Some(req) => req.iter().filter_map(Value::as_str).collect(),
-                None => props
-                    .as_object()
-                    .map_or_else(Vec::new, |p| p.keys().map(String::as_str).collect()),
+                None => props.as_object().map_or_else(Vec::new, |p| p.keys().map(String::as_str).collect()),
             };
             let mut obj = Map::new();
             for name in names {
-                obj.insert(
-                    name.to_owned(),
-                    build(&props[name], root, depth + 1, budget),
-                );
+                obj.insert(name.to_owned(), build(&props[name], root, depth + 1, budget));
             }
             Value::Object(obj)
         }
@@ -88,8 +79,7 @@ mod tests {
             "e": {"$ref": "#/$defs/E"}, "f": {"anyOf": [{"type": "null"}, {"type": "string"}]},
             "g": {"type": "number"}}, "required": ["a", "b", "c", "d", "e", "f"],
             "$defs": {"E": {"type": "OBJECT", "properties": {"z": {"const": 7}}}}});
-        let want =
-            json!({"a": "mock", "b": 3, "c": "x", "d": [false, false], "e": {"z": 7}, "f": null});
+        let want = json!({"a": "mock", "b": 3, "c": "x", "d": [false, false], "e": {"z": 7}, "f": null});
         assert_eq!(instance(&s), want);
         assert_eq!(instance(&json!({"type": "object"})), json!({}));
     }

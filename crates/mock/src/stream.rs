@@ -106,26 +106,15 @@ pub fn body(frames: Frames, d: &Directives, error_frame: impl FnOnce(usize) -> B
             push(&mut steps, f);
         }
     }
-    Body::from_stream(futures_util::stream::unfold(
-        steps,
-        |mut steps| async move {
-            loop {
-                match steps.pop_front()? {
-                    Step::Data(b) => return Some((Ok(b), steps)),
-                    Step::Sleep(d) => tokio::time::sleep(d).await,
-                    Step::Fail => {
-                        return Some((
-                            Err(io::Error::new(
-                                io::ErrorKind::ConnectionAborted,
-                                "mock:drop",
-                            )),
-                            steps,
-                        ))
-                    }
-                }
+    Body::from_stream(futures_util::stream::unfold(steps, |mut steps| async move {
+        loop {
+            match steps.pop_front()? {
+                Step::Data(b) => return Some((Ok(b), steps)),
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+                Step::Fail => return Some((Err(io::Error::new(io::ErrorKind::ConnectionAborted, "mock:drop")), steps)),
             }
-        },
-    ))
+        }
+    }))
 }
 
 pub fn with_type(body: Body, content_type: &'static str) -> Response {
@@ -152,20 +141,14 @@ pub fn json_reply(value: &Value, d: &Directives) -> Response {
     frames.push(Bytes::copy_from_slice(&bytes[..half]));
     frames.push(Bytes::copy_from_slice(&bytes[half..]));
     frames.split = Some(1);
-    let d = Directives {
-        drop: true,
-        ..Directives::default()
-    };
+    let d = Directives { drop: true, ..Directives::default() };
     with_type(body(frames, &d, |_| Bytes::new()), "application/json")
 }
 
 fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut res = Response::new(Body::from(bytes));
     *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
@@ -178,8 +161,7 @@ pub fn error_response(status: u16, body: &Value) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = json_response(code, body);
     if status == 429 {
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     res
 }

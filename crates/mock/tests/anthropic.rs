@@ -25,11 +25,7 @@ fn req(text: &str, stream: bool) -> Value {
 /// the grammar on the way.
 fn accumulate(ev: &[Event]) -> Value {
     for e in ev {
-        assert_eq!(
-            e.event.as_deref(),
-            Some(e.ty().as_str()),
-            "event: line on every frame"
-        );
+        assert_eq!(e.event.as_deref(), Some(e.ty().as_str()), "event: line on every frame");
     }
     let types: Vec<String> = ev.iter().map(Event::ty).collect();
     assert_eq!(types[0], "message_start");
@@ -55,16 +51,11 @@ fn accumulate(ev: &[Event]) -> Value {
                 let d = &v["delta"];
                 match d["type"].as_str().unwrap() {
                     "text_delta" => {
-                        block["text"] = json!(
-                            block["text"].as_str().unwrap().to_owned()
-                                + d["text"].as_str().unwrap()
-                        )
+                        block["text"] = json!(block["text"].as_str().unwrap().to_owned() + d["text"].as_str().unwrap())
                     }
                     "thinking_delta" => {
-                        block["thinking"] = json!(
-                            block["thinking"].as_str().unwrap().to_owned()
-                                + d["thinking"].as_str().unwrap()
-                        )
+                        block["thinking"] =
+                            json!(block["thinking"].as_str().unwrap().to_owned() + d["thinking"].as_str().unwrap())
                     }
                     "signature_delta" => block["signature"] = d["signature"].clone(),
                     "input_json_delta" => partial[i].push_str(d["partial_json"].as_str().unwrap()),
@@ -92,10 +83,7 @@ fn accumulate(ev: &[Event]) -> Value {
 async fn text() {
     let v = post(PATH, &req("hello there", false)).await.json();
     assert_eq!(v["type"], "message");
-    assert_eq!(
-        v["content"],
-        json!([{"type": "text", "text": "echo: hello there"}])
-    );
+    assert_eq!(v["content"], json!([{"type": "text", "text": "echo: hello there"}]));
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["usage"]["output_tokens"], 3);
 
@@ -111,10 +99,7 @@ async fn text() {
 async fn tool_use() {
     let r = post(PATH, &req("mock:tool", true)).await;
     let ev = r.events();
-    let frags = ev
-        .iter()
-        .filter(|e| e.json()["delta"]["type"] == "input_json_delta")
-        .count();
+    let frags = ev.iter().filter(|e| e.json()["delta"]["type"] == "input_json_delta").count();
     assert!(frags >= 2, "input_json_delta in 2+ fragments");
     let msg = accumulate(&ev);
     let block = &msg["content"][0];
@@ -133,23 +118,16 @@ async fn tool_result_turn() {
     let mut body = req("mock:tool", true);
     let msgs = body["messages"].as_array_mut().unwrap();
     msgs.push(json!({"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]}));
-    msgs.push(
-        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-        "content": [{"type": "text", "text": "mock-tool-ran"}], "is_error": false}]}),
-    );
+    msgs.push(json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+        "content": [{"type": "text", "text": "mock-tool-ran"}], "is_error": false}]}));
     let msg = accumulate(&post(PATH, &body).await.events());
-    assert_eq!(
-        msg["content"][0]["text"],
-        "MOCK_FINAL: the tool said: mock-tool-ran"
-    );
+    assert_eq!(msg["content"][0]["text"], "MOCK_FINAL: the tool said: mock-tool-ran");
 }
 
 #[tokio::test]
 async fn thinking() {
     let ev = post(PATH, &req("mock:reasoning", true)).await.events();
-    assert!(ev
-        .iter()
-        .any(|e| e.json()["delta"]["type"] == "signature_delta"));
+    assert!(ev.iter().any(|e| e.json()["delta"]["type"] == "signature_delta"));
     let msg = accumulate(&ev);
     let t = &msg["content"][0];
     assert_eq!(t["type"], "thinking");
@@ -165,22 +143,15 @@ async fn cached_usage_and_json() {
     let v = post(PATH, &req("mock:cached=7", false)).await.json();
     assert_eq!(v["usage"]["cache_read_input_tokens"], 7);
     let mut body = req("title", false);
-    body["output_config"] =
-        json!({"format": {"type": "json_schema", "schema": schema_one("title")}});
-    assert_eq!(
-        post(PATH, &body).await.json()["content"][0]["text"],
-        r#"{"title":"mock"}"#
-    );
+    body["output_config"] = json!({"format": {"type": "json_schema", "schema": schema_one("title")}});
+    assert_eq!(post(PATH, &body).await.json()["content"][0]["text"], r#"{"title":"mock"}"#);
 }
 
 #[tokio::test]
 async fn count_tokens() {
     let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
     let r = post("/v1/messages/count_tokens?beta=true", &body).await;
-    assert_eq!(
-        r.json(),
-        json!({"input_tokens": body.to_string().len() / 4})
-    );
+    assert_eq!(r.json(), json!({"input_tokens": body.to_string().len() / 4}));
 }
 
 #[tokio::test]
@@ -197,9 +168,7 @@ async fn errors() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
 
-    let ev = post(PATH, &req("hello there mock:midstream-error", true))
-        .await
-        .events();
+    let ev = post(PATH, &req("hello there mock:midstream-error", true)).await.events();
     let last = ev.last().unwrap();
     assert_eq!(last.event.as_deref(), Some("error"));
     assert_eq!(last.json()["error"]["type"], "overloaded_error");

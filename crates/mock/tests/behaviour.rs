@@ -27,28 +27,15 @@ async fn post(url: String, body: &Value, headers: &[(&str, &str)]) -> reqwest::R
 async fn stall_delays_the_headers() {
     let s = crossbar_mock::spawn().await.unwrap();
     let t = Instant::now();
-    let res = post(
-        format!("{}/v1/messages", s.url()),
-        &anthropic("hi mock:stall=300"),
-        &[],
-    )
-    .await;
-    assert!(
-        t.elapsed() >= Duration::from_millis(290),
-        "headers after the stall"
-    );
+    let res = post(format!("{}/v1/messages", s.url()), &anthropic("hi mock:stall=300"), &[]).await;
+    assert!(t.elapsed() >= Duration::from_millis(290), "headers after the stall");
     assert_eq!(res.status(), 200);
     let (body, failed) = common::read_tcp(res).await;
     assert!(!failed && body.contains("message_stop"));
 
     // With an error: stall first, then the error status.
     let t = Instant::now();
-    let res = post(
-        format!("{}/v1/chat/completions", s.url()),
-        &chat("mock:stall=200 mock:error=500"),
-        &[],
-    )
-    .await;
+    let res = post(format!("{}/v1/chat/completions", s.url()), &chat("mock:stall=200 mock:error=500"), &[]).await;
     assert!(t.elapsed() >= Duration::from_millis(190));
     assert_eq!(res.status(), 500);
 }
@@ -57,12 +44,7 @@ async fn stall_delays_the_headers() {
 async fn slow_streams_chunk_by_chunk() {
     let s = crossbar_mock::spawn().await.unwrap();
     let t = Instant::now();
-    let res = post(
-        format!("{}/v1/chat/completions", s.url()),
-        &chat("one two three mock:slow=60"),
-        &[],
-    )
-    .await;
+    let res = post(format!("{}/v1/chat/completions", s.url()), &chat("one two three mock:slow=60"), &[]).await;
     let headers_at = t.elapsed();
     let mut stream = res.bytes_stream();
     let mut arrivals = Vec::new();
@@ -74,14 +56,8 @@ async fn slow_streams_chunk_by_chunk() {
     let text = String::from_utf8(body).unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"));
     let frames = common::parse_sse(&text).len();
-    assert!(
-        headers_at < Duration::from_millis(60),
-        "headers are not held back"
-    );
-    assert!(
-        arrivals.len() >= 3,
-        "chunks arrive separately: {arrivals:?}"
-    );
+    assert!(headers_at < Duration::from_millis(60), "headers are not held back");
+    assert!(arrivals.len() >= 3, "chunks arrive separately: {arrivals:?}");
     assert!(t.elapsed() >= Duration::from_millis(60 * (frames as u64 - 1) - 20));
 }
 
@@ -104,10 +80,7 @@ async fn stall_mid_pauses_after_the_first_events() {
     while let Some(c) = stream.next().await {
         rest.extend_from_slice(&c.unwrap());
     }
-    assert!(
-        first_at < Duration::from_millis(200),
-        "first events before the pause"
-    );
+    assert!(first_at < Duration::from_millis(200), "first events before the pause");
     assert!(t.elapsed() >= Duration::from_millis(290));
     assert!(String::from_utf8_lossy(&rest).contains("response.completed"));
 }
@@ -116,21 +89,9 @@ async fn stall_mid_pauses_after_the_first_events() {
 async fn drop_over_tcp() {
     let s = crossbar_mock::spawn().await.unwrap();
     for (path, body, terminal) in [
-        (
-            "/v1/chat/completions",
-            chat("hello there mock:drop"),
-            "[DONE]",
-        ),
-        (
-            "/v1/messages",
-            anthropic("hello there mock:drop"),
-            "message_stop",
-        ),
-        (
-            "/v1/responses",
-            json!({"model": "m", "stream": true, "input": "hi there mock:drop"}),
-            "response.completed",
-        ),
+        ("/v1/chat/completions", chat("hello there mock:drop"), "[DONE]"),
+        ("/v1/messages", anthropic("hello there mock:drop"), "message_stop"),
+        ("/v1/responses", json!({"model": "m", "stream": true, "input": "hi there mock:drop"}), "response.completed"),
         (
             "/v1beta/models/g:streamGenerateContent?alt=sse",
             json!({"contents": [{"parts": [{"text": "a b mock:drop"}]}]}),
@@ -150,39 +111,15 @@ async fn drop_over_tcp() {
 async fn header_directives_win_and_recording() {
     let s = crossbar_mock::spawn().await.unwrap();
     let url = format!("{}/v1/chat/completions", s.url());
-    let body =
-        json!({"model": "m", "messages": [{"role": "user", "content": "hi mock:error=500"}]});
-    let res = post(
-        url.clone(),
-        &body,
-        &[
-            ("x-mock", "mock:error=418 reasoning"),
-            ("authorization", "Bearer sk-1"),
-        ],
-    )
-    .await;
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi mock:error=500"}]});
+    let res =
+        post(url.clone(), &body, &[("x-mock", "mock:error=418 reasoning"), ("authorization", "Bearer sk-1")]).await;
     assert_eq!(res.status(), 418);
-    let res = post(
-        url,
-        &body,
-        &[
-            ("x-mock", "words=2"),
-            ("x-api-key", "k"),
-            ("x-goog-api-key", "g"),
-        ],
-    )
-    .await;
+    let res = post(url, &body, &[("x-mock", "words=2"), ("x-api-key", "k"), ("x-goog-api-key", "g")]).await;
     assert_eq!(res.status(), 500, "text directives still apply");
 
     let client = reqwest::Client::new();
-    let log: Value = client
-        .get(format!("{}/_mock/requests", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = client.get(format!("{}/_mock/requests", s.url())).send().await.unwrap().json().await.unwrap();
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["method"], "POST");
@@ -194,24 +131,12 @@ async fn header_directives_win_and_recording() {
     assert_eq!(log[1]["headers"]["x-goog-api-key"], "<redacted>");
     assert_eq!(s.requests().len(), 2, "also readable in-process");
 
-    client
-        .post(format!(
-            "{}/v1beta/models/g:countTokens?key=secret&x=1",
-            s.url()
-        ))
-        .body("raw")
-        .send()
-        .await
-        .unwrap();
+    client.post(format!("{}/v1beta/models/g:countTokens?key=secret&x=1", s.url())).body("raw").send().await.unwrap();
     let last = s.requests().pop().unwrap();
     assert_eq!(last["query"], "key=<redacted>&x=1");
     assert_eq!(last["body"], "raw");
 
-    let res = client
-        .delete(format!("{}/_mock/requests", s.url()))
-        .send()
-        .await
-        .unwrap();
+    let res = client.delete(format!("{}/_mock/requests", s.url())).send().await.unwrap();
     assert!(res.status().is_success());
     assert!(s.requests().is_empty());
 }
@@ -220,8 +145,7 @@ async fn header_directives_win_and_recording() {
 async fn recording_keeps_the_last_200() {
     let mock = crossbar_mock::Mock::new();
     for i in 0..205 {
-        let body =
-            json!({"model": "m", "messages": [{"role": "user", "content": format!("n{i}")}]});
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": format!("n{i}")}]});
         common::post_with(mock.router(), "/v1/chat/completions", &body, &[]).await;
     }
     let log = mock.requests();
@@ -234,14 +158,7 @@ async fn recording_keeps_the_last_200() {
 async fn model_lists() {
     let s = crossbar_mock::spawn().await.unwrap();
     let client = reqwest::Client::new();
-    let v: Value = client
-        .get(format!("{}/v1/models", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = client.get(format!("{}/v1/models", s.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["object"], "list");
     assert_eq!(v["data"][0]["object"], "model");
     let v: Value = client
@@ -266,11 +183,7 @@ async fn model_lists() {
         .await
         .unwrap();
     assert_eq!(v["models"][0]["name"], "models/mock-model");
-    let res = client
-        .post(format!("{}/v1/nowhere", s.url()))
-        .send()
-        .await
-        .unwrap();
+    let res = client.post(format!("{}/v1/nowhere", s.url())).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
 
@@ -289,8 +202,5 @@ async fn multi_megabyte_bodies() {
     let body = json!({"model": "m", "messages": [{"role": "user", "content": big}, {"role": "user", "content": "ok"}]});
     let r = common::post_with(crossbar_mock::router(), "/v1/chat/completions", &body, &[]).await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["usage"]["prompt_tokens"],
-        body.to_string().len() / 4
-    );
+    assert_eq!(r.json()["usage"]["prompt_tokens"], body.to_string().len() / 4);
 }

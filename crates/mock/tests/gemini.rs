@@ -38,11 +38,7 @@ fn chunks(text: &str) -> (Vec<Value>, Vec<Value>) {
 }
 
 fn text_of(parts: &[Value]) -> String {
-    parts
-        .iter()
-        .filter(|p| p["thought"] != true)
-        .filter_map(|p| p["text"].as_str())
-        .collect()
+    parts.iter().filter(|p| p["thought"] != true).filter_map(|p| p["text"].as_str()).collect()
 }
 
 #[tokio::test]
@@ -50,10 +46,7 @@ async fn text() {
     let v = post(GEN, &req("hello there")).await.json();
     let cand = &v["candidates"][0];
     assert_eq!(cand["finishReason"], "STOP");
-    assert_eq!(
-        text_of(cand["content"]["parts"].as_array().unwrap()),
-        "echo: hello there"
-    );
+    assert_eq!(text_of(cand["content"]["parts"].as_array().unwrap()), "echo: hello there");
     assert_eq!(v["usageMetadata"]["candidatesTokenCount"], 3);
 
     let r = post(SSE, &req("hello there")).await;
@@ -62,19 +55,12 @@ async fn text() {
     assert!(chunks.len() >= 3);
     assert_eq!(text_of(&parts), "echo: hello there");
     let u = &chunks.last().unwrap()["usageMetadata"];
-    assert_eq!(
-        u["totalTokenCount"],
-        u["promptTokenCount"].as_u64().unwrap() + 3
-    );
+    assert_eq!(u["totalTokenCount"], u["promptTokenCount"].as_u64().unwrap() + 3);
 }
 
 #[tokio::test]
 async fn json_array_stream() {
-    let r = post(
-        "/v1beta/models/gemini-test:streamGenerateContent",
-        &req("hello there"),
-    )
-    .await;
+    let r = post("/v1beta/models/gemini-test:streamGenerateContent", &req("hello there")).await;
     assert_eq!(r.headers["content-type"], "application/json");
     let arr = r.json();
     let arr = arr.as_array().unwrap();
@@ -91,15 +77,10 @@ async fn function_call() {
     assert_eq!(fc["args"], json!({"command": "echo mock-tool-ran"}));
     assert!(fc["id"].is_string());
 
-    let v = post(GEN, &req("mock:tool=read_file mock:parallel"))
-        .await
-        .json();
+    let v = post(GEN, &req("mock:tool=read_file mock:parallel")).await.json();
     let parts = v["candidates"][0]["content"]["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 2);
-    assert_eq!(
-        parts[1]["functionCall"]["args"],
-        json!({"absolute_path": "mock"})
-    );
+    assert_eq!(parts[1]["functionCall"]["args"], json!({"absolute_path": "mock"}));
 }
 
 #[tokio::test]
@@ -119,10 +100,7 @@ async fn thoughts() {
     let thoughts: Vec<&Value> = parts.iter().filter(|p| p["thought"] == true).collect();
     assert!(!thoughts.is_empty());
     assert!(thoughts.last().unwrap()["thoughtSignature"].is_string());
-    let fc = parts
-        .iter()
-        .find(|p| p.get("functionCall").is_some())
-        .unwrap();
+    let fc = parts.iter().find(|p| p.get("functionCall").is_some()).unwrap();
     assert!(fc["thoughtSignature"].is_string());
     let u = &chunks.last().unwrap()["usageMetadata"];
     assert!(u["thoughtsTokenCount"].as_u64().unwrap() > 0);
@@ -135,18 +113,11 @@ async fn json_and_count_tokens() {
         "type": "object", "properties": {"reasoning": {"type": "string"},
         "score": {"type": "integer", "minimum": 1, "maximum": 100}}, "required": ["reasoning", "score"]}});
     let v = post(GEN, &body).await.json();
-    let text = v["candidates"][0]["content"]["parts"][0]["text"]
-        .as_str()
-        .unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(text).unwrap(),
-        json!({"reasoning": "mock", "score": 1})
-    );
+    let text = v["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"reasoning": "mock", "score": 1}));
 
     let b = json!({"contents": [{"role": "user", "parts": [{"text": "count me"}]}]});
-    let v = post("/v1beta/models/gemini-test:countTokens", &b)
-        .await
-        .json();
+    let v = post("/v1beta/models/gemini-test:countTokens", &b).await.json();
     assert_eq!(v["totalTokens"], b.to_string().len() / 4);
 }
 
@@ -162,25 +133,14 @@ async fn errors() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["status"], "INVALID_ARGUMENT");
 
-    let evs = common::parse_sse(
-        post(SSE, &req("hello there mock:midstream-error"))
-            .await
-            .text(),
-    );
+    let evs = common::parse_sse(post(SSE, &req("hello there mock:midstream-error")).await.text());
     let last = evs.last().unwrap().json();
     assert_eq!(last["error"]["code"], 500);
     assert!(evs.len() >= 2 && evs[0].json()["candidates"].is_array());
 
-    let r = post(
-        "/v1/models/gemini-test:streamGenerateContent",
-        &req("hello mock:midstream-error=503"),
-    )
-    .await;
+    let r = post("/v1/models/gemini-test:streamGenerateContent", &req("hello mock:midstream-error=503")).await;
     let arr = r.json();
-    assert_eq!(
-        arr.as_array().unwrap().last().unwrap()["error"]["status"],
-        "UNAVAILABLE"
-    );
+    assert_eq!(arr.as_array().unwrap().last().unwrap()["error"]["status"], "UNAVAILABLE");
 }
 
 #[tokio::test]
@@ -190,16 +150,6 @@ async fn drop_cuts_the_body() {
 
 #[tokio::test]
 async fn model_list() {
-    let r = common::send(
-        crossbar_mock::router(),
-        "GET",
-        "/v1beta/models",
-        String::new(),
-        &[],
-    )
-    .await;
-    assert!(r.json()["models"][0]["name"]
-        .as_str()
-        .unwrap()
-        .starts_with("models/"));
+    let r = common::send(crossbar_mock::router(), "GET", "/v1beta/models", String::new(), &[]).await;
+    assert!(r.json()["models"][0]["name"].as_str().unwrap().starts_with("models/"));
 }

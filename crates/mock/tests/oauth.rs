@@ -16,10 +16,7 @@ fn claims(jwt: &str) -> Value {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// A device login on `mock`, polled until it hands out its code: (code, verifier).
@@ -29,10 +26,7 @@ async fn authorized(mock: &crossbar_mock::Mock) -> (String, String) {
     let poll = json!({"device_auth_id": uc["device_auth_id"], "user_code": uc["user_code"]});
     post_with(mock.router(), POLL, &poll, &[]).await;
     let v = post_with(mock.router(), POLL, &poll, &[]).await.json();
-    (
-        v["authorization_code"].as_str().unwrap().to_owned(),
-        v["code_verifier"].as_str().unwrap().to_owned(),
-    )
+    (v["authorization_code"].as_str().unwrap().to_owned(), v["code_verifier"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -69,10 +63,7 @@ async fn a_device_login_is_pending_once_then_hands_out_its_code() {
 async fn unknown_device_logins_and_bad_requests_are_refused() {
     let mock = crossbar_mock::Mock::new();
     let r = post_with(mock.router(), USERCODE, &json!({}), &[]).await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()),
-        (400, json!({"error": "invalid_request"}))
-    );
+    assert_eq!((r.status.as_u16(), r.json()), (400, json!({"error": "invalid_request"})));
     let unknown = json!({"device_auth_id": "nope", "user_code": "X"});
     let r = post_with(mock.router(), POLL, &unknown, &[]).await;
     assert_eq!(r.status, 400, "not 404, which Codex reads as pending");
@@ -100,34 +91,21 @@ async fn an_authorization_code_is_exchanged_once_with_its_verifier() {
         reqwest::Client::new().post(&url).form(&form).send()
     };
 
-    let r = exchange(code.clone(), format!("{verifier}x"))
-        .await
-        .unwrap();
+    let r = exchange(code.clone(), format!("{verifier}x")).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        r.json::<Value>().await.unwrap(),
-        json!({"error": "invalid_grant"})
-    );
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "invalid_grant"}));
 
     let r = exchange(code.clone(), verifier.clone()).await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     let id = claims(v["id_token"].as_str().unwrap());
-    let account = id["https://api.openai.com/auth"]["chatgpt_account_id"]
-        .as_str()
-        .unwrap();
+    let account = id["https://api.openai.com/auth"]["chatgpt_account_id"].as_str().unwrap();
     assert!(account.starts_with("mock-account-"), "{id}");
-    assert!(
-        id["email"].as_str().unwrap().ends_with("@example.com"),
-        "{id}"
-    );
+    assert!(id["email"].as_str().unwrap().ends_with("@example.com"), "{id}");
     let access = claims(v["access_token"].as_str().unwrap());
     let exp = access["exp"].as_u64().unwrap();
     assert!((now() + 3590..=now() + 3600).contains(&exp), "{access}");
-    assert_eq!(
-        access["https://api.openai.com/auth"]["chatgpt_account_id"],
-        account
-    );
+    assert_eq!(access["https://api.openai.com/auth"]["chatgpt_account_id"], account);
     assert!(v["refresh_token"].as_str().is_some_and(|r| !r.is_empty()));
 
     // Used up.
@@ -141,10 +119,7 @@ async fn an_authorization_code_is_exchanged_once_with_its_verifier() {
         &[],
     )
     .await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()),
-        (400, json!({"error": "invalid_grant"}))
-    );
+    assert_eq!((r.status.as_u16(), r.json()), (400, json!({"error": "invalid_grant"})));
 }
 
 #[tokio::test]
@@ -163,7 +138,11 @@ async fn a_json_code_exchange_works_and_refreshes_still_do() {
     assert!(rotated.as_str().is_some_and(|r| Some(r) != refresh.as_str()), "refresh tokens rotate");
     let body = json!({"grant_type": "refresh_token", "refresh_token": refresh});
     let r = post_with(mock.router(), "/oauth/token", &body, &[]).await;
-    assert_eq!((r.status.as_u16(), r.json()["error_description"].as_str()), (401, Some("refresh_token_reused")), "a used refresh token is refused");
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error_description"].as_str()),
+        (401, Some("refresh_token_reused")),
+        "a used refresh token is refused"
+    );
     let body = json!({"grant_type": "refresh_token", "refresh_token": rotated});
     assert_eq!(post_with(mock.router(), "/oauth/token", &body, &[]).await.status, 200);
     let body = json!({"grant_type": "refresh_token", "refresh_token": "revoked-1"});

@@ -22,14 +22,10 @@ fn req(text: &str, stream: bool) -> Value {
 /// Content text and tool calls rebuilt from chunks, checking the chunk grammar on the way.
 fn assemble(events: &[common::Event]) -> (String, String, Vec<Value>, Value, String) {
     assert_eq!(events.last().unwrap().data, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1]
-        .iter()
-        .map(|e| e.json())
-        .collect();
+    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| e.json()).collect();
     let first = &chunks[0]["choices"][0]["delta"];
     assert_eq!(first["role"], "assistant");
-    let (mut text, mut reasoning, mut calls, mut finish) =
-        (String::new(), String::new(), Vec::<Value>::new(), None);
+    let (mut text, mut reasoning, mut calls, mut finish) = (String::new(), String::new(), Vec::<Value>::new(), None);
     for c in &chunks {
         assert_eq!(c["object"], "chat.completion.chunk");
         assert!(c["id"].as_str().unwrap().starts_with("chatcmpl-"));
@@ -41,17 +37,14 @@ fn assemble(events: &[common::Event]) -> (String, String, Vec<Value>, Value, Str
         text.push_str(d["content"].as_str().unwrap_or(""));
         reasoning.push_str(d["reasoning_content"].as_str().unwrap_or(""));
         for tc in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = tc["index"]
-                .as_u64()
-                .expect("index on every tool_call delta") as usize;
+            let i = tc["index"].as_u64().expect("index on every tool_call delta") as usize;
             if tc.get("id").is_some() {
                 assert_eq!(i, calls.len());
                 assert_eq!(tc["type"], "function");
-                calls
-                    .push(json!({"id": tc["id"], "name": tc["function"]["name"], "arguments": ""}));
+                calls.push(json!({"id": tc["id"], "name": tc["function"]["name"], "arguments": ""}));
             }
-            let args = calls[i]["arguments"].as_str().unwrap().to_owned()
-                + tc["function"]["arguments"].as_str().unwrap();
+            let args =
+                calls[i]["arguments"].as_str().unwrap().to_owned() + tc["function"]["arguments"].as_str().unwrap();
             calls[i]["arguments"] = json!(args);
         }
         if let Some(f) = choice["finish_reason"].as_str() {
@@ -60,13 +53,7 @@ fn assemble(events: &[common::Event]) -> (String, String, Vec<Value>, Value, Str
     }
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
-    (
-        text,
-        reasoning,
-        calls,
-        usage["usage"].clone(),
-        finish.expect("a finish_reason"),
-    )
+    (text, reasoning, calls, usage["usage"].clone(), finish.expect("a finish_reason"))
 }
 
 #[tokio::test]
@@ -112,10 +99,7 @@ async fn tool_call_prefers_shell() {
     assert_eq!(tc["type"], "function");
     assert_eq!(tc["function"]["name"], "bash");
     let args: Value = serde_json::from_str(tc["function"]["arguments"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        args,
-        json!({"command": "echo mock-tool-ran", "description": "mock"})
-    );
+    assert_eq!(args, json!({"command": "echo mock-tool-ran", "description": "mock"}));
 
     let ev = post(PATH, &req("run it mock:tool", true)).await.events();
     let (text, _, calls, _, finish) = assemble(&ev);
@@ -127,13 +111,8 @@ async fn tool_call_prefers_shell() {
 
 #[tokio::test]
 async fn named_and_parallel_tools() {
-    let v = post(PATH, &req("mock:tool=read mock:parallel", false))
-        .await
-        .json();
-    let calls = v["choices"][0]["message"]["tool_calls"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let v = post(PATH, &req("mock:tool=read mock:parallel", false)).await.json();
+    let calls = v["choices"][0]["message"]["tool_calls"].as_array().unwrap().clone();
     assert_eq!(calls.len(), 2);
     assert_ne!(calls[0]["id"], calls[1]["id"]);
     assert_eq!(calls[1]["function"]["name"], "read");
@@ -144,10 +123,8 @@ async fn named_and_parallel_tools() {
 async fn tool_result_turn() {
     let mut body = req("mock:tool", true);
     let msgs = body["messages"].as_array_mut().unwrap();
-    msgs.push(
-        json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-        "function": {"name": "bash", "arguments": "{}"}}]}),
-    );
+    msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+        "function": {"name": "bash", "arguments": "{}"}}]}));
     msgs.push(json!({"role": "tool", "tool_call_id": "c1", "content": "mock-tool-ran\n"}));
     let (text, _, calls, _, finish) = assemble(&post(PATH, &body).await.events());
     assert_eq!(text, "MOCK_FINAL: the tool said: mock-tool-ran");
@@ -160,17 +137,8 @@ async fn reasoning() {
     let v = post(PATH, &req("think mock:reasoning", false)).await.json();
     let m = &v["choices"][0]["message"];
     assert!(!m["reasoning_content"].as_str().unwrap().is_empty());
-    assert!(
-        v["usage"]["completion_tokens_details"]["reasoning_tokens"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
-    let (text, reasoning, ..) = assemble(
-        &post(PATH, &req("think mock:reasoning", true))
-            .await
-            .events(),
-    );
+    assert!(v["usage"]["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap() > 0);
+    let (text, reasoning, ..) = assemble(&post(PATH, &req("think mock:reasoning", true)).await.events());
     assert_eq!(reasoning, m["reasoning_content"].as_str().unwrap());
     assert_eq!(text, "echo: think mock:reasoning");
 }
@@ -184,10 +152,7 @@ async fn json_mode_and_cached() {
     assert_eq!(v["choices"][0]["message"]["content"], r#"{"title":"mock"}"#);
     assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 5);
     let v = post(PATH, &req("mock:json", false)).await.json();
-    assert_eq!(
-        v["choices"][0]["message"]["content"],
-        r#"{"answer":"mock"}"#
-    );
+    assert_eq!(v["choices"][0]["message"]["content"], r#"{"answer":"mock"}"#);
 }
 
 #[tokio::test]
@@ -207,28 +172,17 @@ async fn errors() {
     assert_eq!(e["code"], "rate_limit_exceeded");
     assert!(e["message"].is_string() && e.get("param").is_some() && e["type"].is_string());
 
-    let r = common::send(
-        crossbar_mock::router(),
-        "POST",
-        PATH,
-        "{not json".into(),
-        &[],
-    )
-    .await;
+    let r = common::send(crossbar_mock::router(), "POST", PATH, "{not json".into(), &[]).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
 }
 
 #[tokio::test]
 async fn midstream_error() {
-    let ev = post(PATH, &req("hello there mock:midstream-error", true))
-        .await
-        .events();
+    let ev = post(PATH, &req("hello there mock:midstream-error", true)).await.events();
     let last = ev.last().unwrap().json();
     assert_eq!(last["error"]["type"], "server_error");
-    assert!(ev[..ev.len() - 1]
-        .iter()
-        .any(|e| e.json()["choices"][0]["delta"]["content"].is_string()));
+    assert!(ev[..ev.len() - 1].iter().any(|e| e.json()["choices"][0]["delta"]["content"].is_string()));
     assert!(!ev.iter().any(|e| e.data == "[DONE]"));
 }
 

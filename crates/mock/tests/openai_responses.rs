@@ -28,11 +28,7 @@ fn check_stream(ev: &[Event]) -> Value {
     for (i, e) in ev.iter().enumerate() {
         let v = e.json();
         assert_eq!(v["sequence_number"], i as u64, "gap-free sequence at {i}");
-        assert_eq!(
-            e.event.as_deref(),
-            Some(types[i].as_str()),
-            "event: line matches type"
-        );
+        assert_eq!(e.event.as_deref(), Some(types[i].as_str()), "event: line matches type");
     }
     assert_eq!(types[0], "response.created");
     assert_eq!(types[1], "response.in_progress");
@@ -73,22 +69,14 @@ fn check_stream(ev: &[Event]) -> Value {
     assert!(open.iter().all(Option::is_none), "all items done");
     assert_eq!(open.len(), output.len());
     let u = &resp["usage"];
-    assert_eq!(
-        u["total_tokens"],
-        u["input_tokens"].as_u64().unwrap() + u["output_tokens"].as_u64().unwrap()
-    );
+    assert_eq!(u["total_tokens"], u["input_tokens"].as_u64().unwrap() + u["output_tokens"].as_u64().unwrap());
     assert!(u["input_tokens_details"]["cached_tokens"].is_u64());
     assert!(u["output_tokens_details"]["reasoning_tokens"].is_u64());
     resp
 }
 
 fn message_text(resp: &Value) -> String {
-    let msg = resp["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["type"] == "message")
-        .unwrap();
+    let msg = resp["output"].as_array().unwrap().iter().find(|i| i["type"] == "message").unwrap();
     msg["content"][0]["text"].as_str().unwrap().to_owned()
 }
 
@@ -111,17 +99,9 @@ async fn text() {
         .collect();
     assert_eq!(deltas, "echo: hello there");
     let types: Vec<String> = ev.iter().map(Event::ty).collect();
-    let want = [
-        "response.output_item.added",
-        "response.content_part.added",
-        "response.output_text.delta",
-    ];
+    let want = ["response.output_item.added", "response.content_part.added", "response.output_text.delta"];
     assert_eq!(&types[2..5], &want);
-    let tail = [
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.output_item.done",
-    ];
+    let tail = ["response.output_text.done", "response.content_part.done", "response.output_item.done"];
     assert_eq!(&types[types.len() - 4..types.len() - 1], &tail);
 }
 
@@ -135,16 +115,10 @@ async fn tool_call() {
     assert!(fc["call_id"].as_str().unwrap().starts_with("call_"));
     assert_eq!(fc["arguments"], r#"{"cmd":"echo mock-tool-ran"}"#);
 
-    let v = post(PATH, &req("mock:tool=apply_patch", false))
-        .await
-        .json();
+    let v = post(PATH, &req("mock:tool=apply_patch", false)).await.json();
     assert_eq!(v["output"][0]["type"], "custom_tool_call");
     assert_eq!(v["output"][0]["input"], "mock");
-    let resp = check_stream(
-        &post(PATH, &req("mock:tool=apply_patch mock:parallel", true))
-            .await
-            .events(),
-    );
+    let resp = check_stream(&post(PATH, &req("mock:tool=apply_patch mock:parallel", true)).await.events());
     assert_eq!(resp["output"].as_array().unwrap().len(), 2);
 }
 
@@ -156,17 +130,11 @@ async fn local_shell_and_namespaces() {
     let resp = check_stream(&post(PATH, &body).await.events());
     let item = &resp["output"][0];
     assert_eq!(item["type"], "local_shell_call");
-    assert_eq!(
-        item["action"]["command"],
-        json!(["bash", "-lc", "echo mock-tool-ran"])
-    );
+    assert_eq!(item["action"]["command"], json!(["bash", "-lc", "echo mock-tool-ran"]));
     body["input"][1]["content"][0]["text"] = json!("mock:tool=lookup");
     let v = post(PATH, &body).await;
     let item = &check_stream(&v.events())["output"][0];
-    assert_eq!(
-        (&item["name"], &item["namespace"]),
-        (&json!("lookup"), &json!("ns"))
-    );
+    assert_eq!((&item["name"], &item["namespace"]), (&json!("lookup"), &json!("ns")));
 }
 
 #[tokio::test]
@@ -176,29 +144,19 @@ async fn tool_result_turn() {
     input.push(json!({"type": "function_call", "call_id": "c1", "name": "exec_command", "arguments": "{}"}));
     input.push(json!({"type": "function_call_output", "call_id": "c1", "output": "Output:\nmock-tool-ran\n"}));
     let resp = check_stream(&post(PATH, &body).await.events());
-    assert_eq!(
-        message_text(&resp),
-        "MOCK_FINAL: the tool said: Output:\nmock-tool-ran"
-    );
+    assert_eq!(message_text(&resp), "MOCK_FINAL: the tool said: Output:\nmock-tool-ran");
 }
 
 #[tokio::test]
 async fn reasoning() {
-    let ev = post(PATH, &req("mock:reasoning mock:cached=3", true))
-        .await
-        .events();
+    let ev = post(PATH, &req("mock:reasoning mock:cached=3", true)).await.events();
     let resp = check_stream(&ev);
     let rs = &resp["output"][0];
     assert_eq!(rs["type"], "reasoning");
     assert_eq!(rs["summary"][0]["type"], "summary_text");
     assert!(rs["encrypted_content"].as_str().unwrap().len() > 8);
     assert_eq!(resp["output"][1]["type"], "message");
-    assert!(
-        resp["usage"]["output_tokens_details"]["reasoning_tokens"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert!(resp["usage"]["output_tokens_details"]["reasoning_tokens"].as_u64().unwrap() > 0);
     assert_eq!(resp["usage"]["input_tokens_details"]["cached_tokens"], 3);
     let types: Vec<String> = ev.iter().map(Event::ty).collect();
     for t in [
@@ -214,11 +172,9 @@ async fn reasoning() {
 #[tokio::test]
 async fn json_format() {
     let mut body = req("title please", false);
-    body["text"] = json!({"format": {"type": "json_schema", "name": "x", "strict": true, "schema": schema_one("title")}});
-    assert_eq!(
-        message_text(&post(PATH, &body).await.json()),
-        r#"{"title":"mock"}"#
-    );
+    body["text"] =
+        json!({"format": {"type": "json_schema", "name": "x", "strict": true, "schema": schema_one("title")}});
+    assert_eq!(message_text(&post(PATH, &body).await.json()), r#"{"title":"mock"}"#);
 }
 
 #[tokio::test]
@@ -227,9 +183,7 @@ async fn errors() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["code"], "server_is_overloaded");
 
-    let ev = post(PATH, &req("hello there mock:midstream-error=429", true))
-        .await
-        .events();
+    let ev = post(PATH, &req("hello there mock:midstream-error=429", true)).await.events();
     for (i, e) in ev.iter().enumerate() {
         assert_eq!(e.json()["sequence_number"], i as u64);
     }

@@ -3,9 +3,9 @@
 
 use crossbar_protocol::canonical::opaque::Sealed;
 use crossbar_protocol::canonical::{
-    Cx, Effort, ErrorKind, FinishReason, MediaSource, Message, Opaque, OpaqueCodec, OutputFormat, Part,
-    Protocol, ProtocolError, Reasoning, ReasoningConfig, Request, Response, Role, Sampling, ToolCall, ToolCallKind,
-    ToolChoice, ToolDef, ToolKind, ToolResult, Usage,
+    Cx, Effort, ErrorKind, FinishReason, MediaSource, Message, Opaque, OpaqueCodec, OutputFormat, Part, Protocol,
+    ProtocolError, Reasoning, ReasoningConfig, Request, Response, Role, Sampling, ToolCall, ToolCallKind, ToolChoice,
+    ToolDef, ToolKind, ToolResult, Usage,
 };
 use crossbar_protocol::{decode_request, decode_response, encode_error, encode_request, encode_response};
 use serde_json::{json, Value};
@@ -33,7 +33,13 @@ fn text(s: &str) -> Part {
 }
 
 fn call(id: &str, name: &str, args: &str, opaque: Option<Opaque>) -> Part {
-    Part::ToolCall(ToolCall { id: id.into(), name: name.into(), arguments: args.into(), kind: ToolCallKind::Function, opaque })
+    Part::ToolCall(ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: args.into(),
+        kind: ToolCallKind::Function,
+        opaque,
+    })
 }
 
 fn sig(s: &str) -> Option<Opaque> {
@@ -118,9 +124,14 @@ fn python_sdk_snake_case_request_decodes() {
                 role: Role::User,
                 parts: vec![
                     text("What is in this picture, and what's the weather in Paris?"),
-                    Part::Image { source: MediaSource::Base64 { media_type: "image/png".into(), data: png.into() }, detail: None },
+                    Part::Image {
+                        source: MediaSource::Base64 { media_type: "image/png".into(), data: png.into() },
+                        detail: None
+                    },
                     Part::File {
-                        source: MediaSource::Url { url: "https://generativelanguage.googleapis.com/v1beta/files/abc123".into() },
+                        source: MediaSource::Url {
+                            url: "https://generativelanguage.googleapis.com/v1beta/files/abc123".into()
+                        },
                         filename: None
                     },
                 ],
@@ -130,7 +141,12 @@ fn python_sdk_snake_case_request_decodes() {
                 parts: vec![
                     Part::Reasoning(Reasoning { text: "The user wants the weather.".into(), ..Default::default() }),
                     // Ids minted from positions; the real signature kept as Gemini state.
-                    call("call_1_1", "get_weather", r#"{"city":"Paris","unit":"celsius"}"#, sig("CpcBAdHtim9xPCgxRUB4jg2L1ROYxrdtlh6W0Kc2TBiSC4s")),
+                    call(
+                        "call_1_1",
+                        "get_weather",
+                        r#"{"city":"Paris","unit":"celsius"}"#,
+                        sig("CpcBAdHtim9xPCgxRUB4jg2L1ROYxrdtlh6W0Kc2TBiSC4s")
+                    ),
                     call("call_1_2", "get_weather", r#"{"city":"Lyon"}"#, None),
                 ],
             },
@@ -174,7 +190,13 @@ fn python_sdk_snake_case_request_decodes() {
     assert_eq!(req.tool_choice, Some(ToolChoice::Named { name: "get_weather".into() }));
     assert_eq!(
         req.sampling,
-        Sampling { max_tokens: Some(2048), stop: vec!["END".into()], seed: Some(42), presence_penalty: Some(0.5), ..Default::default() }
+        Sampling {
+            max_tokens: Some(2048),
+            stop: vec!["END".into()],
+            seed: Some(42),
+            presence_penalty: Some(0.5),
+            ..Default::default()
+        }
     );
     assert_eq!(
         req.reasoning,
@@ -195,9 +217,18 @@ fn invalid_requests_name_the_field() {
         (r#"{"contents": [{"role": "robot", "parts": []}]}"#, "contents[0].role"),
         (r#"{"contents": [{"role": "model", "parts": [{"functionCall": {"args": {}}}]}]}"#, "functionCall.name"),
         (r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"topK": -3}}"#, "generationConfig.topK"),
-        (r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": "hot"}}"#, "generationConfig"),
-        (r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"thinkingConfig": {"thinkingLevel": "EXTREME"}}}"#, "thinkingLevel"),
-        (r#"{"contents": [{"parts": [{"text": "hi"}]}], "tools": [{"functionDeclarations": [{"description": "x"}]}]}"#, "functionDeclarations[0].name"),
+        (
+            r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": "hot"}}"#,
+            "generationConfig",
+        ),
+        (
+            r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"thinkingConfig": {"thinkingLevel": "EXTREME"}}}"#,
+            "thinkingLevel",
+        ),
+        (
+            r#"{"contents": [{"parts": [{"text": "hi"}]}], "tools": [{"functionDeclarations": [{"description": "x"}]}]}"#,
+            "functionDeclarations[0].name",
+        ),
     ];
     for (body, needle) in cases {
         match decode_request(G, body.as_bytes(), &cx()) {
@@ -208,8 +239,14 @@ fn invalid_requests_name_the_field() {
         }
     }
     let unsupported: &[(&str, &str)] = &[
-        (r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"candidateCount": 2}}"#, "generationConfig.candidateCount"),
-        (r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}"#, "generationConfig.responseModalities"),
+        (
+            r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"candidateCount": 2}}"#,
+            "generationConfig.candidateCount",
+        ),
+        (
+            r#"{"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}"#,
+            "generationConfig.responseModalities",
+        ),
         (r#"{"contents": [{"parts": [{"text": "hi"}]}], "cachedContent": "cachedContents/abc"}"#, "cachedContent"),
     ];
     for (body, field) in unsupported {
@@ -305,8 +342,11 @@ fn router_call_encodes_response_schema_and_path() {
 
 /// A conversation as an Anthropic or Codex client would hand it over.
 fn foreign_request() -> Request {
-    let anthropic_thinking =
-        Reasoning { text: "Let me look.".into(), opaque: Some(Opaque::new(Protocol::Anthropic, "EqMBsig")), ..Default::default() };
+    let anthropic_thinking = Reasoning {
+        text: "Let me look.".into(),
+        opaque: Some(Opaque::new(Protocol::Anthropic, "EqMBsig")),
+        ..Default::default()
+    };
     Request {
         model: "gemini-2.5-flash".into(),
         system: vec![text("Be terse.")],
@@ -315,7 +355,10 @@ fn foreign_request() -> Request {
                 role: Role::User,
                 parts: vec![
                     text("List the files."),
-                    Part::Image { source: MediaSource::Url { url: "data:image/jpeg;base64,/9j/AA==".into() }, detail: None },
+                    Part::Image {
+                        source: MediaSource::Url { url: "data:image/jpeg;base64,/9j/AA==".into() },
+                        detail: None,
+                    },
                     Part::File { source: MediaSource::FileId { id: "file-abc".into() }, filename: None },
                 ],
             },
@@ -342,7 +385,10 @@ fn foreign_request() -> Request {
                         name: None,
                         content: vec![
                             text("a.txt\nb.png"),
-                            Part::Image { source: MediaSource::Base64 { media_type: "image/png".into(), data: "iVBO".into() }, detail: None },
+                            Part::Image {
+                                source: MediaSource::Base64 { media_type: "image/png".into(), data: "iVBO".into() },
+                                detail: None,
+                            },
                         ],
                         is_error: false,
                         kind: ToolCallKind::Function,
@@ -417,7 +463,10 @@ fn foreign_history_encodes_with_losses_placeholders_and_sanitized_names() {
     assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "Be terse."}]}));
     let decls = &body["tools"][0]["functionDeclarations"];
     assert_eq!(decls[0]["name"], "shell__run_tool");
-    assert_eq!(decls[0]["parameters"], json!({"type": "OBJECT", "properties": {"cmd": {"type": "STRING"}}, "required": ["cmd"]}));
+    assert_eq!(
+        decls[0]["parameters"],
+        json!({"type": "OBJECT", "properties": {"cmd": {"type": "STRING"}}, "required": ["cmd"]})
+    );
     assert_eq!(decls[1]["parameters"]["properties"]["input"]["type"], "STRING");
     assert_eq!(
         body["toolConfig"],
@@ -444,7 +493,10 @@ fn gemini_state_is_replayed_where_gemini_put_it() {
             Message { role: Role::Assistant, parts: vec![r("thinking", "S1"), r("", "S2"), text("a1")] },
             Message { role: Role::User, parts: vec![text("q2")] },
             // A trailing lone signature goes back onto the last part; a call keeps its own.
-            Message { role: Role::Assistant, parts: vec![text("a2"), r("", "S3"), call("c1", "f", "{}", sig("S4")), call("c2", "f", "{}", None)] },
+            Message {
+                role: Role::Assistant,
+                parts: vec![text("a2"), r("", "S3"), call("c1", "f", "{}", sig("S4")), call("c2", "f", "{}", None)],
+            },
             Message { role: Role::User, parts: vec![text("q3")] },
             Message { role: Role::Assistant, parts: vec![text("a3"), r("", "S5")] },
         ],
@@ -452,22 +504,29 @@ fn gemini_state_is_replayed_where_gemini_put_it() {
     };
     let enc = encode_request(G, &req, &cx()).expect("encodes");
     let body = json_of(&enc.body);
-    assert_eq!(body["contents"][1]["parts"], json!([
-        {"text": "thinking", "thought": true, "thoughtSignature": "S1"},
-        {"text": "a1", "thoughtSignature": "S2"}
-    ]));
-    assert_eq!(body["contents"][3]["parts"], json!([
-        {"text": "a2"},
-        {"functionCall": {"id": "c1", "name": "f", "args": {}}, "thoughtSignature": "S4"},
-        {"functionCall": {"id": "c2", "name": "f", "args": {}}, "thoughtSignature": "S3"}
-    ]));
+    assert_eq!(
+        body["contents"][1]["parts"],
+        json!([
+            {"text": "thinking", "thought": true, "thoughtSignature": "S1"},
+            {"text": "a1", "thoughtSignature": "S2"}
+        ])
+    );
+    assert_eq!(
+        body["contents"][3]["parts"],
+        json!([
+            {"text": "a2"},
+            {"functionCall": {"id": "c1", "name": "f", "args": {}}, "thoughtSignature": "S4"},
+            {"functionCall": {"id": "c2", "name": "f", "args": {}}, "thoughtSignature": "S3"}
+        ])
+    );
     assert_eq!(body["contents"][5]["parts"], json!([{"text": "a3", "thoughtSignature": "S5"}]));
     assert!(enc.losses.is_empty());
 }
 
 #[test]
 fn encode_request_edge_cases() {
-    let mut req = Request { messages: vec![Message { role: Role::User, parts: vec![text("hi")] }], ..Default::default() };
+    let mut req =
+        Request { messages: vec![Message { role: Role::User, parts: vec![text("hi")] }], ..Default::default() };
     assert!(matches!(encode_request(G, &req, &cx()), Err(ProtocolError::InvalidRequest { .. })));
     req.model = "tunedModels/my-tune".into();
     req.reasoning = Some(ReasoningConfig { effort: Some(Effort::None), ..Default::default() });
@@ -508,7 +567,8 @@ fn text_response_decodes_and_re_encodes_identically() {
     // A Gemini client gets back what Gemini sent (the signature on the answer part).
     let out = json_of(&encode_response(G, &resp, &cx()).expect("encodes"));
     let mut expected = json_of(&fixture("response_text.json"));
-    expected["usageMetadata"] = json!({"promptTokenCount": 12, "candidatesTokenCount": 9, "totalTokenCount": 61, "thoughtsTokenCount": 40});
+    expected["usageMetadata"] =
+        json!({"promptTokenCount": 12, "candidatesTokenCount": 9, "totalTokenCount": 61, "thoughtsTokenCount": 40});
     assert_eq!(out, expected);
 }
 
@@ -518,7 +578,12 @@ fn tool_call_response_decodes_and_round_trips() {
     assert_eq!(
         resp.parts,
         vec![
-            call("call_x1_0", "run_shell_command", r#"{"command":"ls -la","description":"List files"}"#, sig("CiQB0e2Kb7tVq0a0n9mJ3fWm1c5Q8s2p4x6y8z0A")),
+            call(
+                "call_x1_0",
+                "run_shell_command",
+                r#"{"command":"ls -la","description":"List files"}"#,
+                sig("CiQB0e2Kb7tVq0a0n9mJ3fWm1c5Q8s2p4x6y8z0A")
+            ),
             call("call_x1_1", "read_file", r#"{"absolute_path":"/tmp/a.txt"}"#, None),
         ]
     );
@@ -562,9 +627,15 @@ fn upstream_response_edge_cases() {
     assert_eq!(
         r.parts,
         vec![
-            Part::Unknown { origin: Protocol::Gemini, value: json!({"executableCode": {"language": "PYTHON", "code": "print(1)"}}) },
+            Part::Unknown {
+                origin: Protocol::Gemini,
+                value: json!({"executableCode": {"language": "PYTHON", "code": "print(1)"}})
+            },
             Part::Reasoning(Reasoning { opaque: sig("SIG"), ..Default::default() }),
-            Part::Image { source: MediaSource::Base64 { media_type: "image/png".into(), data: "AAA".into() }, detail: None },
+            Part::Image {
+                source: MediaSource::Base64 { media_type: "image/png".into(), data: "AAA".into() },
+                detail: None
+            },
             Part::Reasoning(Reasoning { opaque: sig("SKIPME"), ..Default::default() }),
         ]
     );
@@ -578,13 +649,26 @@ fn upstream_response_edge_cases() {
 /// or keeps them (the Python SDK).
 #[test]
 fn foreign_reasoning_survives_a_gemini_client_round_trip() {
-    let thinking = Reasoning { text: "I should list files.".into(), opaque: Some(Opaque::new(Protocol::Anthropic, "EqQBsig==")), ..Default::default() };
+    let thinking = Reasoning {
+        text: "I should list files.".into(),
+        opaque: Some(Opaque::new(Protocol::Anthropic, "EqQBsig==")),
+        ..Default::default()
+    };
     let resp = Response {
         id: "msg_01".into(),
         model: "claude-sonnet-4-5".into(),
-        parts: vec![Part::Reasoning(thinking.clone()), call("toolu_1", "run_shell_command", r#"{"command":"ls"}"#, None)],
+        parts: vec![
+            Part::Reasoning(thinking.clone()),
+            call("toolu_1", "run_shell_command", r#"{"command":"ls"}"#, None),
+        ],
         finish: Some(FinishReason::ToolCalls),
-        usage: Usage { input: Some(100), output: Some(30), cache_read: Some(80), cache_write: Some(5), reasoning: None },
+        usage: Usage {
+            input: Some(100),
+            output: Some(30),
+            cache_read: Some(80),
+            cache_write: Some(5),
+            reasoning: None,
+        },
     };
     let out = json_of(&encode_response(G, &resp, &cx()).expect("encodes"));
     let parts = &out["candidates"][0]["content"]["parts"];
@@ -592,7 +676,10 @@ fn foreign_reasoning_survives_a_gemini_client_round_trip() {
     let token = parts[1]["thoughtSignature"].as_str().unwrap_or_default();
     assert!(token.starts_with("Y2Ix"), "{token}");
     assert_eq!(out["candidates"][0]["finishReason"], "STOP");
-    assert_eq!(out["usageMetadata"], json!({"promptTokenCount": 100, "candidatesTokenCount": 30, "totalTokenCount": 130, "cachedContentTokenCount": 80}));
+    assert_eq!(
+        out["usageMetadata"],
+        json!({"promptTokenCount": 100, "candidatesTokenCount": 30, "totalTokenCount": 130, "cachedContentTokenCount": 80})
+    );
     assert_eq!(out["responseId"], "msg_01");
     assert_eq!(out["modelVersion"], "claude-sonnet-4-5");
 
@@ -602,7 +689,8 @@ fn foreign_reasoning_survives_a_gemini_client_round_trip() {
     let req = decode_request(G, cli.to_string().as_bytes(), &cx()).expect("decodes");
     assert_eq!(req.messages[1].parts, expected);
     // Python SDK: everything kept; the visible thought copy is not duplicated.
-    let sdk = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}, {"role": "model", "parts": parts.clone()}]});
+    let sdk =
+        json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}, {"role": "model", "parts": parts.clone()}]});
     let req = decode_request(G, sdk.to_string().as_bytes(), &cx()).expect("decodes");
     assert_eq!(req.messages[1].parts, expected);
 }
@@ -617,7 +705,11 @@ fn foreign_call_state_and_trailing_reasoning_are_sealed() {
         kind: ToolCallKind::Function,
         opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc")),
     };
-    let late = Reasoning { text: "afterthought".into(), opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc2")), ..Default::default() };
+    let late = Reasoning {
+        text: "afterthought".into(),
+        opaque: Some(Opaque::new(Protocol::OpenaiResponses, "enc2")),
+        ..Default::default()
+    };
     let resp = Response {
         parts: vec![Part::ToolCall(foreign_call.clone()), Part::Reasoning(late.clone())],
         ..Default::default()
@@ -665,7 +757,11 @@ fn request_round_trips_through_the_upstream_encoder() {
         assert_eq!(second.tool_choice, first.tool_choice, "{name}");
         assert_eq!(second.sampling, first.sampling, "{name}");
         assert_eq!(second.output.is_some(), first.output.is_some(), "{name}");
-        assert_eq!(second.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)), first.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)), "{name}");
+        assert_eq!(
+            second.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)),
+            first.reasoning.as_ref().map(|r| (r.budget(), r.adaptive)),
+            "{name}"
+        );
         assert!(second.losses.is_empty(), "{name}: {:?}", second.losses);
     }
 }

@@ -103,7 +103,9 @@ fn text_stream_fixture() {
             StreamEvent::PartStop { index: 0 },
             StreamEvent::PartStart { index: 1, kind: PartKind::Text },
             StreamEvent::TextDelta { index: 1, text: "Iron slowly wakes,".into() },
-            StreamEvent::TextDelta { index: 1, text: "\norange bloom on quiet steel —\ntime's patient color.".into() },
+            StreamEvent::TextDelta {
+                index: 1, text: "\norange bloom on quiet steel —\ntime's patient color.".into()
+            },
             StreamEvent::PartStop { index: 1 },
             // The closing empty part's signature: a reasoning part of its own.
             StreamEvent::PartStart { index: 2, kind: PartKind::Reasoning { redacted: false } },
@@ -120,13 +122,17 @@ fn text_stream_fixture() {
 fn tool_call_stream_fixture() {
     let events = decode_all(&fixture("stream_tool_call.sse"));
     assert_grammar(&events);
-    let call = |id: &str, name: &str| PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function };
+    let call =
+        |id: &str, name: &str| PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function };
     assert_eq!(
         events,
         vec![
             StreamEvent::Start { id: "ZWUtaqPuIYeHz7IP7-WQ-AU".into(), model: "gemini-2.5-flash".into() },
             StreamEvent::PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
-            StreamEvent::ReasoningDelta { index: 0, text: "**Listing files**\n\nI'll run ls, and read the notes.".into() },
+            StreamEvent::ReasoningDelta {
+                index: 0,
+                text: "**Listing files**\n\nI'll run ls, and read the notes.".into()
+            },
             StreamEvent::PartStop { index: 0 },
             StreamEvent::PartStart { index: 1, kind: call("call_x1_0", "run_shell_command") },
             StreamEvent::ToolArgsDelta { index: 1, delta: r#"{"command":"ls","description":"List files"}"#.into() },
@@ -136,7 +142,13 @@ fn tool_call_stream_fixture() {
             StreamEvent::ToolArgsDelta { index: 2, delta: r#"{"absolute_path":"/work/notes.md"}"#.into() },
             StreamEvent::PartStop { index: 2 },
             StreamEvent::Finish(FinishReason::ToolCalls),
-            StreamEvent::Usage(Usage { input: Some(3210), output: Some(80), cache_read: Some(2048), cache_write: None, reasoning: Some(36) }),
+            StreamEvent::Usage(Usage {
+                input: Some(3210),
+                output: Some(80),
+                cache_read: Some(2048),
+                cache_write: None,
+                reasoning: Some(36)
+            }),
             StreamEvent::End,
         ]
     );
@@ -194,7 +206,10 @@ fn cut_and_unfinished_streams_end_in_upstream_invalid() {
         &[
             StreamEvent::PartStop { index: 0 },
             StreamEvent::Usage(Usage { input: Some(3), ..Default::default() }),
-            StreamEvent::Error(ErrorInfo::new(ErrorKind::UpstreamInvalid, "gemini stream ended without a finishReason")),
+            StreamEvent::Error(ErrorInfo::new(
+                ErrorKind::UpstreamInvalid,
+                "gemini stream ended without a finishReason"
+            )),
             StreamEvent::End,
         ]
     );
@@ -204,7 +219,10 @@ fn cut_and_unfinished_streams_end_in_upstream_invalid() {
         events,
         vec![
             StreamEvent::Start { id: "x1".into(), model: String::new() },
-            StreamEvent::Error(ErrorInfo::new(ErrorKind::UpstreamInvalid, "gemini stream ended without a finishReason")),
+            StreamEvent::Error(ErrorInfo::new(
+                ErrorKind::UpstreamInvalid,
+                "gemini stream ended without a finishReason"
+            )),
             StreamEvent::End,
         ]
     );
@@ -311,7 +329,10 @@ fn text_stream_out_exact_chunks() {
         vec![
             part_chunk(json!({"text": "Hel"})),
             part_chunk(json!({"text": "lo"})),
-            final_chunk("MAX_TOKENS", Some(json!({"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}))),
+            final_chunk(
+                "MAX_TOKENS",
+                Some(json!({"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}))
+            ),
         ]
     );
 }
@@ -326,7 +347,14 @@ fn foreign_reasoning_token_rides_on_the_function_call() {
         StreamEvent::ReasoningDelta { index: 0, text: "file list.".into() },
         StreamEvent::Opaque { index: 0, opaque: thinking_sig.clone() },
         StreamEvent::PartStop { index: 0 },
-        StreamEvent::PartStart { index: 1, kind: PartKind::ToolCall { id: "toolu_9".into(), name: "run_shell_command".into(), kind: ToolCallKind::Function } },
+        StreamEvent::PartStart {
+            index: 1,
+            kind: PartKind::ToolCall {
+                id: "toolu_9".into(),
+                name: "run_shell_command".into(),
+                kind: ToolCallKind::Function,
+            },
+        },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"comm".into() },
         StreamEvent::ToolArgsDelta { index: 1, delta: "and\":\"ls\"}".into() },
         StreamEvent::PartStop { index: 1 },
@@ -344,9 +372,16 @@ fn foreign_reasoning_token_rides_on_the_function_call() {
     let codec = OpaqueCodec::new([7u8; 32]);
     assert_eq!(
         codec.open(token),
-        Ok(Sealed::Reasoning(Reasoning { text: "Need the file list.".into(), opaque: Some(thinking_sig), ..Default::default() }))
+        Ok(Sealed::Reasoning(Reasoning {
+            text: "Need the file list.".into(),
+            opaque: Some(thinking_sig),
+            ..Default::default()
+        }))
     );
-    assert_eq!(chunks[3], final_chunk("STOP", Some(json!({"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}))));
+    assert_eq!(
+        chunks[3],
+        final_chunk("STOP", Some(json!({"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15})))
+    );
 }
 
 #[test]
@@ -391,7 +426,10 @@ fn gemini_to_gemini_stream_keeps_signatures_raw() {
         json!({"functionCall": {"id": "call_x1_0", "name": "run_shell_command", "args": {"command": "ls", "description": "List files"}},
                "thoughtSignature": "CikB0e2Kb3lYJ6t0VvW0pG9"})
     );
-    assert_eq!(parts[2], json!({"functionCall": {"id": "call_x1_1", "name": "read_file", "args": {"absolute_path": "/work/notes.md"}}}));
+    assert_eq!(
+        parts[2],
+        json!({"functionCall": {"id": "call_x1_1", "name": "read_file", "args": {"absolute_path": "/work/notes.md"}}})
+    );
     assert_eq!(chunks[3]["candidates"][0]["finishReason"], "STOP");
     assert_eq!(
         chunks[3]["usageMetadata"],
@@ -413,7 +451,10 @@ fn error_mid_stream_is_one_error_chunk_then_nothing() {
         start(),
         StreamEvent::PartStart { index: 0, kind: PartKind::Text },
         StreamEvent::TextDelta { index: 0, text: "par".into() },
-        StreamEvent::PartStart { index: 1, kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function } },
+        StreamEvent::PartStart {
+            index: 1,
+            kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function },
+        },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"a\"".into() },
         StreamEvent::Error(err),
         StreamEvent::End,
@@ -433,16 +474,16 @@ fn error_mid_stream_is_one_error_chunk_then_nothing() {
 fn cut_stream_gets_its_final_chunk_once() {
     let events = vec![
         start(),
-        StreamEvent::PartStart { index: 0, kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function } },
+        StreamEvent::PartStart {
+            index: 0,
+            kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function },
+        },
         StreamEvent::ToolArgsDelta { index: 0, delta: "{}".into() },
     ];
     let chunks = frames(&encode(&events, &cx(true), true));
     assert_eq!(
         chunks,
-        vec![
-            part_chunk(json!({"functionCall": {"id": "c1", "name": "f", "args": {}}})),
-            final_chunk("STOP", None),
-        ]
+        vec![part_chunk(json!({"functionCall": {"id": "c1", "name": "f", "args": {}}})), final_chunk("STOP", None),]
     );
 }
 

@@ -34,8 +34,7 @@ fn sibling(p: &Path, suffix: &str) -> PathBuf {
 fn client_requests_decode_and_encode_upstream() {
     for p in inputs("client_requests", ".json") {
         let body = std::fs::read(&p).expect("fixture");
-        let req =
-            crossbar_protocol::openai_chat::decode::decode_request(&body, &cx()).expect("decodes");
+        let req = crossbar_protocol::openai_chat::decode::decode_request(&body, &cx()).expect("decodes");
         check_golden(&sibling(&p, "canonical.json"), &pretty(&req));
         // The canonical form itself round-trips through serde (it is what the golden stores).
         let back: Request = serde_json::from_str(&pretty(&req)).expect("canonical json");
@@ -70,12 +69,7 @@ fn upstream_streams_decode_to_events_at_every_split() {
         check_golden(&sibling(&p, "events.txt"), &events_text(&events));
         assert_grammar(&events);
         for cut in 0..=raw.len() {
-            assert_eq!(
-                decode_stream_split(&raw, &[cut]),
-                events,
-                "{} split at {cut}",
-                p.display()
-            );
+            assert_eq!(decode_stream_split(&raw, &[cut]), events, "{} split at {cut}", p.display());
         }
     }
 }
@@ -83,20 +77,11 @@ fn upstream_streams_decode_to_events_at_every_split() {
 /// Canonical event sequences (as an upstream decoder would produce them) and the exact SSE a
 /// Chat client must get for each, in `client_streams/<name>.sse`.
 fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
-    use crossbar_protocol::canonical::{
-        ErrorInfo, ErrorKind, FinishReason, PartKind, ToolCallKind, Usage,
-    };
-    let start = || StreamEvent::Start {
-        id: "msg_01XFDUDYJgAACzvnptvVoYEL".into(),
-        model: "claude-sonnet-4-5".into(),
-    };
+    use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, FinishReason, PartKind, ToolCallKind, Usage};
+    let start = || StreamEvent::Start { id: "msg_01XFDUDYJgAACzvnptvVoYEL".into(), model: "claude-sonnet-4-5".into() };
     let call = |index, id: &str, name: &str| StreamEvent::PartStart {
         index,
-        kind: PartKind::ToolCall {
-            id: id.into(),
-            name: name.into(),
-            kind: ToolCallKind::Function,
-        },
+        kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function },
     };
     vec![
         (
@@ -104,19 +89,9 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
             true,
             vec![
                 start(),
-                StreamEvent::Usage(Usage {
-                    input: Some(412),
-                    cache_read: Some(400),
-                    ..Default::default()
-                }),
-                StreamEvent::PartStart {
-                    index: 0,
-                    kind: PartKind::Reasoning { redacted: false },
-                },
-                StreamEvent::ReasoningDelta {
-                    index: 0,
-                    text: "The user wants the weather.".into(),
-                },
+                StreamEvent::Usage(Usage { input: Some(412), cache_read: Some(400), ..Default::default() }),
+                StreamEvent::PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
+                StreamEvent::ReasoningDelta { index: 0, text: "The user wants the weather.".into() },
                 StreamEvent::Opaque {
                     index: 0,
                     opaque: crossbar_protocol::canonical::Opaque::new(
@@ -125,44 +100,20 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
                     ),
                 },
                 StreamEvent::PartStop { index: 0 },
-                StreamEvent::PartStart {
-                    index: 1,
-                    kind: PartKind::Text,
-                },
-                StreamEvent::TextDelta {
-                    index: 1,
-                    text: "Checking".into(),
-                },
-                StreamEvent::TextDelta {
-                    index: 1,
-                    text: " now.".into(),
-                },
+                StreamEvent::PartStart { index: 1, kind: PartKind::Text },
+                StreamEvent::TextDelta { index: 1, text: "Checking".into() },
+                StreamEvent::TextDelta { index: 1, text: " now.".into() },
                 StreamEvent::PartStop { index: 1 },
                 call(2, "toolu_01A", "get_weather"),
-                StreamEvent::ToolArgsDelta {
-                    index: 2,
-                    delta: "".into(),
-                },
-                StreamEvent::ToolArgsDelta {
-                    index: 2,
-                    delta: "{\"city\": ".into(),
-                },
-                StreamEvent::ToolArgsDelta {
-                    index: 2,
-                    delta: "\"Paris\"}".into(),
-                },
+                StreamEvent::ToolArgsDelta { index: 2, delta: "".into() },
+                StreamEvent::ToolArgsDelta { index: 2, delta: "{\"city\": ".into() },
+                StreamEvent::ToolArgsDelta { index: 2, delta: "\"Paris\"}".into() },
                 StreamEvent::PartStop { index: 2 },
                 call(3, "toolu_01B", "get_weather"),
-                StreamEvent::ToolArgsDelta {
-                    index: 3,
-                    delta: "{\"city\": \"Rome\"}".into(),
-                },
+                StreamEvent::ToolArgsDelta { index: 3, delta: "{\"city\": \"Rome\"}".into() },
                 StreamEvent::PartStop { index: 3 },
                 StreamEvent::Finish(FinishReason::ToolCalls),
-                StreamEvent::Usage(Usage {
-                    output: Some(88),
-                    ..Default::default()
-                }),
+                StreamEvent::Usage(Usage { output: Some(88), ..Default::default() }),
                 StreamEvent::End,
             ],
         ),
@@ -174,14 +125,8 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
             vec![
                 start(),
                 call(0, "call_9", "apply_patch"),
-                StreamEvent::ToolArgsDelta {
-                    index: 0,
-                    delta: "{\"input\":\"*** Begin Patch\\n".into(),
-                },
-                StreamEvent::ToolArgsDelta {
-                    index: 0,
-                    delta: "*** End Patch\"}".into(),
-                },
+                StreamEvent::ToolArgsDelta { index: 0, delta: "{\"input\":\"*** Begin Patch\\n".into() },
+                StreamEvent::ToolArgsDelta { index: 0, delta: "*** End Patch\"}".into() },
                 StreamEvent::PartStop { index: 0 },
                 StreamEvent::Finish(FinishReason::Stop),
                 StreamEvent::End,
@@ -192,22 +137,13 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
             true,
             vec![
                 start(),
-                StreamEvent::PartStart {
-                    index: 0,
-                    kind: PartKind::Text,
-                },
-                StreamEvent::TextDelta {
-                    index: 0,
-                    text: "Partial".into(),
-                },
+                StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+                StreamEvent::TextDelta { index: 0, text: "Partial".into() },
                 StreamEvent::PartStop { index: 0 },
                 StreamEvent::Error(ErrorInfo::new(ErrorKind::Overloaded, "Overloaded")),
                 StreamEvent::End,
                 // Ignored after the terminal event.
-                StreamEvent::TextDelta {
-                    index: 0,
-                    text: "late".into(),
-                },
+                StreamEvent::TextDelta { index: 0, text: "late".into() },
             ],
         ),
         (
@@ -216,36 +152,19 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
             true,
             vec![
                 start(),
-                StreamEvent::PartStart {
-                    index: 0,
-                    kind: PartKind::Text,
-                },
-                StreamEvent::TextDelta {
-                    index: 0,
-                    text: "Hel".into(),
-                },
+                StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+                StreamEvent::TextDelta { index: 0, text: "Hel".into() },
             ],
         ),
         (
             "length_no_start",
             true,
             vec![
-                StreamEvent::PartStart {
-                    index: 0,
-                    kind: PartKind::Text,
-                },
-                StreamEvent::TextDelta {
-                    index: 0,
-                    text: "truncated".into(),
-                },
+                StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+                StreamEvent::TextDelta { index: 0, text: "truncated".into() },
                 StreamEvent::PartStop { index: 0 },
                 StreamEvent::Finish(FinishReason::Length),
-                StreamEvent::Usage(Usage {
-                    input: Some(5),
-                    output: Some(1),
-                    reasoning: Some(0),
-                    ..Default::default()
-                }),
+                StreamEvent::Usage(Usage { input: Some(5), output: Some(1), reasoning: Some(0), ..Default::default() }),
                 StreamEvent::End,
             ],
         ),
@@ -265,10 +184,7 @@ fn client_streams_encode_to_sse() {
         enc.finish(&mut out);
         enc.finish(&mut out);
         let text = String::from_utf8(out.to_vec()).expect("utf8");
-        check_golden(
-            &fixture_dir().join(format!("client_streams/{name}.sse")),
-            &text,
-        );
+        check_golden(&fixture_dir().join(format!("client_streams/{name}.sse")), &text);
         check_sdk_rules(&text);
     }
 }

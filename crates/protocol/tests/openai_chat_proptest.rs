@@ -16,9 +16,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
         "[a-z_]{0,12}".prop_map(Value::String),
         prop_oneof![
             Just("user"),
@@ -84,8 +82,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         .prop_map(str::to_string);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(keys, inner, 0..8)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(keys, inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -101,24 +98,14 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
                 1 => PartKind::Reasoning { redacted: false },
                 _ => PartKind::ToolCall {
                     id: "c".into(),
-                    name: if name.is_empty() {
-                        "apply_patch".into()
-                    } else {
-                        name
-                    },
-                    kind: if index % 2 == 0 {
-                        ToolCallKind::Function
-                    } else {
-                        ToolCallKind::Custom
-                    },
+                    name: if name.is_empty() { "apply_patch".into() } else { name },
+                    kind: if index % 2 == 0 { ToolCallKind::Function } else { ToolCallKind::Custom },
                 },
             },
         }),
         (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),
-        (idx.clone(), ".{0,8}")
-            .prop_map(|(index, text)| StreamEvent::ReasoningDelta { index, text }),
-        (idx.clone(), ".{0,8}")
-            .prop_map(|(index, delta)| StreamEvent::ToolArgsDelta { index, delta }),
+        (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::ReasoningDelta { index, text }),
+        (idx.clone(), ".{0,8}").prop_map(|(index, delta)| StreamEvent::ToolArgsDelta { index, delta }),
         idx.prop_map(|index| StreamEvent::PartStop { index }),
         proptest::option::of(any::<u64>()).prop_map(|o| StreamEvent::Usage(Usage {
             output: o,
@@ -127,12 +114,10 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
         })),
         Just(StreamEvent::Finish(FinishReason::Stop)),
         Just(StreamEvent::Finish(FinishReason::Length)),
-        Just(StreamEvent::Error(
-            crossbar_protocol::canonical::ErrorInfo::new(
-                crossbar_protocol::canonical::ErrorKind::Overloaded,
-                "x"
-            )
-        )),
+        Just(StreamEvent::Error(crossbar_protocol::canonical::ErrorInfo::new(
+            crossbar_protocol::canonical::ErrorKind::Overloaded,
+            "x"
+        ))),
         Just(StreamEvent::End),
     ]
 }
@@ -236,15 +221,9 @@ proptest! {
 fn arb_chunk() -> impl Strategy<Value = Value> {
     prop_oneof![
         "[a-z ]{0,6}".prop_map(|t| json!({"choices": [{"index": 0, "delta": {"content": t}}]})),
-        "[a-z ]{0,6}"
-            .prop_map(|t| json!({"choices": [{"index": 0, "delta": {"reasoning_content": t}}]})),
-        (
-            0u64..3,
-            proptest::option::of("[a-c]"),
-            proptest::option::of("[a-z]{1,4}"),
-            "[{}\":a-z0-9]{0,6}"
-        )
-            .prop_map(|(i, id, name, args)| {
+        "[a-z ]{0,6}".prop_map(|t| json!({"choices": [{"index": 0, "delta": {"reasoning_content": t}}]})),
+        (0u64..3, proptest::option::of("[a-c]"), proptest::option::of("[a-z]{1,4}"), "[{}\":a-z0-9]{0,6}").prop_map(
+            |(i, id, name, args)| {
                 let mut f = json!({"arguments": args});
                 if let Some(n) = name {
                     f["name"] = json!(n);
@@ -254,16 +233,11 @@ fn arb_chunk() -> impl Strategy<Value = Value> {
                     tc["id"] = json!(id);
                 }
                 json!({"choices": [{"index": 0, "delta": {"tool_calls": [tc]}}]})
-            }),
-        prop_oneof![
-            Just("stop"),
-            Just("length"),
-            Just("tool_calls"),
-            Just("content_filter")
-        ]
-        .prop_map(|r| json!({"choices": [{"index": 0, "delta": {}, "finish_reason": r}]})),
-        (0u64..100, 0u64..100).prop_map(
-            |(p, c)| json!({"choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c}})
+            }
         ),
+        prop_oneof![Just("stop"), Just("length"), Just("tool_calls"), Just("content_filter")]
+            .prop_map(|r| json!({"choices": [{"index": 0, "delta": {}, "finish_reason": r}]})),
+        (0u64..100, 0u64..100)
+            .prop_map(|(p, c)| json!({"choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c}})),
     ]
 }

@@ -20,8 +20,7 @@ fn comparable(mut req: Request) -> Request {
             if let Part::ToolCall(tc) = p {
                 // Custom calls travel upstream as functions with {"input": ...}.
                 if tc.kind == crossbar_protocol::canonical::ToolCallKind::Custom {
-                    tc.arguments =
-                        crossbar_protocol::canonical::tools::wrap_custom_input(&tc.arguments);
+                    tc.arguments = crossbar_protocol::canonical::tools::wrap_custom_input(&tc.arguments);
                     tc.kind = Default::default();
                 }
             }
@@ -36,8 +35,7 @@ fn comparable(mut req: Request) -> Request {
 #[test]
 fn client_requests_survive_decode_encode_decode() {
     for name in ["opencode_tool_turn", "sdk_multimodal_structured"] {
-        let req = decode::decode_request(&fixture(&format!("client_requests/{name}.json")), &cx())
-            .expect("decode");
+        let req = decode::decode_request(&fixture(&format!("client_requests/{name}.json")), &cx()).expect("decode");
         let enc = encode::encode_request(&req, &cx()).expect("encode");
         // The upstream body is itself a valid Chat request.
         let again = decode::decode_request(&enc.body, &cx()).expect("re-decode");
@@ -50,35 +48,23 @@ fn client_requests_survive_decode_encode_decode() {
 
 #[test]
 fn history_with_custom_tools_and_reasoning_keeps_everything_else() {
-    let req = decode::decode_request(
-        &fixture("client_requests/reasoning_history_custom_tools.json"),
-        &cx(),
-    )
-    .expect("decode");
+    let req =
+        decode::decode_request(&fixture("client_requests/reasoning_history_custom_tools.json"), &cx()).expect("decode");
     let enc = encode::encode_request(&req, &cx()).expect("encode");
     let again = decode::decode_request(&enc.body, &cx()).expect("re-decode");
     let expected = comparable(req.clone());
     assert_eq!(again.messages, expected.messages);
     assert_eq!(again.system, expected.system);
     assert_eq!(again.tools.len(), 3);
-    assert_eq!(
-        again.reasoning.as_ref().and_then(|r| r.effort),
-        req.reasoning.as_ref().and_then(|r| r.effort)
-    );
+    assert_eq!(again.reasoning.as_ref().and_then(|r| r.effort), req.reasoning.as_ref().and_then(|r| r.effort));
     assert_eq!(again.metadata.user, req.metadata.user);
 }
 
 #[test]
 fn upstream_responses_survive_decode_encode_decode() {
-    for name in [
-        "openai_text",
-        "openai_parallel_tool_calls",
-        "deepseek_reasoning",
-        "ollama_tool_call_object_args",
-    ] {
+    for name in ["openai_text", "openai_parallel_tool_calls", "deepseek_reasoning", "ollama_tool_call_object_args"] {
         let resp =
-            decode::decode_response(&fixture(&format!("upstream_responses/{name}.json")), &cx())
-                .expect("decode");
+            decode::decode_response(&fixture(&format!("upstream_responses/{name}.json")), &cx()).expect("decode");
         // Decode with a context that declares no custom tools, so calls stay functions.
         let plain = crossbar_protocol::canonical::Cx::new(cx().codec.clone());
         let client = encode::encode_response(&resp, &plain).expect("encode");
@@ -92,16 +78,11 @@ fn upstream_responses_survive_decode_encode_decode() {
 
 #[test]
 fn custom_tool_calls_come_back_custom_and_round_trip() {
-    let resp = decode::decode_response(
-        &fixture("upstream_responses/openai_parallel_tool_calls.json"),
-        &cx(),
-    )
-    .expect("decode");
+    let resp =
+        decode::decode_response(&fixture("upstream_responses/openai_parallel_tool_calls.json"), &cx()).expect("decode");
     let client = encode::encode_response(&resp, &cx()).expect("encode");
     let again = decode::decode_response(&client, &cx()).expect("re-decode");
-    let Some(Part::ToolCall(tc)) = again.parts.get(1) else {
-        panic!("tool call")
-    };
+    let Some(Part::ToolCall(tc)) = again.parts.get(1) else { panic!("tool call") };
     assert_eq!(tc.kind, crossbar_protocol::canonical::ToolCallKind::Custom);
     assert_eq!(tc.arguments, "*** Begin Patch\n*** End Patch");
 }
@@ -149,20 +130,16 @@ fn normalize(events: &[StreamEvent]) -> Vec<StreamEvent> {
     let mut out: Vec<StreamEvent> = Vec::new();
     for e in events {
         match e {
-            StreamEvent::Start { model, .. } => out.push(StreamEvent::Start {
-                id: String::new(),
-                model: model.clone(),
-            }),
+            StreamEvent::Start { model, .. } => {
+                out.push(StreamEvent::Start { id: String::new(), model: model.clone() })
+            }
             StreamEvent::Usage(u) if u.input.unwrap_or(0) == 0 && u.output.unwrap_or(0) == 0 => {}
             StreamEvent::ToolArgsDelta { index, delta } => match out.last_mut() {
-                Some(StreamEvent::ToolArgsDelta { index: i, delta: d }) if i == index => {
-                    d.push_str(delta)
-                }
+                Some(StreamEvent::ToolArgsDelta { index: i, delta: d }) if i == index => d.push_str(delta),
                 _ => out.push(e.clone()),
             },
             StreamEvent::Error(info) => {
-                let mut info =
-                    crossbar_protocol::canonical::ErrorInfo::new(info.kind, info.message.clone());
+                let mut info = crossbar_protocol::canonical::ErrorInfo::new(info.kind, info.message.clone());
                 info.status = 0;
                 out.push(StreamEvent::Error(info))
             }

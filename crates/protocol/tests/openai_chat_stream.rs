@@ -3,9 +3,7 @@
 mod openai_chat_support;
 
 use bytes::BytesMut;
-use crossbar_protocol::canonical::{
-    ErrorInfo, ErrorKind, FinishReason, PartKind, StreamEvent, ToolCallKind, Usage,
-};
+use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, FinishReason, PartKind, StreamEvent, ToolCallKind, Usage};
 use crossbar_protocol::openai_chat::stream_out::StreamEncoder;
 use openai_chat_support::*;
 use serde_json::{json, Value};
@@ -42,17 +40,13 @@ fn error_frames_and_malformed_json_end_the_stream() {
     raw.extend_from_slice(b"event: error\ndata: {\"error\":{\"message\":\"rate limited\",\"type\":\"rate_limit_error\",\"code\":\"rate_limit_exceeded\"}}\n\ndata: [DONE]\n\n");
     let ev = decode_stream_whole(&raw);
     assert_grammar(&ev);
-    assert!(
-        matches!(&ev[ev.len() - 2], StreamEvent::Error(e) if e.kind == ErrorKind::RateLimited && e.status == 429)
-    );
+    assert!(matches!(&ev[ev.len() - 2], StreamEvent::Error(e) if e.kind == ErrorKind::RateLimited && e.status == 429));
 
     let mut raw = sse(&[delta(json!({"content": "a"}))]);
     raw.extend_from_slice(b"data: {\"choices\": [\n\n");
     let ev = decode_stream_whole(&raw);
     assert_grammar(&ev);
-    assert!(
-        matches!(&ev[ev.len() - 2], StreamEvent::Error(e) if e.kind == ErrorKind::UpstreamInvalid)
-    );
+    assert!(matches!(&ev[ev.len() - 2], StreamEvent::Error(e) if e.kind == ErrorKind::UpstreamInvalid));
 
     // A bare error chunk as the very first event still yields Start first.
     let ev = decode_stream_whole(&sse(&[
@@ -81,10 +75,7 @@ fn done_without_finish_reason_ends_normally_without_finish() {
     let mut raw = sse(&[delta(json!({"content": "hi"}))]);
     raw.extend_from_slice(b"data: [DONE]\n\n");
     let ev = decode_stream_whole(&raw);
-    assert_eq!(
-        kinds(&ev),
-        ["Start", "PartStart", "TextDelta", "PartStop", "End"]
-    );
+    assert_eq!(kinds(&ev), ["Start", "PartStart", "TextDelta", "PartStop", "End"]);
 }
 
 #[test]
@@ -105,22 +96,11 @@ fn usage_null_chunks_content_after_finish_and_other_choices_are_ignored() {
     assert_eq!(
         ev[1..].to_vec(),
         vec![
-            StreamEvent::PartStart {
-                index: 0,
-                kind: PartKind::Text
-            },
-            StreamEvent::TextDelta {
-                index: 0,
-                text: "hi".into()
-            },
+            StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+            StreamEvent::TextDelta { index: 0, text: "hi".into() },
             StreamEvent::PartStop { index: 0 },
             StreamEvent::Finish(FinishReason::Length),
-            StreamEvent::Usage(Usage {
-                input: Some(3),
-                output: Some(1),
-                reasoning: Some(0),
-                ..Default::default()
-            }),
+            StreamEvent::Usage(Usage { input: Some(3), output: Some(1), reasoning: Some(0), ..Default::default() }),
             StreamEvent::End,
         ]
     );
@@ -150,10 +130,9 @@ fn index_less_legacy_and_custom_tool_calls() {
     let starts: Vec<(String, String, ToolCallKind)> = ev
         .iter()
         .filter_map(|e| match e {
-            StreamEvent::PartStart {
-                kind: PartKind::ToolCall { id, name, kind },
-                ..
-            } => Some((id.clone(), name.clone(), *kind)),
+            StreamEvent::PartStart { kind: PartKind::ToolCall { id, name, kind }, .. } => {
+                Some((id.clone(), name.clone(), *kind))
+            }
             _ => None,
         })
         .collect();
@@ -170,9 +149,7 @@ fn index_less_legacy_and_custom_tool_calls() {
         .map(|i| {
             ev.iter()
                 .filter_map(|e| match e {
-                    StreamEvent::ToolArgsDelta { index, delta } if *index == i => {
-                        Some(delta.as_str())
-                    }
+                    StreamEvent::ToolArgsDelta { index, delta } if *index == i => Some(delta.as_str()),
                     _ => None,
                 })
                 .collect()
@@ -185,28 +162,17 @@ fn index_less_legacy_and_custom_tool_calls() {
 fn a_call_whose_name_arrives_late_waits_for_it() {
     let raw = sse(&[
         delta(json!({"content": "x"})),
-        delta(
-            json!({"tool_calls": [{"index": 0, "id": "a", "function": {"arguments": "{\"k\""}}]}),
-        ),
-        delta(
-            json!({"tool_calls": [{"index": 0, "function": {"name": "late", "arguments": ":2}"}}]}),
-        ),
+        delta(json!({"tool_calls": [{"index": 0, "id": "a", "function": {"arguments": "{\"k\""}}]})),
+        delta(json!({"tool_calls": [{"index": 0, "function": {"name": "late", "arguments": ":2}"}}]})),
         finish("tool_calls"),
     ]);
     let ev = decode_stream_whole(&raw);
     assert_grammar(&ev);
     assert!(ev.contains(&StreamEvent::PartStart {
         index: 1,
-        kind: PartKind::ToolCall {
-            id: "a".into(),
-            name: "late".into(),
-            kind: ToolCallKind::Function
-        }
+        kind: PartKind::ToolCall { id: "a".into(), name: "late".into(), kind: ToolCallKind::Function }
     }));
-    assert!(ev.contains(&StreamEvent::ToolArgsDelta {
-        index: 1,
-        delta: "{\"k\":2}".into()
-    }));
+    assert!(ev.contains(&StreamEvent::ToolArgsDelta { index: 1, delta: "{\"k\":2}".into() }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,21 +194,11 @@ fn encode(events: &[StreamEvent], include_usage: bool, finish_twice: bool) -> St
 }
 
 fn start() -> StreamEvent {
-    StreamEvent::Start {
-        id: "up".into(),
-        model: "gpt-x".into(),
-    }
+    StreamEvent::Start { id: "up".into(), model: "gpt-x".into() }
 }
 
 fn tool(index: usize, id: &str, name: &str, kind: ToolCallKind) -> StreamEvent {
-    StreamEvent::PartStart {
-        index,
-        kind: PartKind::ToolCall {
-            id: id.into(),
-            name: name.into(),
-            kind,
-        },
-    }
+    StreamEvent::PartStart { index, kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind } }
 }
 
 #[test]
@@ -250,53 +206,23 @@ fn sdk_accumulation_rebuilds_the_message() {
     let text = encode(
         &[
             start(),
-            StreamEvent::PartStart {
-                index: 0,
-                kind: PartKind::Reasoning { redacted: false },
-            },
-            StreamEvent::ReasoningDelta {
-                index: 0,
-                text: "think".into(),
-            },
+            StreamEvent::PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
+            StreamEvent::ReasoningDelta { index: 0, text: "think".into() },
             StreamEvent::PartStop { index: 0 },
-            StreamEvent::PartStart {
-                index: 1,
-                kind: PartKind::Reasoning { redacted: false },
-            },
-            StreamEvent::ReasoningDelta {
-                index: 1,
-                text: "again".into(),
-            },
+            StreamEvent::PartStart { index: 1, kind: PartKind::Reasoning { redacted: false } },
+            StreamEvent::ReasoningDelta { index: 1, text: "again".into() },
             StreamEvent::PartStop { index: 1 },
             tool(2, "c0", "get_weather", ToolCallKind::Function),
-            StreamEvent::ToolArgsDelta {
-                index: 2,
-                delta: "{\"a\":".into(),
-            },
+            StreamEvent::ToolArgsDelta { index: 2, delta: "{\"a\":".into() },
             // No PartStop: the next call closes this one.
             tool(3, "c1", "apply_patch", ToolCallKind::Custom),
-            StreamEvent::ToolArgsDelta {
-                index: 2,
-                delta: "ignored: part 2 is closed".into(),
-            },
-            StreamEvent::ToolArgsDelta {
-                index: 3,
-                delta: "raw ".into(),
-            },
-            StreamEvent::ToolArgsDelta {
-                index: 3,
-                delta: "input".into(),
-            },
+            StreamEvent::ToolArgsDelta { index: 2, delta: "ignored: part 2 is closed".into() },
+            StreamEvent::ToolArgsDelta { index: 3, delta: "raw ".into() },
+            StreamEvent::ToolArgsDelta { index: 3, delta: "input".into() },
             StreamEvent::PartStop { index: 3 },
             StreamEvent::PartStop { index: 9 },
-            StreamEvent::Usage(Usage {
-                input: Some(10),
-                ..Default::default()
-            }),
-            StreamEvent::Usage(Usage {
-                output: Some(4),
-                ..Default::default()
-            }),
+            StreamEvent::Usage(Usage { input: Some(10), ..Default::default() }),
+            StreamEvent::Usage(Usage { output: Some(4), ..Default::default() }),
             StreamEvent::End,
         ],
         true,
@@ -316,16 +242,8 @@ fn sdk_accumulation_rebuilds_the_message() {
     );
     let data = data_lines(&text);
     let usage: Value = serde_json::from_str(&data[data.len() - 2]).expect("usage chunk");
-    assert_eq!(
-        usage["usage"],
-        json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14})
-    );
-    assert_eq!(
-        data.iter()
-            .filter(|d| d.contains("finish_reason\":\""))
-            .count(),
-        1
-    );
+    assert_eq!(usage["usage"], json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}));
+    assert_eq!(data.iter().filter(|d| d.contains("finish_reason\":\"")).count(), 1);
 }
 
 #[test]
@@ -334,14 +252,8 @@ fn finish_is_written_once_and_nothing_follows_it() {
         &[
             start(),
             StreamEvent::Finish(FinishReason::ContentFilter),
-            StreamEvent::PartStart {
-                index: 0,
-                kind: PartKind::Text,
-            },
-            StreamEvent::TextDelta {
-                index: 0,
-                text: "after finish".into(),
-            },
+            StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+            StreamEvent::TextDelta { index: 0, text: "after finish".into() },
             StreamEvent::Finish(FinishReason::Stop),
             StreamEvent::End,
             StreamEvent::End,
@@ -358,11 +270,7 @@ fn finish_is_written_once_and_nothing_follows_it() {
 #[test]
 fn error_before_anything_and_after_finish() {
     let err = ErrorInfo::new(ErrorKind::ContextLengthExceeded, "too long");
-    let text = encode(
-        &[StreamEvent::Error(err.clone()), StreamEvent::End],
-        true,
-        true,
-    );
+    let text = encode(&[StreamEvent::Error(err.clone()), StreamEvent::End], true, true);
     check_sdk_rules(&text);
     let data = data_lines(&text);
     assert_eq!(data.len(), 2);
@@ -371,15 +279,7 @@ fn error_before_anything_and_after_finish() {
     assert_eq!(v["error"]["type"], "invalid_request_error");
 
     // Finish already sent, then the upstream fails: the error chunk still ends the stream.
-    let text = encode(
-        &[
-            start(),
-            StreamEvent::Finish(FinishReason::Stop),
-            StreamEvent::Error(err),
-        ],
-        true,
-        false,
-    );
+    let text = encode(&[start(), StreamEvent::Finish(FinishReason::Stop), StreamEvent::Error(err)], true, false);
     let data = data_lines(&text);
     assert_eq!(data.len(), 4);
     assert!(data[2].starts_with("{\"error\""));

@@ -36,9 +36,10 @@ fn golden(name: &str, actual: &Value) {
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {name}: {e}"));
         return;
     }
-    let want: Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("golden {name} missing ({e}); run with CROSSBAR_BLESS=1 and review it")
-    }))
+    let want: Value = serde_json::from_slice(
+        &std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("golden {name} missing ({e}); run with CROSSBAR_BLESS=1 and review it")),
+    )
     .unwrap_or_else(|e| panic!("golden {name}: {e}"));
     assert_eq!(actual, &want, "golden {name} differs (CROSSBAR_BLESS=1 regenerates it)");
 }
@@ -97,7 +98,10 @@ fn codex_request_maps_every_item() {
     assert_eq!(r.summary, vec!["**Planning the file creation**".to_string()]);
     assert_eq!(r.opaque, Some(Opaque::new(P, "oair1.rs_68a0c1e2f3.gAAAAABo_reasoning_state_from_openai==")));
     let Part::ToolCall(call) = &turn[1] else { panic!("call second") };
-    assert_eq!((call.id.as_str(), call.name.as_str(), call.kind), ("call_exec_1", "exec_command", ToolCallKind::Function));
+    assert_eq!(
+        (call.id.as_str(), call.name.as_str(), call.kind),
+        ("call_exec_1", "exec_command", ToolCallKind::Function)
+    );
     assert_eq!(call.arguments, r#"{"cmd":"ls","yield_time_ms":1000}"#);
 
     // Freeform apply_patch call and its output.
@@ -121,7 +125,10 @@ fn codex_request_maps_every_item() {
 
     // Tools: namespace flattened; hosted tools dropped with a named loss.
     let names: Vec<String> = req.tools.iter().map(|t| t.flat_name()).collect();
-    assert_eq!(names, ["exec_command", "apply_patch", "view_image", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait"]);
+    assert_eq!(
+        names,
+        ["exec_command", "apply_patch", "view_image", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait"]
+    );
     assert!(matches!(&req.tools[1].kind, ToolKind::Custom { format: Some(f) } if f["syntax"] == "lark"));
     assert_eq!(req.tools[0].strict, Some(false));
     assert!(has_loss(&req.losses, "tools[4]") && has_loss(&req.losses, "tools[5]"));
@@ -175,8 +182,12 @@ fn sdk_request_media_sampling_and_metadata() {
     golden("sdk_request.canonical.json", &serde_json::to_value(&req).unwrap_or_default());
     let parts = &req.messages[0].parts;
     assert_eq!(parts.len(), 6);
-    assert!(matches!(&parts[1], Part::Image { source: MediaSource::Url { url }, detail: None } if url.ends_with("cat.png")));
-    assert!(matches!(&parts[2], Part::Image { source: MediaSource::FileId { id }, detail: Some(d) } if id == "file-img123" && d == "low"));
+    assert!(
+        matches!(&parts[1], Part::Image { source: MediaSource::Url { url }, detail: None } if url.ends_with("cat.png"))
+    );
+    assert!(
+        matches!(&parts[2], Part::Image { source: MediaSource::FileId { id }, detail: Some(d) } if id == "file-img123" && d == "low")
+    );
     assert!(matches!(&parts[3], Part::File { source: MediaSource::Base64 { media_type, .. }, filename: Some(f) }
         if media_type == "application/pdf" && f == "report.pdf"));
     assert!(matches!(&parts[4], Part::File { source: MediaSource::FileId { .. }, .. }));
@@ -259,7 +270,9 @@ fn gateway_sealed_state_comes_back() {
     bad.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
     let body = json!({"model": "m", "input": [{"type": "reasoning", "summary": [], "encrypted_content": bad}]});
     match decode_request(P, body.to_string().as_bytes(), &c) {
-        Err(ProtocolError::InvalidRequest { param, .. }) => assert_eq!(param.as_deref(), Some("input[0].encrypted_content")),
+        Err(ProtocolError::InvalidRequest { param, .. }) => {
+            assert_eq!(param.as_deref(), Some("input[0].encrypted_content"))
+        }
         other => panic!("expected 400, got {other:?}"),
     }
 }
@@ -274,7 +287,12 @@ fn reasoning_without_state_keeps_its_text() {
     assert_eq!(req.messages.len(), 1);
     assert_eq!(
         req.messages[0].parts,
-        vec![Part::Reasoning(Reasoning { text: "raw".into(), summary: vec!["S".into()], opaque: None, redacted: false })]
+        vec![Part::Reasoning(Reasoning {
+            text: "raw".into(),
+            summary: vec!["S".into()],
+            opaque: None,
+            redacted: false
+        })]
     );
 }
 
@@ -300,7 +318,9 @@ fn invalid_and_unsupported_requests() {
     assert!(e.to_string().contains("input[0].role"), "{e}");
     let e = err(json!({"model": "m", "input": [{"type": "function_call", "name": "f"}]}));
     assert!(e.to_string().contains("input[0]") && e.to_string().contains("call_id"), "{e}");
-    let e = err(json!({"model": "m", "input": [{"type": "message", "role": "user", "content": [{"type": "input_image"}]}]}));
+    let e = err(
+        json!({"model": "m", "input": [{"type": "message", "role": "user", "content": [{"type": "input_image"}]}]}),
+    );
     assert!(e.to_string().contains("input[0].content[0]"), "{e}");
     let e = err(json!({"model": "m", "tool_choice": "sometimes"}));
     assert!(e.to_string().contains("tool_choice"), "{e}");
@@ -337,9 +357,16 @@ fn harmless_oddities_are_losses_not_errors() {
         "future_field": {"anything": true}
     });
     let req = decode_request(P, body.to_string().as_bytes(), &cx()).unwrap_or_else(|e| panic!("{e}"));
-    for field in ["input[0]", "input[1].content[0]", "tools[0]", "tools[1]", "tool_choice", "reasoning.effort",
-        "include[message.output_text.logprobs]", "top_logprobs"]
-    {
+    for field in [
+        "input[0]",
+        "input[1].content[0]",
+        "tools[0]",
+        "tools[1]",
+        "tool_choice",
+        "reasoning.effort",
+        "include[message.output_text.logprobs]",
+        "top_logprobs",
+    ] {
         assert!(has_loss(&req.losses, field), "missing loss {field}: {:?}", req.losses);
     }
     assert_eq!(texts(&req.messages[0].parts), ["x"]);
@@ -359,7 +386,9 @@ fn openai_response_golden_and_fields() {
     let Part::Reasoning(r) = &resp.parts[0] else { panic!() };
     assert_eq!(r.summary.len(), 2);
     assert_eq!(r.opaque, Some(Opaque::new(P, "oair1.rs_68a0c20f2a.gAAAAABoUpstreamState_1==")));
-    assert!(matches!(&resp.parts[3], Part::ToolCall(c) if c.kind == ToolCallKind::Custom && c.arguments.starts_with("***")));
+    assert!(
+        matches!(&resp.parts[3], Part::ToolCall(c) if c.kind == ToolCallKind::Custom && c.arguments.starts_with("***"))
+    );
     assert!(matches!(&resp.parts[4], Part::ToolCall(c) if c.name == "multi_agent_v1__spawn_agent"));
 }
 

@@ -46,28 +46,89 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         "[a-z_.]{0,12}".prop_map(Value::String),
         prop::sample::select(vec![
-            "message", "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output",
-            "reasoning", "compaction", "compaction_trigger", "item_reference", "input_text", "input_image",
-            "input_file", "output_text", "refusal", "user", "assistant", "system", "developer", "function",
-            "custom", "namespace", "web_search", "json_schema", "Y2IxAAAA", "oair1.x.y", "data:image/png;base64,AA",
+            "message",
+            "function_call",
+            "function_call_output",
+            "custom_tool_call",
+            "custom_tool_call_output",
+            "reasoning",
+            "compaction",
+            "compaction_trigger",
+            "item_reference",
+            "input_text",
+            "input_image",
+            "input_file",
+            "output_text",
+            "refusal",
+            "user",
+            "assistant",
+            "system",
+            "developer",
+            "function",
+            "custom",
+            "namespace",
+            "web_search",
+            "json_schema",
+            "Y2IxAAAA",
+            "oair1.x.y",
+            "data:image/png;base64,AA",
         ])
         .prop_map(|s| Value::String(s.to_string())),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
 
 fn key() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "type", "role", "content", "text", "input", "model", "call_id", "name", "namespace", "arguments", "output",
-        "summary", "encrypted_content", "id", "image_url", "file_id", "file_data", "file_url", "detail", "tools",
-        "parameters", "format", "tool_choice", "reasoning", "effort", "text", "usage", "input_tokens",
-        "output_tokens", "status", "error", "code", "message", "response", "item", "delta", "output_index",
-        "incomplete_details", "reason", "instructions", "max_output_tokens", "include", "x",
+        "type",
+        "role",
+        "content",
+        "text",
+        "input",
+        "model",
+        "call_id",
+        "name",
+        "namespace",
+        "arguments",
+        "output",
+        "summary",
+        "encrypted_content",
+        "id",
+        "image_url",
+        "file_id",
+        "file_data",
+        "file_url",
+        "detail",
+        "tools",
+        "parameters",
+        "format",
+        "tool_choice",
+        "reasoning",
+        "effort",
+        "text",
+        "usage",
+        "input_tokens",
+        "output_tokens",
+        "status",
+        "error",
+        "code",
+        "message",
+        "response",
+        "item",
+        "delta",
+        "output_index",
+        "incomplete_details",
+        "reason",
+        "instructions",
+        "max_output_tokens",
+        "include",
+        "x",
     ])
     .prop_map(str::to_string)
 }
@@ -112,15 +173,20 @@ fn stream_event() -> impl Strategy<Value = StreamEvent> {
     let text = "[a-z{}\":\\\\ ]{0,8}";
     prop_oneof![
         Just(StreamEvent::Start { id: "u".into(), model: "m".into() }),
-        (idx.clone(), prop_oneof![
-            Just(PartKind::Text),
-            any::<bool>().prop_map(|redacted| PartKind::Reasoning { redacted }),
-            (prop::sample::select(vec!["apply_patch", "f", "ns__g", ""]), any::<bool>()).prop_map(|(n, c)| PartKind::ToolCall {
-                id: "c".into(),
-                name: n.into(),
-                kind: if c { ToolCallKind::Custom } else { ToolCallKind::Function },
-            }),
-        ])
+        (
+            idx.clone(),
+            prop_oneof![
+                Just(PartKind::Text),
+                any::<bool>().prop_map(|redacted| PartKind::Reasoning { redacted }),
+                (prop::sample::select(vec!["apply_patch", "f", "ns__g", ""]), any::<bool>()).prop_map(|(n, c)| {
+                    PartKind::ToolCall {
+                        id: "c".into(),
+                        name: n.into(),
+                        kind: if c { ToolCallKind::Custom } else { ToolCallKind::Function },
+                    }
+                }),
+            ]
+        )
             .prop_map(|(index, kind)| StreamEvent::PartStart { index, kind }),
         (idx.clone(), text).prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),
         (idx.clone(), text).prop_map(|(index, text)| StreamEvent::ReasoningDelta { index, text }),
@@ -135,8 +201,13 @@ fn stream_event() -> impl Strategy<Value = StreamEvent> {
             output: o.map(u64::from),
             ..Default::default()
         })),
-        prop::sample::select(vec![FinishReason::Stop, FinishReason::Length, FinishReason::ToolCalls, FinishReason::ContentFilter])
-            .prop_map(StreamEvent::Finish),
+        prop::sample::select(vec![
+            FinishReason::Stop,
+            FinishReason::Length,
+            FinishReason::ToolCalls,
+            FinishReason::ContentFilter
+        ])
+        .prop_map(StreamEvent::Finish),
         Just(StreamEvent::Error(ErrorInfo::new(ErrorKind::Overloaded, "busy"))),
         Just(StreamEvent::End),
     ]

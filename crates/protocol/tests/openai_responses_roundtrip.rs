@@ -9,9 +9,9 @@
 //! - the client Response object has the fields Codex and the SDK read.
 
 use crossbar_protocol::canonical::{
-    Cx, Effort, FinishReason, Loss, MediaSource, Message, Opaque, OpaqueCodec, OutputFormat, Part, Protocol,
-    Reasoning, ReasoningConfig, Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex,
-    ToolKind, ToolResult, Usage,
+    Cx, Effort, FinishReason, Loss, MediaSource, Message, Opaque, OpaqueCodec, OutputFormat, Part, Protocol, Reasoning,
+    ReasoningConfig, Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind,
+    ToolResult, Usage,
 };
 use crossbar_protocol::{decode_request, decode_response, encode_request, encode_response};
 use serde_json::{json, Value};
@@ -88,7 +88,9 @@ fn upstream_body_shape_for_codex() {
     assert_eq!(rs["summary"], json!([{"type": "summary_text", "text": "**Planning the file creation**"}]));
     // Calls come back as declared: custom natively, namespace re-attached.
     assert!(input.iter().any(|i| i["type"] == "custom_tool_call" && i["name"] == "apply_patch"));
-    assert!(input.iter().any(|i| i["type"] == "function_call" && i["name"] == "spawn_agent" && i["namespace"] == "multi_agent_v1"));
+    assert!(input
+        .iter()
+        .any(|i| i["type"] == "function_call" && i["name"] == "spawn_agent" && i["namespace"] == "multi_agent_v1"));
     assert!(input.iter().any(|i| i["type"] == "custom_tool_call_output" && i["call_id"] == "call_patch_1"));
     assert!(input.iter().any(|i| i["type"] == "web_search_call"), "replayed hosted items go back verbatim");
     // Tools: custom stays custom, namespace regrouped, strict explicit.
@@ -137,7 +139,10 @@ fn rich_request() -> Request {
                         source: MediaSource::Base64 { media_type: "image/jpeg".into(), data: "/9j/4AAQ".into() },
                         detail: Some("high".into()),
                     },
-                    Part::Image { source: MediaSource::Url { url: "https://x/y.png".into() }, detail: Some("auto".into()) },
+                    Part::Image {
+                        source: MediaSource::Url { url: "https://x/y.png".into() },
+                        detail: Some("auto".into()),
+                    },
                     Part::File {
                         source: MediaSource::Base64 { media_type: "application/pdf".into(), data: "JVBE".into() },
                         filename: Some("a.pdf".into()),
@@ -305,7 +310,10 @@ fn foreign_state_and_unsupported_fields_are_dropped_with_losses() {
     assert_eq!(body["input"][0]["role"], "developer");
     let input = body["input"].as_array().cloned().unwrap_or_default();
     let patch = input.iter().find(|i| i["call_id"] == "call_3" && i["type"] == "custom_tool_call").cloned();
-    assert_eq!(patch.map(|p| (p["input"].clone(), p["namespace"].clone())), Some((json!("print(2)"), json!("functions"))));
+    assert_eq!(
+        patch.map(|p| (p["input"].clone(), p["namespace"].clone())),
+        Some((json!("print(2)"), json!("functions")))
+    );
     assert_eq!(input.iter().filter(|i| i["type"] == "reasoning").count(), 1, "only OpenAI state is replayed");
 }
 
@@ -425,5 +433,7 @@ fn foreign_response_for_a_responses_client() {
         {"type": "custom_tool_call_output", "call_id": "toolu_1", "output": "ok"}]});
     let req = decode_request(P, next.to_string().as_bytes(), &c).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(req.messages[0].parts[0], Part::Reasoning(thinking));
-    assert!(matches!(&req.messages[0].parts[1], Part::ToolCall(tc) if tc.kind == ToolCallKind::Custom && tc.id == "toolu_1"));
+    assert!(
+        matches!(&req.messages[0].parts[1], Part::ToolCall(tc) if tc.kind == ToolCallKind::Custom && tc.id == "toolu_1")
+    );
 }

@@ -75,7 +75,10 @@ fn stream_in_reasoning_text_and_function_call() {
         ReasoningDelta { index: 0, text: "list files".into() },
         ReasoningDelta { index: 0, text: "\n\n".into() },
         ReasoningDelta { index: 0, text: "Then answer.".into() },
-        Opaque { index: 0, opaque: crossbar_protocol::canonical::Opaque::new(P, "oair1.rs_68b1a.gAAAAABoStreamState==") },
+        Opaque {
+            index: 0,
+            opaque: crossbar_protocol::canonical::Opaque::new(P, "oair1.rs_68b1a.gAAAAABoStreamState=="),
+        },
         PartStop { index: 0 },
         PartStart { index: 1, kind: PartKind::Text },
         TextDelta { index: 1, text: "Listing ".into() },
@@ -147,20 +150,31 @@ fn decode_frames(frames: &[(&str, Value)]) -> Vec<StreamEvent> {
 fn stream_in_endings_and_oddities() {
     // Cut stream: finish() reports it.
     let cut = decode_frames(&[("", json!({"type": "response.created", "response": {"id": "r", "model": "m"}}))]);
-    assert!(matches!(&cut[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid));
+    assert!(
+        matches!(&cut[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid)
+    );
 
     // Malformed JSON: Error + End, and nothing after it.
     let mut dec = StreamDecoder::new(P, &cx());
     let mut out = Vec::new();
     dec.push(&SseEvent { event: None, data: "{\"type\":\"response.created\"".into() }, &mut out);
-    dec.push(&SseEvent { event: None, data: json!({"type": "response.completed", "response": {}}).to_string() }, &mut out);
+    dec.push(
+        &SseEvent { event: None, data: json!({"type": "response.completed", "response": {}}).to_string() },
+        &mut out,
+    );
     dec.finish(&mut out);
-    assert!(matches!(&out[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid), "{out:?}");
+    assert!(
+        matches!(&out[..], [StreamEvent::Start { .. }, StreamEvent::Error(e), StreamEvent::End] if e.kind == ErrorKind::UpstreamInvalid),
+        "{out:?}"
+    );
 
     // Top-level `error` event.
     let err = decode_frames(&[
         ("", json!({"type": "response.created", "response": {"id": "r"}})),
-        ("error", json!({"type": "error", "code": "server_is_overloaded", "message": "busy", "param": null, "sequence_number": 1})),
+        (
+            "error",
+            json!({"type": "error", "code": "server_is_overloaded", "message": "busy", "param": null, "sequence_number": 1}),
+        ),
     ]);
     let StreamEvent::Error(e) = &err[1] else { panic!("{err:?}") };
     assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Overloaded, "busy"));
@@ -168,8 +182,11 @@ fn stream_in_endings_and_oddities() {
     // `[DONE]`, unknown events, a message item announced only by `.done`, no `event:` lines.
     let odd = decode_frames(&[
         ("", json!({"type": "response.created", "response": {"id": "r", "model": "m"}})),
-        ("", json!({"type": "response.output_item.done", "output_index": 0, "item": {"type": "message", "id": "m1",
-            "content": [{"type": "output_text", "text": "whole"}, {"type": "refusal", "refusal": " no"}]}})),
+        (
+            "",
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"type": "message", "id": "m1",
+            "content": [{"type": "output_text", "text": "whole"}, {"type": "refusal", "refusal": " no"}]}}),
+        ),
         ("", json!({"type": "response.some_future_event", "x": 1})),
         ("", json!({"type": "response.completed", "response": {"id": "r", "usage": null}})),
     ]);
@@ -400,7 +417,12 @@ fn stream_out_text_exact_sequence() {
             TextDelta { index: 0, text: "Hel".into() },
             TextDelta { index: 0, text: "lo".into() },
             PartStop { index: 0 },
-            Usage(crossbar_protocol::canonical::Usage { input: Some(7), output: Some(2), cache_read: Some(3), ..Default::default() }),
+            Usage(crossbar_protocol::canonical::Usage {
+                input: Some(7),
+                output: Some(2),
+                cache_read: Some(3),
+                ..Default::default()
+            }),
             Finish(FinishReason::Stop),
             End,
         ],
@@ -490,9 +512,17 @@ fn stream_out_reasoning_calls_and_custom_tools() {
             ToolArgsDelta { index: 3, delta: "input".into() },
             PartStop { index: 3 },
             PartStart { index: 4, kind: PartKind::Reasoning { redacted: true } },
-            Opaque { index: 4, opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "redacted-data") },
+            Opaque {
+                index: 4,
+                opaque: crossbar_protocol::canonical::Opaque::new(Protocol::Anthropic, "redacted-data"),
+            },
             PartStop { index: 4 },
-            Usage(crossbar_protocol::canonical::Usage { input: Some(100), output: Some(50), reasoning: Some(20), ..Default::default() }),
+            Usage(crossbar_protocol::canonical::Usage {
+                input: Some(100),
+                output: Some(50),
+                reasoning: Some(20),
+                ..Default::default()
+            }),
             Finish(FinishReason::ToolCalls),
             End,
         ],
@@ -535,7 +565,12 @@ fn stream_out_reasoning_calls_and_custom_tools() {
     let opened = c.codec.open(token);
     assert_eq!(
         opened,
-        Ok(Sealed::Reasoning(Reasoning { text: "Thinking.".into(), summary: vec![], opaque: Some(sig), redacted: false }))
+        Ok(Sealed::Reasoning(Reasoning {
+            text: "Thinking.".into(),
+            summary: vec![],
+            opaque: Some(sig),
+            redacted: false
+        }))
     );
     // Namespace restored on the function call.
     assert_eq!(out[1]["type"], "function_call");
@@ -543,12 +578,17 @@ fn stream_out_reasoning_calls_and_custom_tools() {
     assert_eq!(out[1]["arguments"], "{\"message\":\"go\"}");
     assert_eq!(out[1]["call_id"], "toolu_1");
     // Custom tools come back as custom_tool_call with raw input.
-    assert_eq!((out[2]["type"].clone(), out[2]["input"].clone()), (json!("custom_tool_call"), json!("*** Begin Patch\n")));
+    assert_eq!(
+        (out[2]["type"].clone(), out[2]["input"].clone()),
+        (json!("custom_tool_call"), json!("*** Begin Patch\n"))
+    );
     assert_eq!((out[3]["type"].clone(), out[3]["input"].clone()), (json!("custom_tool_call"), json!("raw input")));
     // Redacted thinking: no summary, state still sealed.
     assert_eq!(out[4]["summary"], json!([]));
-    assert!(matches!(c.codec.open(out[4]["encrypted_content"].as_str().unwrap_or_default()),
-        Ok(Sealed::Reasoning(Reasoning { redacted: true, .. }))));
+    assert!(matches!(
+        c.codec.open(out[4]["encrypted_content"].as_str().unwrap_or_default()),
+        Ok(Sealed::Reasoning(Reasoning { redacted: true, .. }))
+    ));
     assert_eq!(ev[ev.len() - 1]["response"]["usage"]["output_tokens_details"]["reasoning_tokens"], 20);
 }
 
@@ -576,7 +616,10 @@ fn stream_out_error_mid_part_is_response_failed() {
     let ev = check_stream(&out);
     let last = &ev[ev.len() - 1];
     assert_eq!(last["type"], "response.failed");
-    assert_eq!(last["response"]["error"], json!({"code": "rate_limit_exceeded", "message": "Rate limited. Please try again in 3s."}));
+    assert_eq!(
+        last["response"]["error"],
+        json!({"code": "rate_limit_exceeded", "message": "Rate limited. Please try again in 3s."})
+    );
     // Only the finished item is in the output; the partial one is not reported as done.
     assert_eq!(last["response"]["output"].as_array().map(Vec::len), Some(1));
     assert_eq!(types(&ev).iter().filter(|t| **t == "response.output_item.done").count(), 1);

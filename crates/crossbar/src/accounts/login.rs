@@ -80,7 +80,8 @@ struct Tokens {
 
 /// The whole login: the prompt goes to `out`, the account into `data_dir`'s account file.
 pub async fn login(data_dir: &Path, opts: &Options, out: &mut impl Write) -> anyhow::Result<Account> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("cannot build the HTTP client")?;
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("cannot build the HTTP client")?;
     let device = request_code(&client, opts).await?;
     write!(out, "{}", prompt(opts, &device.user_code)).and_then(|()| out.flush()).context("cannot write the prompt")?;
     let authorized = poll(&client, opts, &device).await?;
@@ -97,7 +98,13 @@ fn prompt(opts: &Options, user_code: &str) -> String {
 
 async fn request_code(client: &reqwest::Client, opts: &Options) -> anyhow::Result<DeviceCode> {
     let url = format!("{}/api/accounts/deviceauth/usercode", opts.issuer);
-    let resp = client.post(&url).json(&serde_json::json!({"client_id": token::CODEX_CLIENT_ID})).send().await.map_err(reqwest::Error::without_url).with_context(|| format!("cannot reach {url}"))?;
+    let resp = client
+        .post(&url)
+        .json(&serde_json::json!({"client_id": token::CODEX_CLIENT_ID}))
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("cannot reach {url}"))?;
     match resp.status().as_u16() {
         200..=299 => resp.json().await.with_context(|| format!("{url} did not answer with a device code")),
         404 => bail!("device-code login is not enabled on {} (HTTP 404 from {url}); check --issuer, or import a Codex auth.json instead", opts.issuer),
@@ -109,12 +116,22 @@ async fn request_code(client: &reqwest::Client, opts: &Options) -> anyhow::Resul
 async fn poll(client: &reqwest::Client, opts: &Options, device: &DeviceCode) -> anyhow::Result<Authorized> {
     let url = format!("{}/api/accounts/deviceauth/token", opts.issuer);
     let body = serde_json::json!({"device_auth_id": device.device_auth_id, "user_code": device.user_code});
-    let every = opts.interval.unwrap_or_else(|| Duration::from_secs(device.interval.as_ref().and_then(Interval::seconds).unwrap_or(DEFAULT_INTERVAL).max(1)));
+    let every = opts.interval.unwrap_or_else(|| {
+        Duration::from_secs(device.interval.as_ref().and_then(Interval::seconds).unwrap_or(DEFAULT_INTERVAL).max(1))
+    });
     let start = Instant::now();
     loop {
-        let resp = client.post(&url).json(&body).send().await.map_err(reqwest::Error::without_url).with_context(|| format!("cannot reach {url}"))?;
+        let resp = client
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("cannot reach {url}"))?;
         match resp.status().as_u16() {
-            200..=299 => return resp.json().await.with_context(|| format!("{url} did not answer with an authorization code")),
+            200..=299 => {
+                return resp.json().await.with_context(|| format!("{url} did not answer with an authorization code"))
+            }
             403 | 404 => {}
             status => bail!("device-code login failed: {url} answered HTTP {status}{}", error_code(resp).await),
         }
@@ -136,17 +153,32 @@ async fn exchange(client: &reqwest::Client, opts: &Options, authorized: &Authori
         ("code_verifier", authorized.code_verifier.as_str()),
     ];
     let url = &opts.token_url;
-    let resp = client.post(url).form(&form).send().await.map_err(reqwest::Error::without_url).with_context(|| format!("cannot reach the token endpoint {url}"))?;
+    let resp = client
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("cannot reach the token endpoint {url}"))?;
     match resp.status().as_u16() {
         200..=299 => resp.json().await.with_context(|| format!("the token endpoint {url} did not answer with tokens")),
-        status => bail!("the token endpoint {url} refused the authorization code (HTTP {status}{})", error_code(resp).await),
+        status => {
+            bail!("the token endpoint {url} refused the authorization code (HTTP {status}{})", error_code(resp).await)
+        }
     }
 }
 
 /// The account the tokens belong to: its id and email from the id token (else the access token).
 fn account_of(t: Tokens) -> anyhow::Result<Account> {
-    let claims: Vec<serde_json::Value> = [t.id_token.as_deref(), Some(t.access_token.as_str())].into_iter().flatten().filter_map(token::jwt_claims).collect();
-    let id = claims.iter().find_map(token::chatgpt_account_id).context("the tokens name no ChatGPT account (no chatgpt_account_id claim)")?;
+    let claims: Vec<serde_json::Value> = [t.id_token.as_deref(), Some(t.access_token.as_str())]
+        .into_iter()
+        .flatten()
+        .filter_map(token::jwt_claims)
+        .collect();
+    let id = claims
+        .iter()
+        .find_map(token::chatgpt_account_id)
+        .context("the tokens name no ChatGPT account (no chatgpt_account_id claim)")?;
     let email = claims.iter().find_map(|c| c.get("email")?.as_str().map(str::to_string));
     let now = crate::pipeline::unix_now();
     Ok(Account {
@@ -173,7 +205,8 @@ mod tests {
 
     #[test]
     fn the_interval_is_a_string_or_a_number() {
-        let parse = |s: &str| serde_json::from_str::<DeviceCode>(s).expect("a device code").interval.and_then(|i| i.seconds());
+        let parse =
+            |s: &str| serde_json::from_str::<DeviceCode>(s).expect("a device code").interval.and_then(|i| i.seconds());
         assert_eq!(parse(r#"{"device_auth_id":"d","user_code":"u","interval":"5"}"#), Some(5));
         assert_eq!(parse(r#"{"device_auth_id":"d","user_code":"u","interval":" 7 "}"#), Some(7));
         assert_eq!(parse(r#"{"device_auth_id":"d","user_code":"u","interval":3}"#), Some(3));
@@ -184,7 +217,10 @@ mod tests {
     #[test]
     fn the_token_url_defaults_to_the_issuers() {
         let o = Options::new("https://auth.example/", None);
-        assert_eq!((o.issuer.as_str(), o.token_url.as_str()), ("https://auth.example", "https://auth.example/oauth/token"));
+        assert_eq!(
+            (o.issuer.as_str(), o.token_url.as_str()),
+            ("https://auth.example", "https://auth.example/oauth/token")
+        );
         assert_eq!(Options::new("http://a", Some("http://b/t")).token_url, "http://b/t");
     }
 }

@@ -55,7 +55,9 @@ pub struct Window {
 impl Window {
     /// The windows in a response's headers.
     pub fn read(h: &axum::http::HeaderMap, unix_now: u64) -> Vec<Window> {
-        let get = |n: String| h.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+        let get = |n: String| {
+            h.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite())
+        };
         ["primary", "secondary"]
             .iter()
             .filter_map(|w| {
@@ -63,7 +65,12 @@ impl Window {
                 let resets_at = get(format!("x-codex-{w}-reset-at"))
                     .map(|t| t.max(0.0) as u64)
                     .or_else(|| get(format!("x-codex-{w}-reset-after-seconds")).map(|s| unix_now + s.max(0.0) as u64));
-                Some(Window { name: w.to_string(), used_percent: used, window_minutes: get(format!("x-codex-{w}-window-minutes")).map(|m| m.max(0.0) as u64), resets_at })
+                Some(Window {
+                    name: w.to_string(),
+                    used_percent: used,
+                    window_minutes: get(format!("x-codex-{w}-window-minutes")).map(|m| m.max(0.0) as u64),
+                    resets_at,
+                })
             })
             .collect()
     }
@@ -71,7 +78,11 @@ impl Window {
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account").field("id", &self.id).field("email", &self.email).field("disabled", &self.disabled).finish()
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("disabled", &self.disabled)
+            .finish()
     }
 }
 
@@ -90,7 +101,11 @@ impl Account {
             account_id: Option<String>,
         }
         let f: File = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a Codex auth.json: {e}"))?;
-        let t = f.tokens.ok_or_else(|| anyhow::anyhow!("no ChatGPT login in this auth.json (\"tokens\" is missing; API-key logins cannot be pooled)"))?;
+        let t = f.tokens.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no ChatGPT login in this auth.json (\"tokens\" is missing; API-key logins cannot be pooled)"
+            )
+        })?;
         let claims = t.id_token.as_deref().and_then(token::jwt_claims);
         let id = t
             .account_id
@@ -118,12 +133,13 @@ pub async fn command(config: Option<&Path>, action: crate::cli::AccountsAction) 
         None => crate::config::defaults::data_dir(),
     };
     let result = match action {
-        crate::cli::AccountsAction::Import { path } => {
-            import(&data_dir, &path).map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
-        }
+        crate::cli::AccountsAction::Import { path } => import(&data_dir, &path)
+            .map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email"))),
         crate::cli::AccountsAction::Login { issuer, token_url } => {
             let opts = login::Options::new(&issuer, token_url.as_deref());
-            login::login(&data_dir, &opts, &mut std::io::stdout()).await.map(|a| format!("logged in: account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
+            login::login(&data_dir, &opts, &mut std::io::stdout())
+                .await
+                .map(|a| format!("logged in: account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
         }
         crate::cli::AccountsAction::List => list(&data_dir),
         crate::cli::AccountsAction::Remove { id } => remove(&data_dir, &id).map(|()| format!("removed account {id}\n")),
@@ -171,7 +187,10 @@ fn unix_ms() -> u64 {
 pub fn list(data_dir: &Path) -> anyhow::Result<String> {
     let all = store::Store::open(data_dir)?.load()?;
     if all.is_empty() {
-        return Ok("no accounts (add one with `crossbar accounts login` or `crossbar accounts import ~/.codex/auth.json`)\n".to_string());
+        return Ok(
+            "no accounts (add one with `crossbar accounts login` or `crossbar accounts import ~/.codex/auth.json`)\n"
+                .to_string(),
+        );
     }
     let now = crate::pipeline::unix_now();
     let mut out = String::new();

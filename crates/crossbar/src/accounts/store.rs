@@ -32,7 +32,8 @@ impl std::fmt::Debug for Store {
 impl Store {
     pub fn open(data_dir: &Path) -> anyhow::Result<Store> {
         let key = match std::env::var("CROSSBAR_ACCOUNTS_KEY") {
-            Ok(hex) => parse_hex(hex.trim()).ok_or_else(|| anyhow::anyhow!("CROSSBAR_ACCOUNTS_KEY must be 64 hex characters"))?,
+            Ok(hex) => parse_hex(hex.trim())
+                .ok_or_else(|| anyhow::anyhow!("CROSSBAR_ACCOUNTS_KEY must be 64 hex characters"))?,
             Err(_) => crate::gateway_key::load_or_create(data_dir)?,
         };
         Ok(Store { path: data_dir.join("accounts.sealed"), cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) })
@@ -50,7 +51,12 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => anyhow::bail!("cannot read {}: {e}", self.path.display()),
         };
-        let bad = || anyhow::anyhow!("{} cannot be opened with this key (CROSSBAR_ACCOUNTS_KEY or the gateway key)", self.path.display());
+        let bad = || {
+            anyhow::anyhow!(
+                "{} cannot be opened with this key (CROSSBAR_ACCOUNTS_KEY or the gateway key)",
+                self.path.display()
+            )
+        };
         let raw = STANDARD.decode(text.trim().strip_prefix(PREFIX).ok_or_else(bad)?).map_err(|_| bad())?;
         if raw.len() < 12 {
             return Err(bad());
@@ -63,7 +69,10 @@ impl Store {
     pub fn save(&self, accounts: &[Account]) -> anyhow::Result<()> {
         let plain = serde_json::to_vec(accounts)?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let sealed = self.cipher.encrypt(&nonce, plain.as_slice()).map_err(|_| anyhow::anyhow!("cannot seal the account file"))?;
+        let sealed = self
+            .cipher
+            .encrypt(&nonce, plain.as_slice())
+            .map_err(|_| anyhow::anyhow!("cannot seal the account file"))?;
         let mut raw = nonce.to_vec();
         raw.extend_from_slice(&sealed);
         if let Some(dir) = self.path.parent() {

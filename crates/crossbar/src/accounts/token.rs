@@ -80,7 +80,11 @@ impl AccountHandle {
     pub async fn access_token(&self) -> Result<Secret, KeyError> {
         let mut a = self.account.lock().await;
         if a.disabled {
-            return Err(KeyError::Account(format!("account {} is disabled: {}", a.id, a.last_error.as_deref().unwrap_or("re-import it"))));
+            return Err(KeyError::Account(format!(
+                "account {} is disabled: {}",
+                a.id,
+                a.last_error.as_deref().unwrap_or("re-import it")
+            )));
         }
         let now = crate::pipeline::unix_now();
         if a.expires_at.is_some_and(|t| t <= now + REFRESH_MARGIN) {

@@ -36,7 +36,9 @@ pub async fn run(state: Weak<AppState>, mut stop: tokio::sync::watch::Receiver<b
         match state.reload_accounts() {
             Ok(Some(n)) => tracing::info!(accounts = n, "account file changed: pools rebuilt"),
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "account file changed but cannot be loaded; keeping the current pools"),
+            Err(e) => {
+                tracing::warn!(error = %e, "account file changed but cannot be loaded; keeping the current pools")
+            }
         }
     }
 }

@@ -118,7 +118,13 @@ fn print_keys(keys: &[KeyRecord]) {
     table(&["ID", "NAME", "RPM", "TPM", "PARALLEL", "BUDGET", "MODELS", "EXPIRES", "STATUS"], &rows);
 }
 
-pub async fn usage(config: Option<PathBuf>, group_by: &str, from: Option<String>, to: Option<String>, key: Option<String>) -> anyhow::Result<()> {
+pub async fn usage(
+    config: Option<PathBuf>,
+    group_by: &str,
+    from: Option<String>,
+    to: Option<String>,
+    key: Option<String>,
+) -> anyhow::Result<()> {
     let by = GroupBy::parse(group_by).ok_or_else(|| anyhow!("--group-by must be key, model, provider or day"))?;
     let date = |v: Option<String>, d: i64| -> anyhow::Result<i64> {
         v.map_or(Ok(d), |s| parse_date(&s).ok_or_else(|| anyhow!("{s:?} is not YYYY-MM-DD or unix seconds")))

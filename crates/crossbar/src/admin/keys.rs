@@ -51,7 +51,8 @@ impl CreateKey {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}")))
 }
 
 /// Ids are 12 hex digits; anything else cannot name a key.
@@ -103,7 +104,12 @@ pub async fn show(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(i
     }
 }
 
-pub async fn update(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     if let Err(r) = guard(&state, &headers) {
         return r;
     }

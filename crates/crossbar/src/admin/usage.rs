@@ -14,7 +14,11 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub async fn report(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if let Err(r) = guard(&state, &headers) {
         return r;
     }
@@ -24,8 +28,9 @@ pub async fn report(State(state): State<Arc<AppState>>, headers: HeaderMap, Quer
     };
     let date = |name: &str, default: i64| match q.get(name) {
         None => Ok(default),
-        Some(v) => parse_date(v)
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "invalid_request", format!("{name} must be YYYY-MM-DD or unix seconds"))),
+        Some(v) => parse_date(v).ok_or_else(|| {
+            error(StatusCode::BAD_REQUEST, "invalid_request", format!("{name} must be YYYY-MM-DD or unix seconds"))
+        }),
     };
     let from = match date("from", 0) {
         Ok(v) => v,

@@ -43,11 +43,22 @@ pub async fn run(url: &str, key: &str, model: Option<&str>) -> Vec<Check> {
     };
     let models = match list_models(&http, url, key).await {
         Ok(m) if m.is_empty() => {
-            checks.push(Check::fail("models", "the gateway lists no models — fix: configure a provider (README: Configure it)"));
+            checks.push(Check::fail(
+                "models",
+                "the gateway lists no models — fix: configure a provider (README: Configure it)",
+            ));
             m
         }
         Ok(m) => {
-            checks.push(Check::pass("models", format!("{} listed ({}{})", m.len(), m[..m.len().min(5)].join(", "), if m.len() > 5 { ", …" } else { "" })));
+            checks.push(Check::pass(
+                "models",
+                format!(
+                    "{} listed ({}{})",
+                    m.len(),
+                    m[..m.len().min(5)].join(", "),
+                    if m.len() > 5 { ", …" } else { "" }
+                ),
+            ));
             m
         }
         Err(e) => {
@@ -95,10 +106,22 @@ const PONG: &str = "Reply with exactly pong";
 
 fn pong_requests(model: &str) -> Vec<(&'static str, String, Value)> {
     vec![
-        ("chat", "/v1/chat/completions".into(), json!({"model": model, "messages": [{"role": "user", "content": PONG}]})),
+        (
+            "chat",
+            "/v1/chat/completions".into(),
+            json!({"model": model, "messages": [{"role": "user", "content": PONG}]}),
+        ),
         ("responses", "/v1/responses".into(), json!({"model": model, "input": PONG})),
-        ("anthropic", "/v1/messages".into(), json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": PONG}]})),
-        ("gemini", format!("/v1beta/models/{model}:generateContent"), json!({"contents": [{"role": "user", "parts": [{"text": PONG}]}]})),
+        (
+            "anthropic",
+            "/v1/messages".into(),
+            json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": PONG}]}),
+        ),
+        (
+            "gemini",
+            format!("/v1beta/models/{model}:generateContent"),
+            json!({"contents": [{"role": "user", "parts": [{"text": PONG}]}]}),
+        ),
     ]
 }
 
@@ -119,14 +142,20 @@ async fn pong(http: &reqwest::Client, url: &str, key: &str, name: &str, path: &s
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Check::fail(name, format!("POST {path} answered {status}: {}", text.chars().take(300).collect::<String>()));
+        return Check::fail(
+            name,
+            format!("POST {path} answered {status}: {}", text.chars().take(300).collect::<String>()),
+        );
     }
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let reply = reply_text(&v);
     if reply.trim().trim_end_matches('.').eq_ignore_ascii_case("pong") {
         Check::pass(name, format!("POST {path} → \"pong\""))
     } else {
-        Check::fail(name, format!("POST {path} answered {reply:?} instead of \"pong\" — the model or the translation misbehaves"))
+        Check::fail(
+            name,
+            format!("POST {path} answered {reply:?} instead of \"pong\" — the model or the translation misbehaves"),
+        )
     }
 }
 
@@ -174,9 +203,13 @@ pub fn agent_check(agent: Agent, url: &str) -> Check {
             let provider = v["model"].as_str()?.split('/').next()?.to_string();
             v["provider"][provider]["options"]["baseURL"].as_str().map(str::to_string)
         }),
-        Agent::Gemini => files::read_optional(&setup::gemini_env_file()).ok().flatten().and_then(|env| {
-            env.lines().find_map(|l| l.trim().strip_prefix("GOOGLE_GEMINI_BASE_URL=").map(|v| v.trim().to_string()))
-        }).or_else(|| env_var("GOOGLE_GEMINI_BASE_URL")),
+        Agent::Gemini => files::read_optional(&setup::gemini_env_file())
+            .ok()
+            .flatten()
+            .and_then(|env| {
+                env.lines().find_map(|l| l.trim().strip_prefix("GOOGLE_GEMINI_BASE_URL=").map(|v| v.trim().to_string()))
+            })
+            .or_else(|| env_var("GOOGLE_GEMINI_BASE_URL")),
     };
     match points {
         Some(u) if super::origin(&u) == url => Check::pass(name, format!("{} points at {url}", path.display())),

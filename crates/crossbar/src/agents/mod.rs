@@ -51,7 +51,9 @@ impl Agent {
     pub fn config_file(self) -> PathBuf {
         match self {
             Agent::Codex => env_dir("CODEX_HOME").unwrap_or_else(|| home().join(".codex")).join("config.toml"),
-            Agent::ClaudeCode => env_dir("CLAUDE_CONFIG_DIR").unwrap_or_else(|| home().join(".claude")).join("settings.json"),
+            Agent::ClaudeCode => {
+                env_dir("CLAUDE_CONFIG_DIR").unwrap_or_else(|| home().join(".claude")).join("settings.json")
+            }
             Agent::Opencode => env_dir("XDG_CONFIG_HOME")
                 .unwrap_or_else(|| home().join(".config"))
                 .join("opencode")

@@ -34,7 +34,11 @@ pub fn plan(agent: Agent, o: &Options) -> Result<Vec<Change>, String> {
         Agent::Codex => {
             let path = agent.config_file();
             let c = Change::new(path.clone(), String::new()).map_err(io)?;
-            Ok(vec![Change { after: codex_toml(c.before.as_deref().unwrap_or(""), o).map_err(|e| format!("{}: {e}", path.display()))?, ..c }])
+            Ok(vec![Change {
+                after: codex_toml(c.before.as_deref().unwrap_or(""), o)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+                ..c
+            }])
         }
         Agent::ClaudeCode => {
             let path = agent.config_file();
@@ -76,7 +80,8 @@ pub fn plan(agent: Agent, o: &Options) -> Result<Vec<Change>, String> {
             object_at(&mut m, "model").insert("name".into(), json!(o.model));
             let settings = Change { after: pretty(&Value::Object(m)), ..c };
             let env_path = gemini_env_file();
-            let e = Change::new(env_path.clone(), String::new()).map_err(|e| format!("cannot read {}: {e}", env_path.display()))?;
+            let e = Change::new(env_path.clone(), String::new())
+                .map_err(|e| format!("cannot read {}: {e}", env_path.display()))?;
             let after = merge_env(
                 e.before.as_deref().unwrap_or(""),
                 &[("GOOGLE_GEMINI_BASE_URL", o.url.as_str()), ("GEMINI_API_KEY", o.key.as_str())],
@@ -152,7 +157,12 @@ pub fn run(agent: Agent, o: &Options, print: bool) -> Result<String, String> {
     let mut out = String::new();
     for c in &changes {
         if print {
-            out.push_str(&format!("--- {} ({})\n{}", c.path.display(), if c.is_noop() { "unchanged" } else { "would write" }, c.after));
+            out.push_str(&format!(
+                "--- {} ({})\n{}",
+                c.path.display(),
+                if c.is_noop() { "unchanged" } else { "would write" },
+                c.after
+            ));
             continue;
         }
         match c.apply() {
@@ -184,7 +194,12 @@ mod tests {
     use super::*;
 
     fn opts() -> Options {
-        Options { url: "http://127.0.0.1:4141".into(), key: "k1".into(), model: "sonnet".into(), models: vec!["sonnet".into()] }
+        Options {
+            url: "http://127.0.0.1:4141".into(),
+            key: "k1".into(),
+            model: "sonnet".into(),
+            models: vec!["sonnet".into()],
+        }
     }
 
     #[test]

@@ -58,13 +58,23 @@ mod tests {
         let (id, secret) = parse(&g.plaintext).expect("parses");
         assert_eq!(id, g.id);
         assert!(matches(secret, &g.secret_sha256));
-        assert!(!matches(&secret.replace('a', "b").replace('0', "1"), &g.secret_sha256) || !secret.contains(['a', '0']));
+        assert!(
+            !matches(&secret.replace('a', "b").replace('0', "1"), &g.secret_sha256) || !secret.contains(['a', '0'])
+        );
         assert!(!g.secret_sha256.contains(secret));
     }
 
     #[test]
     fn malformed_keys_do_not_parse() {
-        for k in ["", "cb-", "sk-abc", "cb-zzzzzzzzzzzz-00", "cb-0123456789ab", "cb-0123456789ab-xyz", "cb-0123456789ab-\u{e9}"] {
+        for k in [
+            "",
+            "cb-",
+            "sk-abc",
+            "cb-zzzzzzzzzzzz-00",
+            "cb-0123456789ab",
+            "cb-0123456789ab-xyz",
+            "cb-0123456789ab-\u{e9}",
+        ] {
             assert!(parse(k).is_none(), "{k}");
         }
     }

@@ -203,7 +203,15 @@ pub struct Target {
 
 impl Target {
     pub fn new(provider: impl Into<String>, model: impl Into<String>) -> Target {
-        Target { provider: provider.into(), model: model.into(), weight: 1, priority: 0, rpm: None, tpm: None, max_parallel: None }
+        Target {
+            provider: provider.into(),
+            model: model.into(),
+            weight: 1,
+            priority: 0,
+            rpm: None,
+            tpm: None,
+            max_parallel: None,
+        }
     }
 }
 
@@ -284,9 +292,8 @@ impl Default for RoutingConfig {
 impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single(path.display().to_string(), None, "", format!("cannot read: {e}"))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors::single(path.display().to_string(), None, "", format!("cannot read: {e}")))?;
         Config::parse(&text, &path.display().to_string())
     }
 

@@ -89,10 +89,9 @@ impl KeyResolver {
                 _ => Err(KeyError::EnvMissing(var.clone())),
             },
             KeySource::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|err| KeyError::File {
-                    path: path.display().to_string(),
-                    err,
-                })?;
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|err| KeyError::File { path: path.display().to_string(), err })?;
                 let key = text.trim();
                 if key.is_empty() {
                     return Err(KeyError::FileEmpty(path.display().to_string()));
@@ -146,10 +145,7 @@ async fn run_key_command(argv: &[String]) -> Result<Secret, KeyError> {
         .map_err(|e| KeyError::Command { cmd: cmd.clone(), why: e.to_string() })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(KeyError::Command {
-            cmd,
-            why: format!("exited with {}: {}", out.status, stderr.trim()),
-        });
+        return Err(KeyError::Command { cmd, why: format!("exited with {}: {}", out.status, stderr.trim()) });
     }
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if key.is_empty() {

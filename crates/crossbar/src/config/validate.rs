@@ -86,7 +86,11 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let mut seen = HashSet::new();
     for (i, p) in raw.providers.iter().enumerate() {
         if !seen.insert(p.name.get_ref().clone()) {
-            cx.err(Some(&p.name), format!("providers[{i}].name"), format!("duplicate provider name {:?}", p.name.get_ref()));
+            cx.err(
+                Some(&p.name),
+                format!("providers[{i}].name"),
+                format!("duplicate provider name {:?}", p.name.get_ref()),
+            );
         }
     }
 
@@ -122,15 +126,28 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
             }),
         };
         let fallbacks = m.fallbacks.as_ref().map(|f| f.get_ref().clone()).unwrap_or_default();
-        models.push(ModelAlias { name, targets, strategy, fallbacks, retries: m.retries, sticky: m.sticky.unwrap_or(true) });
+        models.push(ModelAlias {
+            name,
+            targets,
+            strategy,
+            fallbacks,
+            retries: m.retries,
+            sticky: m.sticky.unwrap_or(true),
+        });
     }
     for (i, m) in raw.models.iter().enumerate() {
         let Some(f) = &m.fallbacks else { continue };
         for (j, name) in f.get_ref().iter().enumerate() {
             let known = alias_names.contains(name.as_str())
-                || name.split_once('/').is_some_and(|(p, rest)| !rest.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p));
+                || name
+                    .split_once('/')
+                    .is_some_and(|(p, rest)| !rest.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p));
             if !known {
-                cx.err(Some(f), format!("models[{i}].fallbacks[{j}]"), format!("{name:?} is neither a [[models]] name nor \"provider/model\""));
+                cx.err(
+                    Some(f),
+                    format!("models[{i}].fallbacks[{j}]"),
+                    format!("{name:?} is neither a [[models]] name nor \"provider/model\""),
+                );
             } else if name.trim() == m.name.get_ref().trim() {
                 cx.err(Some(f), format!("models[{i}].fallbacks[{j}]"), "a model cannot fall back to itself");
             }
@@ -160,11 +177,20 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
 }
 
 /// One `[[models]] targets` entry.
-fn deployment(cx: &mut Ctx, raw: &RawConfig, i: usize, j: usize, at: &Spanned<Vec<RawTarget>>, t: &RawTarget) -> Option<Target> {
+fn deployment(
+    cx: &mut Ctx,
+    raw: &RawConfig,
+    i: usize,
+    j: usize,
+    at: &Spanned<Vec<RawTarget>>,
+    t: &RawTarget,
+) -> Option<Target> {
     let name = t.target();
     let field = format!("models[{i}].targets[{j}]");
     let mut target = match name.split_once('/') {
-        Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => Target::new(p, model),
+        Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => {
+            Target::new(p, model)
+        }
         Some((p, model)) if !model.is_empty() => {
             cx.err(Some(at), field, format!("no provider named {p:?} (targets are \"provider/model\")"));
             return None;
@@ -198,7 +224,11 @@ fn routing(cx: &mut Ctx, r: &RawRouting) -> RoutingConfig {
     let ms = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_millis);
     let health_check = match &r.health_check_secs {
         Some(s) if *s.get_ref() > MAX_HEALTH_CHECK_SECS => {
-            cx.err(Some(s), "routing.health_check_secs", format!("must be at most {MAX_HEALTH_CHECK_SECS} (0 turns health checks off)"));
+            cx.err(
+                Some(s),
+                "routing.health_check_secs",
+                format!("must be at most {MAX_HEALTH_CHECK_SECS} (0 turns health checks off)"),
+            );
             d.health_check
         }
         Some(s) => Duration::from_secs(*s.get_ref()),
@@ -222,7 +252,11 @@ fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     if let Some(listen) = &r.listen {
         match parse_listen(listen.get_ref()) {
             Some(addr) => s.listen = addr,
-            None => cx.err(Some(listen), "server.listen", format!("{:?} is not an address like \"127.0.0.1:4141\"", listen.get_ref())),
+            None => cx.err(
+                Some(listen),
+                "server.listen",
+                format!("{:?} is not an address like \"127.0.0.1:4141\"", listen.get_ref()),
+            ),
         }
     }
     if let Some(mb) = &r.max_body_mb {
@@ -363,7 +397,8 @@ targets = ["work-anthropic/claude-sonnet-4-5"]
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let text = "[[providers]]\nname = \"a\"\nkind = \"nope\"\n\n[[models]]\nname = \"m\"\ntargets = [\"b/x\", \"bad\"]\n";
+        let text =
+            "[[providers]]\nname = \"a\"\nkind = \"nope\"\n\n[[models]]\nname = \"m\"\ntargets = [\"b/x\", \"bad\"]\n";
         let e = validate(text, "c.toml").expect_err("invalid").to_string();
         assert!(e.contains("c.toml:3: providers[0].kind: unknown kind \"nope\""), "{e}");
         assert!(e.contains("c.toml:7: models[0].targets[0]: no provider named \"b\""), "{e}");
@@ -430,7 +465,9 @@ targets = ["a/x", { target = "b/y", weight = 3, priority = 1, rpm = 60, tpm = 10
         assert_eq!(c.routing.health_check, Duration::from_secs(15));
         let c = validate("[routing]\nhealth_check_secs = 0\n", "c.toml").expect("valid");
         assert_eq!(c.routing.health_check, Duration::ZERO, "0 turns them off");
-        let e = validate("[routing]\nretries = 1\nhealth_check_secs = 30000\n", "c.toml").expect_err("too rare").to_string();
+        let e = validate("[routing]\nretries = 1\nhealth_check_secs = 30000\n", "c.toml")
+            .expect_err("too rare")
+            .to_string();
         assert!(e.contains("c.toml:3: routing.health_check_secs: must be at most 3600"), "{e}");
         let e = validate("[routing]\nhealth_check_secs = -1\n", "c.toml").expect_err("negative").to_string();
         assert!(e.starts_with("c.toml:2"), "{e}");

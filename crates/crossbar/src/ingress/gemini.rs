@@ -16,7 +16,11 @@ const P: Protocol = Protocol::Gemini;
 pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<String>, req: Request) -> Response {
     let started = Instant::now();
     let Some((model, method)) = tail.rsplit_once(':') else {
-        return reply::error_msg(P, ErrorKind::NotFound, format!("unknown method in {tail:?}: expected MODEL:generateContent"));
+        return reply::error_msg(
+            P,
+            ErrorKind::NotFound,
+            format!("unknown method in {tail:?}: expected MODEL:generateContent"),
+        );
     };
     let model = model.strip_prefix("models/").unwrap_or(model).to_string();
     let (endpoint, stream) = match method {

@@ -70,7 +70,13 @@ fn without_key(q: &str) -> Option<String> {
 
 /// The shared path of the JSON protocols (Chat, Responses, Anthropic): model and stream
 /// come from the body.
-pub async fn json_endpoint(state: Arc<AppState>, p: Protocol, endpoint: Endpoint, parts: Parts, body: Body) -> Response {
+pub async fn json_endpoint(
+    state: Arc<AppState>,
+    p: Protocol,
+    endpoint: Endpoint,
+    parts: Parts,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let body = match read_body(&state, p, body).await {
         Ok(b) => b,

@@ -28,10 +28,17 @@ pub(super) async fn collect(state: &AppState) -> Vec<Listed> {
         let info = targets.first().and_then(|(_, m)| state.catalog.lookup(m));
         out.push(Listed { id: name.clone(), owned_by: "crossbar".to_string(), info });
     }
-    let lists = futures_util::future::join_all(routes.providers().iter().map(|p| async move { (p.clone(), p.list_models().await) })).await;
+    let lists = futures_util::future::join_all(
+        routes.providers().iter().map(|p| async move { (p.clone(), p.list_models().await) }),
+    )
+    .await;
     for (p, models) in lists {
         for m in models {
-            out.push(Listed { id: format!("{}/{m}", p.name()), owned_by: p.name().to_string(), info: state.catalog.lookup(&m) });
+            out.push(Listed {
+                id: format!("{}/{m}", p.name()),
+                owned_by: p.name().to_string(),
+                info: state.catalog.lookup(&m),
+            });
         }
     }
     out
@@ -68,7 +75,11 @@ fn gemini_entry(l: &Listed) -> Value {
     v
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, Query(query): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     if query.contains_key("client_version") {
         // Codex asks `GET {base}/models?client_version=…` and reads only its own catalog format.
         return super::codex_models::catalog(State(state)).await;

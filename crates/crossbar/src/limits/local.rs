@@ -49,7 +49,12 @@ impl Local {
                 }
                 if k.tpm_used >= tpm {
                     let reset = (minute + 1) * WINDOW_MS - now;
-                    return Err(Denial::rate("tokens", tpm, reset, format!("this key's limit of {tpm} tokens per minute is reached")));
+                    return Err(Denial::rate(
+                        "tokens",
+                        tpm,
+                        reset,
+                        format!("this key's limit of {tpm} tokens per minute is reached"),
+                    ));
                 }
             }
             if let Some(rpm) = l.rpm {
@@ -58,12 +63,22 @@ impl Local {
                 }
                 if k.rpm.len() >= rpm as usize {
                     let reset = k.rpm.front().map_or(WINDOW_MS, |t| t + WINDOW_MS - now);
-                    return Err(Denial::rate("requests", u64::from(rpm), reset, format!("this key's limit of {rpm} requests per minute is reached")));
+                    return Err(Denial::rate(
+                        "requests",
+                        u64::from(rpm),
+                        reset,
+                        format!("this key's limit of {rpm} requests per minute is reached"),
+                    ));
                 }
             }
             if let Some(max) = l.max_parallel {
                 if k.parallel >= max {
-                    return Err(Denial::rate("requests", u64::from(max), 1000, format!("this key already has {max} requests in flight")));
+                    return Err(Denial::rate(
+                        "requests",
+                        u64::from(max),
+                        1000,
+                        format!("this key already has {max} requests in flight"),
+                    ));
                 }
                 k.parallel += 1;
             }

@@ -49,7 +49,12 @@ impl Denial {
 
     fn unavailable(e: impl std::fmt::Display) -> Denial {
         tracing::error!(error = %e, "limit store unavailable");
-        Denial { kind: DenialKind::Unavailable, message: "the limit store is unavailable; try again".into(), retry_after: Some(1), headers: None }
+        Denial {
+            kind: DenialKind::Unavailable,
+            message: "the limit store is unavailable; try again".into(),
+            retry_after: Some(1),
+            headers: None,
+        }
     }
 }
 
@@ -100,7 +105,12 @@ impl Limiter {
                 });
             }
         }
-        let r = Reservation { key_id: key.id.clone(), parallel: l.max_parallel.is_some(), tpm: l.tpm.is_some(), budget_start };
+        let r = Reservation {
+            key_id: key.id.clone(),
+            parallel: l.max_parallel.is_some(),
+            tpm: l.tpm.is_some(),
+            budget_start,
+        };
         match self {
             Limiter::Local(s) => s.admit(key, now)?,
             Limiter::Shared(s) => s.admit(key, now).await?,

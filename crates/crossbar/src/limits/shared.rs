@@ -7,8 +7,8 @@
 //! last use.
 
 use super::{Denial, Reservation, WINDOW_MS};
-use crate::store::{KeyRecord, Period, Store};
 use crate::redis_conn::RedisConn;
+use crate::store::{KeyRecord, Period, Store};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::sync::Arc;
@@ -92,7 +92,8 @@ impl Shared {
         }
         let seeded = store.spend(id, start).await?;
         let ttl = super::period_ttl(period).as_secs();
-        let _: Option<String> = redis::cmd("SET").arg(&key).arg(seeded).arg("NX").arg("EX").arg(ttl).query_async(&mut c).await?;
+        let _: Option<String> =
+            redis::cmd("SET").arg(&key).arg(seeded).arg("NX").arg("EX").arg(ttl).query_async(&mut c).await?;
         let v: Option<f64> = c.get(&key).await?;
         Ok(v.unwrap_or(seeded))
     }
@@ -120,16 +121,31 @@ impl Shared {
             0 => Ok(()),
             1 => {
                 let rpm = l.rpm.unwrap_or(0);
-                Err(Denial::rate("requests", u64::from(rpm), reset, format!("this key's limit of {rpm} requests per minute is reached")))
+                Err(Denial::rate(
+                    "requests",
+                    u64::from(rpm),
+                    reset,
+                    format!("this key's limit of {rpm} requests per minute is reached"),
+                ))
             }
             2 => {
                 let tpm = l.tpm.unwrap_or(0);
                 let reset = (minute + 1) * WINDOW_MS - now;
-                Err(Denial::rate("tokens", tpm, reset, format!("this key's limit of {tpm} tokens per minute is reached")))
+                Err(Denial::rate(
+                    "tokens",
+                    tpm,
+                    reset,
+                    format!("this key's limit of {tpm} tokens per minute is reached"),
+                ))
             }
             _ => {
                 let max = l.max_parallel.unwrap_or(0);
-                Err(Denial::rate("requests", u64::from(max), 1000, format!("this key already has {max} requests in flight")))
+                Err(Denial::rate(
+                    "requests",
+                    u64::from(max),
+                    1000,
+                    format!("this key already has {max} requests in flight"),
+                ))
             }
         }
     }

@@ -14,7 +14,9 @@ use crossbar_protocol::canonical::{ErrorInfo, ErrorKind};
 
 pub async fn admit(state: &AppState, inbound: &Inbound, ticket: &Ticket) -> Result<(), Response> {
     let Some(key) = &ticket.key else { return Ok(()) };
-    let deny = |reason: &'static str| state.metrics.limit_denials.get_or_create(&crate::telemetry::ReasonLabels { reason }).inc();
+    let deny = |reason: &'static str| {
+        state.metrics.limit_denials.get_or_create(&crate::telemetry::ReasonLabels { reason }).inc()
+    };
     if let Some(models) = &key.limits.models {
         if !models.contains(&inbound.model) {
             deny("model");
@@ -58,7 +60,9 @@ fn denied(inbound: &Inbound, d: &Denial) -> Response {
     }
     if let Some((what, limit, remaining, reset)) = d.headers {
         let name = |k: &str| axum::http::HeaderName::try_from(format!("x-ratelimit-{k}-{what}"));
-        for (k, v) in [("limit", limit.to_string()), ("remaining", remaining.to_string()), ("reset", format!("{reset}s"))] {
+        for (k, v) in
+            [("limit", limit.to_string()), ("remaining", remaining.to_string()), ("reset", format!("{reset}s"))]
+        {
             if let (Ok(n), Ok(v)) = (name(k), HeaderValue::from_str(&v)) {
                 h.insert(n, v);
             }

@@ -48,7 +48,9 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, route: Arc<Route>) -> R
         match attempt_route(&state, &inbound, &current).await {
             Ended::Answer(r) => return r,
             Ended::Fallback(r) => {
-                let next = fallbacks.by_ref().find_map(|name| state.routes().resolve(name).ok().filter(|r| !r.deployments.is_empty()));
+                let next = fallbacks
+                    .by_ref()
+                    .find_map(|name| state.routes().resolve(name).ok().filter(|r| !r.deployments.is_empty()));
                 match next {
                     Some(n) => {
                         tracing::info!(from = %current.name, to = %n.name, "falling back to another model");
@@ -89,7 +91,11 @@ struct Last {
 async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Ended {
     let cfg = &state.config.routing;
     let tokens = (inbound.body.len() / 4) as u64;
-    let session = if route.sticky && route.deployments.len() > 1 { sticky::session_key(&inbound.headers, &inbound.body) } else { None };
+    let session = if route.sticky && route.deployments.len() > 1 {
+        sticky::session_key(&inbound.headers, &inbound.body)
+    } else {
+        None
+    };
     let mut tried: Vec<usize> = Vec::new();
     // Not again in this request: rate limited, key failures, or a `Retry-After` too long to wait.
     let mut excluded: Vec<usize> = Vec::new();
@@ -139,7 +145,8 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
             return Ended::Answer(count_tokens::estimate(inbound));
         }
         let kind = target.provider.kind();
-        let (mut request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, kind) {
+        let (mut request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, kind)
+        {
             (relay::request(inbound, target), None)
         } else {
             match translate::prepare(state, inbound, target, upstream).await {
@@ -147,7 +154,11 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 Err(client_error) => return Ended::Answer(*client_error),
             }
         };
-        let conversation = session.or_else(|| (kind == crate::config::ProviderKind::Chatgpt).then(|| sticky::session_key(&inbound.headers, &inbound.body)).flatten());
+        let conversation = session.or_else(|| {
+            (kind == crate::config::ProviderKind::Chatgpt)
+                .then(|| sticky::session_key(&inbound.headers, &inbound.body))
+                .flatten()
+        });
         super::codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
@@ -165,7 +176,12 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 if let Some(k) = session {
                     super::affinity::remember(state, route, k, index, recalled, now);
                 }
-                resp.body = Box::pin(Tracked { inner: resp.body, flight, threshold: cfg.failures_to_cooldown, cooldown_ms: cfg.cooldown.as_millis() as u64 });
+                resp.body = Box::pin(Tracked {
+                    inner: resp.body,
+                    flight,
+                    threshold: cfg.failures_to_cooldown,
+                    cooldown_ms: cfg.cooldown.as_millis() as u64,
+                });
                 let mut r = respond(state, inbound, route, index, prepared, resp).await;
                 if let Ok(v) = HeaderValue::from_str(&attempts.to_string()) {
                     r.headers_mut().insert("x-crossbar-attempts", v);
@@ -209,7 +225,12 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
 }
 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.
-async fn judge(sent: Result<UpstreamResponse, UpstreamError>, stream: bool, idle: Duration, started: Instant) -> Verdict {
+async fn judge(
+    sent: Result<UpstreamResponse, UpstreamError>,
+    stream: bool,
+    idle: Duration,
+    started: Instant,
+) -> Verdict {
     let mut resp = match sent {
         Ok(r) => r,
         Err(e) => return Verdict::Retry(Failure::Transport(e)),
@@ -235,7 +256,9 @@ async fn judge(sent: Result<UpstreamResponse, UpstreamError>, stream: bool, idle
                 Verdict::Commit(resp, ttft)
             }
             Ok(Some(Err(e))) => Verdict::Retry(Failure::Transport(e)),
-            Ok(None) => Verdict::Retry(Failure::Transport(UpstreamError::Io("the stream ended before its first event".into()))),
+            Ok(None) => {
+                Verdict::Retry(Failure::Transport(UpstreamError::Io("the stream ended before its first event".into())))
+            }
             Err(_) => Verdict::Retry(Failure::Transport(UpstreamError::Idle(idle))),
         };
     }
@@ -280,7 +303,16 @@ async fn read_whole(mut resp: UpstreamResponse, idle: Duration, started: Instant
 
 /// Feed a failed attempt back into the deployment's health.
 #[allow(clippy::too_many_arguments)]
-fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now: u64, unix: f64, excluded: &mut Vec<usize>, waits: &mut Vec<(usize, Duration)>) {
+fn record(
+    state: &AppState,
+    route: &Route,
+    index: usize,
+    failure: &Failure,
+    now: u64,
+    unix: f64,
+    excluded: &mut Vec<usize>,
+    waits: &mut Vec<(usize, Duration)>,
+) {
     let cfg = &state.config.routing;
     let dep = &route.deployments[index];
     let provider = dep.target.provider.name().to_string();
@@ -289,7 +321,11 @@ fn record(state: &AppState, route: &Route, index: usize, failure: &Failure, now:
         Failure::Http { status, .. } if *status == 429 => ("http_429", "HTTP 429".to_string()),
         Failure::Http { status, .. } => ("http_5xx", format!("HTTP {status}")),
     };
-    state.metrics.upstream_errors.get_or_create(&crate::telemetry::UpstreamErrorLabels { provider: provider.clone(), kind }).inc();
+    state
+        .metrics
+        .upstream_errors
+        .get_or_create(&crate::telemetry::UpstreamErrorLabels { provider: provider.clone(), kind })
+        .inc();
     tracing::warn!(provider = %provider, model = %dep.target.model, error = %message, "attempt failed; trying another deployment");
     dep.state.set_last_error(message);
     let cooldown_ms = cfg.cooldown.as_millis() as u64;
@@ -330,13 +366,24 @@ pub(crate) fn observe(dep: &Deployment, headers: &HeaderMap, now: u64, unix: f64
 
 /// A 429 (or a usage limit): park the deployment until the reset its headers or its Codex body
 /// announce, else for `[routing] rate_limit_park_ms`.
-pub(crate) fn park_rate_limited(state: &AppState, dep: &Deployment, headers: &HeaderMap, body: &[u8], now: u64, unix: f64) {
+pub(crate) fn park_rate_limited(
+    state: &AppState,
+    dep: &Deployment,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: u64,
+    unix: f64,
+) {
     if let Some(a) = dep.target.provider.account() {
         a.observe_windows(headers);
     }
     let limits = Limits::read(headers, unix);
     dep.state.observe_limits(&limits, now);
-    let park = limits.retry_after.or(limits.exhausted_for).or_else(|| body_reset(body, unix)).unwrap_or(state.config.routing.rate_limit_park);
+    let park = limits
+        .retry_after
+        .or(limits.exhausted_for)
+        .or_else(|| body_reset(body, unix))
+        .unwrap_or(state.config.routing.rate_limit_park);
     dep.state.health.park(clock::ms_after(now, park));
 }
 
@@ -386,7 +433,8 @@ fn not_served(inbound: &Inbound, route: &Route, last: Option<&Failure>) -> Respo
 /// The message of an upstream error body, whatever its shape (bounded).
 fn upstream_message(body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let text = ["/error/message", "/detail", "/message"].iter().find_map(|p| v.pointer(p)?.as_str()).unwrap_or_default();
+    let text =
+        ["/error/message", "/detail", "/message"].iter().find_map(|p| v.pointer(p)?.as_str()).unwrap_or_default();
     text.chars().take(300).collect()
 }
 
@@ -429,7 +477,14 @@ impl Last {
     }
 }
 
-async fn respond(state: &Arc<AppState>, inbound: &Inbound, route: &Route, index: usize, prepared: Option<translate::Prepared>, resp: UpstreamResponse) -> Response {
+async fn respond(
+    state: &Arc<AppState>,
+    inbound: &Inbound,
+    route: &Route,
+    index: usize,
+    prepared: Option<translate::Prepared>,
+    resp: UpstreamResponse,
+) -> Response {
     let target = &route.deployments[index].target;
     match prepared {
         None => relay::respond(state.clone(), inbound, target, resp),
@@ -441,7 +496,10 @@ async fn respond(state: &Arc<AppState>, inbound: &Inbound, route: &Route, index:
 /// its `max_parallel`/`rpm`/`tpm` cap.
 fn unavailable(inbound: &Inbound, route: &Route, parked_until: Option<u64>, now: u64) -> Response {
     let (msg, secs) = match parked_until {
-        Some(t) => (format!("every deployment of {:?} is rate limited upstream; retry later", route.name), t.saturating_sub(now).div_ceil(1000).max(1)),
+        Some(t) => (
+            format!("every deployment of {:?} is rate limited upstream; retry later", route.name),
+            t.saturating_sub(now).div_ceil(1000).max(1),
+        ),
         None => (format!("every deployment of {:?} is at its capacity limit; retry shortly", route.name), 1),
     };
     let mut info = ErrorInfo::new(ErrorKind::RateLimited, msg);

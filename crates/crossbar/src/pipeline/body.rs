@@ -27,16 +27,16 @@ pub fn inspect(body: &[u8]) -> Result<Shallow, String> {
         return Err("the request body is empty; send a JSON object".to_string());
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = de
-        .deserialize_map(TopVisitor)
-        .map_err(|e| format!("the request body is not valid JSON: {e}"))?;
+    let found = de.deserialize_map(TopVisitor).map_err(|e| format!("the request body is not valid JSON: {e}"))?;
     de.end().map_err(|e| format!("the request body is not valid JSON: {e}"))?;
-    let mut out = Shallow { store_false: found.store.is_some_and(|v| v.get() == "false"), codex_refused: found.codex_refused, ..Shallow::default() };
+    let mut out = Shallow {
+        store_false: found.store.is_some_and(|v| v.get() == "false"),
+        codex_refused: found.codex_refused,
+        ..Shallow::default()
+    };
     if let Some(raw) = found.model {
         let s = raw.get();
-        out.model = Some(
-            serde_json::from_str::<String>(s).map_err(|_| "`model` must be a string".to_string())?,
-        );
+        out.model = Some(serde_json::from_str::<String>(s).map_err(|_| "`model` must be a string".to_string())?);
         let start = s.as_ptr() as usize - body.as_ptr() as usize;
         out.model_span = Some(start..start + s.len());
     }
@@ -141,7 +141,8 @@ mod tests {
 
     #[test]
     fn notes_what_the_codex_backend_would_refuse() {
-        let codex = inspect(br#"{"model":"m","stream":true,"store":false,"input":[{"temperature":1}]}"#).expect("valid");
+        let codex =
+            inspect(br#"{"model":"m","stream":true,"store":false,"input":[{"temperature":1}]}"#).expect("valid");
         assert!(codex.store_false && !codex.codex_refused);
         let sdk = inspect(br#"{"model":"m","input":"hi","max_output_tokens":100}"#).expect("valid");
         assert!(!sdk.store_false && sdk.codex_refused);

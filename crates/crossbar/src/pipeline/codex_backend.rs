@@ -33,7 +33,13 @@ const CODEX_HEADERS: [&str; 13] = [
 /// any other client, `originator` and a `session-id` derived from the conversation key, so the
 /// backend keeps one conversation on one prompt cache. Generation asks for SSE (the backend
 /// only streams it); other endpoints (`/responses/compact`) keep the client's `accept`.
-pub fn add_headers(kind: ProviderKind, endpoint: Endpoint, client: &HeaderMap, conversation: Option<u64>, out: &mut HeaderMap) {
+pub fn add_headers(
+    kind: ProviderKind,
+    endpoint: Endpoint,
+    client: &HeaderMap,
+    conversation: Option<u64>,
+    out: &mut HeaderMap,
+) {
     if kind != ProviderKind::Chatgpt {
         return;
     }
@@ -94,12 +100,18 @@ mod tests {
         codex.insert("accept", HeaderValue::from_static("application/json"));
         let mut out = HeaderMap::new();
         add_headers(ProviderKind::Chatgpt, Endpoint::Compact, &codex, Some(7), &mut out);
-        assert_eq!((out["session-id"].to_str().ok(), out["originator"].to_str().ok()), (Some("thread-1"), Some("codex_exec")));
+        assert_eq!(
+            (out["session-id"].to_str().ok(), out["originator"].to_str().ok()),
+            (Some("thread-1"), Some("codex_exec"))
+        );
         assert_eq!(out["accept"], "application/json", "compaction keeps the client's accept");
 
         let mut out = HeaderMap::new();
         add_headers(ProviderKind::Chatgpt, Endpoint::Generate, &HeaderMap::new(), Some(7), &mut out);
-        assert_eq!((out["originator"].to_str().ok(), out["accept"].to_str().ok()), (Some("codex_cli_rs"), Some("text/event-stream")));
+        assert_eq!(
+            (out["originator"].to_str().ok(), out["accept"].to_str().ok()),
+            (Some("codex_cli_rs"), Some("text/event-stream"))
+        );
         assert_eq!(out["session-id"], "crossbar-0000000000000007");
 
         let mut out = HeaderMap::new();

@@ -13,7 +13,10 @@ pub fn estimate(inbound: &Inbound) -> Response {
     let value: serde_json::Value = match serde_json::from_slice(&inbound.body) {
         Ok(v) => v,
         Err(e) => {
-            return reply::error(inbound.protocol, &ErrorInfo::new(ErrorKind::InvalidRequest, format!("the request body is not valid JSON: {e}")))
+            return reply::error(
+                inbound.protocol,
+                &ErrorInfo::new(ErrorKind::InvalidRequest, format!("the request body is not valid JSON: {e}")),
+            )
         }
     };
     let tokens = estimate_tokens(&value);
@@ -57,7 +60,9 @@ mod tests {
 
     #[test]
     fn estimate_grows_with_text_and_ignores_the_model() {
-        let small = estimate_tokens(&serde_json::json!({"model": "x".repeat(1000), "messages": [{"role": "user", "content": "hi"}]}));
+        let small = estimate_tokens(
+            &serde_json::json!({"model": "x".repeat(1000), "messages": [{"role": "user", "content": "hi"}]}),
+        );
         let big = estimate_tokens(&serde_json::json!({"messages": [{"role": "user", "content": "word ".repeat(400)}]}));
         assert!(small < 10, "{small}");
         assert!((450..600).contains(&big), "{big}");

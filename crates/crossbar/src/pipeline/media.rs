@@ -49,10 +49,8 @@ pub async fn inline_remote_media(req: &mut Request, policy: MediaPolicy) -> Resu
                     return Err(bad(format!("more than {MAX_FETCHES} remote media URLs in one request")));
                 }
                 let (media_type, bytes) = fetch(url, policy).await?;
-                *source = MediaSource::Base64 {
-                    media_type,
-                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
-                };
+                *source =
+                    MediaSource::Base64 { media_type, data: base64::engine::general_purpose::STANDARD.encode(bytes) };
             }
         }
     }
@@ -69,17 +67,21 @@ async fn fetch(url: &str, policy: MediaPolicy) -> Result<(String, Vec<u8>), Erro
     let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("media URL {url:?} is not valid: {e}")))?;
     let host = parsed.host_str().ok_or_else(|| bad(format!("media URL {url:?} has no host")))?.to_string();
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.trim_matches(['[', ']']), port)))
-        .await
-        .map_err(|_| bad(format!("resolving {host} timed out")))?
-        .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.trim_matches(['[', ']']), port)))
+            .await
+            .map_err(|_| bad(format!("resolving {host} timed out")))?
+            .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
+            .collect();
     let Some(addr) = addrs.first().copied() else {
         return Err(bad(format!("{host} has no address")));
     };
     if !policy.allow_private {
         if let Some(a) = addrs.iter().find(|a| is_internal(a.ip())) {
-            return Err(bad(format!("refusing to fetch media from {host}: it resolves to an internal address ({})", a.ip())));
+            return Err(bad(format!(
+                "refusing to fetch media from {host}: it resolves to an internal address ({})",
+                a.ip()
+            )));
         }
     }
     let client = reqwest::Client::builder()
@@ -88,7 +90,8 @@ async fn fetch(url: &str, policy: MediaPolicy) -> Result<(String, Vec<u8>), Erro
         .resolve(&host, addr)
         .build()
         .map_err(|e| bad(format!("cannot fetch media: {e}")))?;
-    let mut resp = client.get(parsed).send().await.map_err(|e| bad(format!("cannot fetch {url}: {}", e.without_url())))?;
+    let mut resp =
+        client.get(parsed).send().await.map_err(|e| bad(format!("cannot fetch {url}: {}", e.without_url())))?;
     if !resp.status().is_success() {
         return Err(bad(format!("fetching {url} returned HTTP {}", resp.status().as_u16())));
     }
@@ -147,7 +150,19 @@ mod tests {
 
     #[test]
     fn internal_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_internal(ip.parse().expect("ip")), "{ip}");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
@@ -160,7 +175,10 @@ mod tests {
         let mut req = Request::default();
         req.messages.push(crossbar_protocol::canonical::Message {
             role: crossbar_protocol::canonical::Role::User,
-            parts: vec![Part::Image { source: MediaSource::Url { url: "http://127.0.0.1:9/cat.png".into() }, detail: None }],
+            parts: vec![Part::Image {
+                source: MediaSource::Url { url: "http://127.0.0.1:9/cat.png".into() },
+                detail: None,
+            }],
         });
         let e = inline_remote_media(&mut req, MediaPolicy { allow_private: false }).await.expect_err("refused");
         assert!(e.message.contains("internal address"), "{}", e.message);

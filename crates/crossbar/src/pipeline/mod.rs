@@ -7,8 +7,8 @@
 mod admit;
 mod affinity;
 pub(crate) mod attempt;
-mod codex_backend;
 pub mod body;
+mod codex_backend;
 mod compaction;
 mod count_tokens;
 pub mod media;
@@ -66,7 +66,8 @@ pub struct Inbound {
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
-    let ticket = record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
+    let ticket =
+        record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
     let response = match admit::admit(&state, &inbound, &ticket).await {
         Ok(()) => ticket.scope(route_and_send(state, inbound)).await,
         Err(refused) => refused,
@@ -175,15 +176,15 @@ pub fn upstream_failure(state: &AppState, inbound: &Inbound, target: &Target, e:
     state
         .metrics
         .upstream_errors
-        .get_or_create(&crate::telemetry::UpstreamErrorLabels { provider: target.provider.name().to_string(), kind: e.label() })
+        .get_or_create(&crate::telemetry::UpstreamErrorLabels {
+            provider: target.provider.name().to_string(),
+            kind: e.label(),
+        })
         .inc();
     tracing::warn!(provider = target.provider.name(), error = %e, "upstream request failed");
     reply::error(inbound.protocol, &e.info())
 }
 
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -26,7 +26,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(state: Arc<AppState>, client: Protocol, provider: &str, started: Instant, status: u16, stream: bool) -> Outcome {
+    pub fn new(
+        state: Arc<AppState>,
+        client: Protocol,
+        provider: &str,
+        started: Instant,
+        status: u16,
+        stream: bool,
+    ) -> Outcome {
         if stream {
             state.metrics.inflight_streams.inc();
         }

@@ -39,7 +39,13 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    pub fn open(state: Arc<AppState>, key: Option<Arc<KeyRecord>>, model: &str, protocol_in: Protocol, started: Instant) -> Arc<Ticket> {
+    pub fn open(
+        state: Arc<AppState>,
+        key: Option<Arc<KeyRecord>>,
+        model: &str,
+        protocol_in: Protocol,
+        started: Instant,
+    ) -> Arc<Ticket> {
         let ts = now_ms() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
         Arc::new(Ticket {
             state,
@@ -64,7 +70,11 @@ impl Ticket {
     /// The target chosen for this request (the last one set wins: failover may change it).
     pub fn set_route(&self, provider: &str, upstream_model: &str, protocol_out: Protocol) {
         if let Ok(mut slot) = self.route.lock() {
-            *slot = Some(Route { provider: provider.to_string(), upstream_model: upstream_model.to_string(), protocol_out });
+            *slot = Some(Route {
+                provider: provider.to_string(),
+                upstream_model: upstream_model.to_string(),
+                protocol_out,
+            });
         }
     }
 

@@ -50,7 +50,14 @@ pub fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, resp: U
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let ok = (200..300).contains(&resp.status);
-    let outcome = Outcome::new(state.clone(), inbound.protocol, target.provider.name(), inbound.started, resp.status, is_sse && ok);
+    let outcome = Outcome::new(
+        state.clone(),
+        inbound.protocol,
+        target.provider.name(),
+        inbound.started,
+        resp.status,
+        is_sse && ok,
+    );
     let sniffer = Sniffer::new(inbound.protocol, is_sse);
     let body = if is_sse && ok {
         Body::from_stream(RelayStream::new(

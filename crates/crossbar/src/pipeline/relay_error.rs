@@ -31,7 +31,8 @@ pub fn frame(p: Protocol, info: &ErrorInfo, at_boundary: bool) -> BytesMut {
             crossbar_protocol::sse::write_event(&mut out, "error", &body.to_string());
         }
         Protocol::Gemini => {
-            let body = json!({"error": {"code": info.status, "message": info.message, "status": gemini_status(info.kind)}});
+            let body =
+                json!({"error": {"code": info.status, "message": info.message, "status": gemini_status(info.kind)}});
             crossbar_protocol::sse::write_data(&mut out, &body.to_string());
         }
     }

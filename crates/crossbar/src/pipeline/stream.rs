@@ -74,7 +74,13 @@ pub struct RelayStream;
 
 impl RelayStream {
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(upstream: BodyStream, sniffer: Sniffer, outcome: Outcome, protocol: Protocol, timing: Timing) -> BoxStream<'static, Out> {
+    pub fn new(
+        upstream: BodyStream,
+        sniffer: Sniffer,
+        outcome: Outcome,
+        protocol: Protocol,
+        timing: Timing,
+    ) -> BoxStream<'static, Out> {
         struct S {
             upstream: BodyStream,
             sniffer: Sniffer,

@@ -42,7 +42,12 @@ pub struct Prepared {
 
 /// Decode the client's request and encode it for `target` in `upstream`'s protocol. An `Err`
 /// is the client's error response (the request itself is at fault: no other target helps).
-pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstream: Protocol) -> Result<(UpstreamRequest, Prepared), Box<Response>> {
+pub async fn prepare(
+    state: &AppState,
+    inbound: &Inbound,
+    target: &Target,
+    upstream: Protocol,
+) -> Result<(UpstreamRequest, Prepared), Box<Response>> {
     let client = inbound.protocol;
     let mut cx = Cx::new(state.codec.clone());
     cx.include_usage = inbound.include_usage;
@@ -50,7 +55,8 @@ pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstr
     cx.created = super::unix_now();
     cx.id = uuid::Uuid::new_v4().simple().to_string();
 
-    let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
+    let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx)
+        .map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     req.model = target.model.clone();
     req.stream = inbound.stream;
     let kind = target.provider.kind();
@@ -70,7 +76,8 @@ pub async fn prepare(state: &AppState, inbound: &Inbound, target: &Target, upstr
         }
     }
     cx.tools = Arc::new(ToolIndex::new(&req.tools));
-    let encoded = crossbar_protocol::encode_request(upstream, &req, &cx).map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
+    let encoded = crossbar_protocol::encode_request(upstream, &req, &cx)
+        .map_err(|e| Box::new(reply::error(client, &e.to_info())))?;
     losses.extend(req.losses.iter().cloned());
     losses.extend(encoded.losses.iter().cloned());
     let collect = req.stream && !inbound.stream;
@@ -98,7 +105,13 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
 }
 
 /// The client's response, translated from the upstream's.
-pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, prepared: Prepared, resp: UpstreamResponse) -> Response {
+pub async fn respond(
+    state: Arc<AppState>,
+    inbound: &Inbound,
+    target: &Target,
+    prepared: Prepared,
+    resp: UpstreamResponse,
+) -> Response {
     let client = inbound.protocol;
     let Prepared { upstream, cx, losses, collect } = prepared;
     if !(200..300).contains(&resp.status) {
@@ -116,7 +129,14 @@ pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, p
         let decoder = StreamDecoder::new(upstream, &cx);
         let encoder = StreamEncoder::new(client, &cx);
         let sse_out = client != Protocol::Gemini || inbound.sse;
-        let body = TranslateStream::new(resp.body, decoder, encoder, outcome, stream::Timing::from(&state.config.server), sse_out);
+        let body = TranslateStream::new(
+            resp.body,
+            decoder,
+            encoder,
+            outcome,
+            stream::Timing::from(&state.config.server),
+            sse_out,
+        );
         let content_type = if sse_out { "text/event-stream" } else { "application/json" };
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static(content_type));
@@ -152,7 +172,11 @@ pub async fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, p
 }
 
 /// A whole streamed answer (SSE) as one response, or the error the stream ended with.
-fn collect_stream(upstream: Protocol, cx: &Cx, body: &[u8]) -> Result<crossbar_protocol::canonical::Response, crossbar_protocol::canonical::ErrorInfo> {
+fn collect_stream(
+    upstream: Protocol,
+    cx: &Cx,
+    body: &[u8],
+) -> Result<crossbar_protocol::canonical::Response, crossbar_protocol::canonical::ErrorInfo> {
     let mut sse = crossbar_protocol::sse::Decoder::default();
     let mut frames = Vec::new();
     sse.push(body, &mut frames);

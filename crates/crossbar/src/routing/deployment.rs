@@ -108,7 +108,8 @@ impl DeploymentState {
             return true;
         }
         let same = self.window.load(Relaxed) == Self::minute(now);
-        let (reqs, toks) = if same { (self.window_requests.load(Relaxed), self.window_tokens.load(Relaxed)) } else { (0, 0) };
+        let (reqs, toks) =
+            if same { (self.window_requests.load(Relaxed), self.window_tokens.load(Relaxed)) } else { (0, 0) };
         s.rpm.is_none_or(|r| reqs < r) && s.tpm.is_none_or(|t| toks == 0 || toks + tokens <= t)
     }
 

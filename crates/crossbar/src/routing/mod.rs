@@ -39,7 +39,8 @@ impl Target {
     pub fn detached(provider: &str, model: &str) -> Target {
         let mut p = config::defaults::mock_provider();
         p.name = provider.to_string();
-        let provider = Provider::new(p, &config::ServerConfig::default()).map(Arc::new).expect("the mock provider needs no I/O");
+        let provider =
+            Provider::new(p, &config::ServerConfig::default()).map(Arc::new).expect("the mock provider needs no I/O");
         Target { provider, model: model.to_string() }
     }
 }
@@ -60,7 +61,14 @@ pub struct Route {
 impl Route {
     /// The deployment for the next attempt: `preferred` (the conversation's own) if it is
     /// usable, else the strategy's choice among those `skip` leaves.
-    pub fn choose(&self, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, preferred: Option<usize>, rng: &mut impl Rng) -> Option<usize> {
+    pub fn choose(
+        &self,
+        now: u64,
+        tokens: u64,
+        skip: impl Fn(usize) -> bool,
+        preferred: Option<usize>,
+        rng: &mut impl Rng,
+    ) -> Option<usize> {
         if let Some(i) = preferred {
             if self.deployments.get(i).is_some_and(|d| !skip(i) && d.usable(now, tokens)) {
                 return Some(i);
@@ -116,13 +124,15 @@ impl Routes {
     }
 
     fn build(config: &Config, providers: Vec<Arc<Provider>>, memory: Arc<Memory>) -> Routes {
-        let by_name: HashMap<String, Arc<Provider>> = providers.iter().map(|p| (p.name().to_string(), p.clone())).collect();
+        let by_name: HashMap<String, Arc<Provider>> =
+            providers.iter().map(|p| (p.name().to_string(), p.clone())).collect();
         let aliases = config
             .models
             .iter()
             .map(|m| (m.name.clone(), m.targets.iter().map(|t| (t.provider.clone(), t.model.clone())).collect()))
             .collect();
-        let mut routes = Routes { providers, by_name, aliases, memory, config: config.routing.clone(), ..Routes::default() };
+        let mut routes =
+            Routes { providers, by_name, aliases, memory, config: config.routing.clone(), ..Routes::default() };
         for m in &config.models {
             let deployments = m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
             let route = Route {
@@ -142,12 +152,17 @@ impl Routes {
     /// The deployments of one target: one, or one per account of a pooled provider.
     fn deployments(&self, settings: config::Target) -> Vec<Deployment> {
         let Some(provider) = self.by_name.get(&settings.provider) else { return Vec::new() };
-        let members: Vec<Arc<Provider>> = if provider.pool.is_empty() { vec![provider.clone()] } else { provider.pool.clone() };
+        let members: Vec<Arc<Provider>> =
+            if provider.pool.is_empty() { vec![provider.clone()] } else { provider.pool.clone() };
         members
             .into_iter()
             .map(|p| {
                 let state = self.state(p.name(), &settings.model);
-                Deployment { target: Target { provider: p, model: settings.model.clone() }, settings: settings.clone(), state }
+                Deployment {
+                    target: Target { provider: p, model: settings.model.clone() },
+                    settings: settings.clone(),
+                    state,
+                }
             })
             .collect()
     }
@@ -217,7 +232,10 @@ impl Routes {
             if !allowed.iter().any(|m| m == upstream_model) {
                 return Err(ErrorInfo::new(
                     ErrorKind::NotFound,
-                    format!("provider {provider:?} does not serve model {upstream_model:?} (it serves: {})", allowed.join(", ")),
+                    format!(
+                        "provider {provider:?} does not serve model {upstream_model:?} (it serves: {})",
+                        allowed.join(", ")
+                    ),
                 ));
             }
         }

@@ -47,14 +47,21 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
         system_instruction: Option<&'a RawValue>,
     }
     let top: Top = serde_json::from_slice(body).ok()?;
-    if let Some(k) = top.prompt_cache_key.and_then(|v| serde_json::from_str::<&str>(v.get()).ok()).filter(|k| !k.is_empty()) {
+    if let Some(k) =
+        top.prompt_cache_key.and_then(|v| serde_json::from_str::<&str>(v.get()).ok()).filter(|k| !k.is_empty())
+    {
         return Some(hash(&[b"k", k.as_bytes()]));
     }
     #[derive(Deserialize)]
     struct Meta<'a> {
         user_id: Option<&'a str>,
     }
-    if let Some(u) = top.metadata.and_then(|m| serde_json::from_str::<Meta>(m.get()).ok()).and_then(|m| m.user_id).filter(|u| !u.is_empty()) {
+    if let Some(u) = top
+        .metadata
+        .and_then(|m| serde_json::from_str::<Meta>(m.get()).ok())
+        .and_then(|m| m.user_id)
+        .filter(|u| !u.is_empty())
+    {
         return Some(hash(&[b"u", u.as_bytes()]));
     }
     let turns = top.messages.or(top.contents).or(top.input)?;
@@ -112,7 +119,11 @@ mod tests {
     #[test]
     fn keys_come_from_headers_body_fields_or_first_turns() {
         let mut h = HeaderMap::new();
-        let chat = |text: &str| format!(r#"{{"model":"m","messages":[{{"role":"system","content":"s"}},{{"role":"user","content":"{text}"}}]}}"#);
+        let chat = |text: &str| {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"system","content":"s"}},{{"role":"user","content":"{text}"}}]}}"#
+            )
+        };
         let a = session_key(&h, chat("first").as_bytes());
         let later = r#"{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"first"},{"role":"assistant","content":"x"},{"role":"user","content":"more"}]}"#;
         assert_eq!(a, session_key(&h, later.as_bytes()), "a conversation keeps its key as it grows");
@@ -120,7 +131,10 @@ mod tests {
         let pk = session_key(&h, br#"{"prompt_cache_key":"abc","input":"x"}"#);
         assert_eq!(pk, session_key(&h, br#"{"prompt_cache_key":"abc","input":"y"}"#));
         let user = session_key(&h, br#"{"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"a"}]}"#);
-        assert_eq!(user, session_key(&h, br#"{"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"b"}]}"#));
+        assert_eq!(
+            user,
+            session_key(&h, br#"{"metadata":{"user_id":"u1"},"messages":[{"role":"user","content":"b"}]}"#)
+        );
         h.insert("session_id", "thread-1".parse().expect("value"));
         let s = session_key(&h, b"{}");
         let mut h2 = HeaderMap::new();

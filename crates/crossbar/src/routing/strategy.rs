@@ -16,7 +16,14 @@ use rand::Rng;
 /// The deployment for the next attempt among those `skip` does not exclude, or `None` when
 /// none is usable now. Two passes, one random draw: the first finds the tier, the best score
 /// and the total weight tied at it; the second walks the tied candidates to the drawn weight.
-pub fn choose(deps: &[Deployment], strategy: Strategy, now: u64, tokens: u64, skip: impl Fn(usize) -> bool, rng: &mut impl Rng) -> Option<usize> {
+pub fn choose(
+    deps: &[Deployment],
+    strategy: Strategy,
+    now: u64,
+    tokens: u64,
+    skip: impl Fn(usize) -> bool,
+    rng: &mut impl Rng,
+) -> Option<usize> {
     let score = |d: &Deployment| match strategy {
         Strategy::Priority | Strategy::Weighted => 0.0,
         Strategy::LeastBusy => f64::from(d.state.inflight()),
@@ -106,7 +113,11 @@ mod tests {
             .map(|i| {
                 let mut settings = crate::config::Target::new("p", format!("m{i}"));
                 f(i, &mut settings);
-                Deployment { target: crate::routing::Target::detached("p", &settings.model), settings, state: Arc::new(DeploymentState::default()) }
+                Deployment {
+                    target: crate::routing::Target::detached("p", &settings.model),
+                    settings,
+                    state: Arc::new(DeploymentState::default()),
+                }
             })
             .collect()
     }
@@ -167,7 +178,11 @@ mod tests {
         d[1].begin(1, 0);
         d[1].begin(1, 0);
         assert_eq!(choose(&d, Strategy::Priority, 1, 0, |_| false, &mut rand::thread_rng()), None);
-        assert_eq!(choose(&d, Strategy::Priority, 60_001, 0, |_| false, &mut rand::thread_rng()), Some(1), "a new minute");
+        assert_eq!(
+            choose(&d, Strategy::Priority, 60_001, 0, |_| false, &mut rand::thread_rng()),
+            Some(1),
+            "a new minute"
+        );
         let d = deps(3, |_, _| {});
         d[0].state.health.park(500);
         d[1].state.health.failure(1, 1, 300);

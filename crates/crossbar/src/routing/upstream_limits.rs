@@ -28,13 +28,24 @@ impl Limits {
         let s = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let num = |name: &str| s(name).and_then(|v| v.parse::<f64>().ok()).filter(|n| n.is_finite());
         for kind in ["requests", "tokens"] {
-            let (Some(limit), Some(rem)) = (num(&format!("x-ratelimit-limit-{kind}")), num(&format!("x-ratelimit-remaining-{kind}"))) else { continue };
+            let (Some(limit), Some(rem)) =
+                (num(&format!("x-ratelimit-limit-{kind}")), num(&format!("x-ratelimit-remaining-{kind}")))
+            else {
+                continue;
+            };
             let reset = s(&format!("x-ratelimit-reset-{kind}")).and_then(go_duration);
             l.observe(limit, rem, reset);
         }
         for kind in ["requests", "tokens", "input-tokens", "output-tokens"] {
-            let (Some(limit), Some(rem)) = (num(&format!("anthropic-ratelimit-{kind}-limit")), num(&format!("anthropic-ratelimit-{kind}-remaining"))) else { continue };
-            let reset = s(&format!("anthropic-ratelimit-{kind}-reset")).and_then(rfc3339_unix).map(|t| secs((t - unix_now).max(0.0)));
+            let (Some(limit), Some(rem)) = (
+                num(&format!("anthropic-ratelimit-{kind}-limit")),
+                num(&format!("anthropic-ratelimit-{kind}-remaining")),
+            ) else {
+                continue;
+            };
+            let reset = s(&format!("anthropic-ratelimit-{kind}-reset"))
+                .and_then(rfc3339_unix)
+                .map(|t| secs((t - unix_now).max(0.0)));
             l.observe(limit, rem, reset);
         }
         for window in ["primary", "secondary"] {
@@ -110,7 +121,11 @@ pub fn go_duration(s: &str) -> Option<Duration> {
 pub fn rfc3339_unix(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let int = |r: std::ops::Range<usize>| s.get(r).and_then(|v| v.parse::<i64>().ok());
-    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+    {
         return None;
     }
     let (y, mo, d) = (int(0..4)?, int(5..7)?, int(8..10)?);
@@ -126,7 +141,11 @@ pub fn rfc3339_unix(s: &str) -> Option<f64> {
         Some(b'Z' | b'z') => 0,
         Some(sign @ (b'+' | b'-')) => {
             let o = int(i + 1..i + 3)? * 3600 + int(i + 4..i + 6)? * 60;
-            if *sign == b'+' { o } else { -o }
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
         }
         _ => return None,
     };

@@ -69,8 +69,10 @@ impl Store {
         let url = url.map(str::trim).filter(|u| !u.is_empty());
         let (pool, label) = match url {
             Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                let opts = PgConnectOptions::from_str(u).map_err(|e| StoreError::Invalid(format!("storage url: {e}")))?;
-                let label = format!("postgres://{}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or(""));
+                let opts =
+                    PgConnectOptions::from_str(u).map_err(|e| StoreError::Invalid(format!("storage url: {e}")))?;
+                let label =
+                    format!("postgres://{}:{}/{}", opts.get_host(), opts.get_port(), opts.get_database().unwrap_or(""));
                 let pool = PgPoolOptions::new()
                     .max_connections(10)
                     .acquire_timeout(Duration::from_secs(10))
@@ -78,7 +80,8 @@ impl Store {
                 (Pool::Postgres(pool), label)
             }
             Some(u) if u.starts_with("sqlite:") => {
-                let opts = SqliteConnectOptions::from_str(u).map_err(|e| StoreError::Invalid(format!("storage url: {e}")))?;
+                let opts =
+                    SqliteConnectOptions::from_str(u).map_err(|e| StoreError::Invalid(format!("storage url: {e}")))?;
                 (Pool::Sqlite(sqlite_pool(opts)), u.to_string())
             }
             Some(u) => {

@@ -129,7 +129,13 @@ impl Store {
     }
 
     /// Totals per group for `from <= ts < to` (unix ms), optionally for one key.
-    pub async fn usage_report(&self, by: GroupBy, from: i64, to: i64, key: Option<&str>) -> Result<Vec<UsageRow>, StoreError> {
+    pub async fn usage_report(
+        &self,
+        by: GroupBy,
+        from: i64,
+        to: i64,
+        key: Option<&str>,
+    ) -> Result<Vec<UsageRow>, StoreError> {
         self.ready().await?;
         let g = by.expr(&self.pool);
         let sum = |c: &str| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}");
@@ -161,7 +167,8 @@ impl Store {
     /// How many usage rows there are (tests, `crossbar usage` footer).
     pub async fn usage_count(&self) -> Result<i64, StoreError> {
         self.ready().await?;
-        let (v,): (i64,) = with_pool!(self, p => sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM usage").fetch_one(p).await?);
+        let (v,): (i64,) =
+            with_pool!(self, p => sqlx::query_as("SELECT CAST(COUNT(*) AS BIGINT) FROM usage").fetch_one(p).await?);
         Ok(v)
     }
 }

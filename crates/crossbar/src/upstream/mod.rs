@@ -54,7 +54,11 @@ impl Provider {
         Provider::build(self.config.clone(), server, &self.pool)
     }
 
-    fn build(config: ProviderConfig, server: &ServerConfig, previous: &[std::sync::Arc<Provider>]) -> anyhow::Result<Provider> {
+    fn build(
+        config: ProviderConfig,
+        server: &ServerConfig,
+        previous: &[std::sync::Arc<Provider>],
+    ) -> anyhow::Result<Provider> {
         let transport = match config.kind {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
@@ -76,13 +80,18 @@ impl Provider {
 
     /// Kind `chatgpt`: a provider per active imported account, named `<provider>:<account id>`
     /// (reusing the member of `previous` that serves the same login).
-    fn accounts(config: &ProviderConfig, server: &ServerConfig, previous: &[std::sync::Arc<Provider>]) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
+    fn accounts(
+        config: &ProviderConfig,
+        server: &ServerConfig,
+        previous: &[std::sync::Arc<Provider>],
+    ) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
         use crate::accounts::{store::Store, token};
         let store = std::sync::Arc::new(Store::open(&server.data_dir)?);
         let token_url = config.token_url.clone().unwrap_or_else(|| token::DEFAULT_TOKEN_URL.to_string());
         let mut out = Vec::new();
         for a in store.load()?.into_iter().filter(|a| !a.disabled) {
-            let same = previous.iter().find(|p| p.account().is_some_and(|h| h.id == a.id && h.imported_at == a.imported_at));
+            let same =
+                previous.iter().find(|p| p.account().is_some_and(|h| h.id == a.id && h.imported_at == a.imported_at));
             if let Some(p) = same {
                 out.push(p.clone());
                 continue;

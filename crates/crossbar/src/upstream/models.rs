@@ -40,7 +40,9 @@ impl Provider {
 
     fn builtin_models(&self) -> Vec<String> {
         let family = match self.config.kind {
-            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses | ProviderKind::Chatgpt => Family::Openai,
+            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses | ProviderKind::Chatgpt => {
+                Family::Openai
+            }
             ProviderKind::Anthropic => Family::Anthropic,
             ProviderKind::Gemini => Family::Gemini,
             ProviderKind::Mock => return vec!["echo".to_string()],
@@ -54,7 +56,9 @@ impl Provider {
 
     async fn fetch_models(&self) -> Option<Vec<String>> {
         let (protocol, path) = match self.config.kind {
-            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => (Protocol::OpenaiChat, "/models"),
+            ProviderKind::Openai | ProviderKind::OpenaiChat | ProviderKind::OpenaiResponses => {
+                (Protocol::OpenaiChat, "/models")
+            }
             ProviderKind::Anthropic => (Protocol::Anthropic, "/v1/models?limit=1000"),
             ProviderKind::Gemini => (Protocol::Gemini, "/v1beta/models?pageSize=1000"),
             ProviderKind::Mock => (Protocol::OpenaiChat, "/models"),
@@ -96,7 +100,10 @@ mod tests {
 
     #[test]
     fn parses_all_three_list_shapes() {
-        assert_eq!(parse_models(br#"{"object":"list","data":[{"id":"a"},{"id":"b"}]}"#), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse_models(br#"{"object":"list","data":[{"id":"a"},{"id":"b"}]}"#),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(parse_models(br#"{"models":[{"name":"models/gemini-x"}]}"#), Some(vec!["gemini-x".into()]));
         assert_eq!(parse_models(b"nope"), None);
     }

@@ -70,16 +70,22 @@ impl Transport {
     }
 
     /// POST to `path_and_query` under the provider's base URL.
-    pub async fn send(&self, path_and_query: &str, headers: HeaderMap, body: Bytes) -> Result<UpstreamResponse, UpstreamError> {
+    pub async fn send(
+        &self,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         match self {
             Transport::Http(client, base) => {
-                let resp = client.post(join(base, path_and_query)).headers(headers).body(body).send().await.map_err(|e| {
-                    if e.is_timeout() {
-                        UpstreamError::Connect(format!("connect timeout ({})", without_url(&e)))
-                    } else {
-                        UpstreamError::Connect(without_url(&e))
-                    }
-                })?;
+                let resp =
+                    client.post(join(base, path_and_query)).headers(headers).body(body).send().await.map_err(|e| {
+                        if e.is_timeout() {
+                            UpstreamError::Connect(format!("connect timeout ({})", without_url(&e)))
+                        } else {
+                            UpstreamError::Connect(without_url(&e))
+                        }
+                    })?;
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let body = resp.bytes_stream().map_err(|e| UpstreamError::Io(without_url(&e))).boxed();
@@ -90,9 +96,7 @@ impl Transport {
                 if let Some(h) = req.headers_mut() {
                     *h = headers;
                 }
-                let req = req
-                    .body(axum::body::Body::from(body))
-                    .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+                let req = req.body(axum::body::Body::from(body)).map_err(|e| UpstreamError::Connect(e.to_string()))?;
                 let resp = router.clone().oneshot(req).await.map_err(|e| UpstreamError::Connect(e.to_string()))?;
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
@@ -147,12 +151,22 @@ impl UpstreamError {
 
 impl Transport {
     /// A small GET (models lists), read whole with a size cap.
-    pub async fn get(&self, path_and_query: &str, headers: HeaderMap, timeout: Duration) -> Result<(u16, Bytes), UpstreamError> {
+    pub async fn get(
+        &self,
+        path_and_query: &str,
+        headers: HeaderMap,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), UpstreamError> {
         const MAX: usize = 4 * 1024 * 1024;
         let fut = async {
             match self {
                 Transport::Http(client, base) => {
-                    let resp = client.get(join(base, path_and_query)).headers(headers).send().await.map_err(|e| UpstreamError::Connect(without_url(&e)))?;
+                    let resp = client
+                        .get(join(base, path_and_query))
+                        .headers(headers)
+                        .send()
+                        .await
+                        .map_err(|e| UpstreamError::Connect(without_url(&e)))?;
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.map_err(|e| UpstreamError::Io(without_url(&e)))?;
                     Ok((status, body))
@@ -165,13 +179,21 @@ impl Transport {
                     let req = req.body(axum::body::Body::empty()).map_err(|e| UpstreamError::Connect(e.to_string()))?;
                     let resp = router.clone().oneshot(req).await.map_err(|e| UpstreamError::Connect(e.to_string()))?;
                     let status = resp.status().as_u16();
-                    let body = axum::body::to_bytes(resp.into_body(), MAX).await.map_err(|e| UpstreamError::Io(e.to_string()))?;
+                    let body = axum::body::to_bytes(resp.into_body(), MAX)
+                        .await
+                        .map_err(|e| UpstreamError::Io(e.to_string()))?;
                     Ok((status, body))
                 }
             }
         };
         match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r.and_then(|(s, b)| if b.len() > MAX { Err(UpstreamError::Io("models list too large".into())) } else { Ok((s, b)) }),
+            Ok(r) => r.and_then(|(s, b)| {
+                if b.len() > MAX {
+                    Err(UpstreamError::Io("models list too large".into()))
+                } else {
+                    Ok((s, b))
+                }
+            }),
             Err(_) => Err(UpstreamError::Timeout(timeout)),
         }
     }

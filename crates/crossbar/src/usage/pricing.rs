@@ -17,7 +17,8 @@ pub fn cost(info: Option<&ModelInfo>, u: &Usage) -> Option<f64> {
     let cached = u.cache_read.unwrap_or(0);
     let fresh = u.input.unwrap_or(0).saturating_sub(cached);
     let cached_price = info.cached_input_price.unwrap_or(inp);
-    let dollars = (fresh as f64 * inp + cached as f64 * cached_price + u.output.unwrap_or(0) as f64 * out) / 1_000_000.0;
+    let dollars =
+        (fresh as f64 * inp + cached as f64 * cached_price + u.output.unwrap_or(0) as f64 * out) / 1_000_000.0;
     Some(dollars)
 }
 

@@ -62,7 +62,8 @@ impl Gateway {
         let addr = listener.local_addr().expect("addr");
         let mut state = AppState::new(config).expect("state");
         if let Some(k) = admin_key {
-            std::sync::Arc::get_mut(&mut state).expect("sole owner").admin_key = Some(crossbar::config::secret::Secret::new(k));
+            std::sync::Arc::get_mut(&mut state).expect("sole owner").admin_key =
+                Some(crossbar::config::secret::Secret::new(k));
         }
         state.ready().await.expect("store and redis ready");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -207,7 +208,9 @@ pub fn text_of(c: Client, body: &str, stream: bool) -> String {
     }
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     match c {
-        Client::Chat => v.pointer("/choices/0/message/content").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
+        Client::Chat => {
+            v.pointer("/choices/0/message/content").and_then(|s| s.as_str()).unwrap_or_default().to_string()
+        }
         Client::Responses => v["output"]
             .as_array()
             .into_iter()
@@ -238,8 +241,12 @@ pub fn text_of(c: Client, body: &str, stream: bool) -> String {
 pub fn is_protocol_error(c: Client, v: &serde_json::Value) -> bool {
     match c {
         Client::Chat | Client::Responses => v["error"]["message"].is_string() && v["error"].get("type").is_some(),
-        Client::Anthropic => v["type"] == "error" && v["error"]["type"].is_string() && v["error"]["message"].is_string(),
-        Client::Gemini => v["error"]["code"].is_number() && v["error"]["status"].is_string() && v["error"]["message"].is_string(),
+        Client::Anthropic => {
+            v["type"] == "error" && v["error"]["type"].is_string() && v["error"]["message"].is_string()
+        }
+        Client::Gemini => {
+            v["error"]["code"].is_number() && v["error"]["status"].is_string() && v["error"]["message"].is_string()
+        }
     }
 }
 

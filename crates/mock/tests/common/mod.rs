@@ -48,10 +48,7 @@ pub fn parse_sse(text: &str) -> Vec<Event> {
     text.split("\n\n")
         .filter(|f| !f.trim().is_empty())
         .map(|f| {
-            let mut ev = Event {
-                event: None,
-                data: String::new(),
-            };
+            let mut ev = Event { event: None, data: String::new() };
             for line in f.lines() {
                 if let Some(e) = line.strip_prefix("event: ") {
                     ev.event = Some(e.to_owned());
@@ -69,44 +66,23 @@ pub async fn post(path: &str, body: &Value) -> Reply {
     post_with(crossbar_mock::router(), path, body, &[]).await
 }
 
-pub async fn post_with(
-    app: axum::Router,
-    path: &str,
-    body: &Value,
-    headers: &[(&str, &str)],
-) -> Reply {
+pub async fn post_with(app: axum::Router, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
     send(app, "POST", path, body.to_string(), headers).await
 }
 
-pub async fn send(
-    app: axum::Router,
-    method: &str,
-    path: &str,
-    body: String,
-    headers: &[(&str, &str)],
-) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
+pub async fn send(app: axum::Router, method: &str, path: &str, body: String, headers: &[(&str, &str)]) -> Reply {
+    let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = app
-        .oneshot(req.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
+    let res = app.oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let body = match res.into_body().collect().await {
         Ok(b) => Ok(String::from_utf8(b.to_bytes().to_vec()).unwrap()),
         Err(e) => Err(e.to_string()),
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// Read a body chunk by chunk over TCP; returns what arrived and whether the body ended in an error.

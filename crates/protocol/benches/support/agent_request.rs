@@ -24,7 +24,10 @@ pub fn agent_request() -> Request {
         .collect();
     let mut messages = Vec::new();
     for i in 0..100 {
-        messages.push(Message { role: Role::User, parts: vec![Part::text(format!("Step {i}: please continue. {filler}"))] });
+        messages.push(Message {
+            role: Role::User,
+            parts: vec![Part::text(format!("Step {i}: please continue. {filler}"))],
+        });
         messages.push(Message {
             role: Role::Assistant,
             parts: vec![
@@ -58,4 +61,3 @@ pub fn agent_request() -> Request {
         ..Default::default()
     }
 }
-

@@ -250,7 +250,13 @@ impl Decoder<'_> {
         }
     }
 
-    fn message(&mut self, role_name: &str, content: ContentRef, path: &str, out: &mut Vec<Message>) -> Result<(), ProtocolError> {
+    fn message(
+        &mut self,
+        role_name: &str,
+        content: ContentRef,
+        path: &str,
+        out: &mut Vec<Message>,
+    ) -> Result<(), ProtocolError> {
         let role = match role_name {
             "user" => Role::User,
             "assistant" => Role::Assistant,

@@ -30,19 +30,21 @@ impl Collector {
                 let part = match kind {
                     PartKind::Text => Part::text(""),
                     PartKind::Reasoning { redacted } => Part::Reasoning(Reasoning { redacted, ..Reasoning::default() }),
-                    PartKind::ToolCall { id, name, kind } => Part::ToolCall(ToolCall { id, name, arguments: String::new(), kind, opaque: None }),
+                    PartKind::ToolCall { id, name, kind } => {
+                        Part::ToolCall(ToolCall { id, name, arguments: String::new(), kind, opaque: None })
+                    }
                 };
                 self.resp.parts.push(part);
                 self.indices.push(index);
             }
-            StreamEvent::TextDelta { index, text } | StreamEvent::ReasoningDelta { index, text } | StreamEvent::ToolArgsDelta { index, delta: text } => {
-                match self.part(index) {
-                    Some(Part::Text { text: t, .. }) => t.push_str(&text),
-                    Some(Part::Reasoning(r)) => r.text.push_str(&text),
-                    Some(Part::ToolCall(c)) => c.arguments.push_str(&text),
-                    _ => {}
-                }
-            }
+            StreamEvent::TextDelta { index, text }
+            | StreamEvent::ReasoningDelta { index, text }
+            | StreamEvent::ToolArgsDelta { index, delta: text } => match self.part(index) {
+                Some(Part::Text { text: t, .. }) => t.push_str(&text),
+                Some(Part::Reasoning(r)) => r.text.push_str(&text),
+                Some(Part::ToolCall(c)) => c.arguments.push_str(&text),
+                _ => {}
+            },
             StreamEvent::Opaque { index, opaque } => match self.part(index) {
                 Some(Part::Reasoning(r)) => r.opaque = Some(opaque),
                 Some(Part::ToolCall(c)) => c.opaque = Some(opaque),
@@ -67,7 +69,10 @@ impl Collector {
             return Err(e);
         }
         if !self.ended {
-            return Err(ErrorInfo::new(ErrorKind::UpstreamInvalid, "the upstream stream ended before the response was complete"));
+            return Err(ErrorInfo::new(
+                ErrorKind::UpstreamInvalid,
+                "the upstream stream ended before the response was complete",
+            ));
         }
         Ok(self.resp)
     }
@@ -93,7 +98,10 @@ mod tests {
             StreamEvent::TextDelta { index: 1, text: "hel".into() },
             StreamEvent::TextDelta { index: 1, text: "lo".into() },
             StreamEvent::PartStop { index: 1 },
-            StreamEvent::PartStart { index: 2, kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function } },
+            StreamEvent::PartStart {
+                index: 2,
+                kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function },
+            },
             StreamEvent::ToolArgsDelta { index: 2, delta: "{\"a\":".into() },
             StreamEvent::ToolArgsDelta { index: 2, delta: "1}".into() },
             StreamEvent::PartStop { index: 2 },

@@ -156,12 +156,6 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorInfo {
-        ErrorInfo {
-            kind,
-            message: message.into(),
-            param: None,
-            code: None,
-            status: kind.default_status(),
-        }
+        ErrorInfo { kind, message: message.into(), param: None, code: None, status: kind.default_status() }
     }
 }

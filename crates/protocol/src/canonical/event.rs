@@ -26,17 +26,37 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
-    Start { id: String, model: String },
-    PartStart { index: usize, kind: PartKind },
-    TextDelta { index: usize, text: String },
+    Start {
+        id: String,
+        model: String,
+    },
+    PartStart {
+        index: usize,
+        kind: PartKind,
+    },
+    TextDelta {
+        index: usize,
+        text: String,
+    },
     /// Reasoning / thinking text (or Responses summary text).
-    ReasoningDelta { index: usize, text: String },
+    ReasoningDelta {
+        index: usize,
+        text: String,
+    },
     /// A fragment of the tool call's arguments (raw JSON text; raw input for custom tools).
-    ToolArgsDelta { index: usize, delta: String },
+    ToolArgsDelta {
+        index: usize,
+        delta: String,
+    },
     /// Provider state for the part at `index` (Anthropic `signature_delta`, Gemini
     /// `thoughtSignature`, Responses `encrypted_content`). Replaces any earlier one.
-    Opaque { index: usize, opaque: Opaque },
-    PartStop { index: usize },
+    Opaque {
+        index: usize,
+        opaque: Opaque,
+    },
+    PartStop {
+        index: usize,
+    },
     Usage(Usage),
     Finish(FinishReason),
     Error(ErrorInfo),

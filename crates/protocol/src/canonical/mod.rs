@@ -22,8 +22,8 @@ pub use loss::Loss;
 pub use opaque::{Opaque, OpaqueCodec, Origin};
 pub use reasoning::{Effort, ReasoningConfig};
 pub use request::{
-    CacheHint, MediaSource, Message, Metadata, OutputFormat, Part, Reasoning, Request, Role,
-    Sampling, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind, ToolResult,
+    CacheHint, MediaSource, Message, Metadata, OutputFormat, Part, Reasoning, Request, Role, Sampling, ToolCall,
+    ToolCallKind, ToolChoice, ToolDef, ToolKind, ToolResult,
 };
 pub use response::{FinishReason, Response};
 pub use tools::ToolIndex;
@@ -41,12 +41,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 4] = [
-        Protocol::OpenaiChat,
-        Protocol::OpenaiResponses,
-        Protocol::Anthropic,
-        Protocol::Gemini,
-    ];
+    pub const ALL: [Protocol; 4] =
+        [Protocol::OpenaiChat, Protocol::OpenaiResponses, Protocol::Anthropic, Protocol::Gemini];
 
     /// Low-cardinality name, used in metrics, logs and config (`kind = "openai-chat"`).
     pub fn name(self) -> &'static str {

@@ -56,7 +56,9 @@ pub enum Sealed {
     Reasoning(Reasoning),
     ToolCall(ToolCall),
     /// A compaction summary (Codex remote compaction on a non-OpenAI upstream).
-    Compaction { summary: String },
+    Compaction {
+        summary: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,10 +119,7 @@ impl OpaqueCodec {
             return Err(OpaqueError::Tampered);
         }
         let (nonce, cipher) = raw.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), cipher)
-            .map_err(|_| OpaqueError::Tampered)?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), cipher).map_err(|_| OpaqueError::Tampered)?;
         serde_json::from_slice(&plain).map_err(|_| OpaqueError::Tampered)
     }
 
@@ -144,9 +143,9 @@ impl OpaqueCodec {
         if Self::is_sealed(token) {
             match self.open(token) {
                 Ok(Sealed::Reasoning(r)) => Ok(r),
-                Ok(_) => Err(super::ProtocolError::invalid(
-                    "opaque reasoning state holds something other than reasoning",
-                )),
+                Ok(_) => {
+                    Err(super::ProtocolError::invalid("opaque reasoning state holds something other than reasoning"))
+                }
                 Err(e) => Err(super::ProtocolError::invalid(e.to_string())),
             }
         } else {

@@ -180,7 +180,9 @@ pub struct ToolDef {
 pub enum ToolKind {
     Function,
     /// OpenAI freeform tool; `format` is the raw `format` object (e.g. a lark grammar).
-    Custom { format: Option<Value> },
+    Custom {
+        format: Option<Value>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,7 +192,9 @@ pub enum ToolChoice {
     None,
     Required,
     /// Force this tool (flat name).
-    Named { name: String },
+    Named {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

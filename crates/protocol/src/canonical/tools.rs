@@ -33,9 +33,7 @@ pub struct ToolIndex {
 
 impl ToolIndex {
     pub fn new(tools: &[ToolDef]) -> ToolIndex {
-        ToolIndex {
-            by_flat_name: tools.iter().map(|t| (t.flat_name(), t.clone())).collect(),
-        }
+        ToolIndex { by_flat_name: tools.iter().map(|t| (t.flat_name(), t.clone())).collect() }
     }
 
     pub fn get(&self, flat_name: &str) -> Option<&ToolDef> {

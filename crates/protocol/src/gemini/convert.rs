@@ -64,8 +64,14 @@ pub fn finish_from_wire(reason: &str, saw_tool_call: bool) -> FinishReason {
         "STOP" if saw_tool_call => FinishReason::ToolCalls,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" => FinishReason::ContentFilter,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_string()),
     }
 }
@@ -148,10 +154,9 @@ pub fn media_to_wire(source: &MediaSource, is_image: bool) -> Option<WirePart> {
             ..Default::default()
         }),
         MediaSource::Url { url } => match parse_data_url(url) {
-            Some((mime, data)) => Some(WirePart {
-                inline_data: Some(Blob { mime_type: mime, data }),
-                ..Default::default()
-            }),
+            Some((mime, data)) => {
+                Some(WirePart { inline_data: Some(Blob { mime_type: mime, data }), ..Default::default() })
+            }
             None => Some(WirePart {
                 file_data: Some(FileData { mime_type: guess_mime(url, is_image), file_uri: url.clone() }),
                 ..Default::default()
@@ -204,11 +209,15 @@ mod tests {
             tool_use_prompt_token_count: None,
         };
         let u = usage_from_wire(&w);
-        assert_eq!(u, Usage { input: Some(100), output: Some(50), cache_read: Some(40), cache_write: None, reasoning: Some(30) });
+        assert_eq!(
+            u,
+            Usage { input: Some(100), output: Some(50), cache_read: Some(40), cache_write: None, reasoning: Some(30) }
+        );
         assert_eq!(usage_to_wire(&u), Some(w));
         assert_eq!(usage_to_wire(&Usage::default()), None);
         // Only totals reported.
-        let only_total = UsageMetadata { prompt_token_count: Some(10), total_token_count: Some(15), ..Default::default() };
+        let only_total =
+            UsageMetadata { prompt_token_count: Some(10), total_token_count: Some(15), ..Default::default() };
         assert_eq!(usage_from_wire(&only_total).output, Some(5));
     }
 

@@ -126,9 +126,8 @@ fn quota_exhausted(lower: &str, details: &[Value]) -> bool {
     if quota_ids.iter().any(|q| q.contains("PerDay") || q.contains("PerMonth")) || lower.contains("limit: 0") {
         return true;
     }
-    let has_retry_hint = details
-        .iter()
-        .any(|d| d.get("@type").and_then(Value::as_str).is_some_and(|t| t.ends_with("RetryInfo")));
+    let has_retry_hint =
+        details.iter().any(|d| d.get("@type").and_then(Value::as_str).is_some_and(|t| t.ends_with("RetryInfo")));
     // Vertex's "Resource has been exhausted (e.g. check quota)" is its shared-capacity throttle.
     lower.contains("quota") && quota_ids.is_empty() && !has_retry_hint && !lower.contains("resource has been exhausted")
 }
@@ -143,9 +142,7 @@ fn is_context_length(lower: &str) -> bool {
 fn is_bad_key(lower: &str, details: &[Value]) -> bool {
     lower.contains("api key not valid")
         || lower.contains("api_key_invalid")
-        || details
-            .iter()
-            .any(|d| d.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
+        || details.iter().any(|d| d.get("reason").and_then(Value::as_str) == Some("API_KEY_INVALID"))
 }
 
 #[cfg(test)]
@@ -159,31 +156,61 @@ mod tests {
 
     #[test]
     fn classifies_google_errors() {
-        let rate = dec(429, json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
+        let rate = dec(
+            429,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
             "message": "You exceeded your current quota, please check your plan and billing details.",
             "details": [
                 {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"}
-            ]}}));
-        assert_eq!((rate.kind, rate.status, rate.code.as_deref()), (ErrorKind::RateLimited, 429, Some("RESOURCE_EXHAUSTED")));
-        let daily = dec(429, json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
-            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}));
+            ]}}),
+        );
+        assert_eq!(
+            (rate.kind, rate.status, rate.code.as_deref()),
+            (ErrorKind::RateLimited, 429, Some("RESOURCE_EXHAUSTED"))
+        );
+        let daily = dec(
+            429,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota",
+            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}),
+        );
         assert_eq!(daily.kind, ErrorKind::QuotaExceeded);
-        let bare_quota = dec(429, json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded for this project"}}));
+        let bare_quota = dec(
+            429,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Quota exceeded for this project"}}),
+        );
         assert_eq!(bare_quota.kind, ErrorKind::QuotaExceeded);
-        let busy = dec(429, json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}));
+        let busy = dec(
+            429,
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "Resource has been exhausted (e.g. check quota)."}}),
+        );
         assert_eq!(busy.kind, ErrorKind::RateLimited);
-        let over = dec(503, json!({"error": {"code": 503, "status": "UNAVAILABLE", "message": "The model is overloaded. Please try again later."}}));
+        let over = dec(
+            503,
+            json!({"error": {"code": 503, "status": "UNAVAILABLE", "message": "The model is overloaded. Please try again later."}}),
+        );
         assert_eq!(over.kind, ErrorKind::Overloaded);
-        let ctx = dec(400, json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
-            "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."}}));
+        let ctx = dec(
+            400,
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT",
+            "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."}}),
+        );
         assert_eq!(ctx.kind, ErrorKind::ContextLengthExceeded);
-        let key = dec(400, json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "API key not valid. Please pass a valid API key.",
-            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}));
+        let key = dec(
+            400,
+            json!({"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "API key not valid. Please pass a valid API key.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}),
+        );
         assert_eq!(key.kind, ErrorKind::Authentication);
-        let bad = dec(400, json!([{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "Invalid value at 'contents'"}}]));
+        let bad = dec(
+            400,
+            json!([{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "Invalid value at 'contents'"}}]),
+        );
         assert_eq!((bad.kind, bad.message.as_str()), (ErrorKind::InvalidRequest, "Invalid value at 'contents'"));
-        let loc = dec(400, json!({"error": {"code": 400, "status": "FAILED_PRECONDITION", "message": "User location is not supported for the API use."}}));
+        let loc = dec(
+            400,
+            json!({"error": {"code": 400, "status": "FAILED_PRECONDITION", "message": "User location is not supported for the API use."}}),
+        );
         assert_eq!(loc.kind, ErrorKind::PermissionDenied);
         let nf = dec(404, json!({"error": {"code": 404, "status": "NOT_FOUND", "message": "models/x is not found"}}));
         assert_eq!(nf.kind, ErrorKind::NotFound);
@@ -192,7 +219,10 @@ mod tests {
     #[test]
     fn non_json_and_odd_bodies_fall_back_to_the_status() {
         let e = decode_error(502, b"<html>Bad Gateway</html>");
-        assert_eq!((e.kind, e.status, e.message.as_str()), (ErrorKind::UpstreamUnavailable, 502, "<html>Bad Gateway</html>"));
+        assert_eq!(
+            (e.kind, e.status, e.message.as_str()),
+            (ErrorKind::UpstreamUnavailable, 502, "<html>Bad Gateway</html>")
+        );
         let e = decode_error(500, b"");
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Internal, "upstream returned HTTP 500"));
         let e = decode_error(401, br#"{"error": "nope"}"#);

@@ -59,7 +59,10 @@ fn tool_def(d: FunctionDeclaration, field: &str, losses: &mut Vec<Loss>) -> Resu
     })
 }
 
-pub(super) fn tool_choice(fcc: &FunctionCallingConfig, losses: &mut Vec<Loss>) -> Result<Option<ToolChoice>, ProtocolError> {
+pub(super) fn tool_choice(
+    fcc: &FunctionCallingConfig,
+    losses: &mut Vec<Loss>,
+) -> Result<Option<ToolChoice>, ProtocolError> {
     let allowed = fcc.allowed_function_names.clone().unwrap_or_default();
     let mode = fcc.mode.as_deref().map(str::to_ascii_uppercase);
     let choice = match mode.as_deref() {
@@ -114,7 +117,8 @@ pub(super) fn generation_config(gc: GenerationConfig, req: &mut Request) -> Resu
         s.stop = stop.into_vec();
     }
     if let Some(seed) = &gc.seed {
-        let seed = seed.as_i64().or_else(|| seed.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
+        let seed =
+            seed.as_i64().or_else(|| seed.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
         match seed {
             Some(v) => s.seed = Some(v),
             None => {

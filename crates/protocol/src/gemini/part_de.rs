@@ -45,9 +45,7 @@ impl<'de> Visitor<'de> for PartVisitor {
                 "thought" => fill(&mut map, &mut p.thought, &mut seen[1], "thought")?,
                 "inlineData" | "inline_data" => fill(&mut map, &mut p.inline_data, &mut seen[2], "inlineData")?,
                 "fileData" | "file_data" => fill(&mut map, &mut p.file_data, &mut seen[3], "fileData")?,
-                "functionCall" | "function_call" => {
-                    fill(&mut map, &mut p.function_call, &mut seen[4], "functionCall")?
-                }
+                "functionCall" | "function_call" => fill(&mut map, &mut p.function_call, &mut seen[4], "functionCall")?,
                 "functionResponse" | "function_response" => {
                     fill(&mut map, &mut p.function_response, &mut seen[5], "functionResponse")?
                 }

@@ -40,7 +40,9 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     }
     let contents = match obj.raw("contents", "contents") {
         Some(raw) if raw.get().starts_with('[') => raw,
-        Some(_) => return Err(ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects")),
+        Some(_) => {
+            return Err(ProtocolError::invalid_param("contents", "`contents` must be an array of Content objects"))
+        }
         None => return Err(ProtocolError::invalid_param("contents", "`contents` is required")),
     };
     let mut calls = Vec::new();
@@ -52,7 +54,14 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
         }
         Ok(contents) => {
             for (i, c) in contents.into_iter().enumerate() {
-                decode_parts(c.role.as_deref(), PartsIn::Typed(c.parts.unwrap_or_default()), i, cx, &mut calls, &mut req)?;
+                decode_parts(
+                    c.role.as_deref(),
+                    PartsIn::Typed(c.parts.unwrap_or_default()),
+                    i,
+                    cx,
+                    &mut calls,
+                    &mut req,
+                )?;
             }
         }
         Err(_) => {
@@ -148,7 +157,10 @@ fn system_parts(v: &Value, losses: &mut Vec<Loss>) -> Result<Vec<Part>, Protocol
         } else if let Some(fd) = &p.file_data {
             out.push(file_data_to_part(fd));
         } else {
-            losses.push(Loss::new(format!("systemInstruction.parts[{j}]"), "only text and media are kept in instructions"));
+            losses.push(Loss::new(
+                format!("systemInstruction.parts[{j}]"),
+                "only text and media are kept in instructions",
+            ));
         }
     }
     Ok(out)
@@ -291,7 +303,9 @@ fn decode_part(
         let text = wp.text.unwrap_or_default();
         let r = match sig {
             ClientSig::Reasoning(r) => r,
-            ClientSig::Raw(s) => Reasoning { text, opaque: Some(Opaque::new(Protocol::Gemini, s)), ..Default::default() },
+            ClientSig::Raw(s) => {
+                Reasoning { text, opaque: Some(Opaque::new(Protocol::Gemini, s)), ..Default::default() }
+            }
             ClientSig::None => Reasoning { text, ..Default::default() },
             ClientSig::Call(_) | ClientSig::Misplaced => {
                 losses.push(misplaced(&sig_field));

@@ -164,7 +164,11 @@ fn model_parts(i: usize, parts: &[Part], losses: &mut Vec<Loss>) -> Vec<WirePart
                     ToolCallKind::Function => args_to_wire(&c.arguments),
                 };
                 let mut wp = WirePart {
-                    function_call: Some(FunctionCall { id: Some(c.id.clone()), name: sanitize(&c.name), args: Some(args) }),
+                    function_call: Some(FunctionCall {
+                        id: Some(c.id.clone()),
+                        name: sanitize(&c.name),
+                        args: Some(args),
+                    }),
                     ..Default::default()
                 };
                 match &c.opaque {
@@ -186,10 +190,12 @@ fn model_parts(i: usize, parts: &[Part], losses: &mut Vec<Loss>) -> Vec<WirePart
                     }
                 }
             }
-            Part::Unknown { origin: Protocol::Gemini, value } => match serde_json::from_value::<WirePart>(value.clone()) {
-                Ok(wp) => wp,
-                Err(_) => continue,
-            },
+            Part::Unknown { origin: Protocol::Gemini, value } => {
+                match serde_json::from_value::<WirePart>(value.clone()) {
+                    Ok(wp) => wp,
+                    Err(_) => continue,
+                }
+            }
             Part::Unknown { origin, .. } => {
                 losses.push(Loss::new(field(), format!("{} content has no Gemini equivalent", origin.name())));
                 continue;
@@ -277,14 +283,19 @@ fn function_response(
             Part::Image { source, .. } | Part::File { source, .. } => {
                 match media_to_wire(source, matches!(p, Part::Image { .. })) {
                     Some(wp) => trailing.push(wp),
-                    None => losses.push(Loss::new(format!("{}.content[{k}]", field()), "provider file ids cannot be sent to Gemini")),
+                    None => losses.push(Loss::new(
+                        format!("{}.content[{k}]", field()),
+                        "provider file ids cannot be sent to Gemini",
+                    )),
                 }
             }
-            _ => losses.push(Loss::new(format!("{}.content[{k}]", field()), "only text and media are sent in tool results")),
+            _ => losses
+                .push(Loss::new(format!("{}.content[{k}]", field()), "only text and media are sent in tool results")),
         }
     }
     let text = texts.join("\n");
-    let response = if r.is_error { serde_json::json!({ "error": text }) } else { serde_json::json!({ "output": text }) };
+    let response =
+        if r.is_error { serde_json::json!({ "error": text }) } else { serde_json::json!({ "output": text }) };
     WirePart {
         function_response: Some(FunctionResponse {
             id: Some(r.call_id.clone()).filter(|s| !s.is_empty()),
@@ -320,7 +331,10 @@ fn tool_config(choice: &ToolChoice) -> ToolConfig {
         ToolChoice::Named { name } => ("ANY", Some(vec![sanitize(name)])),
     };
     ToolConfig {
-        function_calling_config: Some(FunctionCallingConfig { mode: Some(mode.into()), allowed_function_names: allowed }),
+        function_calling_config: Some(FunctionCallingConfig {
+            mode: Some(mode.into()),
+            allowed_function_names: allowed,
+        }),
     }
 }
 
@@ -329,7 +343,8 @@ fn generation_config(req: &Request, losses: &mut Vec<Loss>) -> Option<Generation
     let mut stop = s.stop.clone();
     if stop.len() > MAX_STOP {
         stop.truncate(MAX_STOP);
-        losses.push(Loss::new("stop", format!("Gemini takes at most {MAX_STOP} stop sequences; the rest were dropped")));
+        losses
+            .push(Loss::new("stop", format!("Gemini takes at most {MAX_STOP} stop sequences; the rest were dropped")));
     }
     let mut gc = GenerationConfig {
         temperature: s.temperature,

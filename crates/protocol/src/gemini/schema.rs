@@ -100,11 +100,8 @@ impl Cleaner<'_> {
         let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
 
         // anyOf / oneOf: null branches become `nullable`; one remaining branch is inlined.
-        let union: Vec<&Value> = ["anyOf", "oneOf"]
-            .iter()
-            .filter_map(|k| obj.get(*k).and_then(Value::as_array))
-            .flatten()
-            .collect();
+        let union: Vec<&Value> =
+            ["anyOf", "oneOf"].iter().filter_map(|k| obj.get(*k).and_then(Value::as_array)).flatten().collect();
         if !union.is_empty() {
             let branches: Vec<&Value> = union.into_iter().filter(|b| !is_null_schema(b)).collect();
             if branches.len() < count_union(obj) {
@@ -121,8 +118,7 @@ impl Cleaner<'_> {
                     return inner;
                 }
                 many => {
-                    let cleaned: Vec<Value> =
-                        many.iter().map(|b| Value::Object(self.clean(b, depth + 1))).collect();
+                    let cleaned: Vec<Value> = many.iter().map(|b| Value::Object(self.clean(b, depth + 1))).collect();
                     out.insert("anyOf".into(), Value::Array(cleaned));
                     copy_doc_keys(obj, &mut out);
                     if nullable {
@@ -136,9 +132,7 @@ impl Cleaner<'_> {
         // type
         let mut types: Vec<String> = match obj.get("type") {
             Some(Value::String(t)) => vec![t.to_ascii_uppercase()],
-            Some(Value::Array(ts)) => {
-                ts.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect()
-            }
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).map(str::to_ascii_uppercase).collect(),
             _ => Vec::new(),
         };
         if types.iter().any(|t| t == "NULL") {
@@ -434,9 +428,11 @@ fn from_openapi_at(schema: &Value, depth: usize) -> Value {
                 let branches = branches.iter().map(|b| from_openapi_at(b, depth + 1)).collect();
                 out.insert("anyOf".into(), Value::Array(branches));
             }
-            ("minItems" | "min_items" | "maxItems" | "max_items" | "minLength" | "min_length"
-            | "maxLength" | "max_length" | "minProperties" | "min_properties" | "maxProperties"
-            | "max_properties", v) => {
+            (
+                "minItems" | "min_items" | "maxItems" | "max_items" | "minLength" | "min_length" | "maxLength"
+                | "max_length" | "minProperties" | "min_properties" | "maxProperties" | "max_properties",
+                v,
+            ) => {
                 // int64 fields arrive as strings in proto JSON ("5").
                 let n = match v {
                     Value::String(s) => s.parse::<u64>().map(Value::from).unwrap_or_else(|_| v.clone()),
@@ -586,7 +582,10 @@ mod tests {
         );
         assert_eq!(parameters_to_gemini(&json!({})), json!({"type": "OBJECT", "properties": {}}));
         assert_eq!(parameters_to_gemini(&json!({"type": "string"})), json!({"type": "OBJECT", "properties": {}}));
-        assert_eq!(to_gemini(&json!({"type": "array", "items": {"type": "string"}})), json!({"type": "ARRAY", "items": {"type": "STRING"}}));
+        assert_eq!(
+            to_gemini(&json!({"type": "array", "items": {"type": "string"}})),
+            json!({"type": "ARRAY", "items": {"type": "STRING"}})
+        );
     }
 
     #[test]
@@ -625,6 +624,9 @@ mod tests {
             }, "required": ["a"]})
         );
         // Round trip through both directions keeps the meaning.
-        assert_eq!(parameters_to_gemini(&from_openapi(&g))["properties"]["a"], json!({"type": "STRING", "nullable": true, "enum": ["x"], "format": "enum"}));
+        assert_eq!(
+            parameters_to_gemini(&from_openapi(&g))["properties"]["a"],
+            json!({"type": "STRING", "nullable": true, "enum": ["x"], "format": "enum"})
+        );
     }
 }

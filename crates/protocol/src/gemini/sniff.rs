@@ -63,7 +63,11 @@ data: {\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptT
             s.push(&stream[..cut]);
             s.push(&stream[cut..]);
             s.finish();
-            assert_eq!(s.usage(), Usage { input: Some(5), output: Some(10), reasoning: Some(3), ..Default::default() }, "cut {cut}");
+            assert_eq!(
+                s.usage(),
+                Usage { input: Some(5), output: Some(10), reasoning: Some(3), ..Default::default() },
+                "cut {cut}"
+            );
         }
         let mut s = Sniffer::new(false);
         s.push(b"[{\"usageMetadata\":{\"promptTokenCount\":1}},\r\n{\"usageMetadata\":{\"promptTokenCount\":2,\"candidatesTokenCount\":4}}]");

@@ -20,9 +20,7 @@ use super::decode::upstream_signature;
 use super::error::classify;
 use super::wire::{FunctionCall, GenerateContentResponse, WirePart};
 use crate::canonical::tools::unwrap_custom_input;
-use crate::canonical::{
-    Cx, ErrorInfo, ErrorKind, FinishReason, Opaque, PartKind, StreamEvent, ToolCallKind, Usage,
-};
+use crate::canonical::{Cx, ErrorInfo, ErrorKind, FinishReason, Opaque, PartKind, StreamEvent, ToolCallKind, Usage};
 use crate::sse::SseEvent;
 use serde_json::Value;
 
@@ -101,7 +99,12 @@ impl Decoder {
         }
         let value: Value = match serde_json::from_str(data) {
             Ok(v) => v,
-            Err(e) => return self.fail(ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("malformed gemini stream chunk: {e}")), out),
+            Err(e) => {
+                return self.fail(
+                    ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("malformed gemini stream chunk: {e}")),
+                    out,
+                )
+            }
         };
         match value {
             // A JSON-array framed stream handed over whole: each element is one chunk.

@@ -17,9 +17,7 @@ use super::convert::{finish_to_wire, usage_to_wire};
 use super::encode::{call_part, call_token, reasoning_token, Flush, SignaturePlacer};
 use super::error::encode_error;
 use super::wire::{Candidate, Content, GenerateContentResponse, WirePart};
-use crate::canonical::{
-    Cx, ErrorInfo, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCall, Usage,
-};
+use crate::canonical::{Cx, ErrorInfo, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCall, Usage};
 use crate::sse::{write_data, write_json, write_json_data};
 use bytes::BytesMut;
 
@@ -106,7 +104,13 @@ impl Encoder {
                     }
                     PartKind::ToolCall { id, name, kind } => Current::Call(
                         *index,
-                        ToolCall { id: id.clone(), name: name.clone(), arguments: String::new(), kind: *kind, opaque: None },
+                        ToolCall {
+                            id: id.clone(),
+                            name: name.clone(),
+                            arguments: String::new(),
+                            kind: *kind,
+                            opaque: None,
+                        },
                     ),
                 });
             }

@@ -6,18 +6,16 @@
 //! drops become `Loss`es; unknown top-level fields are dropped with a `Loss` too.
 
 use super::decode_messages::{tool_call_from_wire, MessageDecoder};
-use super::wire::{
-    finish_from_wire, InCompletion, InDelta, InFunctionDef, InResponseFormat, InTool,
-};
+use super::wire::{finish_from_wire, InCompletion, InDelta, InFunctionDef, InResponseFormat, InTool};
 use crate::canonical::{
-    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Reasoning, ReasoningConfig, Request,
-    Response, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind,
+    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Reasoning, ReasoningConfig, Request, Response, ToolCall,
+    ToolCallKind, ToolChoice, ToolDef, ToolKind,
 };
+use crate::raw_json::{self, Fields};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use crate::raw_json::{self, Fields};
 
 pub fn decode_request(body: &[u8], _cx: &Cx) -> Result<Request, ProtocolError> {
     let mut map: Fields = match serde_json::from_slice(body) {
@@ -79,56 +77,33 @@ pub(super) fn from_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) ->
 }
 
 pub(super) fn from_value<T: DeserializeOwned>(v: Value, path: &str) -> Result<T, ProtocolError> {
-    serde_json::from_value(v)
-        .map_err(|e| ProtocolError::invalid_param(path, format!("invalid `{path}`: {e}")))
+    serde_json::from_value(v).map_err(|e| ProtocolError::invalid_param(path, format!("invalid `{path}`: {e}")))
 }
 
 fn reject_unsupported(map: &mut Fields) -> Result<(), ProtocolError> {
     if take::<u64>(map, "n")?.unwrap_or(1) > 1 {
-        return Err(ProtocolError::unsupported(
-            "n",
-            "only one choice per request can be generated",
-        ));
+        return Err(ProtocolError::unsupported("n", "only one choice per request can be generated"));
     }
     if take::<bool>(map, "logprobs")?.unwrap_or(false) {
-        return Err(ProtocolError::unsupported(
-            "logprobs",
-            "token log probabilities are not available",
-        ));
+        return Err(ProtocolError::unsupported("logprobs", "token log probabilities are not available"));
     }
     if take::<u64>(map, "top_logprobs")?.unwrap_or(0) > 0 {
-        return Err(ProtocolError::unsupported(
-            "top_logprobs",
-            "token log probabilities are not available",
-        ));
+        return Err(ProtocolError::unsupported("top_logprobs", "token log probabilities are not available"));
     }
     if take::<Value>(map, "audio")?.is_some() {
-        return Err(ProtocolError::unsupported(
-            "audio",
-            "audio output is not available",
-        ));
+        return Err(ProtocolError::unsupported("audio", "audio output is not available"));
     }
     if take::<Vec<String>>(map, "modalities")?.is_some_and(|m| m.iter().any(|x| x == "audio")) {
-        return Err(ProtocolError::unsupported(
-            "modalities",
-            "audio output is not available",
-        ));
+        return Err(ProtocolError::unsupported("modalities", "audio output is not available"));
     }
     if take::<Value>(map, "prediction")?.is_some() {
-        return Err(ProtocolError::unsupported(
-            "prediction",
-            "predicted outputs are not available",
-        ));
+        return Err(ProtocolError::unsupported("prediction", "predicted outputs are not available"));
     }
     Ok(())
 }
 
 fn decode_tools(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError> {
-    for (i, raw) in take::<Vec<&RawValue>>(map, "tools")?
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    for (i, raw) in take::<Vec<&RawValue>>(map, "tools")?.unwrap_or_default().into_iter().enumerate() {
         let path = format!("tools[{i}]");
         let t: InTool = from_raw(raw, &path)?;
         let kind = t.kind.clone().unwrap_or_else(|| "function".into());
@@ -150,18 +125,11 @@ fn decode_tools(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError
                 ))
             }
             (other, _, _) => {
-                return Err(ProtocolError::unsupported(
-                    format!("{path}.type"),
-                    format!("tool type `{other}`"),
-                ))
+                return Err(ProtocolError::unsupported(format!("{path}.type"), format!("tool type `{other}`")))
             }
         }
     }
-    for (i, raw) in take::<Vec<Value>>(map, "functions")?
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
+    for (i, raw) in take::<Vec<Value>>(map, "functions")?.unwrap_or_default().into_iter().enumerate() {
         let f: InFunctionDef = from_value(raw, &format!("functions[{i}]"))?;
         req.tools.push(function_def(f));
     }
@@ -206,32 +174,19 @@ fn tool_choice(v: Value, path: &str, losses: &mut Vec<Loss>) -> Result<ToolChoic
         },
         Value::Object(o) => {
             let kind = o.get("type").and_then(Value::as_str).unwrap_or("function");
-            let name_in = |key: &str| {
-                o.get(key)
-                    .and_then(|f| f.get("name"))
-                    .and_then(Value::as_str)
-            };
+            let name_in = |key: &str| o.get(key).and_then(|f| f.get("name")).and_then(Value::as_str);
             match kind {
                 "function" | "custom" => name_in(kind)
                     .or_else(|| o.get("name").and_then(Value::as_str))
-                    .map(|n| ToolChoice::Named {
-                        name: n.to_string(),
-                    })
+                    .map(|n| ToolChoice::Named { name: n.to_string() })
                     .ok_or_else(|| bad("a tool name is required")),
                 "allowed_tools" => {
                     losses.push(Loss::new(
                         format!("{path}.allowed_tools"),
                         "restricting the callable tools is not carried",
                     ));
-                    let mode = o
-                        .get("allowed_tools")
-                        .and_then(|a| a.get("mode"))
-                        .and_then(Value::as_str);
-                    Ok(if mode == Some("required") {
-                        ToolChoice::Required
-                    } else {
-                        ToolChoice::Auto
-                    })
+                    let mode = o.get("allowed_tools").and_then(|a| a.get("mode")).and_then(Value::as_str);
+                    Ok(if mode == Some("required") { ToolChoice::Required } else { ToolChoice::Auto })
                 }
                 other => Err(bad(&format!("unknown type `{other}`"))),
             }
@@ -244,9 +199,7 @@ fn decode_sampling(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolEr
     let s = &mut req.sampling;
     let completion = take::<u64>(map, "max_completion_tokens")?;
     let legacy = take::<u64>(map, "max_tokens")?;
-    s.max_tokens = completion
-        .or(legacy)
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    s.max_tokens = completion.or(legacy).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
     s.temperature = take(map, "temperature")?;
     s.top_p = take(map, "top_p")?;
     s.top_k = take::<u64>(map, "top_k")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
@@ -261,10 +214,7 @@ fn decode_sampling(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolEr
     Ok(())
 }
 
-fn decode_output_and_reasoning(
-    map: &mut Fields,
-    req: &mut Request,
-) -> Result<(), ProtocolError> {
+fn decode_output_and_reasoning(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolError> {
     if let Some(f) = take::<InResponseFormat>(map, "response_format")? {
         req.output = Some(match f.kind.as_str() {
             "text" => OutputFormat::Text,
@@ -297,19 +247,12 @@ fn decode_output_and_reasoning(
                 format!("invalid `reasoning_effort`: unknown value `{effort}`"),
             )
         })?;
-        req.reasoning = Some(ReasoningConfig {
-            effort: Some(e),
-            ..Default::default()
-        });
+        req.reasoning = Some(ReasoningConfig { effort: Some(e), ..Default::default() });
     }
     // OpenRouter's unified `reasoning` object.
     if let Some(r) = take::<Map<String, Value>>(map, "reasoning")? {
         let cfg = req.reasoning.get_or_insert_with(ReasoningConfig::default);
-        if let Some(e) = r
-            .get("effort")
-            .and_then(Value::as_str)
-            .and_then(Effort::parse)
-        {
+        if let Some(e) = r.get("effort").and_then(Value::as_str).and_then(Effort::parse) {
             cfg.effort.get_or_insert(e);
         }
         if let Some(b) = r.get("max_tokens").and_then(Value::as_u64) {
@@ -331,8 +274,7 @@ fn decode_metadata(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolEr
     let safety = take::<String>(map, "safety_identifier")?;
     if let (Some(u), Some(s)) = (&user, &safety) {
         if u != s {
-            req.losses
-                .push(Loss::new("user", "`safety_identifier` is carried instead"));
+            req.losses.push(Loss::new("user", "`safety_identifier` is carried instead"));
         }
     }
     md.user = safety.or(user);
@@ -346,15 +288,11 @@ fn decode_metadata(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolEr
 // Upstream response
 
 pub fn decode_response(body: &[u8], _cx: &Cx) -> Result<Response, ProtocolError> {
-    let c: InCompletion = serde_json::from_slice(body).map_err(|e| {
-        ProtocolError::bad_upstream(format!("chat completion is not valid JSON: {e}"))
-    })?;
+    let c: InCompletion = serde_json::from_slice(body)
+        .map_err(|e| ProtocolError::bad_upstream(format!("chat completion is not valid JSON: {e}")))?;
     if let Some(err) = &c.error {
         let info = super::error::error_from_value(&serde_json::json!({ "error": err }), None);
-        return Err(ProtocolError::bad_upstream(format!(
-            "upstream returned an error: {}",
-            info.message
-        )));
+        return Err(ProtocolError::bad_upstream(format!("upstream returned an error: {}", info.message)));
     }
     let choices = c.choices.unwrap_or_default();
     let choice = choices
@@ -373,15 +311,9 @@ pub fn decode_response(body: &[u8], _cx: &Cx) -> Result<Response, ProtocolError>
 
 fn message_parts(m: InDelta) -> Result<Vec<Part>, ProtocolError> {
     let mut parts = Vec::new();
-    let reasoning = m
-        .reasoning_content
-        .filter(|s| !s.is_empty())
-        .or(m.reasoning.filter(|s| !s.is_empty()));
+    let reasoning = m.reasoning_content.filter(|s| !s.is_empty()).or(m.reasoning.filter(|s| !s.is_empty()));
     if let Some(text) = reasoning {
-        parts.push(Part::Reasoning(Reasoning {
-            text,
-            ..Default::default()
-        }));
+        parts.push(Part::Reasoning(Reasoning { text, ..Default::default() }));
     }
     if let Some(text) = m.content.filter(|s| !s.is_empty()) {
         parts.push(Part::text(text));
@@ -390,12 +322,8 @@ fn message_parts(m: InDelta) -> Result<Vec<Part>, ProtocolError> {
         parts.push(Part::text(text));
     }
     for (j, tc) in m.tool_calls.unwrap_or_default().into_iter().enumerate() {
-        let call = tool_call_from_wire(
-            tc,
-            &format!("message.tool_calls[{j}]"),
-            Some(format!("call_{j}")),
-        )
-        .map_err(|e| ProtocolError::bad_upstream(e.to_string()))?;
+        let call = tool_call_from_wire(tc, &format!("message.tool_calls[{j}]"), Some(format!("call_{j}")))
+            .map_err(|e| ProtocolError::bad_upstream(e.to_string()))?;
         parts.push(Part::ToolCall(call));
     }
     if let Some(f) = m.function_call {

@@ -13,13 +13,13 @@
 
 use super::encode_messages::{content_value, encode_message, plain, system_role};
 use super::wire::{
-    finish_to_wire, OutChoice, OutCompletion, OutCustom, OutFunction, OutFunctionDef, OutRequest,
-    OutResponseMessage, OutTool, OutToolCall, OutUsage,
+    finish_to_wire, OutChoice, OutCompletion, OutCustom, OutFunction, OutFunctionDef, OutRequest, OutResponseMessage,
+    OutTool, OutToolCall, OutUsage,
 };
 use crate::canonical::tools::{custom_tool_parameters, unwrap_custom_input};
 use crate::canonical::{
-    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Request, Response, ToolCall, ToolCallKind,
-    ToolChoice, ToolDef, ToolIndex, ToolKind,
+    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Request, Response, ToolCall, ToolCallKind, ToolChoice,
+    ToolDef, ToolIndex, ToolKind,
 };
 use crate::EncodedRequest;
 use serde_json::{json, Value};
@@ -29,11 +29,7 @@ pub const PATH: &str = "/chat/completions";
 
 /// OpenAI's reasoning models (also behind a router prefix such as `openai/gpt-5`).
 pub fn is_reasoning_family(model: &str) -> bool {
-    let m = model
-        .rsplit('/')
-        .next()
-        .unwrap_or(model)
-        .to_ascii_lowercase();
+    let m = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
     ["o1", "o3", "o4", "gpt-5"].iter().any(|p| m.starts_with(p))
 }
 
@@ -45,10 +41,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
         let role = system_role(req.system_is_developer, reasoning_family);
-        messages.push(plain(
-            role,
-            content_value(&req.system, "system", &mut losses),
-        ));
+        messages.push(plain(role, content_value(&req.system, "system", &mut losses)));
     }
     for (i, m) in req.messages.iter().enumerate() {
         encode_message(m, i, reasoning_family, &mut messages, &mut losses);
@@ -61,10 +54,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     if drop_sampling {
         for (field, present) in [("temperature", temperature.take()), ("top_p", top_p.take())] {
             if present.is_some() {
-                losses.push(Loss::new(
-                    field,
-                    "not accepted by OpenAI reasoning models while reasoning is on",
-                ));
+                losses.push(Loss::new(field, "not accepted by OpenAI reasoning models while reasoning is on"));
             }
         }
     }
@@ -75,18 +65,9 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     let mut body = OutRequest {
         model: &req.model,
         messages,
-        tools: req
-            .tools
-            .iter()
-            .enumerate()
-            .map(|(i, t)| encode_tool(t, i, &mut losses))
-            .collect(),
+        tools: req.tools.iter().enumerate().map(|(i, t)| encode_tool(t, i, &mut losses)).collect(),
         // OpenAI rejects `tool_choice` and `parallel_tool_calls` without `tools`.
-        tool_choice: req
-            .tool_choice
-            .as_ref()
-            .filter(|_| !req.tools.is_empty())
-            .map(encode_tool_choice),
+        tool_choice: req.tool_choice.as_ref().filter(|_| !req.tools.is_empty()).map(encode_tool_choice),
         parallel_tool_calls: req.parallel_tool_calls.filter(|_| !req.tools.is_empty()),
         max_tokens: None,
         max_completion_tokens: None,
@@ -118,33 +99,20 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
             None => None,
         };
         if r.summary.is_some() {
-            losses.push(Loss::new(
-                "reasoning.summary",
-                "Chat Completions returns no reasoning summaries",
-            ));
+            losses.push(Loss::new("reasoning.summary", "Chat Completions returns no reasoning summaries"));
         }
     }
     if let Some(extra) = &req.metadata.extra {
         // OpenAI accepts at most 16 string values.
         match extra.as_object() {
-            Some(o) if o.len() <= 16 && o.values().all(Value::is_string) => {
-                body.metadata = Some(extra)
-            }
-            _ => losses.push(Loss::new(
-                "metadata",
-                "only up to 16 string values can be sent",
-            )),
+            Some(o) if o.len() <= 16 && o.values().all(Value::is_string) => body.metadata = Some(extra),
+            _ => losses.push(Loss::new("metadata", "only up to 16 string values can be sent")),
         }
     }
 
-    let body = sonic_rs::to_vec(&body).map_err(|e| {
-        ProtocolError::invalid(format!("cannot serialize the upstream request: {e}"))
-    })?;
-    Ok(EncodedRequest {
-        path: PATH.to_string(),
-        body,
-        losses,
-    })
+    let body = sonic_rs::to_vec(&body)
+        .map_err(|e| ProtocolError::invalid(format!("cannot serialize the upstream request: {e}")))?;
+    Ok(EncodedRequest { path: PATH.to_string(), body, losses })
 }
 
 fn encode_tool<'a>(t: &'a ToolDef, i: usize, losses: &mut Vec<Loss>) -> OutTool<'a> {
@@ -182,10 +150,7 @@ fn encode_tool<'a>(t: &'a ToolDef, i: usize, losses: &mut Vec<Loss>) -> OutTool<
             }
         }
     };
-    OutTool {
-        kind: "function",
-        function,
-    }
+    OutTool { kind: "function", function }
 }
 
 /// A custom tool's `format` as description text (`{type: grammar, syntax, definition}`).
@@ -193,14 +158,9 @@ fn grammar_text(format: &Value) -> Option<String> {
     if format.get("type").and_then(Value::as_str) != Some("grammar") {
         return None;
     }
-    let syntax = format
-        .get("syntax")
-        .and_then(Value::as_str)
-        .unwrap_or("grammar");
+    let syntax = format.get("syntax").and_then(Value::as_str).unwrap_or("grammar");
     let definition = format.get("definition").and_then(Value::as_str)?;
-    Some(format!(
-        "The `input` must follow this {syntax} grammar:\n{definition}"
-    ))
+    Some(format!("The `input` must follow this {syntax} grammar:\n{definition}"))
 }
 
 fn encode_tool_choice(c: &ToolChoice) -> Value {
@@ -216,16 +176,8 @@ fn encode_output(o: &OutputFormat) -> Value {
     match o {
         OutputFormat::Text => json!({"type": "text"}),
         OutputFormat::JsonObject => json!({"type": "json_object"}),
-        OutputFormat::JsonSchema {
-            name,
-            schema,
-            strict,
-        } => {
-            let name = if name.is_empty() {
-                "response"
-            } else {
-                name.as_str()
-            };
+        OutputFormat::JsonSchema { name, schema, strict } => {
+            let name = if name.is_empty() { "response" } else { name.as_str() };
             json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}})
         }
     }
@@ -253,11 +205,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
         }
     }
     let id = format!("chatcmpl-{}", cx.id);
-    let content = if !text.is_empty() || calls.is_empty() {
-        Some(text)
-    } else {
-        None
-    };
+    let content = if !text.is_empty() || calls.is_empty() { Some(text) } else { None };
     let body = OutCompletion {
         id: &id,
         object: "chat.completion",
@@ -277,8 +225,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
         }],
         usage: OutUsage::from_canonical(&resp.usage),
     };
-    serde_json::to_vec(&body)
-        .map_err(|e| ProtocolError::bad_upstream(format!("cannot serialize the response: {e}")))
+    serde_json::to_vec(&body).map_err(|e| ProtocolError::bad_upstream(format!("cannot serialize the response: {e}")))
 }
 
 /// The visible reasoning of a part: its text, or its summaries when it has none.
@@ -309,19 +256,13 @@ fn client_tool_call(tc: &ToolCall, cx: &Cx) -> OutToolCall {
             id: tc.id.clone(),
             kind: "custom",
             function: None,
-            custom: Some(OutCustom {
-                name: tc.name.clone(),
-                input: custom_input(tc.kind, &tc.arguments),
-            }),
+            custom: Some(OutCustom { name: tc.name.clone(), input: custom_input(tc.kind, &tc.arguments) }),
         }
     } else {
         OutToolCall {
             id: tc.id.clone(),
             kind: "function",
-            function: Some(OutFunction {
-                name: tc.name.clone(),
-                arguments: tc.arguments.clone(),
-            }),
+            function: Some(OutFunction { name: tc.name.clone(), arguments: tc.arguments.clone() }),
             custom: None,
         }
     }

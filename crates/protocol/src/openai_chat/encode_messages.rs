@@ -4,9 +4,7 @@
 
 use super::wire::{OutFunction, OutMessage, OutToolCall};
 use crate::canonical::tools::wrap_custom_input;
-use crate::canonical::{
-    Loss, MediaSource, Message, Part, Protocol, Role, ToolCall, ToolCallKind, ToolResult,
-};
+use crate::canonical::{Loss, MediaSource, Message, Part, Protocol, Role, ToolCall, ToolCallKind, ToolResult};
 use serde_json::{json, Value};
 
 pub(super) fn system_role(developer: bool, reasoning_family: bool) -> &'static str {
@@ -18,12 +16,7 @@ pub(super) fn system_role(developer: bool, reasoning_family: bool) -> &'static s
 }
 
 pub(super) fn plain(role: &'static str, content: Value) -> OutMessage {
-    OutMessage {
-        role,
-        content,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-    }
+    OutMessage { role, content, tool_calls: Vec::new(), tool_call_id: None }
 }
 
 pub(super) fn encode_message(
@@ -36,16 +29,11 @@ pub(super) fn encode_message(
     let path = format!("messages[{i}]");
     match m.role {
         Role::System => out.push(plain("system", content_value(&m.parts, &path, losses))),
-        Role::Developer => out.push(plain(
-            system_role(true, reasoning_family),
-            content_value(&m.parts, &path, losses),
-        )),
+        Role::Developer => out.push(plain(system_role(true, reasoning_family), content_value(&m.parts, &path, losses))),
         Role::User => {
             // Tool results inside a user turn (not canonical, but harmless) go first, as tool messages.
-            let (results, rest): (Vec<&Part>, Vec<&Part>) = m
-                .parts
-                .iter()
-                .partition(|p| matches!(p, Part::ToolResult(_)));
+            let (results, rest): (Vec<&Part>, Vec<&Part>) =
+                m.parts.iter().partition(|p| matches!(p, Part::ToolResult(_)));
             let had_results = !results.is_empty();
             if had_results {
                 encode_tool_results(results, &path, out, losses);
@@ -91,10 +79,7 @@ fn content_item(p: &Part, path: &str, losses: &mut Vec<Loss>) -> Option<Value> {
                     format!("data:{media_type};base64,{data}")
                 }
                 MediaSource::FileId { .. } => {
-                    losses.push(Loss::new(
-                        path,
-                        "images by file id cannot be sent to Chat Completions",
-                    ));
+                    losses.push(Loss::new(path, "images by file id cannot be sent to Chat Completions"));
                     return None;
                 }
             };
@@ -108,19 +93,13 @@ fn content_item(p: &Part, path: &str, losses: &mut Vec<Loss>) -> Option<Value> {
             let mut file = serde_json::Map::new();
             match source {
                 MediaSource::Base64 { media_type, data } => {
-                    file.insert(
-                        "file_data".into(),
-                        Value::String(format!("data:{media_type};base64,{data}")),
-                    );
+                    file.insert("file_data".into(), Value::String(format!("data:{media_type};base64,{data}")));
                 }
                 MediaSource::FileId { id } => {
                     file.insert("file_id".into(), Value::String(id.clone()));
                 }
                 MediaSource::Url { .. } => {
-                    losses.push(Loss::new(
-                        path,
-                        "files by URL cannot be sent to Chat Completions",
-                    ));
+                    losses.push(Loss::new(path, "files by URL cannot be sent to Chat Completions"));
                     return None;
                 }
             }
@@ -129,33 +108,21 @@ fn content_item(p: &Part, path: &str, losses: &mut Vec<Loss>) -> Option<Value> {
             }
             Some(json!({"type": "file", "file": file}))
         }
-        Part::Unknown {
-            origin: Protocol::OpenaiChat,
-            value,
-        } => Some(value.clone()),
+        Part::Unknown { origin: Protocol::OpenaiChat, value } => Some(value.clone()),
         Part::Reasoning(r) => {
             reasoning_loss(r, path, losses);
             None
         }
         Part::Unknown { .. } | Part::ToolCall(_) | Part::ToolResult(_) => {
-            losses.push(Loss::new(
-                path,
-                "this content has no Chat Completions equivalent here",
-            ));
+            losses.push(Loss::new(path, "this content has no Chat Completions equivalent here"));
             None
         }
     }
 }
 
 fn reasoning_loss(r: &crate::canonical::Reasoning, path: &str, losses: &mut Vec<Loss>) {
-    if r.opaque
-        .as_ref()
-        .is_some_and(|o| o.origin != Protocol::OpenaiChat)
-    {
-        losses.push(Loss::new(
-            path,
-            "reasoning state from another provider cannot be replayed",
-        ));
+    if r.opaque.as_ref().is_some_and(|o| o.origin != Protocol::OpenaiChat) {
+        losses.push(Loss::new(path, "reasoning state from another provider cannot be replayed"));
     }
 }
 
@@ -167,39 +134,20 @@ fn encode_assistant(parts: &[Part], path: &str, losses: &mut Vec<Loss>) -> Optio
         match p {
             Part::Text { text: t, .. } => text.push_str(t),
             Part::ToolCall(tc) => {
-                if tc
-                    .opaque
-                    .as_ref()
-                    .is_some_and(|o| o.origin != Protocol::OpenaiChat)
-                {
-                    losses.push(Loss::new(
-                        &ppath,
-                        "tool-call state from another provider cannot be replayed",
-                    ));
+                if tc.opaque.as_ref().is_some_and(|o| o.origin != Protocol::OpenaiChat) {
+                    losses.push(Loss::new(&ppath, "tool-call state from another provider cannot be replayed"));
                 }
                 calls.push(upstream_tool_call(tc));
             }
             Part::Reasoning(r) => reasoning_loss(r, &ppath, losses),
-            _ => losses.push(Loss::new(
-                ppath,
-                "assistant messages carry only text and tool calls",
-            )),
+            _ => losses.push(Loss::new(ppath, "assistant messages carry only text and tool calls")),
         }
     }
     if text.is_empty() && calls.is_empty() {
         return None;
     }
-    let content = if text.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        Value::String(text)
-    };
-    Some(OutMessage {
-        role: "assistant",
-        content,
-        tool_calls: calls,
-        tool_call_id: None,
-    })
+    let content = if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) };
+    Some(OutMessage { role: "assistant", content, tool_calls: calls, tool_call_id: None })
 }
 
 /// A call as an upstream sees it: always a function (custom input wrapped as `{"input": ...}`).
@@ -211,21 +159,13 @@ fn upstream_tool_call(tc: &ToolCall) -> OutToolCall {
     OutToolCall {
         id: tc.id.clone(),
         kind: "function",
-        function: Some(OutFunction {
-            name: tc.name.clone(),
-            arguments,
-        }),
+        function: Some(OutFunction { name: tc.name.clone(), arguments }),
         custom: None,
     }
 }
 
 /// One `tool` message per result; images and stray non-result parts follow in one user message.
-fn encode_tool_results(
-    parts: Vec<&Part>,
-    path: &str,
-    out: &mut Vec<OutMessage>,
-    losses: &mut Vec<Loss>,
-) {
+fn encode_tool_results(parts: Vec<&Part>, path: &str, out: &mut Vec<OutMessage>, losses: &mut Vec<Loss>) {
     let mut follow_up: Vec<Part> = Vec::new();
     for (j, p) in parts.into_iter().enumerate() {
         let ppath = format!("{path}.content[{j}]");
@@ -235,10 +175,7 @@ fn encode_tool_results(
         };
         let (text, media) = split_result(r);
         if r.is_error {
-            losses.push(Loss::new(
-                format!("{ppath}.is_error"),
-                "Chat tool messages have no error flag",
-            ));
+            losses.push(Loss::new(format!("{ppath}.is_error"), "Chat tool messages have no error flag"));
         }
         let content = if text.is_empty() && !media.is_empty() {
             "(the tool returned images; they follow in the next message)".to_string()
@@ -252,14 +189,8 @@ fn encode_tool_results(
             tool_call_id: Some(r.call_id.clone()),
         });
         if !media.is_empty() {
-            losses.push(Loss::new(
-                &ppath,
-                "tool-result images are sent in a following user message",
-            ));
-            follow_up.push(Part::text(format!(
-                "Images returned by tool call {}:",
-                r.call_id
-            )));
+            losses.push(Loss::new(&ppath, "tool-result images are sent in a following user message"));
+            follow_up.push(Part::text(format!("Images returned by tool call {}:", r.call_id)));
             follow_up.extend(media);
         }
     }

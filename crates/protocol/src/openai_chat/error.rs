@@ -40,9 +40,7 @@ fn type_and_code(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::PayloadTooLarge => ("invalid_request_error", Some("request_too_large")),
         ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
         ErrorKind::QuotaExceeded => ("insufficient_quota", Some("insufficient_quota")),
-        ErrorKind::ContextLengthExceeded => {
-            ("invalid_request_error", Some("context_length_exceeded"))
-        }
+        ErrorKind::ContextLengthExceeded => ("invalid_request_error", Some("context_length_exceeded")),
         ErrorKind::Overloaded => ("service_unavailable_error", Some("server_is_overloaded")),
         ErrorKind::Timeout => ("server_error", Some("timeout")),
         ErrorKind::UpstreamUnavailable => ("server_error", Some("upstream_unavailable")),
@@ -56,10 +54,7 @@ pub fn decode_error(status: u16, body: &[u8]) -> ErrorInfo {
         Ok(v) => error_from_value(&v, Some(status)),
         Err(_) => {
             let text = truncate(String::from_utf8_lossy(body).trim());
-            let mut e = ErrorInfo::new(
-                classify(Some(status), "", "", &text),
-                message_or_status(text, status),
-            );
+            let mut e = ErrorInfo::new(classify(Some(status), "", "", &text), message_or_status(text, status));
             e.status = status;
             e
         }
@@ -71,10 +66,7 @@ pub fn decode_error(status: u16, body: &[u8]) -> ErrorInfo {
 pub(crate) fn error_from_value(v: &Value, status: Option<u16>) -> ErrorInfo {
     // Where the fields live: `error` object, `error` string, or the top level.
     let (obj, message) = match v.get("error") {
-        Some(Value::Object(o)) => (
-            Some(o),
-            o.get("message").and_then(Value::as_str).map(str::to_string),
-        ),
+        Some(Value::Object(o)) => (Some(o), o.get("message").and_then(Value::as_str).map(str::to_string)),
         Some(Value::String(s)) => (None, Some(s.clone())),
         _ => (
             v.as_object(),
@@ -93,9 +85,7 @@ pub(crate) fn error_from_value(v: &Value, status: Option<u16>) -> ErrorInfo {
         _ => (None, None),
     };
     // Mid-stream errors carry no HTTP status; OpenRouter and llama.cpp put one in `code`.
-    let status = status
-        .filter(|s| *s >= 400)
-        .or(numeric_code.filter(|s| (400..600).contains(s)));
+    let status = status.filter(|s| *s >= 400).or(numeric_code.filter(|s| (400..600).contains(s)));
     let message = truncate(message.unwrap_or_default().trim());
     let kind = classify(status, kind_str, code.as_deref().unwrap_or(""), &message);
     let message = match status {
@@ -103,13 +93,7 @@ pub(crate) fn error_from_value(v: &Value, status: Option<u16>) -> ErrorInfo {
         None if message.is_empty() => "upstream reported an error".to_string(),
         None => message,
     };
-    ErrorInfo {
-        kind,
-        message,
-        param,
-        code,
-        status: status.unwrap_or_else(|| kind.default_status()),
-    }
+    ErrorInfo { kind, message, param, code, status: status.unwrap_or_else(|| kind.default_status()) }
 }
 
 /// One place that turns OpenAI-ish error fields into a kind. Most specific signals first:
@@ -119,61 +103,35 @@ fn classify(status: Option<u16>, kind: &str, code: &str, message: &str) -> Error
     let code = code.to_ascii_lowercase();
     let msg = message.to_ascii_lowercase();
     let any = |needles: &[&str]| needles.iter().any(|n| code == *n || kind == *n);
-    if any(&[
-        "context_length_exceeded",
-        "exceed_context_size_error",
-        "string_above_max_length",
-    ]) || msg.contains("maximum context length")
+    if any(&["context_length_exceeded", "exceed_context_size_error", "string_above_max_length"])
+        || msg.contains("maximum context length")
         || msg.contains("context window")
         || msg.contains("context length")
         || msg.contains("prompt is too long")
     {
         return ErrorKind::ContextLengthExceeded;
     }
-    if any(&[
-        "insufficient_quota",
-        "billing_hard_limit_reached",
-        "credit_balance_exhausted",
-        "quota_exceeded",
-    ]) || status == Some(402)
+    if any(&["insufficient_quota", "billing_hard_limit_reached", "credit_balance_exhausted", "quota_exceeded"])
+        || status == Some(402)
     {
         return ErrorKind::QuotaExceeded;
     }
-    if any(&[
-        "server_is_overloaded",
-        "engine_overloaded",
-        "overloaded_error",
-        "service_unavailable_error",
-    ]) || msg.contains("overloaded")
+    if any(&["server_is_overloaded", "engine_overloaded", "overloaded_error", "service_unavailable_error"])
+        || msg.contains("overloaded")
         || matches!(status, Some(503 | 529))
     {
         return ErrorKind::Overloaded;
     }
-    if any(&[
-        "rate_limit_exceeded",
-        "rate_limit_error",
-        "requests",
-        "tokens",
-        "slow_down",
-    ]) {
+    if any(&["rate_limit_exceeded", "rate_limit_error", "requests", "tokens", "slow_down"]) {
         return ErrorKind::RateLimited;
     }
     if any(&["model_not_found", "not_found_error", "not_found"]) {
         return ErrorKind::NotFound;
     }
-    if any(&[
-        "invalid_api_key",
-        "authentication_error",
-        "invalid_authentication",
-    ]) {
+    if any(&["invalid_api_key", "authentication_error", "invalid_authentication"]) {
         return ErrorKind::Authentication;
     }
-    if any(&[
-        "permission_error",
-        "permission_denied",
-        "request_forbidden",
-        "unsupported_country_region_territory",
-    ]) {
+    if any(&["permission_error", "permission_denied", "request_forbidden", "unsupported_country_region_territory"]) {
         return ErrorKind::PermissionDenied;
     }
     if any(&["request_too_large"]) {
@@ -265,10 +223,7 @@ mod tests {
             ),
             ErrorKind::Overloaded
         );
-        assert_eq!(
-            kind_of(500, r#"{"error":{"message":"boom","type":"server_error"}}"#),
-            ErrorKind::Internal
-        );
+        assert_eq!(kind_of(500, r#"{"error":{"message":"boom","type":"server_error"}}"#), ErrorKind::Internal);
     }
 
     #[test]
@@ -276,10 +231,7 @@ mod tests {
         // vLLM: top-level fields, numeric code.
         let e = decode_error(400, br#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#);
         assert_eq!(e.kind, ErrorKind::ContextLengthExceeded);
-        assert_eq!(
-            e.message,
-            "This model's maximum context length is 4096 tokens."
-        );
+        assert_eq!(e.message, "This model's maximum context length is 4096 tokens.");
         // llama.cpp
         assert_eq!(
             kind_of(
@@ -289,17 +241,11 @@ mod tests {
             ErrorKind::ContextLengthExceeded
         );
         // Ollama
-        let e = decode_error(
-            404,
-            br#"{"error":"model \"llama9\" not found, try pulling it first"}"#,
-        );
+        let e = decode_error(404, br#"{"error":"model \"llama9\" not found, try pulling it first"}"#);
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert!(e.message.contains("llama9"));
         // FastAPI
-        assert_eq!(
-            decode_error(422, br#"{"detail":"bad field"}"#).message,
-            "bad field"
-        );
+        assert_eq!(decode_error(422, br#"{"detail":"bad field"}"#).message, "bad field");
         // HTML from a proxy
         let e = decode_error(502, b"<html>Bad Gateway</html>");
         assert_eq!(e.kind, ErrorKind::UpstreamUnavailable);
@@ -311,8 +257,7 @@ mod tests {
 
     #[test]
     fn mid_stream_errors_take_status_from_numeric_code() {
-        let v: Value =
-            serde_json::json!({"error": {"code": 429, "message": "Provider returned error"}});
+        let v: Value = serde_json::json!({"error": {"code": 429, "message": "Provider returned error"}});
         let e = error_from_value(&v, None);
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert_eq!(e.status, 429);
@@ -348,11 +293,7 @@ mod tests {
             assert_eq!(decode_error(info.status, &body).kind, kind, "{kind:?}");
             // Mid-stream error chunks have no HTTP status: the body alone keeps the kind.
             let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-            assert_eq!(
-                error_from_value(&v, None).kind,
-                kind,
-                "{kind:?} without status"
-            );
+            assert_eq!(error_from_value(&v, None).kind, kind, "{kind:?} without status");
         }
         let mut info = ErrorInfo::new(ErrorKind::InvalidRequest, "bad n");
         info.param = Some("n".into());

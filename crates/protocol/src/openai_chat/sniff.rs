@@ -71,14 +71,7 @@ mod tests {
         let mut s = Sniffer::new(false);
         s.push(br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#);
         s.finish();
-        assert_eq!(
-            s.usage(),
-            Usage {
-                input: Some(3),
-                output: Some(1),
-                ..Default::default()
-            }
-        );
+        assert_eq!(s.usage(), Usage { input: Some(3), output: Some(1), ..Default::default() });
         assert_eq!(extract(br#"{"usage":null}"#), None);
         assert_eq!(extract(b"not json"), None);
     }

@@ -95,10 +95,7 @@ impl StreamDecoder {
         let chunk: InCompletion = match serde_json::from_str(data) {
             Ok(c) => c,
             Err(e) => {
-                let info = ErrorInfo::new(
-                    ErrorKind::UpstreamInvalid,
-                    format!("malformed chat completion chunk: {e}"),
-                );
+                let info = ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("malformed chat completion chunk: {e}"));
                 self.fail(info, out);
                 return;
             }
@@ -113,10 +110,8 @@ impl StreamDecoder {
         if self.finished {
             self.end(out);
         } else {
-            let info = ErrorInfo::new(
-                ErrorKind::UpstreamInvalid,
-                "upstream stream ended before a finish_reason or [DONE]",
-            );
+            let info =
+                ErrorInfo::new(ErrorKind::UpstreamInvalid, "upstream stream ended before a finish_reason or [DONE]");
             self.fail(info, out);
         }
     }
@@ -135,9 +130,7 @@ impl StreamDecoder {
             return;
         }
         if let Some(u) = chunk.usage {
-            self.usage
-                .get_or_insert_with(Usage::default)
-                .merge(&u.to_canonical());
+            self.usage.get_or_insert_with(Usage::default).merge(&u.to_canonical());
         }
         // Only the first choice is relayed (crossbar never asks for n > 1).
         for choice in chunk.choices.unwrap_or_default() {
@@ -145,18 +138,11 @@ impl StreamDecoder {
                 continue;
             }
             if let Some(d) = choice.delta.or(choice.message) {
-                let reasoning = d
-                    .reasoning_content
-                    .filter(|s| !s.is_empty())
-                    .or(d.reasoning.filter(|s| !s.is_empty()));
+                let reasoning = d.reasoning_content.filter(|s| !s.is_empty()).or(d.reasoning.filter(|s| !s.is_empty()));
                 if let Some(text) = reasoning {
                     self.reasoning(text, out);
                 }
-                for text in [d.content, d.refusal]
-                    .into_iter()
-                    .flatten()
-                    .filter(|s| !s.is_empty())
-                {
+                for text in [d.content, d.refusal].into_iter().flatten().filter(|s| !s.is_empty()) {
                     self.text(text, out);
                 }
                 for tc in d.tool_calls.unwrap_or_default() {
@@ -169,10 +155,7 @@ impl StreamDecoder {
             match choice.finish_reason.as_deref() {
                 None | Some("") => {}
                 Some("error") => {
-                    let info = ErrorInfo::new(
-                        ErrorKind::Internal,
-                        "upstream finished the choice with an error",
-                    );
+                    let info = ErrorInfo::new(ErrorKind::Internal, "upstream finished the choice with an error");
                     self.fail(info, out);
                     return;
                 }
@@ -249,10 +232,7 @@ impl StreamDecoder {
             CallState::Live => {
                 call.args.push_str(&fragment);
                 if let (false, Open::Call { part, .. }) = (fragment.is_empty(), self.open) {
-                    out.push(StreamEvent::ToolArgsDelta {
-                        index: part,
-                        delta: fragment,
-                    });
+                    out.push(StreamEvent::ToolArgsDelta { index: part, delta: fragment });
                 }
             }
             CallState::Pending => {
@@ -265,12 +245,7 @@ impl StreamDecoder {
     /// The call a delta belongs to, creating it when the index (or id) is new.
     fn call_position(&mut self, index: Option<u64>, id: Option<&str>) -> usize {
         let known = match index {
-            Some(k) => self
-                .by_index
-                .iter()
-                .rev()
-                .find(|(key, _)| *key == k)
-                .map(|(_, p)| *p),
+            Some(k) => self.by_index.iter().rev().find(|(key, _)| *key == k).map(|(_, p)| *p),
             None => self.calls.len().checked_sub(1),
         };
         if let Some(p) = known {
@@ -299,11 +274,7 @@ impl StreamDecoder {
     /// Open pending calls in order while nothing blocks them.
     fn advance(&mut self, out: &mut Vec<StreamEvent>) {
         loop {
-            let Some(next) = self
-                .calls
-                .iter()
-                .position(|c| c.state == CallState::Pending)
-            else {
+            let Some(next) = self.calls.iter().position(|c| c.state == CallState::Pending) else {
                 return;
             };
             if self.calls.get(next).is_some_and(|c| c.name.is_empty()) {
@@ -335,17 +306,10 @@ impl StreamDecoder {
         self.next_part += 1;
         out.push(StreamEvent::PartStart {
             index: part,
-            kind: PartKind::ToolCall {
-                id: call.id.clone(),
-                name: call.name.clone(),
-                kind: call.kind,
-            },
+            kind: PartKind::ToolCall { id: call.id.clone(), name: call.name.clone(), kind: call.kind },
         });
         if !call.args.is_empty() {
-            out.push(StreamEvent::ToolArgsDelta {
-                index: part,
-                delta: call.args.clone(),
-            });
+            out.push(StreamEvent::ToolArgsDelta { index: part, delta: call.args.clone() });
         }
         self.open = Open::Call { part, call: pos };
     }
@@ -365,11 +329,7 @@ impl StreamDecoder {
         if !flush {
             return;
         }
-        while let Some(pos) = self
-            .calls
-            .iter()
-            .position(|c| c.state == CallState::Pending)
-        {
+        while let Some(pos) = self.calls.iter().position(|c| c.state == CallState::Pending) {
             self.promote(pos, out);
             self.close_open(false, out);
         }
@@ -399,10 +359,7 @@ impl StreamDecoder {
     fn ensure_started(&mut self, out: &mut Vec<StreamEvent>) {
         if !self.started {
             self.started = true;
-            out.push(StreamEvent::Start {
-                id: String::new(),
-                model: String::new(),
-            });
+            out.push(StreamEvent::Start { id: String::new(), model: String::new() });
         }
     }
 }
@@ -410,18 +367,11 @@ impl StreamDecoder {
 impl Call {
     /// Whether the arguments so far are a whole value (custom input has no end marker).
     fn complete(&self) -> bool {
-        self.kind == ToolCallKind::Custom
-            || serde_json::from_str::<serde::de::IgnoredAny>(&self.args).is_ok()
+        self.kind == ToolCallKind::Custom || serde_json::from_str::<serde::de::IgnoredAny>(&self.args).is_ok()
     }
 }
 
 /// A legacy streamed `function_call` as tool call 0.
 fn legacy_call(f: InFunction) -> InToolCall {
-    InToolCall {
-        index: Some(0),
-        id: None,
-        kind: None,
-        function: Some(f),
-        custom: None,
-    }
+    InToolCall { index: Some(0), id: None, kind: None, function: Some(f), custom: None }
 }

@@ -18,12 +18,9 @@
 
 use super::encode::{custom_input, is_custom_for_client};
 use super::wire::{
-    finish_to_wire, OutChunk, OutChunkChoice, OutCustomDelta, OutDelta, OutFunctionDelta,
-    OutToolCallDelta, OutUsage,
+    finish_to_wire, OutChunk, OutChunkChoice, OutCustomDelta, OutDelta, OutFunctionDelta, OutToolCallDelta, OutUsage,
 };
-use crate::canonical::{
-    Cx, ErrorInfo, FinishReason, PartKind, StreamEvent, ToolCallKind, ToolIndex, Usage,
-};
+use crate::canonical::{Cx, ErrorInfo, FinishReason, PartKind, StreamEvent, ToolCallKind, ToolIndex, Usage};
 use crate::sse::{write_data, write_json_data};
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -130,13 +127,7 @@ impl Encoder {
             }
             StreamEvent::TextDelta { text, .. } => {
                 if !text.is_empty() && self.ready(out) {
-                    self.write_delta(
-                        OutDelta {
-                            content: Some(text),
-                            ..Default::default()
-                        },
-                        out,
-                    );
+                    self.write_delta(OutDelta { content: Some(text), ..Default::default() }, out);
                 }
             }
             StreamEvent::ReasoningDelta { index, text } => {
@@ -146,13 +137,7 @@ impl Encoder {
                         Some(prev) if prev != *index => format!("\n\n{text}"),
                         _ => text.clone(),
                     };
-                    self.write_delta(
-                        OutDelta {
-                            reasoning_content: Some(&text),
-                            ..Default::default()
-                        },
-                        out,
-                    );
+                    self.write_delta(OutDelta { reasoning_content: Some(&text), ..Default::default() }, out);
                 }
             }
             StreamEvent::ToolArgsDelta { index, delta } => self.call_args(*index, delta, out),
@@ -177,62 +162,30 @@ impl Encoder {
     fn ensure_started(&mut self, out: &mut BytesMut) {
         if self.state == State::New {
             self.state = State::Streaming;
-            self.write_delta(
-                OutDelta {
-                    role: Some("assistant"),
-                    content: Some(""),
-                    ..Default::default()
-                },
-                out,
-            );
+            self.write_delta(OutDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, out);
         }
     }
 
-    fn start_call(
-        &mut self,
-        part: usize,
-        id: &str,
-        name: &str,
-        kind: ToolCallKind,
-        out: &mut BytesMut,
-    ) {
+    fn start_call(&mut self, part: usize, id: &str, name: &str, kind: ToolCallKind, out: &mut BytesMut) {
         if self.call.is_some() {
             self.close_call(out);
         }
         let index = self.tool_calls;
         self.tool_calls += 1;
         let custom = if is_custom_for_client(kind, name, &self.tools) {
-            Some(CustomCall {
-                id: id.to_string(),
-                name: name.to_string(),
-                kind,
-                arguments: String::new(),
-            })
+            Some(CustomCall { id: id.to_string(), name: name.to_string(), kind, arguments: String::new() })
         } else {
             let header = OutToolCallDelta {
                 index,
                 id: Some(id),
                 kind: Some("function"),
-                function: Some(OutFunctionDelta {
-                    name: Some(name),
-                    arguments: "",
-                }),
+                function: Some(OutFunctionDelta { name: Some(name), arguments: "" }),
                 custom: None,
             };
-            self.write_delta(
-                OutDelta {
-                    tool_calls: vec![header],
-                    ..Default::default()
-                },
-                out,
-            );
+            self.write_delta(OutDelta { tool_calls: vec![header], ..Default::default() }, out);
             None
         };
-        self.call = Some(OpenCall {
-            part,
-            index,
-            custom,
-        });
+        self.call = Some(OpenCall { part, index, custom });
     }
 
     fn call_args(&mut self, part: usize, delta: &str, out: &mut BytesMut) {
@@ -250,19 +203,10 @@ impl Encoder {
             index: call.index,
             id: None,
             kind: None,
-            function: Some(OutFunctionDelta {
-                name: None,
-                arguments: delta,
-            }),
+            function: Some(OutFunctionDelta { name: None, arguments: delta }),
             custom: None,
         };
-        self.write_delta(
-            OutDelta {
-                tool_calls: vec![entry],
-                ..Default::default()
-            },
-            out,
-        );
+        self.write_delta(OutDelta { tool_calls: vec![entry], ..Default::default() }, out);
     }
 
     fn close_call(&mut self, out: &mut BytesMut) {
@@ -274,18 +218,9 @@ impl Encoder {
             id: Some(&custom.id),
             kind: Some("custom"),
             function: None,
-            custom: Some(OutCustomDelta {
-                name: Some(&custom.name),
-                input: &input,
-            }),
+            custom: Some(OutCustomDelta { name: Some(&custom.name), input: &input }),
         };
-        self.write_delta(
-            OutDelta {
-                tool_calls: vec![entry],
-                ..Default::default()
-            },
-            out,
-        );
+        self.write_delta(OutDelta { tool_calls: vec![entry], ..Default::default() }, out);
     }
 
     fn write_finish(&mut self, reason: Option<&FinishReason>, out: &mut BytesMut) {
@@ -296,12 +231,7 @@ impl Encoder {
         self.close_call(out);
         let finish = finish_to_wire(reason, self.tool_calls > 0);
         self.write_chunk(
-            vec![OutChunkChoice {
-                index: 0,
-                delta: OutDelta::default(),
-                logprobs: None,
-                finish_reason: Some(finish),
-            }],
+            vec![OutChunkChoice { index: 0, delta: OutDelta::default(), logprobs: None, finish_reason: Some(finish) }],
             None,
             out,
         );
@@ -329,24 +259,10 @@ impl Encoder {
     }
 
     fn write_delta(&self, delta: OutDelta<'_>, out: &mut BytesMut) {
-        self.write_chunk(
-            vec![OutChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: None,
-            }],
-            None,
-            out,
-        );
+        self.write_chunk(vec![OutChunkChoice { index: 0, delta, logprobs: None, finish_reason: None }], None, out);
     }
 
-    fn write_chunk(
-        &self,
-        choices: Vec<OutChunkChoice<'_>>,
-        usage: Option<OutUsage>,
-        out: &mut BytesMut,
-    ) {
+    fn write_chunk(&self, choices: Vec<OutChunkChoice<'_>>, usage: Option<OutUsage>, out: &mut BytesMut) {
         let chunk = OutChunk {
             id: &self.id,
             object: "chat.completion.chunk",

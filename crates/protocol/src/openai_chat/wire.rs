@@ -34,11 +34,9 @@ pub fn string_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 /// A token count: a non-negative integer, or a float truncated; anything else is "not reported".
 pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
+        Some(Value::Number(n)) => {
+            n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+        }
         _ => None,
     })
 }
@@ -253,14 +251,9 @@ impl InUsage {
         Usage {
             input: self.prompt_tokens,
             output: self.completion_tokens,
-            cache_read: self
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .or(self.prompt_cache_hit_tokens),
+            cache_read: self.prompt_tokens_details.and_then(|d| d.cached_tokens).or(self.prompt_cache_hit_tokens),
             cache_write: None,
-            reasoning: self
-                .completion_tokens_details
-                .and_then(|d| d.reasoning_tokens),
+            reasoning: self.completion_tokens_details.and_then(|d| d.reasoning_tokens),
         }
     }
 }
@@ -447,9 +440,7 @@ impl OutUsage {
             completion_tokens: completion,
             total_tokens: prompt.saturating_add(completion),
             prompt_tokens_details: u.cache_read.map(|c| OutPromptDetails { cached_tokens: c }),
-            completion_tokens_details: u.reasoning.map(|r| OutCompletionDetails {
-                reasoning_tokens: r,
-            }),
+            completion_tokens_details: u.reasoning.map(|r| OutCompletionDetails { reasoning_tokens: r }),
         }
     }
 }

@@ -101,10 +101,7 @@ pub fn data_url(media_type: &str, data: &str) -> String {
 
 /// A media type for a bare base64 file from its name (`file_data` without a `data:` prefix).
 pub fn guess_media_type(filename: Option<&str>) -> &'static str {
-    let ext = filename
-        .and_then(|f| f.rsplit_once('.'))
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = filename.and_then(|f| f.rsplit_once('.')).map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "pdf" => "application/pdf",
         "txt" | "md" => "text/plain",

@@ -20,12 +20,11 @@
 use super::common::{flat_name, pack_reasoning_state, usage_from_wire};
 use super::input::{parse, InputDecoder};
 use super::wire::{
-    kind_of, CustomTool, FunctionTool, NamespaceTool, ReasoningParam, ResponseHead, StreamItemIn, TextParam,
-    TextPiece,
+    kind_of, CustomTool, FunctionTool, NamespaceTool, ReasoningParam, ResponseHead, StreamItemIn, TextParam, TextPiece,
 };
 use crate::canonical::{
-    Cx, Effort, FinishReason, Loss, Metadata, Opaque, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
-    ReasoningConfig, Request, Response, Role, Message, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind,
+    Cx, Effort, FinishReason, Loss, Message, Metadata, Opaque, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
+    ReasoningConfig, Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolKind,
 };
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -65,7 +64,8 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     refuse_stateful(obj)?;
 
     let mut req = Request {
-        model: field::<String>(obj, "model")?.ok_or_else(|| ProtocolError::invalid_param("model", "`model` is required"))?,
+        model: field::<String>(obj, "model")?
+            .ok_or_else(|| ProtocolError::invalid_param("model", "`model` is required"))?,
         stream: field::<bool>(obj, "stream")?.unwrap_or(false),
         parallel_tool_calls: field(obj, "parallel_tool_calls")?,
         ..Request::default()
@@ -129,7 +129,10 @@ fn refuse_stateful(obj: &Map<String, Value>) -> Result<(), ProtocolError> {
         ));
     }
     if set("conversation") {
-        return Err(ProtocolError::unsupported("conversation", "crossbar is stateless: stored conversations are not available"));
+        return Err(ProtocolError::unsupported(
+            "conversation",
+            "crossbar is stateless: stored conversations are not available",
+        ));
     }
     if set("prompt") {
         return Err(ProtocolError::unsupported("prompt", "stored prompt templates are not available through crossbar"));
@@ -223,7 +226,8 @@ fn decode_tools(
 }
 
 fn decode_tool_choice(v: &Value, losses: &mut Vec<Loss>) -> Result<Option<ToolChoice>, ProtocolError> {
-    let bad = || ProtocolError::invalid_param("tool_choice", "`tool_choice` must be auto, none, required or {type, name}");
+    let bad =
+        || ProtocolError::invalid_param("tool_choice", "`tool_choice` must be auto, none, required or {type, name}");
     match v {
         Value::String(s) => match s.as_str() {
             "auto" => Ok(Some(ToolChoice::Auto)),
@@ -241,14 +245,20 @@ fn decode_tool_choice(v: &Value, losses: &mut Vec<Loss>) -> Result<Option<ToolCh
                 }
                 ("function" | "custom", None) => Err(bad()),
                 ("allowed_tools", _) => {
-                    losses.push(Loss::new("tool_choice.tools", "allowed-tools subsets are not supported; all tools stay allowed"));
+                    losses.push(Loss::new(
+                        "tool_choice.tools",
+                        "allowed-tools subsets are not supported; all tools stay allowed",
+                    ));
                     match o.get("mode").and_then(Value::as_str) {
                         Some("required") => Ok(Some(ToolChoice::Required)),
                         _ => Ok(Some(ToolChoice::Auto)),
                     }
                 }
                 (other, _) => {
-                    losses.push(Loss::new("tool_choice", format!("forcing hosted tool `{other}` is not supported; using auto")));
+                    losses.push(Loss::new(
+                        "tool_choice",
+                        format!("forcing hosted tool `{other}` is not supported; using auto"),
+                    ));
                     Ok(Some(ToolChoice::Auto))
                 }
             }
@@ -300,8 +310,8 @@ fn decode_format(v: &Value) -> Result<Option<OutputFormat>, ProtocolError> {
 pub fn decode_response(body: &[u8], _cx: &Cx) -> Result<Response, ProtocolError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| ProtocolError::bad_upstream(format!("body is not JSON: {e}")))?;
-    let head: ResponseHead =
-        <ResponseHead as serde::Deserialize>::deserialize(&root).map_err(|e| ProtocolError::bad_upstream(format!("response object: {e}")))?;
+    let head: ResponseHead = <ResponseHead as serde::Deserialize>::deserialize(&root)
+        .map_err(|e| ProtocolError::bad_upstream(format!("response object: {e}")))?;
     let output = match root.get("output") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(items)) => items.as_slice(),
@@ -310,8 +320,8 @@ pub fn decode_response(body: &[u8], _cx: &Cx) -> Result<Response, ProtocolError>
     let mut parts = Vec::with_capacity(output.len());
     let mut called = false;
     for (i, v) in output.iter().enumerate() {
-        let item: StreamItemIn = serde::Deserialize::deserialize(v)
-            .map_err(|e| ProtocolError::bad_upstream(format!("output[{i}]: {e}")))?;
+        let item: StreamItemIn =
+            serde::Deserialize::deserialize(v).map_err(|e| ProtocolError::bad_upstream(format!("output[{i}]: {e}")))?;
         match item.kind.as_str() {
             "message" => {
                 for c in item.content.iter().filter(|c| !c.text().is_empty()) {
@@ -373,7 +383,11 @@ pub fn tool_call_from_output(item: StreamItemIn) -> ToolCall {
     ToolCall {
         id: item.call_id.or(item.id).unwrap_or_default(),
         name: flat_name(item.namespace.as_deref(), item.name.as_deref().unwrap_or("")),
-        arguments: if custom { item.input.unwrap_or_default() } else { item.arguments.map(|a| a.0).unwrap_or_default() },
+        arguments: if custom {
+            item.input.unwrap_or_default()
+        } else {
+            item.arguments.map(|a| a.0).unwrap_or_default()
+        },
         kind: if custom { ToolCallKind::Custom } else { ToolCallKind::Function },
         opaque: None,
     }

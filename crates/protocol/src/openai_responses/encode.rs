@@ -12,14 +12,14 @@
 //! - `Part::Unknown` items from a Responses client (hosted tool calls) are replayed verbatim.
 
 use super::common::{data_url, item_id, response_id, unpack_reasoning_state, usage_to_wire};
-use crate::canonical::tools::unwrap_custom_input;
 use super::wire::{
     ContentOut, IncompleteDetails, InputItemOut, OutItem, OutputText, ReasoningParamOut, ReasoningText, RequestOut,
     ResponseObject, SummaryText, TextOut, ToolOut, ToolOutputOut,
 };
+use crate::canonical::tools::unwrap_custom_input;
 use crate::canonical::{
-    Cx, FinishReason, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Reasoning,
-    Request, Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind, ToolResult,
+    Cx, FinishReason, Loss, MediaSource, Message, OutputFormat, Part, Protocol, ProtocolError, Reasoning, Request,
+    Response, Role, ToolCall, ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind, ToolResult,
 };
 use crate::EncodedRequest;
 use serde_json::value::RawValue;
@@ -237,7 +237,13 @@ fn call_item<'a>(call: &'a ToolCall, index: &'a ToolIndex) -> InputItemOut<'a> {
         };
         InputItemOut::CustomToolCall { call_id: &call.id, input, name, namespace, kind: "custom_tool_call" }
     } else {
-        InputItemOut::FunctionCall { arguments: &call.arguments, call_id: &call.id, name, namespace, kind: "function_call" }
+        InputItemOut::FunctionCall {
+            arguments: &call.arguments,
+            call_id: &call.id,
+            name,
+            namespace,
+            kind: "function_call",
+        }
     }
 }
 
@@ -282,7 +288,9 @@ fn tool_out(t: &ToolDef) -> ToolOut<'_> {
             strict: t.strict.unwrap_or(false),
             kind: "function",
         },
-        ToolKind::Custom { format } => ToolOut::Custom { description, format: format.as_ref(), name: &t.name, kind: "custom" },
+        ToolKind::Custom { format } => {
+            ToolOut::Custom { description, format: format.as_ref(), name: &t.name, kind: "custom" }
+        }
     }
 }
 
@@ -354,14 +362,17 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
 }
 
 pub fn to_raw<T: serde::Serialize + ?Sized>(v: &T) -> Result<Box<RawValue>, ProtocolError> {
-    serde_json::value::to_raw_value(v).map_err(|e| ProtocolError::invalid(format!("cannot serialize an output item: {e}")))
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| ProtocolError::invalid(format!("cannot serialize an output item: {e}")))
 }
 
 /// `completed`, or `incomplete` with its reason.
 pub fn terminal_status(finish: Option<&FinishReason>) -> (&'static str, Option<IncompleteDetails>) {
     match finish {
         Some(FinishReason::Length) => ("incomplete", Some(IncompleteDetails { reason: "max_output_tokens".into() })),
-        Some(FinishReason::ContentFilter) => ("incomplete", Some(IncompleteDetails { reason: "content_filter".into() })),
+        Some(FinishReason::ContentFilter) => {
+            ("incomplete", Some(IncompleteDetails { reason: "content_filter".into() }))
+        }
         _ => ("completed", None),
     }
 }
@@ -378,8 +389,8 @@ pub fn reasoning_out(cx: &Cx, output_index: usize, r: &Reasoning) -> OutItem {
         let summary = if r.text.is_empty() { Vec::new() } else { vec![SummaryText::new(r.text.clone())] };
         (summary, None)
     } else {
-        let content = (!r.text.is_empty())
-            .then(|| vec![ReasoningText { kind: "reasoning_text", text: r.text.clone() }]);
+        let content =
+            (!r.text.is_empty()).then(|| vec![ReasoningText { kind: "reasoning_text", text: r.text.clone() }]);
         (r.summary.iter().map(|s| SummaryText::new(s.clone())).collect(), content)
     };
     OutItem::Reasoning {

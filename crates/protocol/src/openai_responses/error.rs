@@ -34,9 +34,8 @@ const CODEX_CODES: &[&str] = &[
 pub fn encode_error(err: &ErrorInfo) -> Vec<u8> {
     let kind = error_type(err.kind);
     let code = err.code.as_deref().or_else(|| default_code(err.kind));
-    let body = ErrorEnvelopeOut {
-        error: ErrorBodyOut { message: &err.message, kind, param: err.param.as_deref(), code },
-    };
+    let body =
+        ErrorEnvelopeOut { error: ErrorBodyOut { message: &err.message, kind, param: err.param.as_deref(), code } };
     serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":{\"message\":\"internal error\"}}".to_vec())
 }
 
@@ -101,7 +100,11 @@ pub fn kind_from_fields(code: Option<&str>, kind: Option<&str>, message: &str) -
     if has("context_length_exceeded") {
         return Some(ErrorKind::ContextLengthExceeded);
     }
-    if has("insufficient_quota") || has("usage_limit_reached") || has("usage_not_included") || has("billing_hard_limit_reached") {
+    if has("insufficient_quota")
+        || has("usage_limit_reached")
+        || has("usage_not_included")
+        || has("billing_hard_limit_reached")
+    {
         return Some(ErrorKind::QuotaExceeded);
     }
     if has("rate_limit_exceeded") || has("rate_limit_error") || has("requests") || has("tokens") {
@@ -174,7 +177,8 @@ pub fn decode_error(status: u16, body: &[u8]) -> ErrorInfo {
         _ => {
             let message = text();
             let kind = kind_from_fields(None, None, &message).unwrap_or_else(|| ErrorKind::from_status(status));
-            let mut info = ErrorInfo::new(kind, if message.is_empty() { format!("upstream status {status}") } else { message });
+            let mut info =
+                ErrorInfo::new(kind, if message.is_empty() { format!("upstream status {status}") } else { message });
             info.status = status;
             info
         }
@@ -188,13 +192,48 @@ mod tests {
     #[test]
     fn upstream_errors_are_classified() {
         let cases: &[(u16, &str, ErrorKind, Option<&str>)] = &[
-            (429, r#"{"error":{"message":"Rate limit reached for gpt-5 on tokens per min. Please try again in 1.2s.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#, ErrorKind::RateLimited, Some("rate_limit_exceeded")),
-            (429, r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#, ErrorKind::QuotaExceeded, Some("insufficient_quota")),
-            (400, r#"{"error":{"message":"Your input exceeds the context window of this model.","type":"invalid_request_error","param":"input","code":"context_length_exceeded"}}"#, ErrorKind::ContextLengthExceeded, Some("context_length_exceeded")),
-            (401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#, ErrorKind::Authentication, Some("invalid_api_key")),
-            (503, r#"{"error":{"message":"The server is overloaded","type":"server_error","param":null,"code":"server_is_overloaded"}}"#, ErrorKind::Overloaded, Some("server_is_overloaded")),
-            (400, r#"{"error":{"message":"Invalid type for 'input'","type":"invalid_request_error","param":"input","code":null}}"#, ErrorKind::InvalidRequest, Some("invalid_request_error")),
-            (429, r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_at":1760000000}}"#, ErrorKind::QuotaExceeded, Some("usage_limit_reached")),
+            (
+                429,
+                r#"{"error":{"message":"Rate limit reached for gpt-5 on tokens per min. Please try again in 1.2s.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
+                ErrorKind::RateLimited,
+                Some("rate_limit_exceeded"),
+            ),
+            (
+                429,
+                r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+                ErrorKind::QuotaExceeded,
+                Some("insufficient_quota"),
+            ),
+            (
+                400,
+                r#"{"error":{"message":"Your input exceeds the context window of this model.","type":"invalid_request_error","param":"input","code":"context_length_exceeded"}}"#,
+                ErrorKind::ContextLengthExceeded,
+                Some("context_length_exceeded"),
+            ),
+            (
+                401,
+                r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+                ErrorKind::Authentication,
+                Some("invalid_api_key"),
+            ),
+            (
+                503,
+                r#"{"error":{"message":"The server is overloaded","type":"server_error","param":null,"code":"server_is_overloaded"}}"#,
+                ErrorKind::Overloaded,
+                Some("server_is_overloaded"),
+            ),
+            (
+                400,
+                r#"{"error":{"message":"Invalid type for 'input'","type":"invalid_request_error","param":"input","code":null}}"#,
+                ErrorKind::InvalidRequest,
+                Some("invalid_request_error"),
+            ),
+            (
+                429,
+                r#"{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_at":1760000000}}"#,
+                ErrorKind::QuotaExceeded,
+                Some("usage_limit_reached"),
+            ),
             (400, r#"{"detail":"Unsupported parameter: prompt_cache_retention"}"#, ErrorKind::InvalidRequest, None),
             (502, "<html>bad gateway</html>", ErrorKind::UpstreamUnavailable, None),
             (500, "", ErrorKind::Internal, None),
@@ -218,7 +257,8 @@ mod tests {
             v,
             serde_json::json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": "model", "code": "rate_limit_exceeded"}})
         );
-        let v: Value = serde_json::from_slice(&encode_error(&ErrorInfo::new(ErrorKind::InvalidRequest, "bad"))).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&encode_error(&ErrorInfo::new(ErrorKind::InvalidRequest, "bad")))
+            .unwrap_or_default();
         assert_eq!(v["error"]["code"], Value::Null);
         assert_eq!(v["error"]["param"], Value::Null);
         assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -233,6 +273,9 @@ mod tests {
         e.code = Some("overloaded_error".into());
         assert_eq!(stream_error_code(&e), "server_error");
         assert_eq!(stream_error_code(&ErrorInfo::new(ErrorKind::Overloaded, "o")), "server_is_overloaded");
-        assert_eq!(stream_error_code(&ErrorInfo::new(ErrorKind::ContextLengthExceeded, "c")), "context_length_exceeded");
+        assert_eq!(
+            stream_error_code(&ErrorInfo::new(ErrorKind::ContextLengthExceeded, "c")),
+            "context_length_exceeded"
+        );
     }
 }

@@ -10,13 +10,13 @@
 
 use super::common::{flat_name, guess_media_type, media_from_url, pack_reasoning_state};
 use super::wire::{
-    kind_of, CompactionItem, CustomToolCallItem, FilePart, FunctionCallItem, ImagePart, MessageItem,
-    ReasoningItem, StringOrParts, TextPiece, ToolOutputItem,
+    kind_of, CompactionItem, CustomToolCallItem, FilePart, FunctionCallItem, ImagePart, MessageItem, ReasoningItem,
+    StringOrParts, TextPiece, ToolOutputItem,
 };
 use crate::canonical::opaque::Sealed;
 use crate::canonical::{
-    Cx, Loss, MediaSource, Message, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Request, Role,
-    ToolCall, ToolCallKind, ToolResult,
+    Cx, Loss, MediaSource, Message, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Request, Role, ToolCall,
+    ToolCallKind, ToolResult,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -84,7 +84,8 @@ impl<'a> InputDecoder<'a> {
                     ))
                 }
             };
-            if !(ty == "message" && matches!(obj.get("role"), Some(Value::String(r)) if r == "system" || r == "developer"))
+            if !(ty == "message"
+                && matches!(obj.get("role"), Some(Value::String(r)) if r == "system" || r == "developer"))
             {
                 self.leading = false;
             }
@@ -93,7 +94,14 @@ impl<'a> InputDecoder<'a> {
         Ok(())
     }
 
-    fn item(&mut self, ty: &str, item: &Value, path: &str, is_last: bool, req: &mut Request) -> Result<(), ProtocolError> {
+    fn item(
+        &mut self,
+        ty: &str,
+        item: &Value,
+        path: &str,
+        is_last: bool,
+        req: &mut Request,
+    ) -> Result<(), ProtocolError> {
         match ty {
             "message" => self.message(item, path, req),
             "function_call" => {
@@ -239,7 +247,10 @@ fn reasoning_from_item(cx: &Cx, r: ReasoningItem, path: &str) -> Result<Option<R
     match r.encrypted_content.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => {
             let mut reasoning = cx.codec.reasoning_from_token(ME, token, &text).map_err(|e| {
-                ProtocolError::invalid_param(format!("{path}.encrypted_content"), format!("`{path}.encrypted_content`: {e}"))
+                ProtocolError::invalid_param(
+                    format!("{path}.encrypted_content"),
+                    format!("`{path}.encrypted_content`: {e}"),
+                )
             })?;
             if !OpaqueCodec::is_sealed(token) {
                 reasoning.summary = summary;

@@ -19,9 +19,7 @@ use super::common::{flat_name, pack_reasoning_state, usage_from_wire};
 use super::decode::incomplete_reason;
 use super::error::info_from_body;
 use super::wire::{code_string, ErrorBody, ResponseHead, StreamEventIn, StreamItemIn, TextPiece};
-use crate::canonical::{
-    Cx, ErrorInfo, ErrorKind, FinishReason, Opaque, PartKind, Protocol, StreamEvent, ToolCallKind,
-};
+use crate::canonical::{Cx, ErrorInfo, ErrorKind, FinishReason, Opaque, PartKind, Protocol, StreamEvent, ToolCallKind};
 use crate::sse::SseEvent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +67,8 @@ impl StreamDecoder {
         let e: StreamEventIn = match serde_json::from_str(data) {
             Ok(e) => e,
             Err(err) => {
-                let info = ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("upstream sent a malformed event: {err}"));
+                let info =
+                    ErrorInfo::new(ErrorKind::UpstreamInvalid, format!("upstream sent a malformed event: {err}"));
                 return self.fail(info, out);
             }
         };

@@ -27,10 +27,10 @@
 //! unwrapped input is sent at `PartStop`.
 
 use super::common::{item_id, response_id, usage_to_wire};
-use crate::canonical::tools::unwrap_custom_input;
 use super::encode::{call_out, message_item, reasoning_out, terminal_status, to_raw};
 use super::error::stream_error_code;
 use super::wire::{OutItem, OutputText, ResponseError, ResponseObject, SummaryText};
+use crate::canonical::tools::unwrap_custom_input;
 use crate::canonical::{
     Cx, ErrorInfo, FinishReason, Opaque, PartKind, Reasoning, StreamEvent, ToolCall, ToolCallKind, Usage,
 };
@@ -169,7 +169,8 @@ impl State {
                 self.text_delta(text, out);
             }
             StreamEvent::ReasoningDelta { index, text } => {
-                if !matches!(&self.open, Some(o) if o.index == *index && matches!(o.state, ItemState::Reasoning { .. })) {
+                if !matches!(&self.open, Some(o) if o.index == *index && matches!(o.state, ItemState::Reasoning { .. }))
+                {
                     self.ensure_started(out);
                     self.close(out);
                     self.open_part(*index, &PartKind::Reasoning { redacted: false }, out);
@@ -208,7 +209,10 @@ impl State {
 
     fn finish(&mut self, out: &mut BytesMut) {
         if !self.done {
-            let mut e = ErrorInfo::new(crate::canonical::ErrorKind::UpstreamInvalid, "the upstream stream ended before the response was complete");
+            let mut e = ErrorInfo::new(
+                crate::canonical::ErrorKind::UpstreamInvalid,
+                "the upstream stream ended before the response was complete",
+            );
             e.code = Some("server_error".into());
             self.fail(&e, out);
         }
@@ -234,7 +238,11 @@ impl State {
         if status == "incomplete" {
             obj.incomplete_details = terminal_status(self.finish.as_ref()).1;
         }
-        if write_json_event(out, kind, &Envelope { kind, sequence_number: self.seq, body: ResponseEvent { response: obj } }) {
+        if write_json_event(
+            out,
+            kind,
+            &Envelope { kind, sequence_number: self.seq, body: ResponseEvent { response: obj } },
+        ) {
             self.seq += 1;
         }
     }
@@ -269,9 +277,16 @@ impl State {
         let output_index = self.output.len();
         let cx = &self.cx;
         let (item, state) = match kind {
-            PartKind::Text => (message_item(cx, output_index, String::new(), "in_progress"), ItemState::Text { text: String::new() }),
+            PartKind::Text => {
+                (message_item(cx, output_index, String::new(), "in_progress"), ItemState::Text { text: String::new() })
+            }
             PartKind::Reasoning { redacted } => (
-                OutItem::Reasoning { id: item_id("rs", &cx.id, output_index), summary: Vec::new(), content: None, encrypted_content: None },
+                OutItem::Reasoning {
+                    id: item_id("rs", &cx.id, output_index),
+                    summary: Vec::new(),
+                    content: None,
+                    encrypted_content: None,
+                },
                 ItemState::Reasoning { text: String::new(), summary_open: false, opaque: None, redacted: *redacted },
             ),
             PartKind::ToolCall { id, name, kind } => {
@@ -280,7 +295,13 @@ impl State {
                     ToolCallKind::Function if cx.tools.is_custom(name) => CallMode::CustomWrapped,
                     ToolCallKind::Function => CallMode::Function,
                 };
-                let call = ToolCall { id: id.clone(), name: name.clone(), arguments: String::new(), kind: *kind, opaque: None };
+                let call = ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: String::new(),
+                    kind: *kind,
+                    opaque: None,
+                };
                 (call_out(cx, output_index, &call, "", "in_progress"), ItemState::Call { call, mode })
             }
         };

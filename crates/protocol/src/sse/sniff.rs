@@ -31,15 +31,7 @@ pub struct SniffCore {
 
 impl SniffCore {
     pub fn new(stream: bool, needle: &'static [u8], extract: Extract) -> SniffCore {
-        SniffCore {
-            stream,
-            needle,
-            extract,
-            buf: Vec::new(),
-            skipping: false,
-            gave_up: false,
-            usage: Usage::default(),
-        }
+        SniffCore { stream, needle, extract, buf: Vec::new(), skipping: false, gave_up: false, usage: Usage::default() }
     }
 
     pub fn usage(&self) -> Usage {

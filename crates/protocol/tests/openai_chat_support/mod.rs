@@ -56,12 +56,8 @@ pub fn check_golden(path: &Path, actual: &str) {
         std::fs::write(path, actual).expect("write golden");
         return;
     }
-    let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden {} (run with UPDATE_GOLDEN=1)",
-            path.display()
-        )
-    });
+    let expected = std::fs::read_to_string(path)
+        .unwrap_or_else(|_| panic!("missing golden {} (run with UPDATE_GOLDEN=1)", path.display()));
     assert_eq!(actual, expected, "golden mismatch: {}", path.display());
 }
 
@@ -91,18 +87,8 @@ pub fn decode_stream_whole(raw: &[u8]) -> Vec<StreamEvent> {
 
 /// The grammar of `canonical::event`, checked on a decoder's output.
 pub fn assert_grammar(events: &[StreamEvent]) {
-    assert!(
-        matches!(events.first(), Some(StreamEvent::Start { .. })),
-        "Start first: {events:?}"
-    );
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e, StreamEvent::End))
-            .count(),
-        1,
-        "one End"
-    );
+    assert!(matches!(events.first(), Some(StreamEvent::Start { .. })), "Start first: {events:?}");
+    assert_eq!(events.iter().filter(|e| matches!(e, StreamEvent::End)).count(), 1, "one End");
     assert!(matches!(events.last(), Some(StreamEvent::End)), "End last");
     let mut open: Option<usize> = None;
     let mut next = 0usize;
@@ -113,10 +99,7 @@ pub fn assert_grammar(events: &[StreamEvent]) {
         match ev {
             StreamEvent::Start { .. } | StreamEvent::End => panic!("misplaced {ev:?}"),
             StreamEvent::PartStart { index, .. } => {
-                assert!(
-                    open.is_none() && !finished,
-                    "part opened while another is open / after finish"
-                );
+                assert!(open.is_none() && !finished, "part opened while another is open / after finish");
                 assert_eq!(*index, next, "sequential part indices");
                 open = Some(*index);
                 next += 1;
@@ -162,16 +145,8 @@ pub fn data_lines(sse_text: &str) -> Vec<String> {
 /// must arrive once). Returns the accumulated message.
 pub fn check_sdk_rules(sse_text: &str) -> Value {
     let data = data_lines(sse_text);
-    assert_eq!(
-        data.last().map(String::as_str),
-        Some("[DONE]"),
-        "ends with [DONE]"
-    );
-    assert_eq!(
-        data.iter().filter(|d| *d == "[DONE]").count(),
-        1,
-        "one [DONE]"
-    );
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "ends with [DONE]");
+    assert_eq!(data.iter().filter(|d| *d == "[DONE]").count(), 1, "one [DONE]");
     let mut message = serde_json::json!({});
     let mut finish_seen = false;
     let mut usage_seen = false;
@@ -184,10 +159,7 @@ pub fn check_sdk_rules(sse_text: &str) -> Value {
             }
             continue;
         }
-        assert!(
-            v["id"].as_str().is_some_and(|s| s.starts_with("chatcmpl-")),
-            "id"
-        );
+        assert!(v["id"].as_str().is_some_and(|s| s.starts_with("chatcmpl-")), "id");
         assert_eq!(v["object"], "chat.completion.chunk");
         assert!(v["created"].is_u64(), "created");
         assert!(v["model"].is_string(), "model");
@@ -206,15 +178,8 @@ pub fn check_sdk_rules(sse_text: &str) -> Value {
         let choice = &choices[0];
         assert_eq!(choice["index"], 0);
         if let Some(f) = choice["finish_reason"].as_str() {
-            assert!(
-                ["stop", "length", "tool_calls", "content_filter"].contains(&f),
-                "finish {f}"
-            );
-            assert_eq!(
-                choice["delta"],
-                serde_json::json!({}),
-                "finish chunk has an empty delta"
-            );
+            assert!(["stop", "length", "tool_calls", "content_filter"].contains(&f), "finish {f}");
+            assert_eq!(choice["delta"], serde_json::json!({}), "finish chunk has an empty delta");
             message["finish_reason"] = Value::String(f.to_string());
             finish_seen = true;
         }
@@ -242,11 +207,7 @@ fn accumulate(acc: &mut Value, delta: &Value) {
             (Some(Value::String(a)), Value::String(b)) => a.push_str(b),
             (Some(Value::Array(list)), Value::Array(entries)) => {
                 for e in entries {
-                    let i = e
-                        .get("index")
-                        .and_then(Value::as_u64)
-                        .expect("list delta entry has an index")
-                        as usize;
+                    let i = e.get("index").and_then(Value::as_u64).expect("list delta entry has an index") as usize;
                     if i < list.len() {
                         accumulate(&mut list[i], e);
                     } else {
