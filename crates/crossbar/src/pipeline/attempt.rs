@@ -41,6 +41,9 @@ const MAX_BUFFERED: usize = 32 * 1024 * 1024;
 /// Largest upstream error body kept for judging and replaying to the client.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 
+/// Longest wait for an upstream error body after its non-2xx head.
+const ERROR_BODY_DEADLINE: Duration = Duration::from_secs(10);
+
 pub async fn run(state: Arc<AppState>, inbound: Inbound, route: Arc<Route>) -> Response {
     let mut fallbacks = route.fallbacks.iter();
     let mut current = route.clone();
@@ -263,12 +266,16 @@ async fn judge(
         };
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.body.next().await {
-        match chunk {
-            Ok(c) if body.len() + c.len() <= MAX_ERROR_BODY => body.extend_from_slice(&c),
-            _ => break,
+    // An error body is small and sent at once; one that trickles is cut at the deadline.
+    let _ = tokio::time::timeout(ERROR_BODY_DEADLINE, async {
+        while let Some(chunk) = resp.body.next().await {
+            match chunk {
+                Ok(c) if body.len() + c.len() <= MAX_ERROR_BODY => body.extend_from_slice(&c),
+                _ => break,
+            }
         }
-    }
+    })
+    .await;
     let failure = Failure::Http { status: resp.status, headers: resp.headers, body: Bytes::from(body) };
     match resp.status {
         408 | 429 | 500 | 502 | 503 | 504 | 529 => Verdict::Retry(failure),
