@@ -1,0 +1,78 @@
+-- The dashboard (issue 10): per-request detail on usage rows, hourly rollups kept in the
+-- same transaction as each usage batch, and dashboard sign-in sessions.
+
+-- Request id (sent to the client as x-crossbar-request-id), client (from the User-Agent),
+-- the attempt chain (JSON array), parameters translation dropped, and the refusal rule.
+ALTER TABLE usage ADD COLUMN request_id TEXT;
+ALTER TABLE usage ADD COLUMN client TEXT;
+ALTER TABLE usage ADD COLUMN attempts TEXT;
+ALTER TABLE usage ADD COLUMN dropped TEXT;
+ALTER TABLE usage ADD COLUMN refusal TEXT;
+-- The request log pages with (ts, id) keysets; each filter has its own (column, ts) index.
+CREATE INDEX usage_ts_id ON usage (ts, id);
+CREATE INDEX usage_model_ts ON usage (model, ts);
+CREATE INDEX usage_provider_ts ON usage (provider, ts);
+CREATE INDEX usage_status_ts ON usage (status, ts);
+CREATE INDEX usage_client_ts ON usage (client, ts);
+CREATE INDEX usage_request_id ON usage (request_id);
+
+-- One row per hour (unix ms, UTC) and group. Unknown key/provider are '' so the primary key
+-- can be an upsert target. status_class: ok, 4xx, 499, 5xx. Latency and TTFT histograms are
+-- fixed log buckets (upper bounds 50, 100, 200 … 51200 ms, then everything above).
+CREATE TABLE usage_hourly (
+    hour               BIGINT NOT NULL,
+    key_id             TEXT NOT NULL,
+    model              TEXT NOT NULL,
+    provider           TEXT NOT NULL,
+    protocol_in        TEXT NOT NULL,
+    status_class       TEXT NOT NULL,
+    requests           BIGINT NOT NULL DEFAULT 0,
+    errors             BIGINT NOT NULL DEFAULT 0,
+    input_tokens       BIGINT NOT NULL DEFAULT 0,
+    output_tokens      BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens  BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens   BIGINT NOT NULL DEFAULT 0,
+    -- input tokens of the requests whose provider reported a cache-read count (the hit rate's base)
+    cache_input_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd           DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_sum        BIGINT NOT NULL DEFAULT 0,
+    ttft_sum           BIGINT NOT NULL DEFAULT 0,
+    ttft_count         BIGINT NOT NULL DEFAULT 0,
+    lat_b0      BIGINT NOT NULL DEFAULT 0,
+    lat_b1      BIGINT NOT NULL DEFAULT 0,
+    lat_b2      BIGINT NOT NULL DEFAULT 0,
+    lat_b3      BIGINT NOT NULL DEFAULT 0,
+    lat_b4      BIGINT NOT NULL DEFAULT 0,
+    lat_b5      BIGINT NOT NULL DEFAULT 0,
+    lat_b6      BIGINT NOT NULL DEFAULT 0,
+    lat_b7      BIGINT NOT NULL DEFAULT 0,
+    lat_b8      BIGINT NOT NULL DEFAULT 0,
+    lat_b9      BIGINT NOT NULL DEFAULT 0,
+    lat_b10      BIGINT NOT NULL DEFAULT 0,
+    lat_b11      BIGINT NOT NULL DEFAULT 0,
+    ttft_b0     BIGINT NOT NULL DEFAULT 0,
+    ttft_b1     BIGINT NOT NULL DEFAULT 0,
+    ttft_b2     BIGINT NOT NULL DEFAULT 0,
+    ttft_b3     BIGINT NOT NULL DEFAULT 0,
+    ttft_b4     BIGINT NOT NULL DEFAULT 0,
+    ttft_b5     BIGINT NOT NULL DEFAULT 0,
+    ttft_b6     BIGINT NOT NULL DEFAULT 0,
+    ttft_b7     BIGINT NOT NULL DEFAULT 0,
+    ttft_b8     BIGINT NOT NULL DEFAULT 0,
+    ttft_b9     BIGINT NOT NULL DEFAULT 0,
+    ttft_b10     BIGINT NOT NULL DEFAULT 0,
+    ttft_b11     BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, key_id, model, provider, protocol_in, status_class)
+);
+CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
+
+-- Dashboard sessions: only the SHA-256 of the cookie's random id is kept.
+CREATE TABLE ui_sessions (
+    id_sha256  TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,
+    key_id     TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
