@@ -47,13 +47,17 @@ pub async fn run(
     if !state.config.routing.health_check.is_zero() {
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
     }
+    if state.config.storage.retention_days > 0 {
+        tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
+    }
     let kept = state.clone();
     let router = app::router(state);
-    let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!(?drain, "shutting down: draining in-flight requests");
-        let _ = tx.send(true);
-    });
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(?drain, "shutting down: draining in-flight requests");
+            let _ = tx.send(true);
+        });
     let mut drained = rx.clone();
     tokio::select! {
         r = server => r?,
