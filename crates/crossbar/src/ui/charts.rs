@@ -7,8 +7,8 @@ use maud::{html, Markup};
 const W: f64 = 600.0;
 const H: f64 = 160.0;
 const LEFT: f64 = 4.0;
-const TOP: f64 = 18.0;
-const BOTTOM: f64 = 20.0;
+const TOP: f64 = 24.0;
+const BOTTOM: f64 = 26.0;
 
 /// One series: a value per step, oldest first (`None`: no data in that step).
 pub struct Series<'a> {
@@ -27,9 +27,9 @@ fn frame(s: &Series, inner: Markup) -> Markup {
     html! {
         figure.chart {
             figcaption { (s.title) }
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(format!("{}: maximum {}", s.title, (s.fmt)(max))) preserveAspectRatio="none" {
+            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(format!("{}: maximum {}", s.title, (s.fmt)(max))) {
                 line.axis x1=(LEFT) y1=(H - BOTTOM) x2=(W) y2=(H - BOTTOM) {}
-                text.max x=(LEFT) y="12" { "max " ((s.fmt)(max)) }
+                text.max x=(LEFT) y="15" { "max " ((s.fmt)(max)) }
                 (inner)
                 text.tick x=(LEFT) y=(H - 4.0) { (first) }
                 text.tick.end x=(W - 2.0) y=(H - 4.0) text-anchor="end" { (last) }

@@ -22,6 +22,8 @@ pub fn opt_tokens(n: Option<i64>) -> String {
 pub fn usd(v: f64) -> String {
     if v == 0.0 {
         "$0".into()
+    } else if v.abs() < 0.0001 {
+        format!("${v:.6}")
     } else if v.abs() < 0.01 {
         format!("${v:.4}")
     } else if v.abs() < 1000.0 {
@@ -95,6 +97,7 @@ mod tests {
         assert_eq!(tokens(4_560_000), "4.56M");
         assert_eq!(usd(0.0), "$0");
         assert_eq!(usd(0.00421), "$0.0042");
+        assert_eq!(usd(0.0000123), "$0.000012");
         assert_eq!(usd(1.234), "$1.23");
         assert_eq!(usd(1234.5), "$1,234.50");
         assert_eq!(ms(850), "850 ms");

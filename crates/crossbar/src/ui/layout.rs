@@ -22,6 +22,7 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · crossbar" }
+            link rel="icon" href="data:,";
             link rel="stylesheet" href=(assets::css_path());
             script src=(assets::js_path()) defer {}
         }

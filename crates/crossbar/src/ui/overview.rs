@@ -65,7 +65,11 @@ fn stat(label: &str, value: String, id: &str) -> Markup {
 }
 
 pub fn stats(t: &Totals) -> Markup {
-    let q = |h: &[i64; crate::store::BUCKETS], p: f64| fmt::opt_ms(Totals::quantile(h, p));
+    // Estimated from fixed histogram buckets: the bucket's upper bound, hence "≤".
+    let q = |h: &[i64; crate::store::BUCKETS], p: f64| match Totals::quantile(h, p) {
+        Some(v) => format!("≤ {}", fmt::ms(v)),
+        None => "–".to_string(),
+    };
     html! {
         div.stats {
             (stat("Requests", t.requests.to_string(), "requests"))

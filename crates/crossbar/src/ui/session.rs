@@ -92,14 +92,19 @@ pub fn csrf_ok(expected: &str, presented: Option<&str>) -> bool {
     !expected.is_empty() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// The request comes from a page of this host: `Origin` (else `Referer`) names the `Host`.
+/// The request comes from a page of this origin: `Sec-Fetch-Site: same-origin` when the
+/// browser sends it (it does even under `Referrer-Policy: no-referrer`, which makes a form's
+/// `Origin` "null"), else `Origin`, else `Referer` naming the `Host`.
 pub fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
     let origin_host = |o: &str| {
         let rest = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://"))?;
         Some(rest.split('/').next().unwrap_or("").to_string())
     };
-    if let Some(o) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    if let Some(o) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") {
         return origin_host(o).is_some_and(|h| h.eq_ignore_ascii_case(host));
     }
     if let Some(r) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) {
@@ -370,6 +375,14 @@ mod tests {
         assert!(!same_origin(&headers(&[("host", "gw.example"), ("origin", "null")])));
         assert!(!same_origin(&headers(&[("host", "gw.example"), ("referer", "https://gw.example.evil/ui")])));
         assert!(!same_origin(&headers(&[("host", "gw.example")])), "neither header: refused");
+        assert!(same_origin(&headers(&[
+            ("host", "gw.example"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        let cross = [("host", "gw.example"), ("origin", "https://gw.example"), ("sec-fetch-site", "cross-site")];
+        assert!(!same_origin(&headers(&cross)), "the browser's own verdict wins");
+        assert!(!same_origin(&headers(&[("host", "gw.example"), ("sec-fetch-site", "same-site")])));
     }
 
     #[test]
