@@ -221,6 +221,17 @@ def test_a_member_sees_only_their_own_key(browser, gateway, traffic):
         ctx.close()
 
 
+def test_a_members_session_ends_with_their_key(browser, gateway, traffic):
+    k = admin(gateway, "POST", "/admin/keys", json={"name": "short-lived"})
+    ctx, page = sign_in(browser, gateway, k["key"])
+    try:
+        admin(gateway, "POST", f"/admin/keys/{k['record']['id']}/revoke")
+        page.goto(f"{gateway}/ui/requests")
+        assert page.url.endswith("/ui/signin")
+    finally:
+        ctx.close()
+
+
 def test_a_post_without_csrf_token_or_from_elsewhere_is_refused(admin_page, gateway, traffic):
     page = admin_page
     before = len(admin(gateway, "GET", "/admin/keys")["keys"])

@@ -67,6 +67,52 @@ CREATE TABLE usage_hourly (
 );
 CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
 
+-- Rollups of the rows already recorded before this migration.
+INSERT INTO usage_hourly (hour, key_id, model, provider, protocol_in, status_class, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cache_input_tokens, cost_usd, latency_sum, ttft_sum, ttft_count, lat_b0, lat_b1, lat_b2, lat_b3, lat_b4, lat_b5, lat_b6, lat_b7, lat_b8, lat_b9, lat_b10, lat_b11, ttft_b0, ttft_b1, ttft_b2, ttft_b3, ttft_b4, ttft_b5, ttft_b6, ttft_b7, ttft_b8, ttft_b9, ttft_b10, ttft_b11)
+SELECT (ts / 3600000) * 3600000,
+       COALESCE(key_id, ''),
+       model,
+       COALESCE(provider, ''),
+       protocol_in,
+       CASE WHEN status = 499 THEN '499' WHEN status >= 500 THEN '5xx' WHEN status >= 400 THEN '4xx' ELSE 'ok' END,
+       COUNT(*),
+       SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+       SUM(COALESCE(input_tokens, 0)),
+       SUM(COALESCE(output_tokens, 0)),
+       SUM(COALESCE(cache_read_tokens, 0)),
+       SUM(COALESCE(cache_write_tokens, 0)),
+       SUM(COALESCE(reasoning_tokens, 0)),
+       SUM(CASE WHEN cache_read_tokens IS NOT NULL THEN COALESCE(input_tokens, 0) ELSE 0 END),
+       SUM(COALESCE(cost_usd, 0)),
+       SUM(latency_ms),
+       SUM(COALESCE(ttft_ms, 0)),
+       SUM(CASE WHEN ttft_ms IS NOT NULL THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms <= 50 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 50 AND latency_ms <= 100 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 100 AND latency_ms <= 200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 200 AND latency_ms <= 400 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 400 AND latency_ms <= 800 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 800 AND latency_ms <= 1600 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 1600 AND latency_ms <= 3200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 3200 AND latency_ms <= 6400 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 6400 AND latency_ms <= 12800 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 12800 AND latency_ms <= 25600 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 25600 AND latency_ms <= 51200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN latency_ms > 51200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms <= 50 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 50 AND ttft_ms <= 100 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 100 AND ttft_ms <= 200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 200 AND ttft_ms <= 400 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 400 AND ttft_ms <= 800 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 800 AND ttft_ms <= 1600 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 1600 AND ttft_ms <= 3200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 3200 AND ttft_ms <= 6400 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 6400 AND ttft_ms <= 12800 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 12800 AND ttft_ms <= 25600 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 25600 AND ttft_ms <= 51200 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN ttft_ms > 51200 THEN 1 ELSE 0 END)
+FROM usage GROUP BY 1, 2, 3, 4, 5, 6;
+
 -- Dashboard sessions: only the SHA-256 of the cookie's random id is kept.
 CREATE TABLE ui_sessions (
     id_sha256  TEXT PRIMARY KEY,

@@ -623,6 +623,38 @@ mod tests {
         Some(Store::open(Some(&format!("{head}/{db}")), std::path::Path::new(".")).expect("open"))
     }
 
+    /// A store at schema 0001 with rows recorded then gets its rollups from migration 0002.
+    async fn migration_backfills_on(store: Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = if store.is_postgres() { "postgres" } else { "sqlite" };
+        let first = format!("{}/migrations/{backend}/0001_keys_usage.sql", env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(first, dir.path().join("0001_keys_usage.sql")).expect("copy 0001");
+        let old = sqlx::migrate::Migrator::new(dir.path()).await.expect("migrator");
+        with_pool!(store, p => old.run(p).await.expect("0001"));
+        let insert = "INSERT INTO usage (ts, key_id, model, provider, protocol_in, input_tokens, output_tokens, \
+                      cache_read_tokens, cost_usd, latency_ms, ttft_ms, status) VALUES \
+                      (3600001, 'k', 'm', 'p', 'openai_chat', 100, 10, 40, 0.5, 30, 20, 200), \
+                      (3600002, NULL, 'm', NULL, 'openai_chat', 50, NULL, NULL, NULL, 3000, NULL, 502)";
+        with_pool!(store, p => sqlx::query(insert).execute(p).await.map(|_| ()).expect("old rows"));
+        store.ready().await.expect("0002 on top");
+        let t = store.rollup_totals(0, i64::MAX, None).await.expect("totals");
+        assert_eq!((t.requests, t.errors, t.input_tokens, t.output_tokens), (2, 1, 150, 10));
+        assert_eq!((t.cache_read_tokens, t.cache_input_tokens, t.ttft_count), (40, 100, 1));
+        assert!((t.cost_usd - 0.5).abs() < 1e-9);
+        assert_eq!((t.lat[bucket(30)], t.lat[bucket(3000)], t.ttft[bucket(20)]), (1, 1, 1));
+        let keys = store.rollup_groups(RollupGroup::Key, 0, i64::MAX, None).await.expect("by key");
+        assert_eq!(keys.iter().map(|(g, t)| (g.as_str(), t.requests)).collect::<Vec<_>>(), vec![("-", 1), ("k", 1)]);
+        // New rows add to the backfilled hour.
+        store.insert_usage(&[rec(3_600_003, 200, 30, None)]).await.expect("insert");
+        assert_eq!(store.rollup_totals(0, i64::MAX, None).await.expect("totals").requests, 3);
+    }
+
+    #[tokio::test]
+    async fn migration_backfills_rollups_sqlite() {
+        let (_d, s) = sqlite();
+        migration_backfills_on(s).await;
+    }
+
     #[tokio::test]
     async fn rollups_upsert_sqlite() {
         let (_d, s) = sqlite();
@@ -648,5 +680,7 @@ mod tests {
         let Some(s) = postgres().await else { return };
         keyset_pages_on(s.clone()).await;
         sessions_on(s).await;
+        let Some(s) = postgres().await else { return };
+        migration_backfills_on(s).await;
     }
 }

@@ -41,13 +41,9 @@ pub fn opt_usd(v: Option<f64>) -> String {
 
 fn thousands(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let digits: Vec<char> = s.chars().collect();
+    let groups: Vec<String> = digits.rchunks(3).rev().map(|g| g.iter().collect()).collect();
+    let out = groups.join(",");
     if n < 0 {
         format!("-{out}")
     } else {
@@ -100,6 +96,7 @@ mod tests {
         assert_eq!(usd(0.0000123), "$0.000012");
         assert_eq!(usd(1.234), "$1.23");
         assert_eq!(usd(1234.5), "$1,234.50");
+        assert_eq!(usd(1_234_567.0), "$1,234,567.00");
         assert_eq!(ms(850), "850 ms");
         assert_eq!(ms(1250), "1.25 s");
         assert_eq!(pct(None), "unknown");

@@ -76,11 +76,14 @@ pub fn stats(t: &Totals) -> Markup {
             (stat("Input tokens", fmt::tokens(t.input_tokens), "input"))
             (stat("Output tokens", fmt::tokens(t.output_tokens), "output"))
             (stat("Cache-read tokens", fmt::tokens(t.cache_read_tokens), "cache_read"))
+            (stat("Cache-write tokens", fmt::tokens(t.cache_write_tokens), "cache_write"))
             (stat("Cost", fmt::usd(t.cost_usd), "cost"))
             (stat("Error rate", fmt::pct(t.error_rate()), "error_rate"))
             (stat("Prompt-cache hit rate", fmt::pct(t.cache_hit_rate()), "cache_hit"))
-            (stat("TTFT p50 / p95", format!("{} / {}", q(&t.ttft, 0.5), q(&t.ttft, 0.95)), "ttft"))
-            (stat("Latency p50 / p95", format!("{} / {}", q(&t.lat, 0.5), q(&t.lat, 0.95)), "latency"))
+            (stat("TTFT p50", q(&t.ttft, 0.5), "ttft_p50"))
+            (stat("TTFT p95", q(&t.ttft, 0.95), "ttft_p95"))
+            (stat("Latency p50", q(&t.lat, 0.5), "latency_p50"))
+            (stat("Latency p95", q(&t.lat, 0.95), "latency_p95"))
         }
     }
 }

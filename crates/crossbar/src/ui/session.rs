@@ -207,8 +207,14 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
         match state.store.session(&sha256_hex(&id), now_ms()).await {
             Ok(Some(s)) => {
                 let admin = s.role == "admin";
-                if !admin && s.key_id.is_none() {
-                    return Err(to_signin(parts));
+                if !admin {
+                    // A member's session ends with their key (revoked or expired).
+                    let Some(key_id) = &s.key_id else { return Err(to_signin(parts)) };
+                    match state.store.get_key(key_id).await {
+                        Ok(Some(k)) if k.unusable(now_ms()).is_none() => {}
+                        Ok(_) => return Err(to_signin(parts)),
+                        Err(e) => return Err(super::store_error(e)),
+                    }
                 }
                 Ok(Viewer { admin, key_id: s.key_id, csrf: csrf_for(&id), open: false })
             }
