@@ -116,3 +116,41 @@ async fn without_auth_the_dashboard_is_open_on_loopback_and_changes_need_the_tok
     assert!(body.contains(&format!("cb-{}-", keys[0].id)), "the secret is shown once, in the answer");
     assert_eq!(client().get(format!("{}/ui/nowhere", gw.url)).send().await.expect("404").status(), 404);
 }
+
+#[tokio::test]
+async fn retention_purges_old_raw_rows_and_keeps_rollups() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Rows recorded before the gateway starts: two older than a day, one recent.
+    let store = crossbar::store::Store::open(None, dir.path()).expect("store");
+    let now = crossbar::store::now_ms();
+    let rec = |ts: i64| crossbar::store::UsageRecord {
+        ts,
+        model: "m".into(),
+        protocol_in: "openai-chat",
+        latency_ms: 5,
+        status: 200,
+        ..Default::default()
+    };
+    store.insert_usage(&[rec(now - 3 * 86_400_000), rec(now - 2 * 86_400_000), rec(now - 1000)]).await.expect("seed");
+    store.close().await;
+    let gw = Gateway::start_in("[storage]\nretention_days = 1\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n", dir)
+        .await;
+    for _ in 0..500 {
+        if gw.state.store.usage_count().await.expect("count") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.state.store.usage_count().await.expect("count"), 1, "only the recent row is kept");
+    let t = gw.state.store.rollup_totals(0, i64::MAX, None).await.expect("rollups");
+    assert_eq!(t.requests, 3, "rollups keep the whole history");
+}
+
+#[test]
+fn retention_days_is_validated() {
+    let ok = crossbar::config::Config::parse("[storage]\nretention_days = 30\n", "t.toml").expect("valid");
+    assert_eq!(ok.storage.retention_days, 30);
+    assert_eq!(crossbar::config::Config::parse("", "t.toml").expect("valid").storage.retention_days, 0);
+    let e = crossbar::config::Config::parse("[storage]\nretention_days = 1000000\n", "t.toml").expect_err("too many");
+    assert!(e.to_string().contains("retention_days"), "{e}");
+}
