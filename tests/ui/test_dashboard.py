@@ -189,6 +189,11 @@ def test_routing_and_models_pages(admin_page, gateway, traffic):
     page.goto(f"{gateway}/ui/routing")
     assert page.locator("section.route h2", has_text="flaky").count() == 1
     assert page.locator("tr[data-state]").count() >= 3
+    page.fill("input[name=explain]", "flaky")
+    page.click("section.panel button[type=submit]")
+    chosen = page.locator("[data-chosen]").get_attribute("data-chosen")
+    assert chosen in ("broken/gpt-5-mini", "up/gpt-5-mini"), chosen
+    assert page.locator(".explain li").count() == 2
     shot(page, "routing")
     page.goto(f"{gateway}/ui/models")
     assert "gpt-5-mini" in page.locator("table.models").inner_text()

@@ -1,13 +1,15 @@
 //! Routing: every route's deployments with their live state (the same view as
 //! `/admin/deployments`), and the ChatGPT accounts of pools (each a pooled deployment) with
-//! their state, headroom and last error.
+//! their state, headroom and last error. "Explain this route": which deployment a request for
+//! a model would take now, and why (the same `Route::choose` the attempt loop calls).
 
 use super::{layout, Viewer};
 use crate::app::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 fn text(v: &Value) -> String {
@@ -59,10 +61,63 @@ fn deployments(ds: &[Value], account: bool) -> Markup {
     }
 }
 
-pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
+/// Which deployment a request for `model` would take now, and why.
+fn explain(state: &AppState, model: &str, tokens: u64) -> Markup {
+    use crate::routing::{clock, health::Availability, strategy};
+    let route = match state.routes().resolve(model) {
+        Ok(r) => r,
+        Err(e) => return html! { p.error role="status" { "No route: " (e.message) } },
+    };
+    let now = clock::now_ms();
+    let chosen = route.choose(now, tokens, |_| false, None, &mut rand::thread_rng());
+    let fallback = match chosen {
+        Some(_) => None,
+        None => Some(strategy::soonest(&route.deployments, now, tokens, |_| false)),
+    };
+    let name = |i: usize| {
+        let d = &route.deployments[i];
+        format!("{}/{}", d.target.provider.name(), d.target.model)
+    };
+    html! {
+        div.explain role="status" {
+            @match (chosen, &fallback) {
+                (Some(i), _) => {
+                    p { "A request for " strong { (model) } " would go to " strong data-chosen=(name(i)) { (name(i)) }
+                        " now: strategy " (route.strategy.name()) ", among the usable deployments of the lowest priority tier." }
+                }
+                (None, Some(Ok(i))) => {
+                    p { "No deployment is usable now: " strong data-chosen=(name(*i)) { (name(*i)) } " (it rested longest) would be probed." }
+                }
+                (None, _) => {
+                    p { "Every deployment is parked or lacks the model: crossbar would answer 429 (or 404) itself." }
+                }
+            }
+            ul {
+                @for (i, d) in route.deployments.iter().enumerate() {
+                    @let why = if !d.state.serves(now) {
+                        "left out: does not serve the model (for now)".to_string()
+                    } else {
+                        match d.state.health.availability(now) {
+                            Availability::CoolingUntil(t) => format!("cooling for {}", super::fmt::ms(t.saturating_sub(now) as i64)),
+                            Availability::ParkedUntil(t) => format!("parked (rate limited) for {}", super::fmt::ms(t.saturating_sub(now) as i64)),
+                            _ if !d.usable(now, tokens) => "at its rpm/tpm/parallel cap".to_string(),
+                            Availability::Probe => "usable (one probe request after a cooldown)".to_string(),
+                            Availability::Ready => format!("usable: priority {}, weight {}, {} in flight", d.settings.priority, d.settings.weight, d.state.inflight()),
+                        }
+                    };
+                    li { (name(i)) ": " (why) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query<HashMap<String, String>>) -> Response {
     if let Err(r) = super::admin_only(&v) {
         return r;
     }
+    let asked = q.get("explain").map(|m| m.trim().to_string()).filter(|m| !m.is_empty() && m.len() <= 300);
+    let tokens: u64 = q.get("tokens").and_then(|t| t.parse().ok()).unwrap_or(1000);
     let routes = crate::admin::deployments::routes_json(&state);
     let routes = routes.as_array().cloned().unwrap_or_default();
     let mut accounts: Vec<Value> = Vec::new();
@@ -76,6 +131,15 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
         }
     }
     let body = html! {
+        section.panel {
+            h2 { "Explain this route" }
+            form.filters method="get" action="/ui/routing" {
+                label { "Model" input type="text" name="explain" value=(asked.clone().unwrap_or_default()) placeholder="as a client names it" required; }
+                label { "Input tokens" input type="number" name="tokens" min="0" value=(tokens); }
+                button type="submit" { "Explain" }
+            }
+            @if let Some(m) = &asked { (explain(&state, m, tokens)) }
+        }
         @if routes.is_empty() {
             (layout::empty("No routes.", html! { "Add providers and models to the config; every model a client can ask for shows here with its deployments." }))
         }
