@@ -1,6 +1,7 @@
 """The dashboard in a real browser (chromium via Playwright) against a live crossbar and the mock
 upstream, after real traffic from the official OpenAI SDK (conftest.py `traffic`)."""
 import csv
+import datetime
 import io
 import secrets
 
@@ -71,6 +72,14 @@ def test_admin_signs_in_and_the_overview_shows_the_traffic(admin_page, gateway, 
         arg=traffic["total"],
         timeout=20_000,
     )
+    # A custom range (UTC dates, both inclusive) covering today shows the same totals.
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    page.goto(f"{gateway}/ui/")
+    page.fill("form.custom input[name=from]", today)
+    page.fill("form.custom input[name=to]", today)
+    page.click("form.custom button[type=submit]")
+    page.wait_for_url(f"{gateway}/ui/?from={today}&to={today}")
+    assert stat(page, "requests") == str(traffic["total"])
 
 
 def test_markup_in_a_model_name_is_shown_as_text(admin_page, gateway, traffic):
