@@ -42,6 +42,9 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
             button type="submit" { "Show" }
             a.button href=(format!("/ui/usage.csv?by={}&range={}", by.name(), range.code())) download { "Export CSV" }
         }
+        @if by == RollupGroup::Provider {
+            p.hint { "A pooled ChatGPT account is its own provider here, named " code { "provider:account" } "." }
+        }
         @if rows.is_empty() {
             (layout::empty(&format!("No usage in {}.", range.label()), html! { "Usage appears here as soon as requests go through the gateway." }))
         } @else {
