@@ -69,7 +69,8 @@ impl Ticket {
             ts,
             reservation: Mutex::new(None),
             route: Mutex::new(None),
-            request_id: uuid::Uuid::new_v4().to_string(),
+            // From the thread's RNG (no system call per request).
+            request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
             detail: Mutex::new(Detail::default()),
             claimed: AtomicBool::new(false),
             done: AtomicBool::new(false),
