@@ -154,3 +154,17 @@ fn retention_days_is_validated() {
     let e = crossbar::config::Config::parse("[storage]\nretention_days = 1000000\n", "t.toml").expect_err("too many");
     assert!(e.to_string().contains("retention_days"), "{e}");
 }
+
+#[tokio::test]
+async fn dropped_parameters_are_recorded_with_the_request() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers_at(&mock)).await;
+    let body = json!({"model": "up-anthropic/c", "logit_bias": {"50256": -100}, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, headers, text) = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let id = headers.get("x-crossbar-request-id").and_then(|v| v.to_str().ok()).expect("request id");
+    let row = row_of(&gw, id).await;
+    assert!(row.dropped.as_deref().is_some_and(|d| d.contains("logit_bias")), "{:?}", row.dropped);
+    assert_eq!(row.key_id, None, "no-auth mode");
+    assert_eq!(row.protocol_out.as_deref(), Some("anthropic"));
+}
