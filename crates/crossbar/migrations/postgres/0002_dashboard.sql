@@ -65,7 +65,6 @@ CREATE TABLE usage_hourly (
     ttft_b11     BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, key_id, model, provider, protocol_in, status_class)
 );
-CREATE INDEX usage_hourly_key_hour ON usage_hourly (key_id, hour);
 
 -- Rollups of the rows already recorded before this migration.
 INSERT INTO usage_hourly (hour, key_id, model, provider, protocol_in, status_class, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cache_input_tokens, cost_usd, latency_sum, ttft_sum, ttft_count, lat_b0, lat_b1, lat_b2, lat_b3, lat_b4, lat_b5, lat_b6, lat_b7, lat_b8, lat_b9, lat_b10, lat_b11, ttft_b0, ttft_b1, ttft_b2, ttft_b3, ttft_b4, ttft_b5, ttft_b6, ttft_b7, ttft_b8, ttft_b9, ttft_b10, ttft_b11)
@@ -112,6 +111,54 @@ SELECT (ts / 3600000) * 3600000,
        SUM(CASE WHEN ttft_ms > 25600 AND ttft_ms <= 51200 THEN 1 ELSE 0 END),
        SUM(CASE WHEN ttft_ms > 51200 THEN 1 ELSE 0 END)
 FROM usage GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The same sums per hour and key only: what the overview reads (totals and series, refreshed
+-- live), a few rows per hour however many models and providers the traffic spreads over.
+CREATE TABLE usage_hourly_key (
+    hour               BIGINT NOT NULL,
+    key_id             TEXT NOT NULL,
+    requests           BIGINT NOT NULL DEFAULT 0,
+    errors             BIGINT NOT NULL DEFAULT 0,
+    input_tokens       BIGINT NOT NULL DEFAULT 0,
+    output_tokens      BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens  BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens   BIGINT NOT NULL DEFAULT 0,
+    cache_input_tokens BIGINT NOT NULL DEFAULT 0,
+    cost_usd           DOUBLE PRECISION NOT NULL DEFAULT 0,
+    latency_sum        BIGINT NOT NULL DEFAULT 0,
+    ttft_sum           BIGINT NOT NULL DEFAULT 0,
+    ttft_count         BIGINT NOT NULL DEFAULT 0,
+    lat_b0             BIGINT NOT NULL DEFAULT 0,
+    lat_b1             BIGINT NOT NULL DEFAULT 0,
+    lat_b2             BIGINT NOT NULL DEFAULT 0,
+    lat_b3             BIGINT NOT NULL DEFAULT 0,
+    lat_b4             BIGINT NOT NULL DEFAULT 0,
+    lat_b5             BIGINT NOT NULL DEFAULT 0,
+    lat_b6             BIGINT NOT NULL DEFAULT 0,
+    lat_b7             BIGINT NOT NULL DEFAULT 0,
+    lat_b8             BIGINT NOT NULL DEFAULT 0,
+    lat_b9             BIGINT NOT NULL DEFAULT 0,
+    lat_b10            BIGINT NOT NULL DEFAULT 0,
+    lat_b11            BIGINT NOT NULL DEFAULT 0,
+    ttft_b0            BIGINT NOT NULL DEFAULT 0,
+    ttft_b1            BIGINT NOT NULL DEFAULT 0,
+    ttft_b2            BIGINT NOT NULL DEFAULT 0,
+    ttft_b3            BIGINT NOT NULL DEFAULT 0,
+    ttft_b4            BIGINT NOT NULL DEFAULT 0,
+    ttft_b5            BIGINT NOT NULL DEFAULT 0,
+    ttft_b6            BIGINT NOT NULL DEFAULT 0,
+    ttft_b7            BIGINT NOT NULL DEFAULT 0,
+    ttft_b8            BIGINT NOT NULL DEFAULT 0,
+    ttft_b9            BIGINT NOT NULL DEFAULT 0,
+    ttft_b10           BIGINT NOT NULL DEFAULT 0,
+    ttft_b11           BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, key_id)
+);
+CREATE INDEX usage_hourly_key_key ON usage_hourly_key (key_id, hour);
+INSERT INTO usage_hourly_key (hour, key_id, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cache_input_tokens, cost_usd, latency_sum, ttft_sum, ttft_count, lat_b0, lat_b1, lat_b2, lat_b3, lat_b4, lat_b5, lat_b6, lat_b7, lat_b8, lat_b9, lat_b10, lat_b11, ttft_b0, ttft_b1, ttft_b2, ttft_b3, ttft_b4, ttft_b5, ttft_b6, ttft_b7, ttft_b8, ttft_b9, ttft_b10, ttft_b11)
+SELECT hour, key_id, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cache_input_tokens), SUM(cost_usd), SUM(latency_sum), SUM(ttft_sum), SUM(ttft_count), SUM(lat_b0), SUM(lat_b1), SUM(lat_b2), SUM(lat_b3), SUM(lat_b4), SUM(lat_b5), SUM(lat_b6), SUM(lat_b7), SUM(lat_b8), SUM(lat_b9), SUM(lat_b10), SUM(lat_b11), SUM(ttft_b0), SUM(ttft_b1), SUM(ttft_b2), SUM(ttft_b3), SUM(ttft_b4), SUM(ttft_b5), SUM(ttft_b6), SUM(ttft_b7), SUM(ttft_b8), SUM(ttft_b9), SUM(ttft_b10), SUM(ttft_b11)
+FROM usage_hourly GROUP BY hour, key_id;
 
 -- Dashboard sessions: only the SHA-256 of the cookie's random id is kept.
 CREATE TABLE ui_sessions (

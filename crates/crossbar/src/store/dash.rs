@@ -119,22 +119,75 @@ fn bucket_columns() -> impl Iterator<Item = String> {
     (0..BUCKETS).map(|i| format!("lat_b{i}")).chain((0..BUCKETS).map(|i| format!("ttft_b{i}")))
 }
 
-/// `INSERT INTO usage_hourly (…) ` — values follow (`push_values`), then `rollup_conflict`.
-pub fn rollup_insert() -> String {
-    let mut cols: Vec<String> =
-        ["hour", "key_id", "model", "provider", "protocol_in", "status_class"].iter().map(|s| s.to_string()).collect();
+/// The two rollup tables: `usage_hourly` (hour × key × model × provider × protocol × status
+/// class: the usage page's groups) and `usage_hourly_key` (hour × key: the overview's totals
+/// and series, a few rows per hour however varied the traffic, since it refreshes live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupTable {
+    Full,
+    Key,
+}
+
+impl RollupTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            RollupTable::Full => "usage_hourly",
+            RollupTable::Key => "usage_hourly_key",
+        }
+    }
+
+    /// The grouping columns (the primary key).
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            RollupTable::Full => &["hour", "key_id", "model", "provider", "protocol_in", "status_class"],
+            RollupTable::Key => &["hour", "key_id"],
+        }
+    }
+}
+
+/// A batch's full rollup rows summed again per hour and key (for `usage_hourly_key`).
+pub fn by_key(rows: &[Rollup]) -> Vec<Rollup> {
+    let mut groups: BTreeMap<(i64, String), Rollup> = BTreeMap::new();
+    for r in rows {
+        let g = groups.entry((r.hour, r.key_id.clone())).or_insert_with(|| Rollup {
+            hour: r.hour,
+            key_id: r.key_id.clone(),
+            model: String::new(),
+            provider: String::new(),
+            protocol_in: String::new(),
+            status_class: "",
+            sums: [0; 11],
+            cost_usd: 0.0,
+            lat: [0; BUCKETS],
+            ttft: [0; BUCKETS],
+        });
+        for (a, b) in g.sums.iter_mut().zip(r.sums) {
+            *a = a.saturating_add(b);
+        }
+        g.cost_usd += r.cost_usd;
+        for (a, b) in g.lat.iter_mut().zip(r.lat).chain(g.ttft.iter_mut().zip(r.ttft)) {
+            *a += b;
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// `INSERT INTO <table> (…) ` — values follow (`push_values`), then `rollup_conflict`.
+pub fn rollup_insert(t: RollupTable) -> String {
+    let mut cols: Vec<String> = t.keys().iter().map(|s| s.to_string()).collect();
     cols.extend(SUMS.iter().map(|s| s.to_string()));
     cols.push("cost_usd".into());
     cols.extend(bucket_columns());
-    format!("INSERT INTO usage_hourly ({}) ", cols.join(", "))
+    format!("INSERT INTO {} ({}) ", t.name(), cols.join(", "))
 }
 
 /// Add to the existing row of the same hour and group (the same text in SQLite and PostgreSQL).
-pub fn rollup_conflict() -> String {
-    let mut sets: Vec<String> = SUMS.iter().map(|c| format!("{c} = usage_hourly.{c} + excluded.{c}")).collect();
-    sets.push("cost_usd = usage_hourly.cost_usd + excluded.cost_usd".into());
-    sets.extend(bucket_columns().map(|c| format!("{c} = usage_hourly.{c} + excluded.{c}")));
-    format!(" ON CONFLICT (hour, key_id, model, provider, protocol_in, status_class) DO UPDATE SET {}", sets.join(", "))
+pub fn rollup_conflict(t: RollupTable) -> String {
+    let n = t.name();
+    let mut sets: Vec<String> = SUMS.iter().map(|c| format!("{c} = {n}.{c} + excluded.{c}")).collect();
+    sets.push(format!("cost_usd = {n}.cost_usd + excluded.cost_usd"));
+    sets.extend(bucket_columns().map(|c| format!("{c} = {n}.{c} + excluded.{c}")));
+    format!(" ON CONFLICT ({}) DO UPDATE SET {}", t.keys().join(", "), sets.join(", "))
 }
 
 /// Totals over some rollup rows.
@@ -252,13 +305,14 @@ impl RollupGroup {
         }
     }
 
-    /// (text group, numeric group, GROUP BY) expressions: fixed text per variant.
-    fn exprs(self) -> (&'static str, &'static str, &'static str) {
+    /// (text group, numeric group, GROUP BY, table) expressions: fixed text per variant. Keys
+    /// and days read the small per-key table.
+    fn exprs(self) -> (&'static str, &'static str, &'static str, &'static str) {
         match self {
-            RollupGroup::Key => ("key_id", "0", "key_id"),
-            RollupGroup::Model => ("model", "0", "model"),
-            RollupGroup::Provider => ("provider", "0", "provider"),
-            RollupGroup::Day => ("''", "(hour / 86400000)", "(hour / 86400000)"),
+            RollupGroup::Key => ("key_id", "0", "key_id", "usage_hourly_key"),
+            RollupGroup::Model => ("model", "0", "model", "usage_hourly"),
+            RollupGroup::Provider => ("provider", "0", "provider", "usage_hourly"),
+            RollupGroup::Day => ("''", "(hour / 86400000)", "(hour / 86400000)", "usage_hourly_key"),
         }
     }
 }
@@ -326,7 +380,7 @@ impl Store {
     pub async fn rollup_totals(&self, from: i64, to: i64, key: Option<&str>) -> Result<Totals, StoreError> {
         self.ready().await?;
         let q = format!(
-            "SELECT {} FROM usage_hourly WHERE hour >= $1 AND hour < $2 AND ($3 IS NULL OR key_id = $3)",
+            "SELECT {} FROM usage_hourly_key WHERE hour >= $1 AND hour < $2 AND ($3 IS NULL OR key_id = $3)",
             totals_select()
         );
         let t = with_pool!(self, p => {
@@ -348,7 +402,7 @@ impl Store {
         self.ready().await?;
         let step = step.max(HOUR_MS);
         let q = format!(
-            "SELECT CAST((hour / $4) * $4 AS BIGINT) AS t, {} FROM usage_hourly \
+            "SELECT CAST((hour / $4) * $4 AS BIGINT) AS t, {} FROM usage_hourly_key \
              WHERE hour >= $1 AND hour < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY (hour / $4) ORDER BY 1",
             totals_select()
         );
@@ -373,9 +427,9 @@ impl Store {
         key: Option<&str>,
     ) -> Result<Vec<(String, Totals)>, StoreError> {
         self.ready().await?;
-        let (text, num, group) = by.exprs();
+        let (text, num, group, table) = by.exprs();
         let q = format!(
-            "SELECT {text} AS g, CAST({num} AS BIGINT) AS d, {} FROM usage_hourly \
+            "SELECT {text} AS g, CAST({num} AS BIGINT) AS d, {} FROM {table} \
              WHERE hour >= $1 AND hour < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY {group} ORDER BY {group}",
             totals_select()
         );
@@ -551,6 +605,8 @@ mod tests {
         let days = store.rollup_groups(RollupGroup::Day, 0, i64::MAX, None).await.expect("days");
         assert_eq!(days.len(), 1);
         assert_eq!(days[0].0, "2023-11-14");
+        let full = store.rollup_groups(RollupGroup::Provider, 0, i64::MAX, None).await.expect("providers");
+        assert_eq!(full.iter().map(|(_, t)| t.requests).sum::<i64>(), 4, "both tables hold every request");
         let models = store.rollup_groups(RollupGroup::Model, 0, i64::MAX, None).await.expect("models");
         assert_eq!(models[0].0, "m");
         assert_eq!(models[0].1.requests, 4);

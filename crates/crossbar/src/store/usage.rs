@@ -140,25 +140,30 @@ impl Store {
                 q.build().execute(&mut *tx).await?;
             }
             // The dashboard's hourly rollups, in the same transaction (see dash.rs).
-            for chunk in super::dash::rollup(records).chunks(super::dash::ROLLUP_CHUNK) {
-                let mut q = QueryBuilder::new(super::dash::rollup_insert());
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.hour)
-                        .push_bind(r.key_id.clone())
-                        .push_bind(r.model.clone())
-                        .push_bind(r.provider.clone())
-                        .push_bind(r.protocol_in.clone())
-                        .push_bind(r.status_class);
-                    for v in r.sums {
-                        b.push_bind(v);
-                    }
-                    b.push_bind(r.cost_usd);
-                    for v in r.lat.iter().chain(r.ttft.iter()) {
-                        b.push_bind(*v);
-                    }
-                });
-                q.push(super::dash::rollup_conflict());
-                q.build().execute(&mut *tx).await?;
+            let full = super::dash::rollup(records);
+            let per_key = super::dash::by_key(&full);
+            for (table, rows) in [(super::dash::RollupTable::Full, &full), (super::dash::RollupTable::Key, &per_key)] {
+                for chunk in rows.chunks(super::dash::ROLLUP_CHUNK) {
+                    let mut q = QueryBuilder::new(super::dash::rollup_insert(table));
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.hour).push_bind(r.key_id.clone());
+                        if table == super::dash::RollupTable::Full {
+                            b.push_bind(r.model.clone())
+                                .push_bind(r.provider.clone())
+                                .push_bind(r.protocol_in.clone())
+                                .push_bind(r.status_class);
+                        }
+                        for v in r.sums {
+                            b.push_bind(v);
+                        }
+                        b.push_bind(r.cost_usd);
+                        for v in r.lat.iter().chain(r.ttft.iter()) {
+                            b.push_bind(*v);
+                        }
+                    });
+                    q.push(super::dash::rollup_conflict(table));
+                    q.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?
         });
