@@ -679,6 +679,18 @@ mod tests {
         Some(Store::open(Some(&format!("{head}/{db}")), std::path::Path::new(".")).expect("open"))
     }
 
+    /// Close a test store and drop its database.
+    async fn drop_postgres(store: Store) {
+        use sqlx::Connection;
+        let db = store.label.rsplit('/').next().unwrap_or_default().to_string();
+        store.close().await;
+        let base = std::env::var("CROSSBAR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+        }
+    }
+
     /// A store at schema 0001 with rows recorded then gets its rollups from migration 0002.
     async fn migration_backfills_on(store: Store) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -733,10 +745,13 @@ mod tests {
     async fn dashboard_store_postgres() {
         let Some(s) = postgres().await else { return };
         rollup_upserts_on(s.clone()).await;
+        drop_postgres(s).await;
         let Some(s) = postgres().await else { return };
         keyset_pages_on(s.clone()).await;
-        sessions_on(s).await;
+        sessions_on(s.clone()).await;
+        drop_postgres(s).await;
         let Some(s) = postgres().await else { return };
-        migration_backfills_on(s).await;
+        migration_backfills_on(s.clone()).await;
+        drop_postgres(s).await;
     }
 }
