@@ -25,3 +25,7 @@ CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q te
 echo "== coding agents end to end (tests/agents; pinned CLIs cached in ~/.cache/crossbar-clients)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/agents/requirements.txt
 CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/agents
+
+echo "== the web dashboard in a real browser (tests/ui; Playwright driving Debian's chromium)"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/ui/requirements.txt
+CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/ui

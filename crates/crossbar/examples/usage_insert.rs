@@ -40,6 +40,12 @@ async fn main() -> anyhow::Result<()> {
         ttft_ms: Some(120),
         status: 200,
         error_class: None,
+        // What the dashboard keeps per request (and its hourly rollup is upserted per batch).
+        request_id: Some("5686e0a2-cf1a-4459-9ac5-a0e99f517397".into()),
+        client: Some("OpenAI SDK"),
+        attempts: Some(r#"[{"provider":"bench","model":"gpt-bench","status":200,"ms":120,"outcome":"served"}]"#.into()),
+        dropped: None,
+        refusal: None,
         ..UsageRecord::default()
     };
     let start = Instant::now();

@@ -33,6 +33,8 @@ pub struct AppState {
     pub usage: Recorder,
     /// The admin API's key (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`), if set.
     pub admin_key: Option<Secret>,
+    /// The dashboard's in-process state (sign-in failure counts).
+    pub ui: crate::ui::UiState,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             limiter,
             usage,
             admin_key,
+            ui: crate::ui::UiState::default(),
             config,
         }))
     }
@@ -144,6 +147,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // With `[auth]`, every client route needs a key; admin routes (merged after) have their own.
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::layer))
         .merge(crate::admin::routes())
+        // The dashboard has its own sign-in (ui/session.rs).
+        .merge(crate::ui::routes())
         // Codex (ChatGPT login) sends zstd bodies; the size limit applies after decompression.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .with_state(state)

@@ -25,5 +25,6 @@ pub mod routing;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod upstream;
 pub mod usage;

@@ -47,6 +47,9 @@ pub async fn run(
     if !state.config.routing.health_check.is_zero() {
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
     }
+    if state.config.storage.retention_days > 0 {
+        tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
+    }
     let kept = state.clone();
     let router = app::router(state);
     // Accepted sockets send at once (no Nagle delay on small SSE frames), as upstream ones do.

@@ -21,6 +21,11 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     if let Err(r) = guard(&state, &headers) {
         return r;
     }
+    Json(json!({ "routes": routes_json(&state) })).into_response()
+}
+
+/// Every route with its deployments' live state (also the dashboard's routing page).
+pub(crate) fn routes_json(state: &AppState) -> Value {
     let now = clock::now_ms();
     let mut routes = state.routes().all_routes();
     routes.sort_by(|a, b| a.name.cmp(&b.name));
@@ -28,7 +33,7 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         .iter()
         .map(|r| json!({"name": r.name, "strategy": r.strategy.name(), "sticky": r.sticky, "deployments": r.deployments.iter().map(|d| deployment(d, now)).collect::<Vec<_>>()}))
         .collect();
-    Json(json!({ "routes": routes })).into_response()
+    Value::Array(routes)
 }
 
 fn deployment(d: &Deployment, now: u64) -> Value {

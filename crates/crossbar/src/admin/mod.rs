@@ -11,8 +11,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
-mod deployments;
-mod keys;
+pub(crate) mod deployments;
+pub(crate) mod keys;
 mod usage;
 
 use crate::app::AppState;

@@ -87,11 +87,13 @@ pub struct StorageConfig {
     pub url: Option<String>,
     pub usage_flush: Duration,
     pub usage_queue: usize,
+    /// Raw usage rows older than this many days are purged (0: kept forever).
+    pub retention_days: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { url: None, usage_flush: Duration::from_millis(200), usage_queue: 50_000 }
+        StorageConfig { url: None, usage_flush: Duration::from_millis(200), usage_queue: 50_000, retention_days: 0 }
     }
 }
 

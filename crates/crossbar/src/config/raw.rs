@@ -66,6 +66,8 @@ pub struct RawStorage {
     pub usage_flush_ms: Option<Spanned<u64>>,
     /// Usage records that may wait in memory before writers are counted as blocked (default 50000).
     pub usage_queue: Option<Spanned<u64>>,
+    /// Days raw usage rows are kept (0 = forever, the default); hourly rollups are kept.
+    pub retention_days: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -41,6 +41,12 @@ pub(super) fn sections(cx: &mut Ctx, raw: &RawConfig) -> (Option<AuthConfig>, St
         }
         storage.usage_queue = usize::try_from(*q.get_ref()).unwrap_or(usize::MAX);
     }
+    if let Some(d) = &s.retention_days {
+        if *d.get_ref() > 100_000 {
+            cx.err(Some(d), "storage.retention_days", "must be between 0 (keep forever) and 100000");
+        }
+        storage.retention_days = *d.get_ref();
+    }
     let redis = raw.redis.as_ref().map(|r| {
         if let Some(url) = &r.url {
             if !(url.get_ref().starts_with("redis://") || url.get_ref().starts_with("rediss://")) {

@@ -20,6 +20,7 @@ pub async fn admit(state: &AppState, inbound: &Inbound, ticket: &Ticket) -> Resu
     if let Some(models) = &key.limits.models {
         if !models.contains(&inbound.model) {
             deny("model");
+            ticket.set_refusal("models", "model not in the key's allow-list", None);
             let info = ErrorInfo::new(
                 ErrorKind::PermissionDenied,
                 format!("this key may not use model {:?} (allowed: {})", inbound.model, models.join(", ")),
@@ -45,8 +46,36 @@ pub async fn admit(state: &AppState, inbound: &Inbound, ticket: &Ticket) -> Resu
                 DenialKind::Rate => "rate",
                 DenialKind::Unavailable => "unavailable",
             });
+            ticket.set_refusal(refusal_rule(&d), &d.message, refusal_reset(key, &d));
             Err(denied(inbound, &d))
         }
+    }
+}
+
+/// The dashboard's name for the limit that refused (read from the denial).
+fn refusal_rule(d: &Denial) -> &'static str {
+    match (d.kind, d.headers.map(|h| h.0)) {
+        (DenialKind::Budget, _) => "budget",
+        (DenialKind::Unavailable, _) => "unavailable",
+        (DenialKind::Rate, Some("tokens")) => "tpm",
+        (DenialKind::Rate, _) if d.message.contains("in flight") => "parallel",
+        (DenialKind::Rate, _) => "rpm",
+    }
+}
+
+/// When the refusing limit lets requests through again (unix ms): a rate limit's
+/// `Retry-After`, a day or month budget's next period; `None` for a total budget.
+fn refusal_reset(key: &crate::store::KeyRecord, d: &Denial) -> Option<i64> {
+    use crate::limits::period;
+    use crate::store::Period;
+    let now = now_ms();
+    match d.kind {
+        DenialKind::Budget => match key.limits.budget_period {
+            Period::Day => Some(period::start(Period::Day, now) + 86_400_000),
+            Period::Month => Some(period::start(Period::Month, period::start(Period::Month, now) + 32 * 86_400_000)),
+            Period::Total => None,
+        },
+        _ => d.retry_after.map(|s| now + i64::try_from(s).unwrap_or(0) * 1000),
     }
 }
 

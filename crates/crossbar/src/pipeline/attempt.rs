@@ -178,6 +178,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let verdict = judge(sent, upstream, inbound.stream, state.config.server.stream_idle_timeout, started).await;
         let now = clock::now_ms();
         let unix = clock::unix_now_secs_f64();
+        note_attempt(target, &verdict, started);
         match verdict {
             Verdict::Commit(mut resp, ttft) => {
                 dep.state.record_ttft(ttft);
@@ -240,6 +241,33 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         }
         None => Ended::Answer(unavailable(inbound, route, None, clock::now_ms())),
     }
+}
+
+/// The dashboard's attempt chain: one entry per deployment tried (`record::attempt`).
+fn note_attempt(target: &crate::routing::Target, verdict: &Verdict, started: Instant) {
+    let ms = started.elapsed().as_millis();
+    let failure = |f: &Failure| match f {
+        Failure::Transport(e) => (None, e.to_string()),
+        Failure::Http { status, .. } => (Some(*status), format!("HTTP {status}")),
+    };
+    let (status, outcome) = match verdict {
+        Verdict::Commit(r, _) => (Some(r.status), "served".to_string()),
+        Verdict::Retry(f) if f.class().action == Action::Park => {
+            (failure(f).0, "moved on: rate limited (parked until its reset)".to_string())
+        }
+        Verdict::Retry(f) => {
+            let (s, why) = failure(f);
+            (s, format!("moved on: {why}"))
+        }
+        Verdict::Final(f) => match f.class().action {
+            Action::Unserved => (failure(f).0, "moved on: model not served here".to_string()),
+            Action::Fallback => {
+                (failure(f).0, format!("answered the client ({}; a fallback model may take it)", f.class().label))
+            }
+            _ => (failure(f).0, "answered the client".to_string()),
+        },
+    };
+    super::record::attempt(target.provider.name(), &target.model, status, ms, &outcome);
 }
 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.

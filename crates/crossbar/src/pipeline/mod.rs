@@ -71,7 +71,8 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
     let ticket =
         record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
     ticket.set_request(inbound.body.clone());
-    let response = match admit::admit(&state, &inbound, &ticket).await {
+    ticket.set_client(crate::usage::client::classify(&inbound.headers));
+    let mut response = match admit::admit(&state, &inbound, &ticket).await {
         Ok(()) if inbound.stream => ticket.scope(route_and_send(state, inbound)).await,
         Ok(()) => {
             // A non-streamed answer is complete when `route_and_send` returns (the attempt
@@ -86,6 +87,9 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         Err(refused) => refused,
     };
     ticket.finish_unclaimed(response.status().as_u16());
+    if let Ok(v) = HeaderValue::from_str(&ticket.request_id) {
+        response.headers_mut().insert("x-crossbar-request-id", v);
+    }
     response
 }
 

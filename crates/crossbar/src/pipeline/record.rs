@@ -29,6 +29,16 @@ tokio::task_local! {
     static TICKET: Arc<Ticket>;
 }
 
+/// What the dashboard shows about a request beyond its usage (filled by small hooks in
+/// admit.rs, attempt.rs and translate.rs).
+#[derive(Default)]
+struct Detail {
+    client: Option<&'static str>,
+    attempts: Vec<serde_json::Value>,
+    dropped: Option<String>,
+    refusal: Option<String>,
+}
+
 struct Route {
     provider: String,
     upstream_model: String,
@@ -44,6 +54,9 @@ pub struct Ticket {
     ts: i64,
     reservation: Mutex<Option<Reservation>>,
     route: Mutex<Option<Route>>,
+    /// A UUID, sent to the client as `x-crossbar-request-id` and stored with the usage row.
+    pub request_id: String,
+    detail: Mutex<Detail>,
     claimed: AtomicBool,
     done: AtomicBool,
     /// The request body, for an input estimate when the upstream reports no usage.
@@ -70,6 +83,9 @@ impl Ticket {
             ts,
             reservation: Mutex::new(None),
             route: Mutex::new(None),
+            // From the thread's RNG (no system call per request).
+            request_id: uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string(),
+            detail: Mutex::new(Detail::default()),
             claimed: AtomicBool::new(false),
             done: AtomicBool::new(false),
             request: Mutex::new(None),
@@ -124,6 +140,21 @@ impl Ticket {
         }
     }
 
+    /// The client program (from its User-Agent, `usage::client::classify`).
+    pub fn set_client(&self, client: &'static str) {
+        if let Ok(mut d) = self.detail.lock() {
+            d.client = Some(client);
+        }
+    }
+
+    /// The limit rule that refused the request (budget, rpm, tpm, parallel, models…) and when
+    /// it resets (unix ms), if known.
+    pub fn set_refusal(&self, rule: &str, message: &str, reset_ms: Option<i64>) {
+        if let Ok(mut d) = self.detail.lock() {
+            d.refusal = Some(serde_json::json!({"rule": rule, "message": message, "reset_ms": reset_ms}).to_string());
+        }
+    }
+
     /// Run `f` with this ticket as the current request's (for `claim`).
     pub async fn scope<F: std::future::Future>(self: &Arc<Self>, f: F) -> F::Output {
         TICKET.scope(self.clone(), f).await
@@ -161,9 +192,21 @@ impl Ticket {
             status,
             error_class,
             tokens_estimated: estimated,
+            request_id: Some(self.request_id.clone()),
             ..UsageRecord::default()
         }
         .with_tokens(usage);
+        let record = match self.detail.lock() {
+            Ok(mut d) => UsageRecord {
+                client: d.client,
+                attempts: (!d.attempts.is_empty())
+                    .then(|| serde_json::Value::from(std::mem::take(&mut d.attempts)).to_string()),
+                dropped: d.dropped.take(),
+                refusal: d.refusal.take(),
+                ..record
+            },
+            Err(_) => record,
+        };
         self.state.usage.record(record);
         let reservation = self.reservation.lock().ok().and_then(|mut r| r.take());
         if let Some(r) = reservation {
@@ -206,4 +249,24 @@ pub fn claim() -> Option<Arc<Ticket>> {
 /// records the deployment that finally served the request).
 pub fn set_route(provider: &str, upstream_model: &str, protocol_out: Protocol) {
     let _ = TICKET.try_with(|t| t.set_route(provider, upstream_model, protocol_out));
+}
+
+/// One deployment tried for the current request: its status (`None`: no HTTP answer), time,
+/// and what happened (`served`, or why the loop moved on).
+pub fn attempt(provider: &str, model: &str, status: Option<u16>, ms: u128, outcome: &str) {
+    let _ = TICKET.try_with(|t| {
+        if let Ok(mut d) = t.detail.lock() {
+            let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+            d.attempts.push(serde_json::json!({"provider": provider, "model": model, "status": status, "ms": ms, "outcome": outcome}));
+        }
+    });
+}
+
+/// The parameters the current request's translation dropped (as in `x-crossbar-dropped`).
+pub fn set_dropped(fields: &str) {
+    let _ = TICKET.try_with(|t| {
+        if let Ok(mut d) = t.detail.lock() {
+            d.dropped = Some(fields.to_string());
+        }
+    });
 }

@@ -220,6 +220,7 @@ fn set_dropped(headers: &mut HeaderMap, losses: &[Loss]) {
     let mut fields: Vec<&str> = losses.iter().map(|l| l.field.as_str()).collect();
     fields.sort_unstable();
     fields.dedup();
+    super::record::set_dropped(&fields.join(", "));
     if let Ok(v) = HeaderValue::from_str(&fields.join(", ")) {
         headers.insert("x-crossbar-dropped", v);
     }

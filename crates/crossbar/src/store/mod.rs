@@ -9,8 +9,10 @@
 //!
 //! Must never: log a key secret or its hash; build SQL from caller-supplied strings.
 
+mod dash;
 mod keys;
 mod usage;
+pub use dash::{LogFilter, LogRow, RollupGroup, Session, Totals, BUCKETS};
 pub use keys::{KeyLimits, KeyPatch, KeyRecord, NewKey, Period};
 pub use usage::{GroupBy, UsageEntry, UsageRecord, UsageRow};
 

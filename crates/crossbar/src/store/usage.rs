@@ -28,6 +28,16 @@ pub struct UsageRecord {
     pub error_class: Option<String>,
     /// The tokens are (partly) crossbar's estimate: the upstream reported none.
     pub tokens_estimated: bool,
+    /// A UUID per request (the client sees it as `x-crossbar-request-id`).
+    pub request_id: Option<String>,
+    /// The client program, from its User-Agent (`ui::client::classify`).
+    pub client: Option<&'static str>,
+    /// JSON array: each deployment tried (provider, model, status, ms, why it moved on).
+    pub attempts: Option<String>,
+    /// Parameters translation dropped (as in `x-crossbar-dropped`).
+    pub dropped: Option<String>,
+    /// The rule that refused the request and when it resets (JSON object).
+    pub refusal: Option<String>,
 }
 
 impl UsageRecord {
@@ -87,7 +97,7 @@ pub struct UsageRow {
     pub cost_usd: f64,
 }
 
-/// Rows per INSERT statement (19 binds each: far below both backends' parameter limits).
+/// Rows per INSERT statement (23 binds each: far below both backends' parameter limits).
 const CHUNK: usize = 500;
 
 impl Store {
@@ -102,7 +112,8 @@ impl Store {
             for chunk in records.chunks(CHUNK) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
-                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated) ",
+                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, \
+                     request_id, client, attempts, dropped, refusal, tokens_estimated) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -122,9 +133,40 @@ impl Store {
                         .push_bind(r.ttft_ms)
                         .push_bind(i64::from(r.status))
                         .push_bind(r.error_class.clone())
+                        .push_bind(r.request_id.clone())
+                        .push_bind(r.client)
+                        .push_bind(r.attempts.clone())
+                        .push_bind(r.dropped.clone())
+                        .push_bind(r.refusal.clone())
                         .push_bind(i64::from(r.tokens_estimated));
                 });
                 q.build().execute(&mut *tx).await?;
+            }
+            // The dashboard's hourly rollups, in the same transaction (see dash.rs).
+            let full = super::dash::rollup(records);
+            let per_key = super::dash::by_key(&full);
+            for (table, rows) in [(super::dash::RollupTable::Full, &full), (super::dash::RollupTable::Key, &per_key)] {
+                for chunk in rows.chunks(super::dash::ROLLUP_CHUNK) {
+                    let mut q = QueryBuilder::new(super::dash::rollup_insert(table));
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.hour).push_bind(r.key_id.clone());
+                        if table == super::dash::RollupTable::Full {
+                            b.push_bind(r.model.clone())
+                                .push_bind(r.provider.clone())
+                                .push_bind(r.protocol_in.clone())
+                                .push_bind(r.status_class);
+                        }
+                        for v in r.sums {
+                            b.push_bind(v);
+                        }
+                        b.push_bind(r.cost_usd);
+                        for v in r.lat.iter().chain(r.ttft.iter()) {
+                            b.push_bind(*v);
+                        }
+                    });
+                    q.push(super::dash::rollup_conflict(table));
+                    q.build().execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?
         });

@@ -10,7 +10,9 @@
 //! `crossbar_usage_write_failures` and logged with its size. A `kill -9` loses at most the
 //! records of the last flush interval (they are in memory only).
 
+pub mod client;
 pub mod pricing;
+pub mod retention;
 
 use crate::store::{Store, UsageRecord};
 use crate::telemetry::Metrics;

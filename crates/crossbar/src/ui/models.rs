@@ -1,0 +1,63 @@
+//! Models & prices: every model clients can ask for (aliases and the `provider/model` names in
+//! use), what serves it, its context window and prices from the catalog, and which lack a
+//! price (a budget cannot count their spend).
+
+use super::{fmt, layout, Viewer};
+use crate::app::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use std::sync::Arc;
+
+fn price(p: Option<f64>) -> String {
+    p.map_or_else(|| "–".to_string(), |v| format!("${v}"))
+}
+
+pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
+    if let Err(r) = super::admin_only(&v) {
+        return r;
+    }
+    let mut routes = state.routes().all_routes();
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut rows = Vec::new();
+    for r in &routes {
+        let mut seen = Vec::new();
+        for d in &r.deployments {
+            let key = (d.target.provider.name().to_string(), d.target.model.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            rows.push((r.name.clone(), key.0, key.1.clone(), state.catalog.lookup(&key.1)));
+        }
+    }
+    let unpriced = rows.iter().filter(|r| r.3.as_ref().is_none_or(|i| i.input_price.is_none())).count();
+    let body = html! {
+        @if unpriced > 0 {
+            p.warning role="note" { (unpriced) " served model(s) have no price: their requests cost $0 in usage, so " strong { "budgets cannot count these" } ". Add a " code { "[[catalog]]" } " entry with prices to fix it." }
+        }
+        @if rows.is_empty() {
+            (layout::empty("No models served.", html! { "Configure providers and models; they show here with their prices." }))
+        } @else {
+            div.scroll { table.models {
+                thead { tr { th { "Model asked" } th { "Provider" } th { "Upstream model" } th.num { "Context window" } th.num { "Max output" }
+                    th.num { "Input $/M" } th.num { "Cached input $/M" } th.num { "Output $/M" } th { "Budgets" } } }
+                tbody {
+                    @for (name, provider, model, info) in &rows {
+                        @let priced = info.as_ref().is_some_and(|i| i.input_price.is_some());
+                        tr {
+                            td { (name) } td { (provider) } td { (model) }
+                            td.num { (info.as_ref().and_then(|i| i.context_window).map_or_else(|| "–".to_string(), |v| fmt::tokens(v as i64))) }
+                            td.num { (info.as_ref().and_then(|i| i.max_output_tokens).map_or_else(|| "–".to_string(), |v| fmt::tokens(v as i64))) }
+                            td.num { (price(info.as_ref().and_then(|i| i.input_price))) }
+                            td.num { (price(info.as_ref().and_then(|i| i.cached_input_price))) }
+                            td.num { (price(info.as_ref().and_then(|i| i.output_price))) }
+                            td { @if priced { "counted" } @else { span.flag { "no price: budgets cannot count these" } } }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    layout::page(&v, "/ui/models", "Models & prices", body).into_response()
+}
