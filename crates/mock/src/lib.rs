@@ -25,6 +25,7 @@ mod openai_responses;
 mod plan;
 mod record;
 mod schema;
+mod state;
 mod stream;
 
 use std::net::SocketAddr;

@@ -74,6 +74,7 @@ fn tool_use_events() -> Vec<StreamEvent> {
                 id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6".into(),
                 name: "get_weather".into(),
                 kind: ToolCallKind::Function,
+                opaque: None,
             },
         },
         ToolArgsDelta { index: 2, delta: "{\"location\": \"Par".into() },
@@ -189,7 +190,12 @@ fn deltas_without_block_start_and_whole_tool_inputs_are_tolerated() {
             PartStop { index: 0 },
             PartStart {
                 index: 1,
-                kind: PartKind::ToolCall { id: "t1".into(), name: "f".into(), kind: ToolCallKind::Function }
+                kind: PartKind::ToolCall {
+                    id: "t1".into(),
+                    name: "f".into(),
+                    kind: ToolCallKind::Function,
+                    opaque: None
+                }
             },
             ToolArgsDelta { index: 1, delta: "{\"a\":1}".into() },
             PartStop { index: 1 },
@@ -371,7 +377,12 @@ fn foreign_stream_encodes_for_claude_code() {
         PartStop { index: 1 },
         PartStart {
             index: 2,
-            kind: PartKind::ToolCall { id: "call_1".into(), name: "Bash".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall {
+                id: "call_1".into(),
+                name: "Bash".into(),
+                kind: ToolCallKind::Function,
+                opaque: None,
+            },
         },
         ToolArgsDelta { index: 2, delta: "{\"command\":".into() },
         ToolArgsDelta { index: 2, delta: "\"ls\"}".into() },
@@ -577,7 +588,12 @@ fn missing_part_starts_redacted_and_custom_blocks() {
             PartStop { index: 2 },
             PartStart {
                 index: 3,
-                kind: PartKind::ToolCall { id: String::new(), name: "apply_patch".into(), kind: ToolCallKind::Custom },
+                kind: PartKind::ToolCall {
+                    id: String::new(),
+                    name: "apply_patch".into(),
+                    kind: ToolCallKind::Custom,
+                    opaque: None,
+                },
             },
             ToolArgsDelta { index: 3, delta: "*** Begin \"Patch\"\n".into() },
             ToolArgsDelta { index: 3, delta: "*** End".into() },
@@ -641,8 +657,8 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
                 0 => PartKind::Text,
                 1 => PartKind::Reasoning { redacted: false },
                 2 => PartKind::Reasoning { redacted: true },
-                3 => PartKind::ToolCall { id: name.clone(), name, kind: ToolCallKind::Function },
-                _ => PartKind::ToolCall { id: String::new(), name, kind: ToolCallKind::Custom },
+                3 => PartKind::ToolCall { id: name.clone(), name, kind: ToolCallKind::Function, opaque: None },
+                _ => PartKind::ToolCall { id: String::new(), name, kind: ToolCallKind::Custom, opaque: None },
             },
         }),
         (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),

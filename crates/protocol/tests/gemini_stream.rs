@@ -122,8 +122,13 @@ fn text_stream_fixture() {
 fn tool_call_stream_fixture() {
     let events = decode_all(&fixture("stream_tool_call.sse"));
     assert_grammar(&events);
-    let call =
-        |id: &str, name: &str| PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function };
+    // The call's signature travels in its start (client encoders seal it into the call id).
+    let call = |id: &str, name: &str, opaque: Option<Opaque>| PartKind::ToolCall {
+        id: id.into(),
+        name: name.into(),
+        kind: ToolCallKind::Function,
+        opaque,
+    };
     assert_eq!(
         events,
         vec![
@@ -134,11 +139,13 @@ fn tool_call_stream_fixture() {
                 text: "**Listing files**\n\nI'll run ls, and read the notes.".into()
             },
             StreamEvent::PartStop { index: 0 },
-            StreamEvent::PartStart { index: 1, kind: call("call_x1_0", "run_shell_command") },
+            StreamEvent::PartStart {
+                index: 1,
+                kind: call("call_x1_0", "run_shell_command", Some(sig("CikB0e2Kb3lYJ6t0VvW0pG9")))
+            },
             StreamEvent::ToolArgsDelta { index: 1, delta: r#"{"command":"ls","description":"List files"}"#.into() },
-            StreamEvent::Opaque { index: 1, opaque: sig("CikB0e2Kb3lYJ6t0VvW0pG9") },
             StreamEvent::PartStop { index: 1 },
-            StreamEvent::PartStart { index: 2, kind: call("call_x1_1", "read_file") },
+            StreamEvent::PartStart { index: 2, kind: call("call_x1_1", "read_file", None) },
             StreamEvent::ToolArgsDelta { index: 2, delta: r#"{"absolute_path":"/work/notes.md"}"#.into() },
             StreamEvent::PartStop { index: 2 },
             StreamEvent::Finish(FinishReason::ToolCalls),
@@ -353,6 +360,7 @@ fn foreign_reasoning_token_rides_on_the_function_call() {
                 id: "toolu_9".into(),
                 name: "run_shell_command".into(),
                 kind: ToolCallKind::Function,
+                opaque: None,
             },
         },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"comm".into() },
@@ -453,7 +461,7 @@ fn error_mid_stream_is_one_error_chunk_then_nothing() {
         StreamEvent::TextDelta { index: 0, text: "par".into() },
         StreamEvent::PartStart {
             index: 1,
-            kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function, opaque: None },
         },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"a\"".into() },
         StreamEvent::Error(err),
@@ -476,7 +484,7 @@ fn cut_stream_gets_its_final_chunk_once() {
         start(),
         StreamEvent::PartStart {
             index: 0,
-            kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function, opaque: None },
         },
         StreamEvent::ToolArgsDelta { index: 0, delta: "{}".into() },
     ];

@@ -3,7 +3,9 @@
 
 use super::convert::{stop_reason_out, usage_out};
 use super::wire::{OutBlock, OutMessage};
-use crate::canonical::{Cx, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Response, ToolCall, ToolCallKind};
+use crate::canonical::{
+    Cx, Opaque, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Response, ToolCall, ToolCallKind,
+};
 use serde_json::Value;
 
 pub use super::upstream_request::encode_request;
@@ -18,7 +20,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
             Part::ToolCall(call) => {
                 has_calls = true;
                 content.push(OutBlock::ToolUse {
-                    id: client_tool_id(&call.id, cx, i),
+                    id: client_tool_id(&call.id, call.opaque.as_ref(), cx, i),
                     name: call.name.clone(),
                     input: tool_input(call),
                 });
@@ -46,13 +48,12 @@ pub fn message_id(cx: &Cx) -> String {
     format!("msg_{}", cx.id)
 }
 
-/// The id a client sees for a tool call; one is made up when the upstream gave none.
-pub fn client_tool_id(id: &str, cx: &Cx, index: usize) -> String {
-    if id.is_empty() {
-        format!("toolu_{}_{index}", cx.id)
-    } else {
-        id.to_string()
-    }
+/// The id a client sees for a tool call; one is made up when the upstream gave none. A call
+/// with foreign state (Gemini's signature) gets a sealed id: a `tool_use` has no other field
+/// Claude Code hands back.
+pub fn client_tool_id(id: &str, opaque: Option<&Opaque>, cx: &Cx, index: usize) -> String {
+    let id = if id.is_empty() { format!("toolu_{}_{index}", cx.id) } else { id.to_string() };
+    cx.codec.client_call_id(Protocol::Anthropic, &id, opaque, Vec::new())
 }
 
 /// The visible text of a reasoning part: its raw text, else its summaries.

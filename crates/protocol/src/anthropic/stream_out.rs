@@ -165,7 +165,8 @@ impl Encoder {
                 }) if *part == *index => {
                     *slot = Some(opaque.clone());
                 }
-                // Opaque state on a tool call (Gemini) has no field in a `tool_use` block.
+                // A call's state arrives with its start and is sealed into the `tool_use` id
+                // (see `client_tool_id`); by now the id is written.
                 _ => {}
             },
             StreamEvent::PartStop { index } => {
@@ -245,11 +246,11 @@ impl Encoder {
                 Some(OutBlock::Thinking { thinking: String::new(), signature: String::new() }),
             ),
             PartKind::Reasoning { redacted: true } => (BlockKind::Redacted { opaque: None }, None),
-            PartKind::ToolCall { id, name, kind } => {
+            PartKind::ToolCall { id, name, kind, opaque } => {
                 self.had_tool_calls = true;
                 let custom = *kind == ToolCallKind::Custom;
                 let block = OutBlock::ToolUse {
-                    id: client_tool_id(id, &self.cx, index),
+                    id: client_tool_id(id, opaque.as_ref(), &self.cx, index),
                     name: name.clone(),
                     input: serde_json::Value::Object(Default::default()),
                 };

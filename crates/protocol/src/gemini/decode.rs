@@ -164,7 +164,7 @@ pub(crate) fn client_signature(token: Option<&str>, cx: &Cx, field: &str) -> Res
     match cx.codec.open(token) {
         Ok(Sealed::Reasoning(r)) => Ok(ClientSig::Reasoning(r)),
         Ok(Sealed::ToolCall(c)) => Ok(ClientSig::Call(c.opaque)),
-        Ok(Sealed::Compaction { .. }) => Ok(ClientSig::Misplaced),
+        Ok(Sealed::Compaction { .. } | Sealed::Call(_)) => Ok(ClientSig::Misplaced),
         Err(e) => Err(ProtocolError::invalid_param(field, format!("{field}: {e}"))),
     }
 }

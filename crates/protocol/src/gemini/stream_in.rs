@@ -4,8 +4,8 @@
 //! structure Gemini lacks:
 //! - text parts (`thought: true` → reasoning, else text); consecutive chunks of one kind extend
 //!   the open part;
-//! - a `functionCall` is always whole: `PartStart`, one `ToolArgsDelta`, its signature as
-//!   `Opaque`, `PartStop`;
+//! - a `functionCall` is always whole: `PartStart` (its signature in the kind's `opaque`), one
+//!   `ToolArgsDelta`, `PartStop`;
 //! - `thoughtSignature` on a thought part → `Opaque` on that reasoning part; on a text part
 //!   (often an otherwise empty one at the end) → `Opaque` on the open unsigned reasoning part,
 //!   else a reasoning part holding only the signature (see `convert` docs);
@@ -239,14 +239,13 @@ impl Decoder {
         };
         let custom = self.cx.tools.is_custom(&fc.name);
         let kind = if custom { ToolCallKind::Custom } else { ToolCallKind::Function };
-        let index = self.open_part(PartKind::ToolCall { id, name: fc.name.clone(), kind }, out);
+        // The signature travels in the call's start: client encoders that seal it into the
+        // call id need it before they write the id.
+        let index = self.open_part(PartKind::ToolCall { id, name: fc.name.clone(), kind, opaque: sig }, out);
         let args = args_from_wire(fc.args.as_ref());
         let delta = if custom { unwrap_custom_input(&args) } else { args };
         if !delta.is_empty() {
             out.push(StreamEvent::ToolArgsDelta { index, delta });
-        }
-        if let Some(opaque) = sig {
-            out.push(StreamEvent::Opaque { index, opaque });
         }
         out.push(StreamEvent::PartStop { index });
         self.open = None;
