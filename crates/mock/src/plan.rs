@@ -128,8 +128,8 @@ impl Plan {
         }
     }
 
-    #[cfg(test)]
-    pub fn empty() -> Plan {
+    /// A plan with nothing in it (for token derivations and tests).
+    pub fn blank() -> Plan {
         Plan {
             id: 0,
             created: 0,

@@ -63,6 +63,33 @@ pub fn encrypted_reasoning(p: &Plan) -> String {
     b64(&format!("mock-enc:resp_mock{:x}", p.id))
 }
 
+/// The tokens strict mode puts in a mock's `seq`-th answer (a fresh mock's first is 1), so
+/// tests can look for the exact token a turn was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrictTokens {
+    /// On the first `functionCall` (Gemini).
+    pub gemini_call: String,
+    /// On the last thought part, with `mock:reasoning` (Gemini).
+    pub gemini_thought: String,
+    /// On the last text part of an answer without calls (Gemini).
+    pub gemini_text: String,
+    /// The thinking block's signature, with `mock:reasoning` (Anthropic).
+    pub anthropic_signature: String,
+    /// The reasoning item's `encrypted_content`, with `mock:reasoning` (Responses).
+    pub encrypted_reasoning: String,
+}
+
+pub fn strict_tokens(seq: u64) -> StrictTokens {
+    let p = Plan { id: seq, ..Plan::blank() };
+    StrictTokens {
+        gemini_call: gemini_call_signature(&format!("mock{seq:x}_0")),
+        gemini_thought: gemini_part_signature(&p, "thought"),
+        gemini_text: gemini_part_signature(&p, "text"),
+        anthropic_signature: anthropic_signature(&p, crate::plan::REASONING),
+        encrypted_reasoning: encrypted_reasoning(&p),
+    }
+}
+
 fn arr(v: &Value) -> &[Value] {
     v.as_array().map_or(&[], Vec::as_slice)
 }
@@ -222,7 +249,7 @@ mod tests {
 
     #[test]
     fn anthropic_thinking_needs_its_signature() {
-        let p = Plan { id: 7, ..Plan::empty() };
+        let p = Plan { id: 7, ..Plan::blank() };
         let sig = anthropic_signature(&p, "think");
         let req = |sig: &str, text: &str| {
             json!({"thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": [
@@ -247,7 +274,7 @@ mod tests {
 
     #[test]
     fn responses_reasoning_needs_issued_content() {
-        let p = Plan { id: 3, ..Plan::empty() };
+        let p = Plan { id: 3, ..Plan::blank() };
         let ok = json!({"input": [{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": encrypted_reasoning(&p)}]});
         assert_eq!(check_responses(&ok), None);
         let bad = json!({"input": [{"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "Y2Ix"}]});
