@@ -703,3 +703,50 @@ proptest! {
         prop_assert_eq!(terminals, 1);
     }
 }
+
+/// Gemini 3 signs the last text part of an answer. An Anthropic reply has no place for that
+/// after the answer (Claude Code shows the last block, so a thinking block there hides the
+/// answer), and Gemini does not need it back: it is left out, streamed and not. A Gemini
+/// signature before any text still becomes a signed thinking block.
+#[test]
+fn a_gemini_signature_after_the_answer_is_left_out() {
+    use StreamEvent::*;
+    let gemini = crossbar_protocol::canonical::Opaque::new(Protocol::Gemini, "S3");
+    let events = vec![
+        Start { id: "r".into(), model: "gemini-3-pro".into() },
+        PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
+        Opaque { index: 0, opaque: gemini.clone() },
+        PartStop { index: 0 },
+        PartStart { index: 1, kind: PartKind::Text },
+        TextDelta { index: 1, text: "the answer".into() },
+        PartStop { index: 1 },
+        PartStart { index: 2, kind: PartKind::Reasoning { redacted: false } },
+        Opaque { index: 2, opaque: gemini.clone() },
+        PartStop { index: 2 },
+        Finish(FinishReason::Stop),
+        End,
+    ];
+    let (datas, msg) = accumulate(&encode_stream(&events, true), true);
+    let msg = msg.expect("a valid stream");
+    let content = msg["content"].as_array().cloned().unwrap_or_default();
+    assert_eq!(content.len(), 2, "{msg}");
+    assert_eq!(content[0]["type"], "thinking", "{msg}");
+    assert!(content[0]["signature"].as_str().is_some_and(|s| s.starts_with("Y2Ix")), "{msg}");
+    assert_eq!(content[1], json!({"type": "text", "text": "the answer"}), "{msg}");
+    assert_eq!(types(&datas).iter().filter(|t| *t == "content_block_start").count(), 2);
+
+    let resp = Response {
+        id: "r".into(),
+        model: "gemini-3-pro".into(),
+        parts: vec![
+            Part::text("the answer"),
+            Part::Reasoning(Reasoning { opaque: Some(gemini), ..Default::default() }),
+        ],
+        finish: Some(FinishReason::Stop),
+        usage: crossbar_protocol::canonical::Usage::default(),
+    };
+    let body: Value =
+        serde_json::from_slice(&crossbar_protocol::anthropic::encode::encode_response(&resp, &cx()).expect("encodes"))
+            .expect("json");
+    assert_eq!(body["content"], json!([{"type": "text", "text": "the answer"}]));
+}

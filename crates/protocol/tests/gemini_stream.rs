@@ -270,6 +270,44 @@ fn blocked_prompts_arrays_and_signed_thoughts() {
     );
 }
 
+/// Gemini 3 signs the last chunk of an answer: the answer stays one text part, and the
+/// signature follows it (the same in a non-streamed answer), so a Responses client sees one
+/// message and the upstream encoder puts the signature back on that text.
+#[test]
+fn a_signed_last_answer_chunk_keeps_the_answer_whole() {
+    let chunk = |part: Value| json!({"candidates": [{"content": {"role": "model", "parts": [part]}}]});
+    let mut body = String::new();
+    for part in [json!({"text": "one "}), json!({"text": "two", "thoughtSignature": "S3"})] {
+        body.push_str(&format!("data: {}\n\n", chunk(part)));
+    }
+    body.push_str(&format!("data: {}\n\n", json!({"candidates": [{"finishReason": "STOP"}]})));
+    let events = decode_all(body.as_bytes());
+    assert_grammar(&events);
+    assert_eq!(
+        &events[1..7],
+        &[
+            StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+            StreamEvent::TextDelta { index: 0, text: "one ".into() },
+            StreamEvent::TextDelta { index: 0, text: "two".into() },
+            StreamEvent::PartStop { index: 0 },
+            StreamEvent::PartStart { index: 1, kind: PartKind::Reasoning { redacted: false } },
+            StreamEvent::Opaque { index: 1, opaque: sig("S3") },
+        ]
+    );
+    let whole = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "one "}, {"text": "two", "thoughtSignature": "S3"}]}, "finishReason": "STOP"}]});
+    let resp =
+        crossbar_protocol::decode_response(Protocol::Gemini, whole.to_string().as_bytes(), &cx(true)).expect("decodes");
+    assert_eq!(
+        resp.parts,
+        vec![
+            crossbar_protocol::canonical::Part::text("one "),
+            crossbar_protocol::canonical::Part::text("two"),
+            crossbar_protocol::canonical::Part::Reasoning(Reasoning { opaque: Some(sig("S3")), ..Default::default() }),
+        ]
+    );
+}
+
 // === stream_out ===
 
 fn encode(events: &[StreamEvent], cx: &Cx, finish: bool) -> Vec<u8> {

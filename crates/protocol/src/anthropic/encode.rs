@@ -8,14 +8,20 @@ use crate::canonical::{
 };
 use serde_json::Value;
 
+use super::stream_out::trailing_signature;
 pub use super::upstream_request::encode_request;
 
 pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolError> {
     let mut content = Vec::with_capacity(resp.parts.len());
     let mut has_calls = false;
+    let mut had_text = false;
     for (i, part) in resp.parts.iter().enumerate() {
         match part {
-            Part::Text { text, .. } => content.push(OutBlock::Text { text: text.clone(), cache_control: None }),
+            Part::Text { text, .. } => {
+                had_text = true;
+                content.push(OutBlock::Text { text: text.clone(), cache_control: None })
+            }
+            Part::Reasoning(r) if had_text && !r.redacted && trailing_signature(&r.text, r.opaque.as_ref()) => {}
             Part::Reasoning(r) => content.push(reasoning_block(&cx.codec, r)),
             Part::ToolCall(call) => {
                 has_calls = true;

@@ -314,6 +314,80 @@ mod tests {
     }
 
     #[test]
+    fn call_ids_carry_foreign_state_and_expand_back() {
+        use crate::canonical::{Message, Part, Request, Role, ToolCall, ToolResult};
+        let c = codec();
+        let sig = Opaque::new(Protocol::Gemini, "gemini-sig");
+        // The client's own state, or none: the provider's id as is.
+        assert_eq!(c.client_call_id(Protocol::Gemini, "call_1", Some(&sig), Vec::new()), "call_1");
+        assert_eq!(c.client_call_id(Protocol::Anthropic, "call_1", None, Vec::new()), "call_1");
+        let thought = Reasoning {
+            text: "think".into(),
+            opaque: Some(Opaque::new(Protocol::Anthropic, "anthropic-sig")),
+            ..Default::default()
+        };
+        let id = c.client_call_id(Protocol::OpenaiChat, "call_1", Some(&sig), vec![thought.clone()]);
+        assert!(id.starts_with(SEALED_PREFIX), "{id}");
+        assert!(
+            id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+            "Anthropic's id pattern: {id}"
+        );
+
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+            kind: Default::default(),
+            opaque: None,
+        };
+        let mut req = Request {
+            messages: vec![
+                Message { role: Role::User, parts: vec![Part::text("hi")] },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Reasoning(Reasoning { text: "think".into(), ..Default::default() }),
+                        Part::text("calling"),
+                        Part::ToolCall(call(&id)),
+                    ],
+                },
+                Message {
+                    role: Role::Tool,
+                    parts: vec![Part::ToolResult(ToolResult {
+                        call_id: id.clone(),
+                        name: None,
+                        content: vec![Part::text("ok")],
+                        is_error: false,
+                        kind: Default::default(),
+                    })],
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(c.expand_call_ids(&mut req), Ok(()));
+        let assistant = &req.messages[1].parts;
+        assert_eq!(assistant.len(), 3, "{assistant:?}");
+        assert_eq!(assistant[0], Part::Reasoning(thought), "the signed reasoning replaces the echo, first");
+        assert_eq!(assistant[1], Part::text("calling"));
+        assert_eq!(assistant[2], Part::ToolCall(ToolCall { opaque: Some(sig.clone()), ..call("call_1") }));
+        assert!(matches!(&req.messages[2].parts[0], Part::ToolResult(r) if r.call_id == "call_1"));
+
+        // Sealed by another gateway, or not a call: refused.
+        let foreign = OpaqueCodec::new([8u8; 32]).client_call_id(Protocol::Anthropic, "x", Some(&sig), Vec::new());
+        let mut req = Request {
+            messages: vec![Message { role: Role::Assistant, parts: vec![Part::ToolCall(call(&foreign))] }],
+            ..Default::default()
+        };
+        assert!(c.expand_call_ids(&mut req).is_err());
+        let compaction = c.seal_id(&Sealed::Compaction { summary: "s".into() });
+        let mut req = Request {
+            messages: vec![Message { role: Role::Assistant, parts: vec![Part::ToolCall(call(&compaction))] }],
+            ..Default::default()
+        };
+        assert!(c.expand_call_ids(&mut req).is_err());
+    }
+
+    #[test]
     fn same_origin_state_is_written_raw() {
         let r = Reasoning { opaque: Some(Opaque::new(Protocol::Anthropic, "sig")), ..Default::default() };
         assert_eq!(codec().reasoning_token(Protocol::Anthropic, &r).as_deref(), Some("sig"));

@@ -79,12 +79,18 @@ impl<'a> UpstreamParts<'a> {
             }));
             return;
         }
-        if let Some(sig) = sig {
-            attach_signature(sig, out);
+        let signed_text = p.text.as_deref().is_some_and(|t| !t.is_empty())
+            && !matches!(out.last(), Some(Part::Reasoning(r)) if r.opaque.is_none() && !r.redacted);
+        if let (Some(sig), false) = (&sig, signed_text) {
+            attach_signature(sig.clone(), out);
         }
         if let Some(text) = &p.text {
             if !text.is_empty() {
                 out.push(Part::text(text.clone()));
+            }
+            // A signed answer text (Gemini 3 signs the last one): the signature follows it.
+            if let (Some(sig), true) = (sig, signed_text) {
+                out.push(Part::Reasoning(Reasoning { opaque: Some(sig), ..Default::default() }));
             }
         } else if let Some(blob) = &p.inline_data {
             out.push(inline_to_part(blob));
