@@ -9,6 +9,9 @@
 //! - Custom (freeform) tools become functions taking `{"input": string}`; calls come back as
 //!   function calls and the client-side encoder restores them.
 //! - Reasoning history is dropped (Chat has no field for it; foreign opaque state is a `Loss`).
+//!
+//! Client side: a call with provider state, or after signed reasoning, gets a sealed id
+//! (`client_call_id`; `canonical::opaque` expands it on the next turn).
 //! - Images in tool results travel in a user message right after the tool messages.
 
 use super::encode_messages::{content_value, encode_message, plain, system_role};
@@ -261,7 +264,7 @@ pub(super) fn custom_input(kind: ToolCallKind, arguments: &str) -> String {
 /// The id a Chat client sees for a call: sealed (see `opaque`) when the call has provider state
 /// (Gemini's signature) or follows signed reasoning (an Anthropic thinking signature, OpenAI
 /// encrypted reasoning), since a tool call's id is the only thing a Chat client hands back
-/// verbatim. Without a call after it, signed reasoning cannot come back (a `Loss` upstream).
+/// verbatim. Signed reasoning with no call after it has no way back from a Chat client.
 pub(super) fn client_call_id(cx: &Cx, tc: &ToolCall, signed: Vec<Reasoning>) -> String {
     cx.codec.client_call_id(Protocol::OpenaiChat, &tc.id, tc.opaque.as_ref(), signed)
 }
