@@ -127,7 +127,21 @@ fn request(c: Client, model: &str, stream: bool, turn1: Option<&Turn1>) -> (Stri
 
 /// Turn 1's answer as the client keeps it: what its SDK or agent would put in its history.
 fn turn1_history(c: Client, body: &str, stream: bool) -> Turn1 {
-    let history = match (c, stream) {
+    let history = answer_history(c, body, stream);
+    let call_id = match c {
+        Client::Chat => history["tool_calls"][0]["id"].as_str(),
+        Client::Responses => items(&history).find(|i| i["type"] == "function_call").and_then(|i| i["call_id"].as_str()),
+        Client::Anthropic => items(&history).find(|b| b["type"] == "tool_use").and_then(|b| b["id"].as_str()),
+        Client::Gemini => items(&history).find_map(|p| p.get("functionCall")).and_then(|f| f["id"].as_str()),
+    }
+    .unwrap_or_else(|| panic!("{c:?} stream={stream}: no tool call in turn 1: {body}"))
+    .to_string();
+    Turn1 { history, call_id }
+}
+
+/// An answer as the client keeps it in its history.
+fn answer_history(c: Client, body: &str, stream: bool) -> Value {
+    match (c, stream) {
         (Client::Chat, false) => parse(body)["choices"][0]["message"].clone(),
         (Client::Chat, true) => chat_message_from_stream(body),
         (Client::Responses, false) => parse(body)["output"].clone(),
@@ -148,16 +162,7 @@ fn turn1_history(c: Client, body: &str, stream: bool) -> Turn1 {
                 .flat_map(|chunk| chunk["candidates"][0]["content"]["parts"].as_array().cloned().unwrap_or_default())
                 .collect(),
         ),
-    };
-    let call_id = match c {
-        Client::Chat => history["tool_calls"][0]["id"].as_str(),
-        Client::Responses => items(&history).find(|i| i["type"] == "function_call").and_then(|i| i["call_id"].as_str()),
-        Client::Anthropic => items(&history).find(|b| b["type"] == "tool_use").and_then(|b| b["id"].as_str()),
-        Client::Gemini => items(&history).find_map(|p| p.get("functionCall")).and_then(|f| f["id"].as_str()),
     }
-    .unwrap_or_else(|| panic!("{c:?} stream={stream}: no tool call in turn 1: {body}"))
-    .to_string();
-    Turn1 { history, call_id }
 }
 
 fn parse(body: &str) -> Value {
@@ -380,5 +385,58 @@ async fn sealed_state_survives_a_restart_on_the_same_data_dir() {
         let log = mock_requests(&mock).await;
         assert_eq!(log.len(), 2, "{c:?}");
         assert_tokens_returned(Upstream::Gemini3, &log[1], &format!("{c:?} after a restart"));
+    }
+}
+
+/// Gemini 3 also signs the last text part of an answer. Through a Responses client (a
+/// reasoning item after the message) and a Gemini client, that signature reaches Gemini again
+/// on the next turn, on the answer's text. (An Anthropic reply leaves it out and a Chat reply
+/// has no place for it: Gemini does not require it.)
+#[tokio::test]
+async fn gemini_3_answer_signatures_come_back_on_the_next_turn() {
+    for c in [Client::Responses, Client::Gemini] {
+        for stream in [false, true] {
+            let case = format!("{c:?} stream={stream}");
+            let mock = common::mock().await;
+            let gw = Gateway::start(&config(&mock)).await;
+            let model = Upstream::Gemini3.model();
+            let (path, body) = request(c, model, stream, None);
+            let (status, _, text) = post(&gw, &path, &body).await;
+            assert_eq!(status, 200, "{case}: {text}");
+            let turn1 = turn1_history(c, &text, stream);
+            let (path, mut body) = request(c, model, stream, Some(&turn1));
+            let (status, _, text) = post(&gw, &path, &body).await;
+            assert_eq!(status, 200, "{case}: {text}");
+            let answer = answer_history(c, &text, stream);
+            match c {
+                Client::Responses => {
+                    let messages = items(&answer).filter(|i| i["type"] == "message").count();
+                    assert_eq!(messages, 1, "{case}: the answer is one message: {answer}");
+                    if let Some(input) = body["input"].as_array_mut() {
+                        input.extend(answer.as_array().cloned().unwrap_or_default());
+                        input.push(json!({"type": "message", "role": "user", "content": "thanks"}));
+                    }
+                }
+                _ => {
+                    if let Some(contents) = body["contents"].as_array_mut() {
+                        contents.push(json!({"role": "model", "parts": answer}));
+                        contents.push(json!({"role": "user", "parts": [{"text": "thanks"}]}));
+                    }
+                }
+            }
+            let (status, _, text) = post(&gw, &path, &body).await;
+            assert_eq!(status, 200, "{case}: turn 3: {text}");
+            let log = mock_requests(&mock).await;
+            assert_eq!(log.len(), 3, "{case}");
+            let token = crossbar_mock::strict_tokens(2).gemini_text;
+            let signed: Vec<&Value> = items(&log[2]["body"]["contents"])
+                .filter(|c| c["role"] == "model")
+                .flat_map(|c| items(&c["parts"]))
+                .filter(|p| p["thoughtSignature"] == token.as_str())
+                .collect();
+            assert_eq!(signed.len(), 1, "{case}: {}", log[2]["body"]);
+            assert!(signed[0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{case}: on the text: {}", signed[0]);
+            assert_ne!(signed[0]["thought"], true, "{case}: {}", signed[0]);
+        }
     }
 }

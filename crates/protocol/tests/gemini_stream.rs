@@ -271,8 +271,9 @@ fn blocked_prompts_arrays_and_signed_thoughts() {
 }
 
 /// Gemini 3 signs the last chunk of an answer: the answer stays one text part, and the
-/// signature follows it (the same in a non-streamed answer), so a Responses client sees one
-/// message and the upstream encoder puts the signature back on that text.
+/// signature follows it (the same in a non-streamed answer, whose text parts are one text as
+/// when streamed), so a Responses client sees one message and the upstream encoder puts the
+/// signature back on that text.
 #[test]
 fn a_signed_last_answer_chunk_keeps_the_answer_whole() {
     let chunk = |part: Value| json!({"candidates": [{"content": {"role": "model", "parts": [part]}}]});
@@ -301,8 +302,7 @@ fn a_signed_last_answer_chunk_keeps_the_answer_whole() {
     assert_eq!(
         resp.parts,
         vec![
-            crossbar_protocol::canonical::Part::text("one "),
-            crossbar_protocol::canonical::Part::text("two"),
+            crossbar_protocol::canonical::Part::text("one two"),
             crossbar_protocol::canonical::Part::Reasoning(Reasoning { opaque: Some(sig("S3")), ..Default::default() }),
         ]
     );

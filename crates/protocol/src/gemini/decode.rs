@@ -1,6 +1,9 @@
 //! gemini wire → canonical: a client's `GenerateContentRequest`, an upstream's
 //! `GenerateContentResponse`.
 //!
+//! Upstream parts are read as the stream decoder reads chunks: consecutive text parts are one
+//! text, consecutive thought parts one reasoning part until one of them is signed.
+//!
 //! The model is in the URL path and streaming is chosen by the method, so `decode_request`
 //! leaves `model` empty and `stream` false; the application sets both from the path.
 
@@ -72,11 +75,16 @@ impl<'a> UpstreamParts<'a> {
             return;
         }
         if p.is_thought() {
-            out.push(Part::Reasoning(Reasoning {
-                text: p.text.clone().unwrap_or_default(),
-                opaque: sig,
-                ..Default::default()
-            }));
+            let text = p.text.clone().unwrap_or_default();
+            // Consecutive thought parts are one reasoning run until one is signed (as streamed).
+            if let Some(Part::Reasoning(r)) = out.last_mut() {
+                if r.opaque.is_none() && !r.redacted && !r.text.is_empty() {
+                    r.text.push_str(&text);
+                    r.opaque = sig;
+                    return;
+                }
+            }
+            out.push(Part::Reasoning(Reasoning { text, opaque: sig, ..Default::default() }));
             return;
         }
         let signed_text = p.text.as_deref().is_some_and(|t| !t.is_empty())
@@ -85,8 +93,11 @@ impl<'a> UpstreamParts<'a> {
             attach_signature(sig.clone(), out);
         }
         if let Some(text) = &p.text {
-            if !text.is_empty() {
-                out.push(Part::text(text.clone()));
+            // Consecutive text parts are one text (as streamed).
+            match out.last_mut() {
+                Some(Part::Text { text: prev, .. }) if !text.is_empty() => prev.push_str(text),
+                _ if !text.is_empty() => out.push(Part::text(text.clone())),
+                _ => {}
             }
             // A signed answer text (Gemini 3 signs the last one): the signature follows it.
             if let (Some(sig), true) = (sig, signed_text) {
