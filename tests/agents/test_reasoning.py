@@ -2,13 +2,14 @@
 `-p` tool turn sent no thinking block back in its second request here, even on the plain
 Anthropic relay, so there is nothing to assert for it): the upstream's own reasoning state (Anthropic
 signature, Gemini thought signature, Responses encrypted_content) travels through the agent's
-protocol (sealed by crossbar when it is foreign) and reaches the upstream on the next request."""
+protocol (sealed by crossbar when it is foreign) and reaches the upstream on the next request.
+The Gemini 3 runs (every agent, OpenCode on each of its wirings) are at the end."""
 import base64
 
 import pytest
 
 from conftest import GEMINI_3, KINDS
-from runners import codex_items, run_claude, run_codex, run_gemini
+from runners import codex_items, run_claude, run_codex, run_gemini, run_opencode
 
 PROMPT = "Think, then run the echo command with your shell tool. mock:tool mock:reasoning"
 
@@ -46,13 +47,20 @@ def _g3_posts(mock_requests):
 
 
 def _assert_call_signed(posts, run):
-    assert len(posts) >= 2, f"the mock saw {len(posts)} Gemini 3 requests\n{run.describe()}"
-    contents = posts[1]["body"]["contents"]
-    calls = [p for c in contents if c.get("role") == "model" for p in c["parts"] if "functionCall" in p]
-    assert calls, posts[1]["body"]
-    call = calls[0]
-    expected = base64.b64encode(f"mock-g3-call:{call['functionCall']['id']}".encode()).decode()
-    assert call.get("thoughtSignature") == expected, f"{call}\n{run.describe()}"
+    """Every request that replays the model's call (one call per step here) carries the exact
+    signature the mock gave it (agents send other requests too, e.g. OpenCode's title)."""
+    calls = [
+        p
+        for post in posts
+        for c in post["body"].get("contents", [])
+        if c.get("role") == "model"
+        for p in c["parts"]
+        if "functionCall" in p
+    ]
+    assert calls, f"no request replayed the call\n{run.describe()}"
+    for call in calls:
+        expected = base64.b64encode(f"mock-g3-call:{call['functionCall']['id']}".encode()).decode()
+        assert call.get("thoughtSignature") == expected, f"{call}\n{run.describe()}"
 
 
 def test_codex_tool_turn_on_gemini_3(sandbox, gateway, mock_requests):
@@ -76,4 +84,13 @@ def test_gemini_cli_tool_turn_on_gemini_3(sandbox, gateway, mock_requests):
     run = run_gemini(sandbox, gateway.url, GEMINI_3, G3_PROMPT)
     assert run.rc == 0, run.describe()
     assert "mock-tool-ran" in (run.events[0] if run.events else {}).get("response", ""), run.describe()
+    _assert_call_signed(_g3_posts(mock_requests), run)
+
+
+@pytest.mark.parametrize("wiring", ["chat", "openai", "anthropic"])
+def test_opencode_tool_turn_on_gemini_3(sandbox, gateway, mock_requests, wiring):
+    run = run_opencode(sandbox, gateway.url, GEMINI_3, G3_PROMPT, wiring)
+    assert run.rc == 0, run.describe()
+    texts = [str(e.get("part", {}).get("text", "")) for e in run.events if e.get("type") == "text"]
+    assert any("MOCK_FINAL" in t and "mock-tool-ran" in t for t in texts), run.describe()
     _assert_call_signed(_g3_posts(mock_requests), run)
