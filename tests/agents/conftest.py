@@ -41,6 +41,9 @@ KINDS = {
     "chatgpt": ("up-chatgpt", "via-chatgpt"),
 }
 
+# Alias of the Gemini upstream in the mock's Gemini 3 mode (see docs/mock-upstream.md).
+GEMINI_3 = "via-gemini-3"
+
 # Where the mock sees each upstream kind's generation requests.
 KIND_PATH = {
     "openai-responses": "/v1/responses",
@@ -85,6 +88,9 @@ def gateway_config(port: int, data: str, mock_url: str, extra: str = "") -> str:
     text += f'\n[[providers]]\nname = "up-chatgpt"\nkind = "chatgpt"\nbase_url = "{mock_url}"\ntoken_url = "{mock_url}/oauth/token"\n'
     for provider, alias in KINDS.values():
         text += f'\n[[models]]\nname = "{alias}"\ntargets = ["{provider}/mock-model"]\n'
+    # The mock's Gemini 3 mode (signs every step's first functionCall, refuses one that comes back
+    # without its exact signature), named by the model.
+    text += f'\n[[models]]\nname = "{GEMINI_3}"\ntargets = ["up-gemini/gemini-3-pro-preview"]\n'
     return text + extra
 
 

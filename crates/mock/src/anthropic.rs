@@ -11,6 +11,15 @@ use serde_json::{json, Value};
 
 use crate::directives::{self, Directives};
 use crate::plan::{chunks, fragments, input_tokens, Plan, ANTHROPIC_SIGNATURE};
+use crate::state;
+
+fn signature(p: &Plan, thinking: &str) -> String {
+    if p.strict {
+        state::anthropic_signature(p, thinking)
+    } else {
+        ANTHROPIC_SIGNATURE.to_owned()
+    }
+}
 use crate::stream::{self, sse_event, Frames};
 use crate::Incoming;
 
@@ -40,6 +49,11 @@ pub async fn messages(inc: Incoming) -> Response {
     let d = inc.directives(&inputs);
     if let Some(res) = inc.prelude(&d, error_body).await {
         return res;
+    }
+    if d.verify_state {
+        if let Some(err) = state::check_anthropic(&body) {
+            return stream::error_response(400, &err);
+        }
     }
     let plan = inc.plan(&inputs, &d);
     if inputs.stream {
@@ -97,7 +111,7 @@ fn message(p: &Plan, content: Vec<Value>, stop: Option<&str>, usage: Value) -> V
 fn complete(p: &Plan) -> Value {
     let mut content = Vec::with_capacity(2 + p.calls.len());
     if let Some(r) = p.reasoning {
-        content.push(json!({"type": "thinking", "thinking": r, "signature": ANTHROPIC_SIGNATURE}));
+        content.push(json!({"type": "thinking", "thinking": r, "signature": signature(p, r)}));
     }
     if let Some(t) = &p.text {
         content.push(json!({"type": "text", "text": t}));
@@ -129,7 +143,7 @@ fn streamed(p: &Plan, d: &Directives) -> Response {
     };
     if let Some(r) = p.reasoning {
         let mut deltas: Vec<Value> = chunks(r).map(|t| json!({"type": "thinking_delta", "thinking": t})).collect();
-        deltas.push(json!({"type": "signature_delta", "signature": ANTHROPIC_SIGNATURE}));
+        deltas.push(json!({"type": "signature_delta", "signature": signature(p, r)}));
         block(&mut f, json!({"type": "thinking", "thinking": "", "signature": ""}), deltas);
     }
     if let Some(t) = &p.text {

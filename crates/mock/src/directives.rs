@@ -14,6 +14,8 @@ pub struct Directives {
     /// `mock:patch`: call the declared `apply_patch` tool with a valid patch adding a file.
     pub patch: bool,
     pub reasoning: bool,
+    /// Unique reasoning tokens, and requests refused unless they bring them back (`state.rs`).
+    pub verify_state: bool,
     pub json: bool,
     pub error: Option<u16>,
     /// `Some(None)`: the protocol's default mid-stream error; `Some(Some(s))`: status `s`'s kind.
@@ -92,6 +94,7 @@ impl Directives {
                 self.tool_name = Some("apply_patch".to_owned());
             }
             "reasoning" => self.reasoning = true,
+            "verify-state" => self.verify_state = true,
             "json" => self.json = true,
             "error" => self.error = status().or(self.error),
             "midstream-error" => self.midstream_error = Some(status()),

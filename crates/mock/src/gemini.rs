@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::directives::{self, Directives};
 use crate::plan::{chunks, input_tokens, Plan, MODEL, THOUGHT_SIGNATURE};
+use crate::state;
 use crate::stream::{self, sse_data, Frames};
 use crate::Incoming;
 
@@ -73,7 +74,15 @@ pub async fn handle(Path(call): Path<String>, inc: Incoming) -> Response {
     if let Some(res) = inc.prelude(&d, error_body).await {
         return res;
     }
-    let plan = inc.plan(&inputs, &d);
+    // Gemini 3 always thinks and signs, and wants its signatures back.
+    let gemini_3 = model.trim_start_matches("models/").starts_with("gemini-3");
+    if gemini_3 || d.verify_state {
+        if let Some(err) = state::check_gemini(&body) {
+            return stream::error_response(400, &err);
+        }
+    }
+    let mut plan = inc.plan(&inputs, &d);
+    plan.strict |= gemini_3;
     if !stream {
         return stream::json_reply(&chunk(&plan, parts(&plan), true), &d);
     }
@@ -114,17 +123,26 @@ fn parts(p: &Plan) -> Vec<Value> {
     if let Some(r) = p.reasoning {
         parts.extend(chunks(r).map(|t| json!({"text": t, "thought": true})));
         if let Some(last) = parts.last_mut() {
-            last["thoughtSignature"] = json!(THOUGHT_SIGNATURE);
+            last["thoughtSignature"] =
+                json!(if p.strict { state::gemini_part_signature(p, "thought") } else { THOUGHT_SIGNATURE.to_owned() });
         }
     }
     if let Some(t) = &p.text {
+        let first = parts.len();
         parts.extend(chunks(t).map(|t| json!({"text": t})));
+        // Gemini 3 signs the last part of an answer without calls.
+        let signed = p.strict && p.calls.is_empty() && parts.len() > first;
+        if let Some(last) = parts.last_mut().filter(|_| signed) {
+            last["thoughtSignature"] = json!(state::gemini_part_signature(p, "text"));
+        }
     }
     for (i, c) in p.calls.iter().enumerate() {
         let args: Value = serde_json::from_str(&c.args).unwrap_or_else(|_| json!({}));
         let id = format!("mock{:x}_{i}", p.id);
         let mut part = json!({"functionCall": {"id": id, "name": c.name, "args": args}});
-        if i == 0 && p.reasoning.is_some() {
+        if i == 0 && p.strict {
+            part["thoughtSignature"] = json!(state::gemini_call_signature(&id));
+        } else if i == 0 && p.reasoning.is_some() {
             part["thoughtSignature"] = json!(THOUGHT_SIGNATURE);
         }
         parts.push(part);

@@ -25,6 +25,7 @@ mod openai_responses;
 mod plan;
 mod record;
 mod schema;
+mod state;
 mod stream;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use serde_json::{json, Value};
 
 use crate::directives::{Directives, Inputs};
 use crate::plan::Plan;
+pub use crate::state::{strict_tokens, StrictTokens};
 
 /// One mock provider: its routes plus its own request log. Cheap to clone (shared state).
 #[derive(Clone, Default)]

@@ -33,6 +33,11 @@ pub async fn handle(inc: Incoming) -> Response {
     if let Some(res) = crate::faults::unserved_model(&inc.headers, &d, inputs.model) {
         return res;
     }
+    if d.verify_state {
+        if let Some(err) = crate::state::check_responses(&body) {
+            return stream::error_response(400, &err);
+        }
+    }
     let plan = inc.plan(&inputs, &d);
     let items = final_items(&plan);
     if inputs.stream {
@@ -122,12 +127,20 @@ fn call_item(p: &Plan, i: usize, c: &Call, done: bool) -> Value {
     item
 }
 
+fn encrypted(p: &Plan) -> String {
+    if p.strict {
+        crate::state::encrypted_reasoning(p)
+    } else {
+        ENCRYPTED_REASONING.to_owned()
+    }
+}
+
 fn final_items(p: &Plan) -> Vec<Value> {
     let mut items = Vec::with_capacity(2 + p.calls.len());
     if let Some(r) = p.reasoning {
         items.push(json!({
             "id": item_id(p, "rs", 0), "type": "reasoning",
-            "summary": [{"type": "summary_text", "text": r}], "encrypted_content": ENCRYPTED_REASONING,
+            "summary": [{"type": "summary_text", "text": r}], "encrypted_content": encrypted(p),
         }));
     }
     if let Some(t) = &p.text {
@@ -163,7 +176,7 @@ fn streamed(p: &Plan, req: &Value, items: Vec<Value>, d: &Directives) -> Respons
     let mut out = 0usize;
     if let Some(r) = p.reasoning {
         let id = item_id(p, "rs", 0);
-        let added = json!({"id": id, "type": "reasoning", "summary": [], "encrypted_content": ENCRYPTED_REASONING});
+        let added = json!({"id": id, "type": "reasoning", "summary": [], "encrypted_content": encrypted(p)});
         e.ev("response.output_item.added", json!({"output_index": out, "item": added}));
         let at = json!({"item_id": id, "output_index": out, "summary_index": 0});
         let ev = |e: &mut Events, ty: &str, extra: Value| {

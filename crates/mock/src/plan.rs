@@ -59,6 +59,8 @@ pub struct Plan {
     pub text: Option<String>,
     pub calls: Vec<Call>,
     pub usage: Usage,
+    /// Strict reasoning state (see `state.rs`): unique tokens instead of the constants.
+    pub strict: bool,
 }
 
 /// The deterministic token count of a request body.
@@ -122,6 +124,21 @@ impl Plan {
             text,
             calls,
             usage: Usage { input, cached: d.cached.unwrap_or(0).min(input), output, reasoning: reasoning_words },
+            strict: d.verify_state,
+        }
+    }
+
+    /// A plan with nothing in it (for token derivations and tests).
+    pub fn blank() -> Plan {
+        Plan {
+            id: 0,
+            created: 0,
+            model: MODEL.to_owned(),
+            reasoning: None,
+            text: None,
+            calls: Vec::new(),
+            usage: Usage::default(),
+            strict: false,
         }
     }
 }

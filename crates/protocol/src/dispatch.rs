@@ -17,14 +17,16 @@ pub struct EncodedRequest {
     pub losses: Vec<crate::canonical::Loss>,
 }
 
-/// Client request body → canonical request.
+/// Client request body → canonical request (sealed tool-call ids expanded: see `opaque`).
 pub fn decode_request(p: Protocol, body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
-    match p {
+    let mut req = match p {
         Protocol::OpenaiChat => openai_chat::decode::decode_request(body, cx),
         Protocol::OpenaiResponses => openai_responses::decode::decode_request(body, cx),
         Protocol::Anthropic => anthropic::decode::decode_request(body, cx),
         Protocol::Gemini => gemini::decode::decode_request(body, cx),
-    }
+    }?;
+    cx.codec.expand_call_ids(&mut req)?;
+    Ok(req)
 }
 
 /// Canonical request → upstream request.

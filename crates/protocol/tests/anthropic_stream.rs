@@ -75,6 +75,7 @@ fn tool_use_events() -> Vec<StreamEvent> {
                 id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6".into(),
                 name: "get_weather".into(),
                 kind: ToolCallKind::Function,
+                opaque: None,
             },
         },
         ToolArgsDelta { index: 2, delta: "{\"location\": \"Par".into() },
@@ -190,7 +191,12 @@ fn deltas_without_block_start_and_whole_tool_inputs_are_tolerated() {
             PartStop { index: 0 },
             PartStart {
                 index: 1,
-                kind: PartKind::ToolCall { id: "t1".into(), name: "f".into(), kind: ToolCallKind::Function }
+                kind: PartKind::ToolCall {
+                    id: "t1".into(),
+                    name: "f".into(),
+                    kind: ToolCallKind::Function,
+                    opaque: None
+                }
             },
             ToolArgsDelta { index: 1, delta: "{\"a\":1}".into() },
             PartStop { index: 1 },
@@ -372,7 +378,12 @@ fn foreign_stream_encodes_for_claude_code() {
         PartStop { index: 1 },
         PartStart {
             index: 2,
-            kind: PartKind::ToolCall { id: "call_1".into(), name: "Bash".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall {
+                id: "call_1".into(),
+                name: "Bash".into(),
+                kind: ToolCallKind::Function,
+                opaque: None,
+            },
         },
         ToolArgsDelta { index: 2, delta: "{\"command\":".into() },
         ToolArgsDelta { index: 2, delta: "\"ls\"}".into() },
@@ -578,7 +589,12 @@ fn missing_part_starts_redacted_and_custom_blocks() {
             PartStop { index: 2 },
             PartStart {
                 index: 3,
-                kind: PartKind::ToolCall { id: String::new(), name: "apply_patch".into(), kind: ToolCallKind::Custom },
+                kind: PartKind::ToolCall {
+                    id: String::new(),
+                    name: "apply_patch".into(),
+                    kind: ToolCallKind::Custom,
+                    opaque: None,
+                },
             },
             ToolArgsDelta { index: 3, delta: "*** Begin \"Patch\"\n".into() },
             ToolArgsDelta { index: 3, delta: "*** End".into() },
@@ -642,8 +658,8 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
                 0 => PartKind::Text,
                 1 => PartKind::Reasoning { redacted: false },
                 2 => PartKind::Reasoning { redacted: true },
-                3 => PartKind::ToolCall { id: name.clone(), name, kind: ToolCallKind::Function },
-                _ => PartKind::ToolCall { id: String::new(), name, kind: ToolCallKind::Custom },
+                3 => PartKind::ToolCall { id: name.clone(), name, kind: ToolCallKind::Function, opaque: None },
+                _ => PartKind::ToolCall { id: String::new(), name, kind: ToolCallKind::Custom, opaque: None },
             },
         }),
         (idx.clone(), ".{0,8}").prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),
@@ -687,4 +703,51 @@ proptest! {
         let terminals = types(&datas).iter().filter(|t| *t == "message_stop" || *t == "error").count();
         prop_assert_eq!(terminals, 1);
     }
+}
+
+/// Gemini 3 signs the last text part of an answer. An Anthropic reply has no place for that
+/// after the answer (Claude Code shows the last block, so a thinking block there hides the
+/// answer), and Gemini does not need it back: it is left out, streamed and not. A Gemini
+/// signature before any text still becomes a signed thinking block.
+#[test]
+fn a_gemini_signature_after_the_answer_is_left_out() {
+    use StreamEvent::*;
+    let gemini = crossbar_protocol::canonical::Opaque::new(Protocol::Gemini, "S3");
+    let events = vec![
+        Start { id: "r".into(), model: "gemini-3-pro".into() },
+        PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
+        Opaque { index: 0, opaque: gemini.clone() },
+        PartStop { index: 0 },
+        PartStart { index: 1, kind: PartKind::Text },
+        TextDelta { index: 1, text: "the answer".into() },
+        PartStop { index: 1 },
+        PartStart { index: 2, kind: PartKind::Reasoning { redacted: false } },
+        Opaque { index: 2, opaque: gemini.clone() },
+        PartStop { index: 2 },
+        Finish(FinishReason::Stop),
+        End,
+    ];
+    let (datas, msg) = accumulate(&encode_stream(&events, true), true);
+    let msg = msg.expect("a valid stream");
+    let content = msg["content"].as_array().cloned().unwrap_or_default();
+    assert_eq!(content.len(), 2, "{msg}");
+    assert_eq!(content[0]["type"], "thinking", "{msg}");
+    assert!(content[0]["signature"].as_str().is_some_and(|s| s.starts_with("Y2Ix")), "{msg}");
+    assert_eq!(content[1], json!({"type": "text", "text": "the answer"}), "{msg}");
+    assert_eq!(types(&datas).iter().filter(|t| *t == "content_block_start").count(), 2);
+
+    let resp = Response {
+        id: "r".into(),
+        model: "gemini-3-pro".into(),
+        parts: vec![
+            Part::text("the answer"),
+            Part::Reasoning(Reasoning { opaque: Some(gemini), ..Default::default() }),
+        ],
+        finish: Some(FinishReason::Stop),
+        usage: crossbar_protocol::canonical::Usage::default(),
+    };
+    let body: Value =
+        serde_json::from_slice(&crossbar_protocol::anthropic::encode::encode_response(&resp, &cx()).expect("encodes"))
+            .expect("json");
+    assert_eq!(body["content"], json!([{"type": "text", "text": "the answer"}]));
 }

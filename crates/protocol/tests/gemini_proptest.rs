@@ -174,7 +174,8 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
             kind: match k {
                 0 => PartKind::Text,
                 1 => PartKind::Reasoning { redacted: false },
-                _ => PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function },
+                _ =>
+                    PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function, opaque: None },
             },
         }),
         (idx.clone(), ".{0,6}").prop_map(|(index, text)| StreamEvent::TextDelta { index, text }),

@@ -122,8 +122,13 @@ fn text_stream_fixture() {
 fn tool_call_stream_fixture() {
     let events = decode_all(&fixture("stream_tool_call.sse"));
     assert_grammar(&events);
-    let call =
-        |id: &str, name: &str| PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function };
+    // The call's signature travels in its start (client encoders seal it into the call id).
+    let call = |id: &str, name: &str, opaque: Option<Opaque>| PartKind::ToolCall {
+        id: id.into(),
+        name: name.into(),
+        kind: ToolCallKind::Function,
+        opaque,
+    };
     assert_eq!(
         events,
         vec![
@@ -134,11 +139,13 @@ fn tool_call_stream_fixture() {
                 text: "**Listing files**\n\nI'll run ls, and read the notes.".into()
             },
             StreamEvent::PartStop { index: 0 },
-            StreamEvent::PartStart { index: 1, kind: call("call_x1_0", "run_shell_command") },
+            StreamEvent::PartStart {
+                index: 1,
+                kind: call("call_x1_0", "run_shell_command", Some(sig("CikB0e2Kb3lYJ6t0VvW0pG9")))
+            },
             StreamEvent::ToolArgsDelta { index: 1, delta: r#"{"command":"ls","description":"List files"}"#.into() },
-            StreamEvent::Opaque { index: 1, opaque: sig("CikB0e2Kb3lYJ6t0VvW0pG9") },
             StreamEvent::PartStop { index: 1 },
-            StreamEvent::PartStart { index: 2, kind: call("call_x1_1", "read_file") },
+            StreamEvent::PartStart { index: 2, kind: call("call_x1_1", "read_file", None) },
             StreamEvent::ToolArgsDelta { index: 2, delta: r#"{"absolute_path":"/work/notes.md"}"#.into() },
             StreamEvent::PartStop { index: 2 },
             StreamEvent::Finish(FinishReason::ToolCalls),
@@ -263,6 +270,44 @@ fn blocked_prompts_arrays_and_signed_thoughts() {
     );
 }
 
+/// Gemini 3 signs the last chunk of an answer: the answer stays one text part, and the
+/// signature follows it (the same in a non-streamed answer, whose text parts are one text as
+/// when streamed), so a Responses client sees one message and the upstream encoder puts the
+/// signature back on that text.
+#[test]
+fn a_signed_last_answer_chunk_keeps_the_answer_whole() {
+    let chunk = |part: Value| json!({"candidates": [{"content": {"role": "model", "parts": [part]}}]});
+    let mut body = String::new();
+    for part in [json!({"text": "one "}), json!({"text": "two", "thoughtSignature": "S3"})] {
+        body.push_str(&format!("data: {}\n\n", chunk(part)));
+    }
+    body.push_str(&format!("data: {}\n\n", json!({"candidates": [{"finishReason": "STOP"}]})));
+    let events = decode_all(body.as_bytes());
+    assert_grammar(&events);
+    assert_eq!(
+        &events[1..7],
+        &[
+            StreamEvent::PartStart { index: 0, kind: PartKind::Text },
+            StreamEvent::TextDelta { index: 0, text: "one ".into() },
+            StreamEvent::TextDelta { index: 0, text: "two".into() },
+            StreamEvent::PartStop { index: 0 },
+            StreamEvent::PartStart { index: 1, kind: PartKind::Reasoning { redacted: false } },
+            StreamEvent::Opaque { index: 1, opaque: sig("S3") },
+        ]
+    );
+    let whole = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "one "}, {"text": "two", "thoughtSignature": "S3"}]}, "finishReason": "STOP"}]});
+    let resp =
+        crossbar_protocol::decode_response(Protocol::Gemini, whole.to_string().as_bytes(), &cx(true)).expect("decodes");
+    assert_eq!(
+        resp.parts,
+        vec![
+            crossbar_protocol::canonical::Part::text("one two"),
+            crossbar_protocol::canonical::Part::Reasoning(Reasoning { opaque: Some(sig("S3")), ..Default::default() }),
+        ]
+    );
+}
+
 // === stream_out ===
 
 fn encode(events: &[StreamEvent], cx: &Cx, finish: bool) -> Vec<u8> {
@@ -353,6 +398,7 @@ fn foreign_reasoning_token_rides_on_the_function_call() {
                 id: "toolu_9".into(),
                 name: "run_shell_command".into(),
                 kind: ToolCallKind::Function,
+                opaque: None,
             },
         },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"comm".into() },
@@ -453,7 +499,7 @@ fn error_mid_stream_is_one_error_chunk_then_nothing() {
         StreamEvent::TextDelta { index: 0, text: "par".into() },
         StreamEvent::PartStart {
             index: 1,
-            kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall { id: "c".into(), name: "f".into(), kind: ToolCallKind::Function, opaque: None },
         },
         StreamEvent::ToolArgsDelta { index: 1, delta: "{\"a\"".into() },
         StreamEvent::Error(err),
@@ -476,7 +522,7 @@ fn cut_stream_gets_its_final_chunk_once() {
         start(),
         StreamEvent::PartStart {
             index: 0,
-            kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function },
+            kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function, opaque: None },
         },
         StreamEvent::ToolArgsDelta { index: 0, delta: "{}".into() },
     ];

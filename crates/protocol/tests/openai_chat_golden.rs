@@ -81,7 +81,7 @@ fn client_stream_cases() -> Vec<(&'static str, bool, Vec<StreamEvent>)> {
     let start = || StreamEvent::Start { id: "msg_01XFDUDYJgAACzvnptvVoYEL".into(), model: "claude-sonnet-4-5".into() };
     let call = |index, id: &str, name: &str| StreamEvent::PartStart {
         index,
-        kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function },
+        kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind: ToolCallKind::Function, opaque: None },
     };
     vec![
         (

@@ -100,6 +100,7 @@ fn arb_event() -> impl Strategy<Value = StreamEvent> {
                     id: "c".into(),
                     name: if name.is_empty() { "apply_patch".into() } else { name },
                     kind: if index % 2 == 0 { ToolCallKind::Function } else { ToolCallKind::Custom },
+                    opaque: None,
                 },
             },
         }),

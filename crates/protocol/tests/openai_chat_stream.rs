@@ -130,7 +130,7 @@ fn index_less_legacy_and_custom_tool_calls() {
     let starts: Vec<(String, String, ToolCallKind)> = ev
         .iter()
         .filter_map(|e| match e {
-            StreamEvent::PartStart { kind: PartKind::ToolCall { id, name, kind }, .. } => {
+            StreamEvent::PartStart { kind: PartKind::ToolCall { id, name, kind, .. }, .. } => {
                 Some((id.clone(), name.clone(), *kind))
             }
             _ => None,
@@ -170,7 +170,7 @@ fn a_call_whose_name_arrives_late_waits_for_it() {
     assert_grammar(&ev);
     assert!(ev.contains(&StreamEvent::PartStart {
         index: 1,
-        kind: PartKind::ToolCall { id: "a".into(), name: "late".into(), kind: ToolCallKind::Function }
+        kind: PartKind::ToolCall { id: "a".into(), name: "late".into(), kind: ToolCallKind::Function, opaque: None }
     }));
     assert!(ev.contains(&StreamEvent::ToolArgsDelta { index: 1, delta: "{\"k\":2}".into() }));
 }
@@ -198,7 +198,7 @@ fn start() -> StreamEvent {
 }
 
 fn tool(index: usize, id: &str, name: &str, kind: ToolCallKind) -> StreamEvent {
-    StreamEvent::PartStart { index, kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind } }
+    StreamEvent::PartStart { index, kind: PartKind::ToolCall { id: id.into(), name: name.into(), kind, opaque: None } }
 }
 
 #[test]

@@ -183,6 +183,7 @@ fn stream_event() -> impl Strategy<Value = StreamEvent> {
                         id: "c".into(),
                         name: n.into(),
                         kind: if c { ToolCallKind::Custom } else { ToolCallKind::Function },
+                        opaque: None,
                     }
                 }),
             ]

@@ -62,7 +62,7 @@ fn assert_same_at_every_split(raw: &[u8], want: &[StreamEvent]) {
 }
 
 fn tool(id: &str, name: &str, kind: ToolCallKind) -> PartKind {
-    PartKind::ToolCall { id: id.into(), name: name.into(), kind }
+    PartKind::ToolCall { id: id.into(), name: name.into(), kind, opaque: None }
 }
 
 #[test]

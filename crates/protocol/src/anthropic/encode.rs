@@ -3,22 +3,30 @@
 
 use super::convert::{stop_reason_out, usage_out};
 use super::wire::{OutBlock, OutMessage};
-use crate::canonical::{Cx, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Response, ToolCall, ToolCallKind};
+use crate::canonical::{
+    Cx, Opaque, OpaqueCodec, Part, Protocol, ProtocolError, Reasoning, Response, ToolCall, ToolCallKind,
+};
 use serde_json::Value;
 
+use super::stream_out::trailing_signature;
 pub use super::upstream_request::encode_request;
 
 pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolError> {
     let mut content = Vec::with_capacity(resp.parts.len());
     let mut has_calls = false;
+    let mut had_text = false;
     for (i, part) in resp.parts.iter().enumerate() {
         match part {
-            Part::Text { text, .. } => content.push(OutBlock::Text { text: text.clone(), cache_control: None }),
+            Part::Text { text, .. } => {
+                had_text = true;
+                content.push(OutBlock::Text { text: text.clone(), cache_control: None })
+            }
+            Part::Reasoning(r) if had_text && !r.redacted && trailing_signature(&r.text, r.opaque.as_ref()) => {}
             Part::Reasoning(r) => content.push(reasoning_block(&cx.codec, r)),
             Part::ToolCall(call) => {
                 has_calls = true;
                 content.push(OutBlock::ToolUse {
-                    id: client_tool_id(&call.id, cx, i),
+                    id: client_tool_id(&call.id, call.opaque.as_ref(), cx, i),
                     name: call.name.clone(),
                     input: tool_input(call),
                 });
@@ -46,13 +54,12 @@ pub fn message_id(cx: &Cx) -> String {
     format!("msg_{}", cx.id)
 }
 
-/// The id a client sees for a tool call; one is made up when the upstream gave none.
-pub fn client_tool_id(id: &str, cx: &Cx, index: usize) -> String {
-    if id.is_empty() {
-        format!("toolu_{}_{index}", cx.id)
-    } else {
-        id.to_string()
-    }
+/// The id a client sees for a tool call; one is made up when the upstream gave none. A call
+/// with foreign state (Gemini's signature) gets a sealed id: a `tool_use` has no other field
+/// Claude Code hands back.
+pub fn client_tool_id(id: &str, opaque: Option<&Opaque>, cx: &Cx, index: usize) -> String {
+    let id = if id.is_empty() { format!("toolu_{}_{index}", cx.id) } else { id.to_string() };
+    cx.codec.client_call_id(Protocol::Anthropic, &id, opaque, Vec::new())
 }
 
 /// The visible text of a reasoning part: its raw text, else its summaries.

@@ -218,6 +218,7 @@ impl StreamDecoder {
                     id: str_field(block, "id").unwrap_or_default().to_string(),
                     name: str_field(block, "name").unwrap_or_default().to_string(),
                     kind: ToolCallKind::Function,
+                    opaque: None,
                 };
                 self.open(upstream, kind, out);
                 let input = block.get("input").filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));

@@ -50,6 +50,8 @@ struct Encoder {
     usage: Usage,
     finish: Option<FinishReason>,
     had_tool_calls: bool,
+    /// A text block was written (see `trailing_signature`).
+    had_text: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +76,12 @@ struct Block {
 #[derive(Debug)]
 enum BlockKind {
     Text,
-    /// Thinking text so far and the part's latest opaque state (for the signature).
+    /// Thinking text so far and the part's latest opaque state (for the signature). Its
+    /// `content_block_start` waits for the first delta (`started`): see `close`.
     Thinking {
         text: String,
         opaque: Option<Opaque>,
+        started: bool,
     },
     /// Not written until its data is known (at the part's stop).
     Redacted {
@@ -100,6 +104,7 @@ impl Encoder {
             usage: Usage::default(),
             finish: None,
             had_tool_calls: false,
+            had_text: false,
         }
     }
 
@@ -137,8 +142,16 @@ impl Encoder {
                     self.close(out);
                     self.open_block(*index, &PartKind::Reasoning { redacted: false }, out);
                 }
-                if let Some(Block { index, kind: BlockKind::Thinking { text: acc, .. }, .. }) = self.open.as_mut() {
+                if let Some(Block { index, kind: BlockKind::Thinking { text: acc, started, .. }, .. }) =
+                    self.open.as_mut()
+                {
                     if !text.is_empty() {
+                        if !*started {
+                            *started = true;
+                            let content_block =
+                                OutBlock::Thinking { thinking: String::new(), signature: String::new() };
+                            emit(out, &OutStreamEvent::ContentBlockStart { index: *index, content_block });
+                        }
                         acc.push_str(text);
                         let delta = OutDelta::ThinkingDelta { thinking: text.clone() };
                         emit(out, &OutStreamEvent::ContentBlockDelta { index: *index, delta });
@@ -165,7 +178,8 @@ impl Encoder {
                 }) if *part == *index => {
                     *slot = Some(opaque.clone());
                 }
-                // Opaque state on a tool call (Gemini) has no field in a `tool_use` block.
+                // A call's state arrives with its start and is sealed into the `tool_use` id
+                // (see `client_tool_id`); by now the id is written.
                 _ => {}
             },
             StreamEvent::PartStop { index } => {
@@ -239,17 +253,19 @@ impl Encoder {
         let index = self.next_index;
         self.next_index += 1;
         let (kind, block) = match kind {
-            PartKind::Text => (BlockKind::Text, Some(OutBlock::Text { text: String::new(), cache_control: None })),
-            PartKind::Reasoning { redacted: false } => (
-                BlockKind::Thinking { text: String::new(), opaque: None },
-                Some(OutBlock::Thinking { thinking: String::new(), signature: String::new() }),
-            ),
+            PartKind::Text => {
+                self.had_text = true;
+                (BlockKind::Text, Some(OutBlock::Text { text: String::new(), cache_control: None }))
+            }
+            PartKind::Reasoning { redacted: false } => {
+                (BlockKind::Thinking { text: String::new(), opaque: None, started: false }, None)
+            }
             PartKind::Reasoning { redacted: true } => (BlockKind::Redacted { opaque: None }, None),
-            PartKind::ToolCall { id, name, kind } => {
+            PartKind::ToolCall { id, name, kind, opaque } => {
                 self.had_tool_calls = true;
                 let custom = *kind == ToolCallKind::Custom;
                 let block = OutBlock::ToolUse {
-                    id: client_tool_id(id, &self.cx, index),
+                    id: client_tool_id(id, opaque.as_ref(), &self.cx, index),
                     name: name.clone(),
                     input: serde_json::Value::Object(Default::default()),
                 };
@@ -270,7 +286,16 @@ impl Encoder {
         let Some(Block { index, kind, .. }) = self.open.take() else { return };
         match kind {
             BlockKind::Text => {}
-            BlockKind::Thinking { text, opaque } => {
+            BlockKind::Thinking { text, opaque, started } => {
+                if !started {
+                    if self.had_text && trailing_signature(&text, opaque.as_ref()) {
+                        // Nothing was written for it: its block index is free again.
+                        self.next_index -= 1;
+                        return;
+                    }
+                    let content_block = OutBlock::Thinking { thinking: String::new(), signature: String::new() };
+                    emit(out, &OutStreamEvent::ContentBlockStart { index, content_block });
+                }
                 let r = Reasoning { text, opaque, ..Reasoning::default() };
                 let signature = signature(&self.cx.codec, &r);
                 let delta = OutDelta::SignatureDelta { signature };
@@ -301,6 +326,14 @@ impl Encoder {
         }
         emit(out, &OutStreamEvent::ContentBlockStop { index });
     }
+}
+
+/// A Gemini signature on the answer's text (reasoning with no text of its own, after a text
+/// block): an Anthropic reply has no slot for it after the answer (a thinking block there hides
+/// the answer from Claude Code, which shows the last block), and Gemini does not require it
+/// back, so it is left out.
+pub(super) fn trailing_signature(text: &str, opaque: Option<&Opaque>) -> bool {
+    text.is_empty() && opaque.is_some_and(|o| o.origin == crate::canonical::Protocol::Gemini)
 }
 
 /// A raw string as it appears inside a JSON string literal (escaped, without the quotes).

@@ -30,8 +30,8 @@ impl Collector {
                 let part = match kind {
                     PartKind::Text => Part::text(""),
                     PartKind::Reasoning { redacted } => Part::Reasoning(Reasoning { redacted, ..Reasoning::default() }),
-                    PartKind::ToolCall { id, name, kind } => {
-                        Part::ToolCall(ToolCall { id, name, arguments: String::new(), kind, opaque: None })
+                    PartKind::ToolCall { id, name, kind, opaque } => {
+                        Part::ToolCall(ToolCall { id, name, arguments: String::new(), kind, opaque })
                     }
                 };
                 self.resp.parts.push(part);
@@ -100,7 +100,12 @@ mod tests {
             StreamEvent::PartStop { index: 1 },
             StreamEvent::PartStart {
                 index: 2,
-                kind: PartKind::ToolCall { id: "c1".into(), name: "f".into(), kind: ToolCallKind::Function },
+                kind: PartKind::ToolCall {
+                    id: "c1".into(),
+                    name: "f".into(),
+                    kind: ToolCallKind::Function,
+                    opaque: None,
+                },
             },
             StreamEvent::ToolArgsDelta { index: 2, delta: "{\"a\":".into() },
             StreamEvent::ToolArgsDelta { index: 2, delta: "1}".into() },

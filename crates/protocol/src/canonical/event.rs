@@ -77,5 +77,11 @@ pub enum PartKind {
         name: String,
         #[serde(default)]
         kind: ToolCallKind,
+        /// The call's provider state when it is known at the start (Gemini sends calls whole,
+        /// `thoughtSignature` included). Client encoders that carry call state in the call id
+        /// (see `opaque`) need it here, before they write the id; an `Opaque` event for a call
+        /// comes too late for them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opaque: Option<Opaque>,
     },
 }

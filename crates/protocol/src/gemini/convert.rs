@@ -7,7 +7,9 @@
 //! - Upstream → canonical: a signature on a `functionCall` becomes that `ToolCall`'s `opaque`;
 //!   on a thought part, that reasoning's `opaque`; on any other part, it attaches to an
 //!   immediately preceding unsigned reasoning part, else it becomes a reasoning part holding
-//!   only the `opaque`, placed before the part.
+//!   only the `opaque`, placed after the part when the part is text (Gemini 3 signs the last
+//!   text part of an answer: the answer stays whole for the client, and the upstream encoder
+//!   puts a trailing lone signature back on that text), before it otherwise.
 //! - Canonical → client: Gemini CLI drops `thought` parts from its history (it keeps only the
 //!   non-thought parts it received), so a signature on a thought part would never come back.
 //!   The reasoning token is therefore written on the **next non-thought part** (text or

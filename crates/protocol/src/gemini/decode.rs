@@ -1,6 +1,9 @@
 //! gemini wire → canonical: a client's `GenerateContentRequest`, an upstream's
 //! `GenerateContentResponse`.
 //!
+//! Upstream parts are read as the stream decoder reads chunks: consecutive text parts are one
+//! text, consecutive thought parts one reasoning part until one of them is signed.
+//!
 //! The model is in the URL path and streaming is chosen by the method, so `decode_request`
 //! leaves `model` empty and `stream` false; the application sets both from the path.
 
@@ -72,19 +75,33 @@ impl<'a> UpstreamParts<'a> {
             return;
         }
         if p.is_thought() {
-            out.push(Part::Reasoning(Reasoning {
-                text: p.text.clone().unwrap_or_default(),
-                opaque: sig,
-                ..Default::default()
-            }));
+            let text = p.text.clone().unwrap_or_default();
+            // Consecutive thought parts are one reasoning run until one is signed (as streamed).
+            if let Some(Part::Reasoning(r)) = out.last_mut() {
+                if r.opaque.is_none() && !r.redacted && !r.text.is_empty() {
+                    r.text.push_str(&text);
+                    r.opaque = sig;
+                    return;
+                }
+            }
+            out.push(Part::Reasoning(Reasoning { text, opaque: sig, ..Default::default() }));
             return;
         }
-        if let Some(sig) = sig {
-            attach_signature(sig, out);
+        let signed_text = p.text.as_deref().is_some_and(|t| !t.is_empty())
+            && !matches!(out.last(), Some(Part::Reasoning(r)) if r.opaque.is_none() && !r.redacted);
+        if let (Some(sig), false) = (&sig, signed_text) {
+            attach_signature(sig.clone(), out);
         }
         if let Some(text) = &p.text {
-            if !text.is_empty() {
-                out.push(Part::text(text.clone()));
+            // Consecutive text parts are one text (as streamed).
+            match out.last_mut() {
+                Some(Part::Text { text: prev, .. }) if !text.is_empty() => prev.push_str(text),
+                _ if !text.is_empty() => out.push(Part::text(text.clone())),
+                _ => {}
+            }
+            // A signed answer text (Gemini 3 signs the last one): the signature follows it.
+            if let (Some(sig), true) = (sig, signed_text) {
+                out.push(Part::Reasoning(Reasoning { opaque: Some(sig), ..Default::default() }));
             }
         } else if let Some(blob) = &p.inline_data {
             out.push(inline_to_part(blob));
@@ -164,7 +181,7 @@ pub(crate) fn client_signature(token: Option<&str>, cx: &Cx, field: &str) -> Res
     match cx.codec.open(token) {
         Ok(Sealed::Reasoning(r)) => Ok(ClientSig::Reasoning(r)),
         Ok(Sealed::ToolCall(c)) => Ok(ClientSig::Call(c.opaque)),
-        Ok(Sealed::Compaction { .. }) => Ok(ClientSig::Misplaced),
+        Ok(Sealed::Compaction { .. } | Sealed::Call(_)) => Ok(ClientSig::Misplaced),
         Err(e) => Err(ProtocolError::invalid_param(field, format!("{field}: {e}"))),
     }
 }

@@ -4,11 +4,12 @@
 //! structure Gemini lacks:
 //! - text parts (`thought: true` → reasoning, else text); consecutive chunks of one kind extend
 //!   the open part;
-//! - a `functionCall` is always whole: `PartStart`, one `ToolArgsDelta`, its signature as
-//!   `Opaque`, `PartStop`;
+//! - a `functionCall` is always whole: `PartStart` (its signature in the kind's `opaque`), one
+//!   `ToolArgsDelta`, `PartStop`;
 //! - `thoughtSignature` on a thought part → `Opaque` on that reasoning part; on a text part
 //!   (often an otherwise empty one at the end) → `Opaque` on the open unsigned reasoning part,
-//!   else a reasoning part holding only the signature (see `convert` docs);
+//!   else a reasoning part holding only the signature, after the chunk's text (so a signed last
+//!   chunk does not split the answer; see `convert` docs);
 //! - `usageMetadata` is cumulative: the latest wins, emitted once at the end;
 //! - `finishReason` (or `promptFeedback.blockReason`) is remembered; Gemini has no terminal
 //!   event, so `Finish`, `Usage` and `End` come at `finish()`, and a stream that ended without a
@@ -205,17 +206,32 @@ impl Decoder {
             }
             return;
         }
+        // Media and code parts have no stream representation; only text streams.
+        let text = p.text.as_deref().filter(|t| !t.is_empty());
         if let Some(opaque) = sig {
+            // Gemini 3 signs the last chunk of an answer: its text stays in the answer's text
+            // part, and the signature follows it (unless unsigned reasoning is open to take it).
+            let answer = text.is_some() || matches!(self.open, Some(Open::Text(_)));
+            if answer && !matches!(self.open, Some(Open::Reasoning(_, false))) {
+                if let Some(text) = text {
+                    self.text(text, out);
+                }
+                self.lone_signature(opaque, out);
+                return;
+            }
             self.lone_signature(opaque, out);
         }
-        // Media and code parts have no stream representation; only text streams.
-        if let Some(text) = p.text.as_deref().filter(|t| !t.is_empty()) {
-            let index = match self.open {
-                Some(Open::Text(i)) => i,
-                _ => self.open_part(PartKind::Text, out),
-            };
-            out.push(StreamEvent::TextDelta { index, text: text.to_string() });
+        if let Some(text) = text {
+            self.text(text, out);
         }
+    }
+
+    fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        let index = match self.open {
+            Some(Open::Text(i)) => i,
+            _ => self.open_part(PartKind::Text, out),
+        };
+        out.push(StreamEvent::TextDelta { index, text: text.to_string() });
     }
 
     fn lone_signature(&mut self, opaque: Opaque, out: &mut Vec<StreamEvent>) {
@@ -239,14 +255,13 @@ impl Decoder {
         };
         let custom = self.cx.tools.is_custom(&fc.name);
         let kind = if custom { ToolCallKind::Custom } else { ToolCallKind::Function };
-        let index = self.open_part(PartKind::ToolCall { id, name: fc.name.clone(), kind }, out);
+        // The signature travels in the call's start: client encoders that seal it into the
+        // call id need it before they write the id.
+        let index = self.open_part(PartKind::ToolCall { id, name: fc.name.clone(), kind, opaque: sig }, out);
         let args = args_from_wire(fc.args.as_ref());
         let delta = if custom { unwrap_custom_input(&args) } else { args };
         if !delta.is_empty() {
             out.push(StreamEvent::ToolArgsDelta { index, delta });
-        }
-        if let Some(opaque) = sig {
-            out.push(StreamEvent::Opaque { index, opaque });
         }
         out.push(StreamEvent::PartStop { index });
         self.open = None;

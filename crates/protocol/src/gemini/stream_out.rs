@@ -102,14 +102,14 @@ impl Encoder {
                         self.write_flush(flushed, out);
                         Current::Reasoning(*index, Reasoning { redacted: *redacted, ..Default::default() })
                     }
-                    PartKind::ToolCall { id, name, kind } => Current::Call(
+                    PartKind::ToolCall { id, name, kind, opaque } => Current::Call(
                         *index,
                         ToolCall {
                             id: id.clone(),
                             name: name.clone(),
                             arguments: String::new(),
                             kind: *kind,
-                            opaque: None,
+                            opaque: opaque.clone(),
                         },
                     ),
                 });

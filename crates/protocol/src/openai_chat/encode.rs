@@ -9,6 +9,9 @@
 //! - Custom (freeform) tools become functions taking `{"input": string}`; calls come back as
 //!   function calls and the client-side encoder restores them.
 //! - Reasoning history is dropped (Chat has no field for it; foreign opaque state is a `Loss`).
+//!
+//! Client side: a call with provider state, or after signed reasoning, gets a sealed id
+//! (`client_call_id`; `canonical::opaque` expands it on the next turn).
 //! - Images in tool results travel in a user message right after the tool messages.
 
 use super::encode_messages::{content_value, encode_message, plain, system_role};
@@ -18,8 +21,8 @@ use super::wire::{
 };
 use crate::canonical::tools::{custom_tool_parameters, unwrap_custom_input};
 use crate::canonical::{
-    Cx, Effort, Loss, OutputFormat, Part, ProtocolError, Request, Response, ToolCall, ToolCallKind, ToolChoice,
-    ToolDef, ToolIndex, ToolKind,
+    Cx, Effort, Loss, OutputFormat, Part, Protocol, ProtocolError, Reasoning, Request, Response, ToolCall,
+    ToolCallKind, ToolChoice, ToolDef, ToolIndex, ToolKind,
 };
 use crate::EncodedRequest;
 use serde_json::{json, Value};
@@ -190,6 +193,8 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
+    // Signed reasoning waiting for the next call's id (Chat has no reasoning slot of its own).
+    let mut signed = Vec::new();
     for p in &resp.parts {
         match p {
             Part::Text { text: t, .. } => text.push_str(t),
@@ -199,8 +204,14 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
                     reasoning.push_str("\n\n");
                 }
                 reasoning.push_str(&t);
+                if r.opaque.is_some() {
+                    signed.push(r.clone());
+                }
             }
-            Part::ToolCall(tc) => calls.push(client_tool_call(tc, cx)),
+            Part::ToolCall(tc) => {
+                let id = client_call_id(cx, tc, std::mem::take(&mut signed));
+                calls.push(client_tool_call(tc, id, cx));
+            }
             _ => {}
         }
     }
@@ -250,17 +261,25 @@ pub(super) fn custom_input(kind: ToolCallKind, arguments: &str) -> String {
     }
 }
 
-fn client_tool_call(tc: &ToolCall, cx: &Cx) -> OutToolCall {
+/// The id a Chat client sees for a call: sealed (see `opaque`) when the call has provider state
+/// (Gemini's signature) or follows signed reasoning (an Anthropic thinking signature, OpenAI
+/// encrypted reasoning), since a tool call's id is the only thing a Chat client hands back
+/// verbatim. Signed reasoning with no call after it has no way back from a Chat client.
+pub(super) fn client_call_id(cx: &Cx, tc: &ToolCall, signed: Vec<Reasoning>) -> String {
+    cx.codec.client_call_id(Protocol::OpenaiChat, &tc.id, tc.opaque.as_ref(), signed)
+}
+
+fn client_tool_call(tc: &ToolCall, id: String, cx: &Cx) -> OutToolCall {
     if is_custom_for_client(tc.kind, &tc.name, &cx.tools) {
         OutToolCall {
-            id: tc.id.clone(),
+            id,
             kind: "custom",
             function: None,
             custom: Some(OutCustom { name: tc.name.clone(), input: custom_input(tc.kind, &tc.arguments) }),
         }
     } else {
         OutToolCall {
-            id: tc.id.clone(),
+            id,
             kind: "function",
             function: Some(OutFunction { name: tc.name.clone(), arguments: tc.arguments.clone() }),
             custom: None,

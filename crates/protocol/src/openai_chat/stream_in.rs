@@ -306,7 +306,7 @@ impl StreamDecoder {
         self.next_part += 1;
         out.push(StreamEvent::PartStart {
             index: part,
-            kind: PartKind::ToolCall { id: call.id.clone(), name: call.name.clone(), kind: call.kind },
+            kind: PartKind::ToolCall { id: call.id.clone(), name: call.name.clone(), kind: call.kind, opaque: None },
         });
         if !call.args.is_empty() {
             out.push(StreamEvent::ToolArgsDelta { index: part, delta: call.args.clone() });

@@ -21,6 +21,7 @@ use super::wire::{
     finish_to_wire, OutChunk, OutChunkChoice, OutCustomDelta, OutDelta, OutFunctionDelta, OutToolCallDelta, OutUsage,
 };
 use crate::canonical::{Cx, ErrorInfo, FinishReason, PartKind, StreamEvent, ToolCallKind, ToolIndex, Usage};
+use crate::canonical::{Opaque, OpaqueCodec, Protocol, Reasoning};
 use crate::sse::{write_data, write_json_data};
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -59,6 +60,9 @@ struct Encoder {
     call: Option<OpenCall>,
     /// The part the last reasoning text came from.
     reasoning_part: Option<usize>,
+    /// Reasoning since the last call, for the next call's sealed id (see `encode::client_call_id`).
+    reasoning: Vec<(usize, Reasoning)>,
+    codec: Arc<OpaqueCodec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,8 @@ impl Encoder {
             tool_calls: 0,
             call: None,
             reasoning_part: None,
+            reasoning: Vec::new(),
+            codec: cx.codec.clone(),
         }
     }
 
@@ -121,8 +127,15 @@ impl Encoder {
                     return;
                 }
                 self.ensure_started(out);
-                if let PartKind::ToolCall { id, name, kind } = kind {
-                    self.start_call(*index, id, name, *kind, out);
+                match kind {
+                    PartKind::ToolCall { id, name, kind, opaque } => {
+                        let id = self.call_id(id, opaque.as_ref());
+                        self.start_call(*index, &id, name, *kind, out);
+                    }
+                    PartKind::Reasoning { redacted } => {
+                        self.reasoning.push((*index, Reasoning { redacted: *redacted, ..Reasoning::default() }))
+                    }
+                    PartKind::Text => {}
                 }
             }
             StreamEvent::TextDelta { text, .. } => {
@@ -131,6 +144,9 @@ impl Encoder {
                 }
             }
             StreamEvent::ReasoningDelta { index, text } => {
+                if let Some(r) = self.reasoning_mut(*index) {
+                    r.text.push_str(text);
+                }
                 if !text.is_empty() && self.ready(out) {
                     // Separate reasoning parts as the non-streamed response does.
                     let text = match self.reasoning_part.replace(*index) {
@@ -146,7 +162,11 @@ impl Encoder {
                     self.close_call(out);
                 }
             }
-            StreamEvent::Opaque { .. } => {}
+            StreamEvent::Opaque { index, opaque } => {
+                if let Some((_, r)) = self.reasoning.last_mut().filter(|(i, _)| i == index) {
+                    r.opaque = Some(opaque.clone());
+                }
+            }
             StreamEvent::Usage(u) => self.usage.merge(u),
             StreamEvent::Finish(reason) => self.write_finish(Some(reason), out),
             StreamEvent::Error(e) => self.write_error(e, out),
@@ -164,6 +184,20 @@ impl Encoder {
             self.state = State::Streaming;
             self.write_delta(OutDelta { role: Some("assistant"), content: Some(""), ..Default::default() }, out);
         }
+    }
+
+    /// The reasoning part at canonical `index` (started when its first delta comes unannounced).
+    fn reasoning_mut(&mut self, index: usize) -> Option<&mut Reasoning> {
+        if self.reasoning.last().is_none_or(|(i, _)| *i != index) {
+            self.reasoning.push((index, Reasoning::default()));
+        }
+        self.reasoning.last_mut().map(|(_, r)| r)
+    }
+
+    /// The client id of a starting call: signed reasoning since the last call is folded in.
+    fn call_id(&mut self, id: &str, opaque: Option<&Opaque>) -> String {
+        let signed = std::mem::take(&mut self.reasoning).into_iter().map(|(_, r)| r).filter(|r| r.opaque.is_some());
+        self.codec.client_call_id(Protocol::OpenaiChat, id, opaque, signed.collect())
     }
 
     fn start_call(&mut self, part: usize, id: &str, name: &str, kind: ToolCallKind, out: &mut BytesMut) {

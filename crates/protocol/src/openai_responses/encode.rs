@@ -345,7 +345,10 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
         let raw = match part {
             Part::Text { text, .. } => to_raw(&message_item(cx, i, text.clone(), "completed")),
             Part::Reasoning(r) => to_raw(&reasoning_out(cx, i, r)),
-            Part::ToolCall(call) => to_raw(&call_out(cx, i, call, &call.arguments, "completed")),
+            Part::ToolCall(call) => {
+                let call = client_call(cx, i, call);
+                to_raw(&call_out(cx, i, &call, &call.arguments, "completed"))
+            }
             Part::Unknown { origin: ME, value } => to_raw(value),
             // Images, files and foreign unknown parts have no Responses output item.
             _ => continue,
@@ -401,7 +404,21 @@ pub fn reasoning_out(cx: &Cx, output_index: usize, r: &Reasoning) -> OutItem {
     }
 }
 
-/// A call as the client declared the tool: `custom_tool_call` for custom tools (input
+/// The call as the client sees it: its `call_id` minted when the upstream gave none, and sealed
+/// with the call's state when that state is foreign (Gemini's signature on a `functionCall`):
+/// `call_id` is the one field of a call every Responses client hands back (see `opaque`).
+pub fn client_call(cx: &Cx, output_index: usize, call: &ToolCall) -> ToolCall {
+    let id = if call.id.is_empty() { item_id("call", &cx.id, output_index) } else { call.id.clone() };
+    ToolCall {
+        id: cx.codec.client_call_id(ME, &id, call.opaque.as_ref(), Vec::new()),
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+        kind: call.kind,
+        opaque: None,
+    }
+}
+
+/// A call as the client declared the tool (`call` as made by `client_call`): `custom_tool_call` for custom tools (input
 /// unwrapped when a function-only upstream wrapped it), `namespace` restored.
 pub fn call_out(cx: &Cx, output_index: usize, call: &ToolCall, arguments: &str, status: &'static str) -> OutItem {
     let (namespace, name) = cx.tools.split(&call.name);

@@ -202,6 +202,7 @@ impl StreamDecoder {
                         id: item.call_id.clone().or_else(|| item.id.clone()).unwrap_or_default(),
                         name: flat_name(item.namespace.as_deref(), item.name.as_deref().unwrap_or("")),
                         kind,
+                        opaque: None,
                     },
                 ))
             }

@@ -27,7 +27,7 @@
 //! unwrapped input is sent at `PartStop`.
 
 use super::common::{item_id, response_id, usage_to_wire};
-use super::encode::{call_out, message_item, reasoning_out, terminal_status, to_raw};
+use super::encode::{call_out, client_call, message_item, reasoning_out, terminal_status, to_raw};
 use super::error::stream_error_code;
 use super::wire::{OutItem, OutputText, ResponseError, ResponseObject, SummaryText};
 use crate::canonical::tools::unwrap_custom_input;
@@ -186,7 +186,8 @@ impl State {
                 if let Some(open) = self.open.as_mut().filter(|o| o.index == *index) {
                     match &mut open.state {
                         ItemState::Reasoning { opaque: slot, .. } => *slot = Some(opaque.clone()),
-                        ItemState::Call { call, .. } => call.opaque = Some(opaque.clone()),
+                        // A call's state comes with its start (sealed into `call_id` there).
+                        ItemState::Call { .. } => {}
                         ItemState::Text { .. } => {}
                     }
                 }
@@ -289,7 +290,7 @@ impl State {
                 },
                 ItemState::Reasoning { text: String::new(), summary_open: false, opaque: None, redacted: *redacted },
             ),
-            PartKind::ToolCall { id, name, kind } => {
+            PartKind::ToolCall { id, name, kind, opaque } => {
                 let mode = match kind {
                     ToolCallKind::Custom => CallMode::CustomRaw,
                     ToolCallKind::Function if cx.tools.is_custom(name) => CallMode::CustomWrapped,
@@ -300,8 +301,10 @@ impl State {
                     name: name.clone(),
                     arguments: String::new(),
                     kind: *kind,
-                    opaque: None,
+                    opaque: opaque.clone(),
                 };
+                // The client id is fixed here: `added` and `done` must name the same call.
+                let call = client_call(cx, output_index, &call);
                 (call_out(cx, output_index, &call, "", "in_progress"), ItemState::Call { call, mode })
             }
         };
