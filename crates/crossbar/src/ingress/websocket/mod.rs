@@ -1,0 +1,117 @@
+//! Responses over WebSocket: `GET /v1/responses` and `GET /backend-api/codex/responses`
+//! upgraded to a socket (Codex with `supports_websockets`, OpenCode where a route advertises it).
+//!
+//! The upgrade passed `auth::layer` like any request (no key → 401 before it); here it is
+//! turned down with 426 when `[server] websocket = false` (clients then use HTTP), counted
+//! against the key's socket cap, and handed to `session.rs`, which turns each
+//! `response.create` frame into one ordinary streamed Responses request through
+//! `pipeline::handle` (so admission, routing, failover and the usage record are the HTTP
+//! path's) and sends the events back one per text frame (`frames.rs`). Every upstream kind is
+//! bridged this way; no upstream socket is opened.
+
+mod frames;
+mod session;
+
+use crate::app::AppState;
+use crate::auth::Authed;
+use crate::ingress::reply;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, Protocol};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a new socket may take to send its first `response.create`.
+pub const FIRST_MESSAGE: Duration = Duration::from_secs(30);
+
+/// Open sockets per key (`""` for requests without one), shared by the upgrade routes.
+#[derive(Default)]
+pub struct Sockets {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl Sockets {
+    /// Take a place for `key`, unless it already holds `max` sockets.
+    fn acquire(self: &Arc<Self>, key: &str, max: usize) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(key.to_owned()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { sockets: self.clone(), key: key.to_owned() })
+    }
+}
+
+/// One open socket's place; given back when the socket ends.
+struct Slot {
+    sockets: Arc<Sockets>,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The handler of both upgrade paths (`GET` only; `POST` is the HTTP endpoint).
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    Extension(sockets): Extension<Arc<Sockets>>,
+    req: Request,
+) -> Response {
+    let (mut parts, _body) = req.into_parts();
+    if !state.config.server.websocket {
+        return upgrade_required(
+            "Responses over WebSocket is turned off on this gateway ([server] websocket = false); use HTTP",
+        );
+    }
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(ws) => ws,
+        // Not an upgrade (a plain GET, a bad version header): axum's own answer (426/400/405).
+        Err(rejection) => return rejection.into_response(),
+    };
+    let key = parts.extensions.get::<Authed>().map(|a| a.0.clone());
+    let presented = crate::auth::presented(&parts.headers, parts.uri.query()).map(str::to_owned);
+    let server = &state.config.server;
+    let slot = sockets.acquire(key.as_ref().map_or("", |k| k.id.as_str()), server.websocket_max_per_key);
+    let turn_state = super::openai::codex_turn_state(&parts.headers);
+    // Frames up to twice the body limit reach the session, which answers those over the limit
+    // with an error frame; anything larger ends the socket (close 1009).
+    let limit = server.max_body_bytes.saturating_mul(2);
+    let session = session::Session::new(state.clone(), key, presented, parts.headers);
+    let max = server.websocket_max_per_key;
+    let mut resp = ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
+        let Some(slot) = slot else {
+            let reason =
+                format!("this key already has {max} open WebSocket connections ([server] websocket_max_per_key)");
+            frames::close_now(socket, frames::CLOSE_POLICY, &reason).await;
+            return;
+        };
+        session.run(socket).await;
+        drop(slot);
+    });
+    if let Some(v) = turn_state {
+        resp.headers_mut().insert("x-codex-turn-state", v);
+    }
+    resp
+}
+
+/// 426 Upgrade Required in the Responses error shape: Codex and OpenCode fall back to HTTP
+/// for the session (403/404/405 would be retried first).
+fn upgrade_required(message: &str) -> Response {
+    let mut info = ErrorInfo::new(ErrorKind::InvalidRequest, message);
+    info.status = 426;
+    info.code = Some("websocket_unavailable".into());
+    reply::error(Protocol::OpenaiResponses, &info)
+}

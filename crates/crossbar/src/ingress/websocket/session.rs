@@ -1,0 +1,409 @@
+//! One Responses socket: its conversation and its turns.
+//!
+//! Each `response.create` frame becomes the full streamed Responses request any upstream needs:
+//! with `previous_response_id`, the conversation kept under that id (the whole input of that
+//! response plus the output items it returned, reasoning items and their encrypted or sealed
+//! state included, ids dropped as Codex drops them) followed by the frame's new input. That
+//! request goes through `pipeline::handle` exactly as a `POST /v1/responses` would, and each
+//! SSE event of its body goes back as one text frame. Only the last few responses are kept
+//! (Codex only continues from the latest); an unknown id is `previous_response_not_found`.
+//!
+//! The socket is read while a response streams: a client that closes it drops the response
+//! body, which drops the upstream request and finishes its usage record (the pipeline's own
+//! drop path). A frame that arrives meanwhile waits for its turn.
+
+use super::frames::{self, CLOSE_NORMAL, CLOSE_TOO_BIG};
+use super::FIRST_MESSAGE;
+use crate::app::AppState;
+use crate::pipeline::{self, Endpoint, Inbound};
+use crate::store::KeyRecord;
+use axum::extract::ws::{Message, WebSocket};
+use axum::http::{HeaderMap, HeaderValue};
+use crossbar_protocol::sse::{Decoder, SseEvent};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Responses whose conversation a socket keeps.
+const KEPT: usize = 4;
+/// Largest error body read back from a refused request.
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+
+type Tx = SplitSink<WebSocket, Message>;
+type Rx = SplitStream<WebSocket>;
+
+pub struct Session {
+    state: Arc<AppState>,
+    key: Option<Arc<KeyRecord>>,
+    /// The key as presented on the upgrade, checked again before each turn (revocation).
+    presented: Option<String>,
+    /// The upgrade request's headers (session ids, Codex metadata, `x-mock`), for every turn.
+    headers: HeaderMap,
+    /// Response id → the conversation after it, newest last.
+    known: VecDeque<(String, Arc<Vec<Value>>)>,
+    /// Frames that arrived while a response was streaming.
+    pending: VecDeque<String>,
+}
+
+/// Whether the socket is still open after a step.
+enum Flow {
+    Open,
+    Closed,
+}
+
+impl Session {
+    pub fn new(
+        state: Arc<AppState>,
+        key: Option<Arc<KeyRecord>>,
+        presented: Option<String>,
+        headers: HeaderMap,
+    ) -> Self {
+        Session {
+            state,
+            key,
+            presented,
+            headers: turn_headers(headers),
+            known: VecDeque::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub async fn run(mut self, socket: WebSocket) {
+        let metrics = &self.state.metrics.websocket_connections;
+        metrics.inc();
+        let (mut tx, mut rx) = socket.split();
+        self.serve(&mut tx, &mut rx).await;
+        self.state.metrics.websocket_connections.dec();
+    }
+
+    async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx) {
+        let idle = self.state.config.server.websocket_idle;
+        let mut wait = FIRST_MESSAGE;
+        loop {
+            let text = match self.pending.pop_front() {
+                Some(t) => t,
+                None => match next_text(tx, rx, wait).await {
+                    Ok(t) => t,
+                    Err(()) => return,
+                },
+            };
+            wait = idle;
+            if let Flow::Closed = self.turn(tx, rx, &text).await {
+                return;
+            }
+        }
+    }
+
+    /// One client frame.
+    async fn turn(&mut self, tx: &mut Tx, rx: &mut Rx, text: &str) -> Flow {
+        let limit = self.state.config.server.max_body_bytes;
+        if text.len() > limit {
+            let msg = format!("the message is larger than the {} MiB limit", limit / (1024 * 1024));
+            return send(tx, frames::error(413, "invalid_request_error", None, None, &msg)).await;
+        }
+        let mut body = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            _ => {
+                let msg = "a frame must be a JSON object {\"type\":\"response.create\", …}";
+                return send(tx, frames::error(400, "invalid_request_error", None, None, msg)).await;
+            }
+        };
+        match body.remove("type").as_ref().and_then(Value::as_str) {
+            Some("response.create") => {}
+            // Newer Codex acknowledges a processed response; nothing to answer.
+            Some("response.processed") => return Flow::Open,
+            other => {
+                let msg = format!("unsupported frame type {other:?}; send \"response.create\"");
+                return send(tx, frames::error(400, "invalid_request_error", None, Some("type"), &msg)).await;
+            }
+        }
+        let generate = body.remove("generate") != Some(Value::Bool(false));
+        let mut input = match body.remove("input") {
+            Some(Value::Array(items)) => items,
+            Some(Value::String(s)) => vec![serde_json::json!({"type": "message", "role": "user", "content": s})],
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                let msg = "`input` must be a string or an array of items";
+                return send(tx, frames::error(400, "invalid_request_error", None, Some("input"), msg)).await;
+            }
+        };
+        if let Some(prev) = body.remove("previous_response_id").filter(|v| !v.is_null()) {
+            let prev = prev.as_str().unwrap_or_default();
+            let Some(before) = self.known.iter().find(|(id, _)| id == prev).map(|(_, c)| c.clone()) else {
+                return send(tx, frames::previous_not_found(prev)).await;
+            };
+            let mut all = Vec::with_capacity(before.len() + input.len());
+            all.extend(before.iter().cloned());
+            all.append(&mut input);
+            input = all;
+        }
+        if !generate {
+            let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
+            let model = body.get("model").cloned().unwrap_or(Value::Null);
+            self.remember(id.clone(), input);
+            for f in frames::prewarm(&id, &model) {
+                if let Flow::Closed = send(tx, f).await {
+                    return Flow::Closed;
+                }
+            }
+            return Flow::Open;
+        }
+        let key = match self.current_key().await {
+            Ok(k) => k,
+            Err(frame) => return send(tx, frame).await,
+        };
+        body.insert("input".into(), Value::Array(input));
+        body.insert("stream".into(), Value::Bool(true));
+        let (bytes, input) = assemble(body);
+        if bytes.len() > limit {
+            let msg = format!(
+                "the conversation is larger than the {} MiB request limit; start a new one",
+                limit / (1024 * 1024)
+            );
+            return send(tx, frames::error(413, "invalid_request_error", None, None, &msg)).await;
+        }
+        let shallow = match pipeline::body::inspect(&bytes) {
+            Ok(s) => s,
+            Err(msg) => return send(tx, frames::error(400, "invalid_request_error", None, None, &msg)).await,
+        };
+        let Some(model) = shallow.model else {
+            return send(tx, frames::error(400, "invalid_request_error", None, Some("model"), "`model` is required"))
+                .await;
+        };
+        let inbound = Inbound {
+            protocol: crossbar_protocol::canonical::Protocol::OpenaiResponses,
+            endpoint: Endpoint::Generate,
+            model,
+            model_span: shallow.model_span,
+            stream: true,
+            body: bytes,
+            headers: self.headers.clone(),
+            forward_query: None,
+            include_usage: false,
+            sse: true,
+            codex_ready: shallow.store_false && !shallow.codex_refused,
+            started: Instant::now(),
+            key,
+        };
+        self.state.metrics.websocket_responses.inc();
+        let response = pipeline::handle(self.state.clone(), inbound).await;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, ERROR_BODY_LIMIT).await.unwrap_or_default();
+            return send(tx, frames::error_from_response(status, &bytes, &parts.headers)).await;
+        }
+        self.stream(tx, rx, response.into_body(), input).await
+    }
+
+    /// Send the response's events, one per frame, while watching the socket.
+    async fn stream(&mut self, tx: &mut Tx, rx: &mut Rx, body: axum::body::Body, input: Vec<Value>) -> Flow {
+        let mut chunks = body.into_data_stream();
+        let mut decoder = Decoder::default();
+        let mut events = Vec::new();
+        let mut seen = Seen::default();
+        loop {
+            tokio::select! {
+                chunk = chunks.next() => {
+                    let end = match chunk {
+                        Some(Ok(bytes)) => {
+                            decoder.push(&bytes, &mut events);
+                            false
+                        }
+                        Some(Err(_)) | None => {
+                            decoder.finish(&mut events);
+                            true
+                        }
+                    };
+                    for e in events.drain(..) {
+                        if let Some(frame) = seen.event(e) {
+                            if let Flow::Closed = send(tx, frame).await {
+                                return Flow::Closed;
+                            }
+                        }
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                msg = rx.next() => match msg {
+                    Some(Ok(Message::Text(t))) => self.pending.push_back(t.to_string()),
+                    Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                    // Gone mid-response: returning drops `chunks`, and with it the upstream request.
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Flow::Closed,
+                },
+            }
+        }
+        if !seen.terminal {
+            let msg = "the response ended before response.completed";
+            return send(tx, frames::error(502, "api_error", Some("server_error"), None, msg)).await;
+        }
+        if let (true, Some(id)) = (seen.completed, seen.id.take()) {
+            let mut all = input;
+            all.append(&mut seen.items);
+            self.remember(id, all);
+        }
+        Flow::Open
+    }
+
+    fn remember(&mut self, id: String, conversation: Vec<Value>) {
+        if self.known.len() >= KEPT {
+            self.known.pop_front();
+        }
+        self.known.push_back((id, Arc::new(conversation)));
+    }
+
+    /// The key, checked again (a key revoked since the upgrade stops working on the next turn).
+    async fn current_key(&mut self) -> Result<Option<Arc<KeyRecord>>, String> {
+        let (Some(auth), Some(presented)) = (self.state.auth.as_ref(), self.presented.as_deref()) else {
+            return Ok(self.key.clone());
+        };
+        match auth.check(presented).await {
+            Ok(record) => {
+                self.key = Some(record.clone());
+                Ok(Some(record))
+            }
+            Err(r) => Err(frames::error(401, "invalid_request_error", Some("invalid_api_key"), None, r.message())),
+        }
+    }
+}
+
+/// What a response's events said so far.
+#[derive(Default)]
+struct Seen {
+    id: Option<String>,
+    /// Output items (`response.output_item.done`), ids dropped.
+    items: Vec<Value>,
+    completed: bool,
+    terminal: bool,
+}
+
+impl Seen {
+    /// Look at one SSE event; the text frame to send, if any.
+    fn event(&mut self, e: SseEvent) -> Option<String> {
+        if e.data.is_empty() || e.data == "[DONE]" {
+            return None;
+        }
+        let ty = match e.event.as_deref() {
+            Some(t) => t.to_owned(),
+            None => type_of(&e.data),
+        };
+        match ty.as_str() {
+            "response.output_item.done" => {
+                if let Ok(mut v) = serde_json::from_str::<Value>(&e.data) {
+                    if let Some(Value::Object(mut item)) = v.get_mut("item").map(Value::take) {
+                        item.remove("id");
+                        self.items.push(Value::Object(item));
+                    }
+                }
+            }
+            "response.created" | "response.completed" | "response.incomplete" => {
+                if let Ok(v) = serde_json::from_str::<Value>(&e.data) {
+                    if self.id.is_none() {
+                        self.id = v["response"]["id"].as_str().map(str::to_owned);
+                    }
+                    if ty != "response.created" {
+                        self.terminal = true;
+                        self.completed = true;
+                        if self.items.is_empty() {
+                            // Some upstreams list the output only here.
+                            for item in v["response"]["output"].as_array().into_iter().flatten() {
+                                if let Value::Object(item) = item {
+                                    let mut item = item.clone();
+                                    item.remove("id");
+                                    self.items.push(Value::Object(item));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            "response.failed" | "error" => self.terminal = true,
+            _ => {}
+        }
+        Some(e.data)
+    }
+}
+
+fn type_of(data: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type", default)]
+        ty: String,
+    }
+    serde_json::from_str::<Head>(data).map(|h| h.ty).unwrap_or_default()
+}
+
+/// The request body, and the input it carries (kept for the conversation).
+fn assemble(mut body: Map<String, Value>) -> (bytes::Bytes, Vec<Value>) {
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let input = match body.remove("input") {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    (bytes, input)
+}
+
+/// The upgrade's headers as each turn's request headers: the WebSocket handshake's own are
+/// dropped, and so is the `openai-beta` that asked for WebSocket mode (the turn goes upstream
+/// over HTTP).
+fn turn_headers(mut headers: HeaderMap) -> HeaderMap {
+    for name in ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"] {
+        headers.remove(name);
+    }
+    let betas: Vec<HeaderValue> = headers
+        .get_all("openai-beta")
+        .iter()
+        .filter(|v| !v.to_str().unwrap_or_default().contains("responses_websockets"))
+        .cloned()
+        .collect();
+    headers.remove("openai-beta");
+    for v in betas {
+        headers.append("openai-beta", v);
+    }
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers
+}
+
+/// The next text frame within `wait`; `Err` when the socket ended (closed here on a timeout
+/// or an oversized message).
+async fn next_text(tx: &mut Tx, rx: &mut Rx, wait: std::time::Duration) -> Result<String, ()> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.next()).await {
+            Err(_) => {
+                let reason = if wait == FIRST_MESSAGE {
+                    format!("no response.create within {} s of connecting", wait.as_secs())
+                } else {
+                    format!("idle for {} s without a response.create ([server] websocket_idle_secs)", wait.as_secs())
+                };
+                let _ = tx.send(frames::close(CLOSE_NORMAL, &reason)).await;
+                return Err(());
+            }
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                let msg = "binary frames are not part of the protocol; send text frames";
+                if let Flow::Closed = send(tx, frames::error(400, "invalid_request_error", None, None, msg)).await {
+                    return Err(());
+                }
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err(()),
+            Ok(Some(Err(e))) => {
+                // tungstenite refuses a message over its size limit with an error.
+                let _ = tx.send(frames::close(CLOSE_TOO_BIG, &format!("{e}"))).await;
+                return Err(());
+            }
+        }
+    }
+}
+
+async fn send(tx: &mut Tx, text: String) -> Flow {
+    match tx.send(frames::text(text)).await {
+        Ok(()) => Flow::Open,
+        Err(_) => Flow::Closed,
+    }
+}

@@ -1,0 +1,84 @@
+"""Codex and OpenCode over Responses WebSocket through crossbar, bridged to other upstreams.
+
+Codex 0.169 dials `ws://…/v1/responses` when its provider has `supports_websockets = true`;
+OpenCode 1.18 only with `OPENCODE_EXPERIMENTAL_WEBSOCKETS=1`, and only on its built-in
+`openai` provider. Each completes a tool turn; crossbar's `crossbar_websocket_responses_total`
+counts the responses it served over a socket, and the mock shows which upstream kind answered
+(over HTTP: crossbar bridges every upstream).
+"""
+import re
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import KIND_PATH, KINDS, Gateway, gateway_config
+from harness import crossbar_binary, free_port, wait_ready
+from runners import codex_items, run_codex, run_opencode
+
+PROMPT = "Run the echo command with your shell tool, then tell me what it printed. mock:tool"
+
+
+def ws_responses(gateway) -> int:
+    text = urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10).read().decode()
+    m = re.search(r"^crossbar_websocket_responses_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai-responses", "gemini"])
+def test_codex_tool_turn_over_websocket(sandbox, gateway, mock_requests, kind):
+    before = ws_responses(gateway)
+    run = run_codex(sandbox, gateway.url, KINDS[kind][1], PROMPT, websockets=True)
+    assert run.rc == 0, run.describe()
+    commands = codex_items(run, "command_execution")
+    assert any("mock-tool-ran" in (c.get("aggregated_output") or "") for c in commands), run.describe()
+    messages = [m.get("text", "") for m in codex_items(run, "agent_message")]
+    assert any("MOCK_FINAL" in m and "mock-tool-ran" in m for m in messages), run.describe()
+    # Both responses of the turn went over the socket, and reached the upstream kind in full.
+    assert ws_responses(gateway) - before >= 2, run.describe()
+    hits = [r for r in mock_requests() if KIND_PATH[kind] in r["path"]]
+    assert len(hits) >= 2, run.describe()
+    assert "mock-tool-ran" in str(hits[-1]["body"]) and "mock:tool" in str(hits[-1]["body"]), hits[-1]
+
+
+@pytest.fixture
+def gateway_without_websocket(mock_url, tmp_path):
+    """A second crossbar with `[server] websocket = false`."""
+    port = free_port()
+    config = tmp_path / "crossbar.toml"
+    text = gateway_config(port, str(tmp_path), mock_url)
+    config.write_text(text.replace("[server]\n", "[server]\nwebsocket = false\n", 1))
+    log = tmp_path / "crossbar.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)], stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/healthz", proc, "crossbar")
+        yield Gateway(url, log)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_codex_falls_back_to_http_on_426(sandbox, gateway_without_websocket, mock_requests):
+    gw = gateway_without_websocket
+    started = time.monotonic()
+    run = run_codex(sandbox, gw.url, KINDS["anthropic"][1], PROMPT, websockets=True)
+    assert run.rc == 0, run.describe()
+    messages = [m.get("text", "") for m in codex_items(run, "agent_message")]
+    assert any("MOCK_FINAL" in m and "mock-tool-ran" in m for m in messages), run.describe()
+    assert ws_responses(gw) == 0
+    # A 426 is taken at once (a 403/404/405 would cost Codex retries first).
+    assert time.monotonic() - started < 60, run.describe()
+
+
+def test_opencode_tool_turn_over_websocket(sandbox, gateway, mock_requests):
+    before = ws_responses(gateway)
+    run = run_opencode(sandbox, gateway.url, KINDS["anthropic"][1], PROMPT, wiring="openai",
+                       env_extra={"OPENCODE_EXPERIMENTAL_WEBSOCKETS": "1"})
+    assert run.rc == 0, run.describe()
+    texts = [str(e.get("part", {}).get("text", "")) for e in run.events if e.get("type") == "text"]
+    assert any("MOCK_FINAL" in t and "mock-tool-ran" in t for t in texts), run.describe()
+    assert ws_responses(gateway) - before >= 2, run.describe()
+    assert len([r for r in mock_requests() if KIND_PATH["anthropic"] in r["path"]]) >= 2
