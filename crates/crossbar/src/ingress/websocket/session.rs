@@ -130,7 +130,9 @@ impl Session {
                 return send(tx, frames::error(400, "invalid_request_error", None, Some("input"), msg)).await;
             }
         };
-        if let Some(prev) = body.remove("previous_response_id").filter(|v| !v.is_null()) {
+        let anchor = body.remove("previous_response_id").filter(|v| !v.is_null());
+        tracing::debug!(previous = ?anchor, new_items = input.len(), generate, "websocket response.create");
+        if let Some(prev) = anchor {
             let prev = prev.as_str().unwrap_or_default();
             let Some(before) = self.known.iter().find(|(id, _)| id == prev).map(|(_, c)| c.clone()) else {
                 return send(tx, frames::previous_not_found(prev)).await;
