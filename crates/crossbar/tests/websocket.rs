@@ -353,3 +353,61 @@ async fn closed(ws: &mut Ws) -> (CloseCode, String) {
         }
     }
 }
+
+/// The mock upstream's own socket (`crossbar-mock`'s websocket.rs), spoken to directly.
+#[tokio::test]
+async fn the_mock_upstream_answers_responses_over_websocket() {
+    let server = crossbar_mock::spawn().await.expect("mock");
+    let connect = |path: &'static str, directives: Option<&'static str>| {
+        let mut req = format!("ws://{}{path}", server.addr).into_client_request().expect("request");
+        if let Some(d) = directives {
+            req.headers_mut().insert("x-mock", d.parse().expect("header"));
+        }
+        async move { tokio_tungstenite::connect_async(req).await.expect("upgrade").0 }
+    };
+    let mut ws = connect("/v1/responses", None).await;
+    let warm =
+        turn(&mut ws, json!({"type": "response.create", "model": "m", "generate": false, "input": [user("ctx-one")]}))
+            .await;
+    let w = completed(&warm)["id"].as_str().expect("id").to_owned();
+    let t1 = turn(&mut ws, create("m", json!([user("go mock:tool")]), Some(&w))).await;
+    assert_eq!(t1[0]["type"], "response.created", "{t1:#?}");
+    let seqs: Vec<u64> = t1.iter().filter_map(|e| e["sequence_number"].as_u64()).collect();
+    assert_eq!(seqs, (0..t1.len() as u64).collect::<Vec<_>>(), "one event per frame, in order");
+    let r1 = completed(&t1)["id"].as_str().expect("id").to_owned();
+    let t2 = turn(&mut ws, create("m", output(&call_id(&t1), "mock-out"), Some(&r1))).await;
+    assert!(text(&t2).contains("MOCK_FINAL: the tool said: mock-out"), "{t2:#?}");
+    // Each frame is recorded as sent (GET, the frame as the body).
+    let log = server.requests();
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert!(log.iter().all(|r| r["method"] == "GET" && r["path"] == "/v1/responses"), "{log:#?}");
+    assert_eq!(log[2]["body"]["previous_response_id"], r1.as_str());
+    let e = turn(&mut ws, create("m", json!([user("x")]), Some("resp_nope"))).await;
+    assert_eq!(
+        (e[0]["status"].as_u64(), e[0]["error"]["code"].as_str()),
+        (Some(400), Some("previous_response_not_found"))
+    );
+    let e = turn(&mut ws, create("m", json!([user("x mock:error=429")]), None)).await;
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(429)), "{e:#?}");
+    assert_eq!(e[0]["error"]["code"], "rate_limit_exceeded", "{e:#?}");
+    let e = turn(&mut ws, create("m", json!([user("x mock:midstream-error")]), None)).await;
+    assert_eq!(e.last().expect("event")["type"], "response.failed", "{e:#?}");
+    // The Codex backend path keeps the backend's rules, and `mock:drop` cuts the socket.
+    let mut backend = connect("/backend-api/codex/responses", Some("mock:drop")).await;
+    let e = turn(&mut backend, json!({"type": "response.create", "model": "m", "input": "hi", "store": true})).await;
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(400)), "{e:#?}");
+    backend.send(Message::Text(create("m", json!([user("hi")]), None).to_string().into())).await.expect("send");
+    let mut cut = false;
+    while let Some(msg) = backend.next().await {
+        match msg {
+            Ok(Message::Text(t)) => assert!(!t.as_str().contains("response.completed"), "{t}"),
+            Ok(Message::Close(_)) => panic!("a cut, not a close"),
+            Ok(_) => {}
+            Err(_) => {
+                cut = true;
+                break;
+            }
+        }
+    }
+    assert!(cut || backend.next().await.is_none(), "the socket ended without a close frame");
+}
