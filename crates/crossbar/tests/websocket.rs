@@ -323,6 +323,7 @@ async fn limits_close_sockets_cleanly_with_a_reason() {
     let (k, _) = make_key(&gw, KeyLimits::default()).await;
     let (k2, _) = make_key(&gw, KeyLimits::default()).await;
     let mut first = connect(&gw, "/v1/responses", Some(&k)).await.expect("upgrade");
+    completed(&turn(&mut first, create("up-chat/m", json!([user("hi")]), None)).await);
     // A second socket for the same key is closed with a policy reason; another key's is not.
     let mut second = connect(&gw, "/v1/responses", Some(&k)).await.expect("upgrade");
     let close = closed(&mut second).await;
@@ -331,13 +332,18 @@ async fn limits_close_sockets_cleanly_with_a_reason() {
     let mut other = connect(&gw, "/v1/responses", Some(&k2)).await.expect("upgrade");
     completed(&turn(&mut other, create("up-chat/m", json!([user("hi")]), None)).await);
     // An idle socket is closed after websocket_idle_secs, after its turn.
-    completed(&turn(&mut first, create("up-chat/m", json!([user("hi")]), None)).await);
     let close = closed(&mut first).await;
     assert_eq!(close.0, CloseCode::Normal, "{close:?}");
     assert!(close.1.contains("idle"), "{close:?}");
     // Its place is free again.
     let mut third = connect(&gw, "/v1/responses", Some(&k)).await.expect("upgrade");
     completed(&turn(&mut third, create("up-chat/m", json!([user("hi")]), None)).await);
+    // A socket that never sends a response.create is closed (within 30 s, here the idle limit).
+    let (k3, _) = make_key(&gw, KeyLimits::default()).await;
+    let mut silent = connect(&gw, "/v1/responses", Some(&k3)).await.expect("upgrade");
+    let close = closed(&mut silent).await;
+    assert_eq!(close.0, CloseCode::Normal, "{close:?}");
+    assert!(close.1.contains("of connecting"), "{close:?}");
 }
 
 /// Wait for the server's close frame: its code and reason.
@@ -410,4 +416,22 @@ async fn the_mock_upstream_answers_responses_over_websocket() {
         }
     }
     assert!(cut || backend.next().await.is_none(), "the socket ended without a close frame");
+}
+
+#[tokio::test]
+async fn messages_over_the_body_limit_are_refused_and_far_larger_ones_close_the_socket() {
+    let mock = mock().await;
+    let gw = Gateway::start(&format!("[server]\nmax_body_mb = 1\n{}", providers_at(&mock))).await;
+    let mut ws = connect(&gw, "/v1/responses", None).await.expect("upgrade");
+    let big = "x".repeat(1024 * 1024 + 10);
+    let e = turn(&mut ws, create("up-chat/m", json!([user(&big)]), None)).await;
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(413)), "{e:#?}");
+    assert!(posts(&mock).await.is_empty());
+    let ok = turn(&mut ws, create("up-chat/m", json!([user("Reply with exactly small")]), None)).await;
+    assert_eq!(text(&ok), "small");
+    // Beyond twice the limit the message is not even read: the socket closes (1009).
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let _ = ws.send(Message::Text(create("up-chat/m", json!([user(&huge)]), None).to_string().into())).await;
+    let close = closed(&mut ws).await;
+    assert_eq!(close.0, CloseCode::Size, "{close:?}");
 }

@@ -47,7 +47,7 @@ impl Sockets {
 }
 
 /// One open socket's place; given back when the socket ends.
-struct Slot {
+pub(super) struct Slot {
     sockets: Arc<Sockets>,
     key: String,
 }
@@ -89,8 +89,9 @@ pub async fn upgrade(
     // Frames up to twice the body limit reach the session, which answers those over the limit
     // with an error frame; anything larger ends the socket (close 1009).
     let limit = server.max_body_bytes.saturating_mul(2);
-    let session = session::Session::new(state.clone(), key, presented, parts.headers);
     let max = server.websocket_max_per_key;
+    let headers = parts.headers;
+    let state = state.clone();
     let mut resp = ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
         let Some(slot) = slot else {
             let reason =
@@ -98,8 +99,7 @@ pub async fn upgrade(
             frames::close_now(socket, frames::CLOSE_POLICY, &reason).await;
             return;
         };
-        session.run(socket).await;
-        drop(slot);
+        session::Session::new(state, key, presented, headers, slot).run(socket).await;
     });
     if let Some(v) = turn_state {
         resp.headers_mut().insert("x-codex-turn-state", v);

@@ -46,6 +46,8 @@ pub struct Session {
     known: VecDeque<(String, Arc<Vec<Value>>)>,
     /// Frames that arrived while a response was streaming.
     pending: VecDeque<String>,
+    /// This socket's place under the key's cap.
+    slot: Option<super::Slot>,
 }
 
 /// Whether the socket is still open after a step.
@@ -60,6 +62,7 @@ impl Session {
         key: Option<Arc<KeyRecord>>,
         presented: Option<String>,
         headers: HeaderMap,
+        slot: super::Slot,
     ) -> Self {
         Session {
             state,
@@ -68,6 +71,7 @@ impl Session {
             headers: turn_headers(headers),
             known: VecDeque::new(),
             pending: VecDeque::new(),
+            slot: Some(slot),
         }
     }
 
@@ -81,16 +85,27 @@ impl Session {
 
     async fn serve(&mut self, tx: &mut Tx, rx: &mut Rx) {
         let idle = self.state.config.server.websocket_idle;
-        let mut wait = FIRST_MESSAGE;
+        // The first message within 30 s (sooner when sockets may idle less than that).
+        let first = FIRST_MESSAGE.min(idle);
+        let mut wait = first;
+        let mut started = false;
         loop {
             let text = match self.pending.pop_front() {
                 Some(t) => t,
-                None => match next_text(tx, rx, wait).await {
+                None => match next_text(tx, rx, wait, !started).await {
                     Ok(t) => t,
-                    Err(()) => return,
+                    Err(close) => {
+                        // The key's socket place is free before the client learns of the close.
+                        drop(self.slot.take());
+                        if let Some(frame) = close {
+                            let _ = tx.send(frame).await;
+                        }
+                        return;
+                    }
                 },
             };
             wait = idle;
+            started = true;
             if let Flow::Closed = self.turn(tx, rx, &text).await {
                 return;
             }
@@ -370,35 +385,36 @@ fn turn_headers(mut headers: HeaderMap) -> HeaderMap {
     headers
 }
 
-/// The next text frame within `wait`; `Err` when the socket ended (closed here on a timeout
-/// or an oversized message).
-async fn next_text(tx: &mut Tx, rx: &mut Rx, wait: std::time::Duration) -> Result<String, ()> {
+/// The next text frame within `wait`. `Err` when the socket ended, with the close frame to
+/// send (on a timeout or an oversized message), if any.
+async fn next_text(
+    tx: &mut Tx,
+    rx: &mut Rx,
+    wait: std::time::Duration,
+    first: bool,
+) -> Result<String, Option<Message>> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(deadline, rx.next()).await {
             Err(_) => {
-                let reason = if wait == FIRST_MESSAGE {
+                let reason = if first {
                     format!("no response.create within {} s of connecting", wait.as_secs())
                 } else {
                     format!("idle for {} s without a response.create ([server] websocket_idle_secs)", wait.as_secs())
                 };
-                let _ = tx.send(frames::close(CLOSE_NORMAL, &reason)).await;
-                return Err(());
+                return Err(Some(frames::close(CLOSE_NORMAL, &reason)));
             }
             Ok(Some(Ok(Message::Text(t)))) => return Ok(t.to_string()),
             Ok(Some(Ok(Message::Binary(_)))) => {
                 let msg = "binary frames are not part of the protocol; send text frames";
                 if let Flow::Closed = send(tx, frames::error(400, "invalid_request_error", None, None, msg)).await {
-                    return Err(());
+                    return Err(None);
                 }
             }
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err(()),
-            Ok(Some(Err(e))) => {
-                // tungstenite refuses a message over its size limit with an error.
-                let _ = tx.send(frames::close(CLOSE_TOO_BIG, &format!("{e}"))).await;
-                return Err(());
-            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err(None),
+            // tungstenite refuses a message over its size limit with an error.
+            Ok(Some(Err(e))) => return Err(Some(frames::close(CLOSE_TOO_BIG, &format!("{e}")))),
         }
     }
 }
