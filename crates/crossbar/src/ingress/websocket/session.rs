@@ -235,12 +235,17 @@ impl Session {
                             true
                         }
                     };
+                    // The events of one chunk go out in one write (one flush): a write per
+                    // event would leave the last ones waiting for the client's delayed ACK.
                     for e in events.drain(..) {
                         if let Some(frame) = seen.event(e) {
-                            if let Flow::Closed = send(tx, frame).await {
+                            if tx.feed(frames::text(frame)).await.is_err() {
                                 return Flow::Closed;
                             }
                         }
+                    }
+                    if tx.flush().await.is_err() {
+                        return Flow::Closed;
                     }
                     if end {
                         break;
