@@ -33,6 +33,8 @@ pub struct AppState {
     pub usage: Recorder,
     /// The admin API's key (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`), if set.
     pub admin_key: Option<Secret>,
+    /// Open Responses WebSocket connections (per-key cap, drain on shutdown).
+    pub websockets: Arc<crate::ingress::websocket::Sockets>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             limiter,
             usage,
             admin_key,
+            websockets: Arc::default(),
             config,
         }))
     }

@@ -435,3 +435,28 @@ async fn messages_over_the_body_limit_are_refused_and_far_larger_ones_close_the_
     let close = closed(&mut ws).await;
     assert_eq!(close.0, CloseCode::Size, "{close:?}");
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_finishes_the_response_in_flight_and_closes_every_socket() {
+    let mock = mock().await;
+    let mut gw = Gateway::start(&providers_at(&mock)).await;
+    let mut idle = connect(&gw, "/v1/responses", None).await.expect("upgrade");
+    completed(&turn(&mut idle, create("up-chat/m", json!([user("hi")]), None)).await);
+    let mut busy = connect(&gw, "/v1/responses", None).await.expect("upgrade");
+    let frame = create("up-anthropic/m", json!([user("long mock:words=30 mock:slow=20")]), None);
+    busy.send(Message::Text(frame.to_string().into())).await.expect("send");
+    let mut events = Vec::new();
+    while !events.iter().any(|e: &Value| e["type"] == "response.output_text.delta") {
+        let Some(Ok(Message::Text(t))) = busy.next().await else { panic!("socket ended early") };
+        events.push(serde_json::from_str(t.as_str()).expect("json"));
+    }
+    gw.shutdown();
+    assert_eq!(closed(&mut idle).await.0, CloseCode::Away);
+    // The busy socket's response runs to its end, then the socket closes too.
+    events.extend(read_turn(&mut busy).await);
+    assert_eq!(text(&events).split_whitespace().count(), 30, "{events:#?}");
+    completed(&events);
+    assert_eq!(closed(&mut busy).await.0, CloseCode::Away);
+    (&mut gw.handle).await.expect("join").expect("server");
+    assert_eq!(gw.state.store.usage_count().await.expect("count"), 2, "both responses recorded by the drain");
+}

@@ -11,7 +11,7 @@ mod health;
 mod models;
 mod openai;
 pub mod reply;
-mod websocket;
+pub mod websocket;
 
 use crate::app::AppState;
 use crate::pipeline::{self, Endpoint, Inbound};
@@ -27,9 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn routes() -> Router<Arc<AppState>> {
-    // Open WebSocket connections per key, shared by the upgrade paths of this router.
-    let sockets = axum::Extension(Arc::new(websocket::Sockets::default()));
-    let responses = || post(openai::responses).get(websocket::upgrade).layer(sockets.clone());
+    let responses = || post(openai::responses).get(websocket::upgrade);
     Router::new()
         .route("/v1/chat/completions", post(openai::chat))
         .route("/chat/completions", post(openai::chat))

@@ -8,6 +8,8 @@ use serde_json::{json, Map, Value};
 
 /// Normal closure (idle timeout, first message late).
 pub const CLOSE_NORMAL: u16 = 1000;
+/// Going away (graceful shutdown).
+pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Policy violation (too many sockets for the key, not a Responses socket).
 pub const CLOSE_POLICY: u16 = 1008;
 /// A message larger than the limit.

@@ -18,22 +18,45 @@ use crate::ingress::reply;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, Protocol};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long a new socket may take to send its first `response.create`.
 pub const FIRST_MESSAGE: Duration = Duration::from_secs(30);
 
-/// Open sockets per key (`""` for requests without one), shared by the upgrade routes.
-#[derive(Default)]
+/// The open sockets: per key (`""` for requests without one) for the cap, in all for the
+/// drain, and the shutdown signal that closes idle ones (`AppState::websockets`).
 pub struct Sockets {
     open: Mutex<HashMap<String, usize>>,
+    count: watch::Sender<usize>,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Sockets { open: Mutex::default(), count: watch::Sender::new(0), closing: watch::Sender::new(false) }
+    }
 }
 
 impl Sockets {
+    /// Graceful shutdown: idle sockets close (1001) at once, busy ones after their response.
+    pub fn shut_down(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Until every socket has closed.
+    pub async fn drained(&self) {
+        let mut rx = self.count.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
     /// Take a place for `key`, unless it already holds `max` sockets.
     fn acquire(self: &Arc<Self>, key: &str, max: usize) -> Option<Slot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
@@ -42,6 +65,7 @@ impl Sockets {
             return None;
         }
         *n += 1;
+        self.count.send_modify(|c| *c += 1);
         Some(Slot { sockets: self.clone(), key: key.to_owned() })
     }
 }
@@ -61,15 +85,12 @@ impl Drop for Slot {
                 open.remove(&self.key);
             }
         }
+        self.sockets.count.send_modify(|c| *c = c.saturating_sub(1));
     }
 }
 
 /// The handler of both upgrade paths (`GET` only; `POST` is the HTTP endpoint).
-pub async fn upgrade(
-    State(state): State<Arc<AppState>>,
-    Extension(sockets): Extension<Arc<Sockets>>,
-    req: Request,
-) -> Response {
+pub async fn upgrade(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let (mut parts, _body) = req.into_parts();
     if !state.config.server.websocket {
         return upgrade_required(
@@ -84,6 +105,7 @@ pub async fn upgrade(
     let key = parts.extensions.get::<Authed>().map(|a| a.0.clone());
     let presented = crate::auth::presented(&parts.headers, parts.uri.query()).map(str::to_owned);
     let server = &state.config.server;
+    let sockets = state.websockets.clone();
     let slot = sockets.acquire(key.as_ref().map_or("", |k| k.id.as_str()), server.websocket_max_per_key);
     let turn_state = super::openai::codex_turn_state(&parts.headers);
     // Frames up to twice the body limit reach the session, which answers those over the limit

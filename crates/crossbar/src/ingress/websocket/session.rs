@@ -12,7 +12,7 @@
 //! body, which drops the upstream request and finishes its usage record (the pipeline's own
 //! drop path). A frame that arrives meanwhile waits for its turn.
 
-use super::frames::{self, CLOSE_NORMAL, CLOSE_TOO_BIG};
+use super::frames::{self, CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_TOO_BIG};
 use super::FIRST_MESSAGE;
 use crate::app::AppState;
 use crate::pipeline::{self, Endpoint, Inbound};
@@ -48,6 +48,8 @@ pub struct Session {
     pending: VecDeque<String>,
     /// This socket's place under the key's cap.
     slot: Option<super::Slot>,
+    /// Graceful shutdown: no new turn starts.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Whether the socket is still open after a step.
@@ -65,6 +67,7 @@ impl Session {
         slot: super::Slot,
     ) -> Self {
         Session {
+            closing: state.websockets.closing(),
             state,
             key,
             presented,
@@ -92,7 +95,7 @@ impl Session {
         loop {
             let text = match self.pending.pop_front() {
                 Some(t) => t,
-                None => match next_text(tx, rx, wait, !started).await {
+                None => match next_text(tx, rx, wait, !started, &mut self.closing).await {
                     Ok(t) => t,
                     Err(close) => {
                         // The key's socket place is free before the client learns of the close.
@@ -397,10 +400,17 @@ async fn next_text(
     rx: &mut Rx,
     wait: std::time::Duration,
     first: bool,
+    closing: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<String, Option<Message>> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        match tokio::time::timeout_at(deadline, rx.next()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, rx.next()) => next,
+            _ = closing.wait_for(|c| *c) => {
+                return Err(Some(frames::close(CLOSE_GOING_AWAY, "crossbar is shutting down; reconnect")));
+            }
+        };
+        match next {
             Err(_) => {
                 let reason = if first {
                     format!("no response.create within {} s of connecting", wait.as_secs())
