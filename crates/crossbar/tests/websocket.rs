@@ -460,3 +460,34 @@ async fn a_graceful_shutdown_finishes_the_response_in_flight_and_closes_every_so
     (&mut gw.handle).await.expect("join").expect("server");
     assert_eq!(gw.state.store.usage_count().await.expect("count"), 2, "both responses recorded by the drain");
 }
+
+#[tokio::test]
+async fn each_response_fails_over_before_its_first_event() {
+    let mock = mock().await;
+    let config = format!(
+        r#"{}
+[[providers]]
+name = "down"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "k"
+headers = {{ "x-mock" = "mock:fail-rate=1 mock:fail-status=503" }}
+
+[[models]]
+name = "both"
+targets = ["down/m", "up-gemini/m"]
+"#,
+        providers_at(&mock)
+    );
+    let gw = Gateway::start(&config).await;
+    let mut ws = connect(&gw, "/v1/responses", None).await.expect("upgrade");
+    let t1 = turn(&mut ws, create("both", json!([user("one mock:tool")]), None)).await;
+    let r1 = completed(&t1)["id"].as_str().expect("id").to_owned();
+    let t2 = turn(&mut ws, create("both", output(&call_id(&t1), "out-one"), Some(&r1))).await;
+    assert!(text(&t2).contains("out-one"), "{t2:#?}");
+    assert!(t1.iter().chain(&t2).all(|e| e["type"] != "error"), "the failures never reached the socket");
+    let paths: Vec<String> =
+        mock_requests(&mock).await.iter().map(|r| r["path"].as_str().unwrap_or_default().to_owned()).collect();
+    assert!(paths.iter().filter(|p| p.as_str() == "/v1/messages").count() >= 2, "{paths:?}");
+    assert_eq!(paths.iter().filter(|p| p.contains(":streamGenerateContent")).count(), 2, "{paths:?}");
+}
