@@ -90,3 +90,30 @@ pub async fn close_now(mut socket: WebSocket, code: u16, reason: &str) {
     // Wait (briefly) for the client's close, so the close handshake completes.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), socket.recv()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame_on_a_character_boundary() {
+        let long = "é".repeat(100);
+        let Message::Close(Some(f)) = close(CLOSE_NORMAL, &long) else { panic!("a close frame") };
+        assert!(f.reason.len() <= 123 && f.reason.chars().all(|c| c == 'é'), "{}", f.reason.len());
+    }
+
+    #[test]
+    fn refusals_keep_their_error_and_limit_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "3".parse().expect("value"));
+        headers.insert("x-ratelimit-remaining-requests", "0".parse().expect("value"));
+        headers.insert("set-cookie", "no".parse().expect("value"));
+        let body = br#"{"error":{"type":"rate_limit_error","code":"rate_limit_exceeded","message":"slow down"}}"#;
+        let v: Value = serde_json::from_str(&error_from_response(429, body, &headers)).expect("json");
+        assert_eq!((v["type"].as_str(), v["status"].as_u64()), (Some("error"), Some(429)));
+        assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(v["headers"], json!({"retry-after": "3", "x-ratelimit-remaining-requests": "0"}));
+        let v: Value = serde_json::from_str(&error_from_response(502, b"not json", &HeaderMap::new())).expect("json");
+        assert_eq!(v["error"]["message"], "not json");
+    }
+}
