@@ -43,7 +43,8 @@ pub struct Session {
     /// The upgrade request's headers (session ids, Codex metadata, `x-mock`), for every turn.
     headers: HeaderMap,
     /// Response id → the conversation after it, newest last.
-    known: VecDeque<(String, Arc<Vec<Value>>)>,
+    /// Items are shared between the conversations kept (each extends the one before).
+    known: VecDeque<(String, Conversation)>,
     /// Frames that arrived while a response was streaming.
     pending: VecDeque<String>,
     /// This socket's place under the key's cap.
@@ -139,9 +140,11 @@ impl Session {
             }
         }
         let generate = body.remove("generate") != Some(Value::Bool(false));
-        let mut input = match body.remove("input") {
-            Some(Value::Array(items)) => items,
-            Some(Value::String(s)) => vec![serde_json::json!({"type": "message", "role": "user", "content": s})],
+        let mut input: Conversation = match body.remove("input") {
+            Some(Value::Array(items)) => items.into_iter().map(Arc::new).collect(),
+            Some(Value::String(s)) => {
+                vec![Arc::new(serde_json::json!({"type": "message", "role": "user", "content": s}))]
+            }
             None | Some(Value::Null) => Vec::new(),
             Some(_) => {
                 let msg = "`input` must be a string or an array of items";
@@ -152,7 +155,7 @@ impl Session {
         tracing::debug!(previous = ?anchor, new_items = input.len(), generate, "websocket response.create");
         if let Some(prev) = anchor {
             let prev = prev.as_str().unwrap_or_default();
-            let Some(before) = self.known.iter().find(|(id, _)| id == prev).map(|(_, c)| c.clone()) else {
+            let Some((_, before)) = self.known.iter().find(|(id, _)| id == prev) else {
                 return send(tx, frames::previous_not_found(prev)).await;
             };
             let mut all = Vec::with_capacity(before.len() + input.len());
@@ -175,9 +178,8 @@ impl Session {
             Ok(k) => k,
             Err(frame) => return send(tx, frame).await,
         };
-        body.insert("input".into(), Value::Array(input));
         body.insert("stream".into(), Value::Bool(true));
-        let (bytes, input) = assemble(body);
+        let bytes = assemble(&body, &input);
         if bytes.len() > limit {
             let msg = format!(
                 "the conversation is larger than the {} MiB request limit; start a new one",
@@ -220,7 +222,7 @@ impl Session {
     }
 
     /// Send the response's events, one per frame, while watching the socket.
-    async fn stream(&mut self, tx: &mut Tx, rx: &mut Rx, body: axum::body::Body, input: Vec<Value>) -> Flow {
+    async fn stream(&mut self, tx: &mut Tx, rx: &mut Rx, body: axum::body::Body, input: Conversation) -> Flow {
         let mut chunks = body.into_data_stream();
         let mut decoder = Decoder::default();
         let mut events = Vec::new();
@@ -274,11 +276,11 @@ impl Session {
         Flow::Open
     }
 
-    fn remember(&mut self, id: String, conversation: Vec<Value>) {
+    fn remember(&mut self, id: String, conversation: Conversation) {
         if self.known.len() >= KEPT {
             self.known.pop_front();
         }
-        self.known.push_back((id, Arc::new(conversation)));
+        self.known.push_back((id, conversation));
     }
 
     /// The key, checked again (a key revoked since the upgrade stops working on the next turn).
@@ -301,7 +303,7 @@ impl Session {
 struct Seen {
     id: Option<String>,
     /// Output items (`response.output_item.done`), ids dropped.
-    items: Vec<Value>,
+    items: Conversation,
     completed: bool,
     terminal: bool,
 }
@@ -321,7 +323,7 @@ impl Seen {
                 if let Ok(mut v) = serde_json::from_str::<Value>(&e.data) {
                     if let Some(Value::Object(mut item)) = v.get_mut("item").map(Value::take) {
                         item.remove("id");
-                        self.items.push(Value::Object(item));
+                        self.items.push(Arc::new(Value::Object(item)));
                     }
                 }
             }
@@ -339,7 +341,7 @@ impl Seen {
                                 if let Value::Object(item) = item {
                                     let mut item = item.clone();
                                     item.remove("id");
-                                    self.items.push(Value::Object(item));
+                                    self.items.push(Arc::new(Value::Object(item)));
                                 }
                             }
                         }
@@ -362,14 +364,25 @@ fn type_of(data: &str) -> String {
     serde_json::from_str::<Head>(data).map(|h| h.ty).unwrap_or_default()
 }
 
-/// The request body, and the input it carries (kept for the conversation).
-fn assemble(mut body: Map<String, Value>) -> (bytes::Bytes, Vec<Value>) {
-    let bytes = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let input = match body.remove("input") {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    };
-    (bytes, input)
+/// A conversation: the items of a request's input, then of its response's output.
+type Conversation = Vec<Arc<Value>>;
+
+/// The request body: the frame's fields with `input` set to the whole conversation.
+fn assemble(body: &Map<String, Value>, input: &[Arc<Value>]) -> bytes::Bytes {
+    struct Items<'a>(&'a [Arc<Value>]);
+    impl serde::Serialize for Items<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|v| &**v))
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        #[serde(flatten)]
+        fields: &'a Map<String, Value>,
+        input: Items<'a>,
+    }
+    let body = Body { fields: body, input: Items(input) };
+    bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 /// The upgrade's headers as each turn's request headers: the WebSocket handshake's own are
