@@ -1,7 +1,9 @@
 """How each agent is configured and run non-interactively against crossbar, and how its own
 JSON output is read back. Every run has a `timeout` and only loopback is reachable."""
 import json
+import re
 import subprocess
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,3 +189,13 @@ def run_gemini(sandbox, gateway_url: str, model: str, prompt: str) -> Run:
     doc = _last_json(r.stdout)
     r.events = [doc] if doc is not None else []
     return r
+
+
+# ---------------------------------------------------------------- crossbar
+
+
+def ws_responses(gateway) -> int:
+    """Responses crossbar has served over WebSocket (`crossbar_websocket_responses_total`)."""
+    text = urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10).read().decode()
+    m = re.search(r"^crossbar_websocket_responses_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0

@@ -7,24 +7,16 @@ counts the responses it served over a socket, and the mock shows which upstream 
 (over HTTP: crossbar bridges every upstream).
 """
 import json
-import re
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from conftest import KIND_PATH, KINDS, Gateway, gateway_config
 from harness import crossbar_binary, free_port, wait_ready
-from runners import DUMMY_KEY, codex_items, run_codex, run_opencode
+from runners import DUMMY_KEY, codex_items, run_codex, run_opencode, ws_responses
 
 PROMPT = "Run the echo command with your shell tool, then tell me what it printed. mock:tool"
-
-
-def ws_responses(gateway) -> int:
-    text = urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10).read().decode()
-    m = re.search(r"^crossbar_websocket_responses_total (\d+)", text, re.M)
-    return int(m.group(1)) if m else 0
 
 
 @pytest.mark.parametrize("backend", [False, True], ids=["v1", "backend-api"])
