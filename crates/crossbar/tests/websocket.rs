@@ -491,3 +491,21 @@ targets = ["down/m", "up-gemini/m"]
     assert!(paths.iter().filter(|p| p.as_str() == "/v1/messages").count() >= 2, "{paths:?}");
     assert_eq!(paths.iter().filter(|p| p.contains(":streamGenerateContent")).count(), 2, "{paths:?}");
 }
+
+#[tokio::test]
+async fn a_silent_upstream_keeps_the_socket_alive_with_pings() {
+    let mock = mock().await;
+    let gw = Gateway::start(&format!("[server]\nkeepalive_secs = 1\n{}", providers_at(&mock))).await;
+    let mut ws = connect(&gw, "/v1/responses", None).await.expect("upgrade");
+    let frame = create("up-anthropic/m", json!([user("wait mock:stall-mid=2500")]), None);
+    ws.send(Message::Text(frame.to_string().into())).await.expect("send");
+    let (mut pings, mut done) = (0, false);
+    while !done {
+        match ws.next().await.expect("open").expect("frame") {
+            Message::Ping(_) => pings += 1,
+            Message::Text(t) => done = t.as_str().contains("\"response.completed\""),
+            _ => {}
+        }
+    }
+    assert!(pings >= 1, "the 2.5 s silence carried a ping");
+}

@@ -242,12 +242,19 @@ impl Session {
                     };
                     // The events of one chunk go out in one write (one flush): a write per
                     // event would leave the last ones waiting for the client's delayed ACK.
+                    let mut fed = false;
                     for e in events.drain(..) {
                         if let Some(frame) = seen.event(e) {
+                            fed = true;
                             if tx.feed(frames::text(frame)).await.is_err() {
                                 return Flow::Closed;
                             }
                         }
+                    }
+                    // A chunk without events is the pipeline's `: keep-alive` while the upstream
+                    // is silent: the socket gets a ping instead, so proxies see traffic.
+                    if !fed && !end && tx.feed(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                        return Flow::Closed;
                     }
                     if tx.flush().await.is_err() {
                         return Flow::Closed;
