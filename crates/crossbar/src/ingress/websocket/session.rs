@@ -300,6 +300,11 @@ impl Session {
                 self.key = Some(record.clone());
                 Ok(Some(record))
             }
+            // As the HTTP layer answers: the key store unreachable is a 503, anything else a 401.
+            Err(crate::auth::Rejection::Unavailable) => {
+                let r = crate::auth::Rejection::Unavailable;
+                Err(frames::error(503, "server_error", Some("server_is_overloaded"), None, r.message()))
+            }
             Err(r) => Err(frames::error(401, "invalid_request_error", Some("invalid_api_key"), None, r.message())),
         }
     }
