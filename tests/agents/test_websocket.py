@@ -50,6 +50,27 @@ def test_reasoning_state_returns_to_the_upstream_over_websocket(sandbox, gateway
     assert marker in str(posts[1]["body"]), posts[1]["body"]
 
 
+def test_compaction_round_over_websocket(sandbox, gateway, mock_requests):
+    # As test_codex's compaction round, with Codex on the socket: the compaction request is an
+    # ordinary response.create, answered with crossbar's sealed summary, expanded later.
+    limit = ["-c", "model_auto_compact_token_limit=2000"]
+    model = KINDS["anthropic"][1]
+    first = run_codex(sandbox, gateway.url, model, "Say hi. mock:reasoning", backend=True, args=limit, websockets=True)
+    assert first.rc == 0, first.describe()
+    before = ws_responses(gateway)
+    run = run_codex(sandbox, gateway.url, model, "Reply with exactly compacted-ok", backend=True,
+                    args=[*limit, "resume", "--last"], websockets=True)
+    assert run.rc == 0, run.describe()
+    assert ws_responses(gateway) - before >= 2, run.describe()
+    posts = [r for r in mock_requests() if r["method"] == "POST"]
+    summarised = [i for i, p in enumerate(posts) if "Context checkpoint" in str(p["body"])]
+    assert summarised, f"crossbar made a summary with the same model\n{run.describe()}"
+    expanded = [i for i, p in enumerate(posts) if "compacted by crossbar" in str(p["body"])]
+    assert expanded and expanded[-1] > summarised[0], "a later request carried the compaction summary"
+    messages = [m.get("text", "") for m in codex_items(run, "agent_message")]
+    assert "compacted-ok" in messages, run.describe()
+
+
 @pytest.fixture
 def gateway_without_websocket(mock_url, tmp_path):
     """A second crossbar with `[server] websocket = false`."""
