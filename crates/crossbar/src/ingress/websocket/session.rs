@@ -3,7 +3,7 @@
 //! Each `response.create` frame becomes the full streamed Responses request any upstream needs:
 //! with `previous_response_id`, the conversation kept under that id (the whole input of that
 //! response plus the output items it returned, reasoning items and their encrypted or sealed
-//! state included, ids dropped as Codex drops them) followed by the frame's new input. That
+//! state included, in the shape Codex sends them back) followed by the frame's new input. That
 //! request goes through `pipeline::handle` exactly as a `POST /v1/responses` would, and each
 //! SSE event of its body goes back as one text frame. Only the last few responses are kept
 //! (Codex only continues from the latest); an unknown id is `previous_response_not_found`.
@@ -314,7 +314,7 @@ impl Session {
 #[derive(Default)]
 struct Seen {
     id: Option<String>,
-    /// Output items (`response.output_item.done`), ids dropped.
+    /// Output items (`response.output_item.done`), as input items (`as_input`).
     items: Conversation,
     completed: bool,
     terminal: bool,
@@ -333,9 +333,8 @@ impl Seen {
         match ty.as_str() {
             "response.output_item.done" => {
                 if let Ok(mut v) = serde_json::from_str::<Value>(&e.data) {
-                    if let Some(Value::Object(mut item)) = v.get_mut("item").map(Value::take) {
-                        item.remove("id");
-                        self.items.push(Arc::new(Value::Object(item)));
+                    if let Some(Value::Object(item)) = v.get_mut("item").map(Value::take) {
+                        self.items.push(Arc::new(as_input(item)));
                     }
                 }
             }
@@ -351,9 +350,7 @@ impl Seen {
                             // Some upstreams list the output only here.
                             for item in v["response"]["output"].as_array().into_iter().flatten() {
                                 if let Value::Object(item) = item {
-                                    let mut item = item.clone();
-                                    item.remove("id");
-                                    self.items.push(Arc::new(Value::Object(item)));
+                                    self.items.push(Arc::new(as_input(item.clone())));
                                 }
                             }
                         }
@@ -365,6 +362,24 @@ impl Seen {
         }
         Some(e.data)
     }
+}
+
+/// An output item as a client sends it back in its input (as Codex does): no `id` (with
+/// `store: false` an id names nothing), no `status`, message text without annotations or
+/// logprobs.
+fn as_input(mut item: Map<String, Value>) -> Value {
+    item.remove("id");
+    item.remove("status");
+    if item.get("type").and_then(Value::as_str) == Some("message") {
+        for part in item.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(part) =
+                part.as_object_mut().filter(|p| p.get("type").and_then(Value::as_str) == Some("output_text"))
+            {
+                part.retain(|k, _| k == "type" || k == "text");
+            }
+        }
+    }
+    Value::Object(item)
 }
 
 fn type_of(data: &str) -> String {
@@ -463,5 +478,30 @@ async fn send(tx: &mut Tx, text: String) -> Flow {
     match tx.send(frames::text(text)).await {
         Ok(()) => Flow::Open,
         Err(_) => Flow::Closed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn output_items_become_input_items_as_codex_sends_them() {
+        let item = |v: Value| match v {
+            Value::Object(m) => as_input(m),
+            _ => unreachable!(),
+        };
+        let msg = json!({"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+                         "content": [{"type": "output_text", "text": "hi", "annotations": [], "logprobs": []}]});
+        assert_eq!(
+            item(msg),
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]})
+        );
+        let rs = json!({"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "cb1.x"});
+        assert_eq!(item(rs), json!({"type": "reasoning", "summary": [], "encrypted_content": "cb1.x"}));
+        let fc = json!({"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "c", "name": "f",
+                        "arguments": "{}"});
+        assert_eq!(item(fc), json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}));
     }
 }
