@@ -1,5 +1,5 @@
 //! Responses over WebSocket: `GET /v1/responses` and `GET /backend-api/codex/responses`
-//! upgraded to a socket (Codex with `supports_websockets`, OpenCode where a route advertises it).
+//! upgraded to a socket (Codex with `supports_websockets`, OpenCode's built-in `openai` provider).
 //!
 //! The upgrade passed `auth::layer` like any request (no key → 401 before it); here it is
 //! turned down with 426 when `[server] websocket = false` (clients then use HTTP), counted
@@ -113,7 +113,6 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, req: Request) -> Respon
     let limit = server.max_body_bytes.saturating_mul(2);
     let max = server.websocket_max_per_key;
     let headers = parts.headers;
-    let state = state.clone();
     let mut resp = ws.max_message_size(limit).max_frame_size(limit).on_upgrade(move |socket| async move {
         let Some(slot) = slot else {
             let reason =
