@@ -509,3 +509,19 @@ async fn a_silent_upstream_keeps_the_socket_alive_with_pings() {
     }
     assert!(pings >= 1, "the 2.5 s silence carried a ping");
 }
+
+#[tokio::test]
+async fn key_limits_refuse_a_turn_with_the_http_status_and_headers_and_the_socket_goes_on() {
+    let mock = mock().await;
+    let gw = Gateway::start(&auth_config(&mock, "")).await;
+    let limits = KeyLimits { rpm: Some(1), models: Some(vec!["up-chat/m".into()]), ..KeyLimits::default() };
+    let (k, _) = make_key(&gw, limits).await;
+    let mut ws = connect(&gw, "/v1/responses", Some(&k)).await.expect("upgrade");
+    let e = turn(&mut ws, create("up-gemini/m", json!([user("hi")]), None)).await;
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(403)), "{e:#?}");
+    completed(&turn(&mut ws, create("up-chat/m", json!([user("hi")]), None)).await);
+    let e = turn(&mut ws, create("up-chat/m", json!([user("again")]), None)).await;
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(429)), "{e:#?}");
+    assert!(e[0]["headers"]["retry-after"].is_string(), "{e:#?}");
+    assert!(e[0]["headers"]["x-ratelimit-limit-requests"].is_string(), "{e:#?}");
+}
