@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         ttft_ms: Some(120),
         status: 200,
         error_class: None,
+        ..UsageRecord::default()
     };
     let start = Instant::now();
     let mut sent = 0u64;

@@ -29,7 +29,7 @@ pub struct AppState {
     pub store: Store,
     /// `Some` once `[auth]` is configured.
     pub auth: Option<Authenticator>,
-    pub limiter: Limiter,
+    pub limiter: Arc<Limiter>,
     pub usage: Recorder,
     /// The admin API's key (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`), if set.
     pub admin_key: Option<Secret>,
@@ -55,7 +55,7 @@ impl AppState {
             }
             None => None,
         };
-        let limiter = redis.clone().map_or_else(Limiter::local, Limiter::redis);
+        let limiter = Arc::new(redis.clone().map_or_else(Limiter::local, Limiter::redis));
         let auth = config.auth.as_ref().map(|a| Authenticator::new(store.clone(), a.cache_ttl));
         let admin_env = config.auth.as_ref().map_or("CROSSBAR_ADMIN_KEY", |a| a.admin_key_env.as_str());
         let admin_key = std::env::var(admin_env).ok().filter(|k| !k.trim().is_empty()).map(Secret::new);

@@ -3,9 +3,10 @@
 //! knows — `[[models]]` targets and the `provider/model` routes resolved so far, one probe per
 //! `Deployment::tag` (each account of a `chatgpt` pool is its own) — and its answer feeds the
 //! state client requests feed: a 2xx closes the breaker (a cooling deployment comes back
-//! without a client request paying for it), connect errors, timeouts, 408, 5xx, 401 and 403
-//! count towards cooldown, a 429 parks it until the reset, the headers update its headroom.
-//! Other 4xx are recorded as its last error only: the probe's own request may be at fault.
+//! without a client request paying for it), what `crate::failure` says cools (connect errors,
+//! timeouts, 408, 5xx, 401 and 403) counts towards cooldown, a 429 parks it until the reset,
+//! the headers update its headroom. Other 4xx are recorded as its last error only: the probe's
+//! own request may be at fault.
 //! Each probe is also a usage record (`protocol_in = "health_check"`, no key, its tokens and
 //! cost when the answer says), so what health checks spend shows in the usage reports.
 //!
@@ -170,6 +171,7 @@ fn request(
 }
 
 async fn ask(dep: &Deployment, request: UpstreamRequest, stream: bool) -> (Found, HeaderMap) {
+    let protocol = request.protocol;
     let resp = match dep.target.provider.send(request).await {
         Ok(r) => r,
         Err(e) => return (Found::Down(e.to_string()), HeaderMap::new()),
@@ -184,9 +186,10 @@ async fn ask(dep: &Deployment, request: UpstreamRequest, stream: bool) -> (Found
         return (found, resp.headers);
     }
     let body = read(resp.body, false).await.unwrap_or_default();
-    let found = match status {
-        429 => Found::RateLimited(body),
-        401 | 403 | 408 | 500..=599 => Found::Down(format!("HTTP {status}")),
+    let class = crate::failure::http(protocol, status, &body);
+    let found = match class.action {
+        crate::failure::Action::Park => Found::RateLimited(body),
+        _ if class.cools => Found::Down(format!("HTTP {status}")),
         _ => Found::Refused(format!(
             "HTTP {status}: {}",
             String::from_utf8_lossy(&body).chars().take(300).collect::<String>()

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod failure;
 pub mod gateway_key;
 pub mod health_check;
 pub mod ingress;

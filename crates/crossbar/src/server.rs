@@ -50,7 +50,14 @@ pub async fn run(
     let kept = state.clone();
     let sockets = state.websockets.clone();
     let router = app::router(state);
-    let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+    // Accepted sockets send at once (no Nagle delay on small SSE frames), as upstream ones do.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY on an accepted socket failed");
+        }
+    });
+    let router = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!(?drain, "shutting down: draining in-flight requests");
         // WebSocket connections are upgraded out of the server's sight: close the idle ones,

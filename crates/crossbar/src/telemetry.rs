@@ -61,6 +61,8 @@ pub struct Metrics {
     pub auth_failures: Family<ReasonLabels, Counter>,
     /// Requests refused by a limit (rpm, tpm, parallel, budget, model, unavailable).
     pub limit_denials: Family<ReasonLabels, Counter>,
+    /// Admissions taken on this instance's counters because Redis did not answer in time.
+    pub limit_fallbacks: Counter,
     pub usage: std::sync::Arc<crate::usage::UsageMetrics>,
     /// Responses WebSocket connections open now.
     pub websocket_connections: Gauge,
@@ -109,6 +111,12 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let limit_denials = Family::<ReasonLabels, Counter>::default();
         let usage = std::sync::Arc::new(crate::usage::UsageMetrics::default());
+        let limit_fallbacks = Counter::default();
+        registry.register(
+            "limit_fallbacks",
+            "Admissions counted on this instance because Redis did not answer in time",
+            limit_fallbacks.clone(),
+        );
         registry.register("auth_failures", "Client requests refused for their key, by reason", auth_failures.clone());
         registry.register("limit_denials", "Client requests refused by a key limit, by reason", limit_denials.clone());
         registry.register(
@@ -147,6 +155,7 @@ impl Metrics {
             tokens,
             auth_failures,
             limit_denials,
+            limit_fallbacks,
             usage,
         }
     }

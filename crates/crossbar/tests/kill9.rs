@@ -9,12 +9,11 @@ use std::time::Duration;
 #[tokio::test]
 async fn sigkill_loses_at_most_the_last_flush_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let cfg = dir.path().join("c.toml");
     let data = dir.path().join("data");
     std::fs::write(
         &cfg,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n[storage]\nusage_flush_ms = 200\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n", data.display().to_string()),
+        format!("[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[storage]\nusage_flush_ms = 200\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n", data.display().to_string()),
     )
     .expect("config");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crossbar"))
@@ -22,19 +21,28 @@ async fn sigkill_loses_at_most_the_last_flush_interval() {
         .arg(&cfg)
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
-        .stderr(std::process::Stdio::null())
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn crossbar");
-    let url = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if client().get(format!("{url}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
+    // Port 0: the kernel picks a free port and crossbar logs it (no race for a port chosen
+    // beforehand); the rest of its log is drained in the background.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("addr=")) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "crossbar did not start");
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("crossbar did not report its address");
+    let url = format!("http://{addr}");
     let (path, body) = request(Client::Chat, "mock/echo", "hi", false);
     for _ in 0..20 {
         assert_eq!(client().post(format!("{url}{path}")).json(&body).send().await.expect("send").status(), 200);

@@ -58,6 +58,10 @@ async fn relay_rewrites_only_the_model_and_uses_the_providers_key() {
                 assert_eq!(got["model"], "some/model-1", "{c:?}");
                 let mut expected = body.clone();
                 expected["model"] = "some/model-1".into();
+                if c == Client::Chat && stream {
+                    // The one addition: usage is asked for, so the stream can be counted.
+                    expected["stream_options"] = serde_json::json!({"include_usage": true});
+                }
                 assert_eq!(got, &expected, "{c:?}: everything but the model passes unchanged");
             }
             let headers = last["headers"].to_string();

@@ -129,8 +129,10 @@ async fn one_deployment_is_retried_after_a_backoff() {
 
 #[tokio::test]
 async fn a_failing_deployment_cools_down_is_probed_and_recovers() {
+    // A cooldown long enough that a loaded machine cannot outlast it between two requests;
+    // the test waits for the deployment's own state to say "probe" rather than for a time.
     let cfg = config(
-        "failures_to_cooldown = 2\ncooldown_ms = 300",
+        "failures_to_cooldown = 2\ncooldown_ms = 1500",
         &[("a", "mock:fail-first=3 mock:fail-status=500"), ("b", "")],
         "[[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n",
     );
@@ -139,10 +141,10 @@ async fn a_failing_deployment_cools_down_is_probed_and_recovers() {
     assert_eq!(seen(&ask(&gw, "m", "1").await), ("b".into(), 2));
     assert_eq!(seen(&ask(&gw, "m", "2").await), ("b".into(), 2), "second failure opens the breaker");
     assert_eq!(seen(&ask(&gw, "m", "3").await), ("b".into(), 1), "cooling: not tried");
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(until(10, || availability(&gw, "m", 0) == Availability::Probe).await, "the cooldown ends");
     assert_eq!(seen(&ask(&gw, "m", "4").await), ("b".into(), 2), "the probe fails: cooldown again");
     assert_eq!(seen(&ask(&gw, "m", "5").await), ("b".into(), 1));
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(until(10, || availability(&gw, "m", 0) == Availability::Probe).await, "the cooldown ends");
     assert_eq!(seen(&ask(&gw, "m", "6").await), ("a".into(), 1), "the probe succeeds: back in service");
     assert_eq!(seen(&ask(&gw, "m", "7").await), ("a".into(), 1));
 }
@@ -151,7 +153,7 @@ async fn a_failing_deployment_cools_down_is_probed_and_recovers() {
 async fn rate_limited_deployments_are_parked_until_their_reset() {
     let cfg = config(
         "",
-        &[("a", "mock:fail-first=1 mock:fail-status=429 mock:ratelimit-reset=1"), ("b", ""), ("codex", "mock:usage-limit mock:ratelimit-reset=30")],
+        &[("a", "mock:fail-first=1 mock:fail-status=429 mock:ratelimit-reset=2"), ("b", ""), ("codex", "mock:usage-limit mock:ratelimit-reset=30")],
         "[[models]]\nname = \"m\"\nsticky = false\ntargets = [\"a/x\", \"b/x\"]\n\n[[models]]\nname = \"solo\"\ntargets = [\"codex/x\"]\n",
     );
     let gw = Gateway::start(&cfg).await;
@@ -159,7 +161,7 @@ async fn rate_limited_deployments_are_parked_until_their_reset() {
     assert_eq!((a.provider.as_str(), a.attempts), ("b", 2), "a 429 moves on without waiting");
     let a = ask(&gw, "m", "2").await;
     assert_eq!((a.provider.as_str(), a.attempts), ("b", 1), "parked until its reset");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(until(10, || availability(&gw, "m", 0) == Availability::Ready).await, "the reset comes");
     let a = ask(&gw, "m", "3").await;
     assert_eq!((a.provider.as_str(), a.attempts), ("a", 1), "back after the reset");
 

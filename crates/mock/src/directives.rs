@@ -19,6 +19,8 @@ pub struct Directives {
     /// `Some(None)`: the protocol's default mid-stream error; `Some(Some(s))`: status `s`'s kind.
     pub midstream_error: Option<Option<u16>>,
     pub drop: bool,
+    /// `mock:eof`: a stream that starts, then ends cleanly without its terminal event.
+    pub eof: bool,
     pub stall: Option<u64>,
     pub stall_mid: Option<u64>,
     pub slow: Option<u64>,
@@ -94,6 +96,7 @@ impl Directives {
             "error" => self.error = status().or(self.error),
             "midstream-error" => self.midstream_error = Some(status()),
             "drop" => self.drop = true,
+            "eof" => self.eof = true,
             "stall" => self.stall = num().or(self.stall),
             "stall-mid" => self.stall_mid = num().or(self.stall_mid),
             "slow" => self.slow = num().or(self.slow),

@@ -76,7 +76,7 @@ enum Step {
 pub fn body(frames: Frames, d: &Directives, error_frame: impl FnOnce(usize) -> Bytes) -> Body {
     let split = frames.split();
     let mut all = frames.frames;
-    let cut = d.midstream_error.is_some() || d.drop;
+    let cut = d.midstream_error.is_some() || d.drop || d.eof;
     if !cut && d.slow.is_none() && d.stall_mid.is_none() {
         return Body::from(all.concat());
     }
@@ -98,6 +98,8 @@ pub fn body(frames: Frames, d: &Directives, error_frame: impl FnOnce(usize) -> B
         // A pause first lets the server flush what was sent, so the cut comes mid-body.
         steps.push_back(Step::Sleep(Duration::from_millis(DROP_FLUSH_MS)));
         steps.push_back(Step::Fail);
+    } else if d.eof {
+        // The body just ends here: a clean EOF, no terminal event.
     } else {
         if let Some(ms) = d.stall_mid {
             steps.push_back(Step::Sleep(Duration::from_millis(ms)));

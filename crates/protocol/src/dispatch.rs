@@ -194,6 +194,26 @@ impl Sniffer {
         }
     }
 
+    fn core(&self) -> &crate::sse::sniff::SniffCore {
+        match self {
+            Sniffer::OpenaiChat(s) => s.core(),
+            Sniffer::OpenaiResponses(s) => s.core(),
+            Sniffer::Anthropic(s) => s.core(),
+            Sniffer::Gemini(s) => s.core(),
+        }
+    }
+
+    /// The relayed stream carried its protocol's terminal event (always true for a JSON body).
+    pub fn ended(&self) -> bool {
+        self.core().ended()
+    }
+
+    /// `data:` events relayed so far: each is about one output token, the estimate used when
+    /// an upstream never reports usage.
+    pub fn events(&self) -> u64 {
+        self.core().events()
+    }
+
     /// Call at end of body (a JSON body is parsed here, up to the sniffer's cap).
     pub fn finish(&mut self) {
         match self {

@@ -52,7 +52,8 @@ fn tool_use_events() -> Vec<StreamEvent> {
     use StreamEvent::*;
     vec![
         Start { id: "msg_01S8wYtG7dJ4cPv3GqJZ8xLk".into(), model: "claude-sonnet-4-5-20250929".into() },
-        Usage(usage(31672, 2, 30000, 1200)),
+        // message_start's output_tokens (2) is a placeholder: not reported as output.
+        Usage(crossbar_protocol::canonical::Usage { output: None, ..usage(31672, 0, 30000, 1200) }),
         PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
         ReasoningDelta { index: 0, text: "The user wants the weather".into() },
         ReasoningDelta { index: 0, text: " in Paris.".into() },
@@ -111,7 +112,7 @@ fn server_blocks_are_skipped_and_event_lines_are_optional() {
         got,
         vec![
             Start { id: "msg_01Srv".into(), model: "claude-sonnet-4-5".into() },
-            Usage(usage(2679, 3, 0, 0)),
+            Usage(crossbar_protocol::canonical::Usage { output: None, ..usage(2679, 0, 0, 0) }),
             PartStart { index: 0, kind: PartKind::Reasoning { redacted: true } },
             Opaque {
                 index: 0,

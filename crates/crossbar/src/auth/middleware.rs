@@ -43,9 +43,10 @@ pub async fn layer(State(state): State<Arc<AppState>>, mut req: Request, next: N
         return next.run(req).await;
     }
     let p = protocol_of_path(req.uri().path(), req.headers());
+    let addr = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let result = match super::presented(req.headers(), req.uri().query()) {
         None | Some("") => Err(Rejection::Missing),
-        Some(k) => auth.check(k).await,
+        Some(k) => auth.check_from(k, addr).await,
     };
     match result {
         Ok(record) => {
@@ -54,8 +55,16 @@ pub async fn layer(State(state): State<Arc<AppState>>, mut req: Request, next: N
         }
         Err(r) => {
             state.metrics.auth_failures.get_or_create(&crate::telemetry::ReasonLabels { reason: reason(&r) }).inc();
-            let kind = if r == Rejection::Unavailable { ErrorKind::Overloaded } else { ErrorKind::Authentication };
-            reply::error(p, &ErrorInfo::new(kind, r.message()))
+            let kind = match r {
+                Rejection::Unavailable => ErrorKind::Overloaded,
+                Rejection::TooManyFailures => ErrorKind::RateLimited,
+                _ => ErrorKind::Authentication,
+            };
+            let mut resp = reply::error(p, &ErrorInfo::new(kind, r.message()));
+            if r == Rejection::TooManyFailures {
+                resp.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("60"));
+            }
+            resp
         }
     }
 }
@@ -67,5 +76,6 @@ fn reason(r: &Rejection) -> &'static str {
         Rejection::Revoked => "revoked",
         Rejection::Expired => "expired",
         Rejection::Unavailable => "unavailable",
+        Rejection::TooManyFailures => "too_many_failures",
     }
 }

@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub stream_idle_timeout: Duration,
+    /// A non-streamed request's whole deadline (408 `timeout_error` past it).
+    pub request_timeout: Duration,
+    /// Longest time to receive a client's request body.
+    pub client_body_timeout: Duration,
     pub drain_timeout: Duration,
     pub data_dir: PathBuf,
     pub allow_private_media_fetch: bool,
@@ -62,6 +66,8 @@ impl Default for ServerConfig {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(300),
             stream_idle_timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(120),
+            client_body_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             data_dir: defaults::data_dir(),
             allow_private_media_fetch: false,

@@ -93,6 +93,11 @@ pub struct RawServer {
     /// Longest silence inside an upstream stream before it is declared dead (default 300 s,
     /// as Codex's own idle timeout).
     pub stream_idle_timeout_secs: Option<u64>,
+    /// A non-streamed request's whole deadline (default 120 s, as the unified APIs document):
+    /// past it the client gets 408 `timeout_error`, advising `stream: true`.
+    pub request_timeout_secs: Option<u64>,
+    /// Longest time to receive a client's request body (default 60 s).
+    pub client_body_timeout_secs: Option<u64>,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30 s).
     pub drain_timeout_secs: Option<u64>,
     /// Let the media fetcher (remote images inlined for Gemini) reach internal addresses.

@@ -273,6 +273,8 @@ fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     s.connect_timeout = secs(r.connect_timeout_secs, s.connect_timeout);
     s.first_byte_timeout = secs(r.first_byte_timeout_secs, s.first_byte_timeout);
     s.stream_idle_timeout = secs(r.stream_idle_timeout_secs, s.stream_idle_timeout);
+    s.request_timeout = secs(r.request_timeout_secs, s.request_timeout);
+    s.client_body_timeout = secs(r.client_body_timeout_secs, s.client_body_timeout);
     s.drain_timeout = secs(r.drain_timeout_secs, s.drain_timeout);
     s.allow_private_media_fetch = r.allow_private_media_fetch.unwrap_or(false);
     s.websocket = r.websocket.unwrap_or(true);

@@ -49,6 +49,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         forward_query: None,
         headers: parts.headers,
         include_usage: false,
+        stream_options_span: None,
         sse,
         codex_ready: false,
         started,

@@ -53,7 +53,16 @@ pub fn routes() -> Router<Arc<AppState>> {
 /// Read a request body up to the configured limit; the error is a ready response.
 pub async fn read_body(state: &AppState, p: Protocol, body: Body) -> Result<Bytes, Response> {
     let limit = state.config.server.max_body_bytes;
-    match http_body_util::Limited::new(body, limit).collect().await {
+    let deadline = state.config.server.client_body_timeout;
+    let read = tokio::time::timeout(deadline, http_body_util::Limited::new(body, limit).collect()).await;
+    let Ok(read) = read else {
+        return Err(reply::error_msg(
+            p,
+            ErrorKind::RequestTimeout,
+            format!("the request body did not arrive within {} seconds", deadline.as_secs()),
+        ));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(reply::error_msg(
             p,
@@ -100,6 +109,7 @@ pub async fn json_endpoint(
         body,
         forward_query: parts.uri.query().filter(|_| p == Protocol::Anthropic).and_then(without_key),
         include_usage: shallow.include_usage,
+        stream_options_span: shallow.stream_options_span,
         sse: true,
         codex_ready: shallow.stream && shallow.store_false && !shallow.codex_refused,
         started,

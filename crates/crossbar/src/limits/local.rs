@@ -27,6 +27,14 @@ impl Local {
         f(keys.entry(id.to_string()).or_default())
     }
 
+    /// The key's spend in its current budget period (`None` without a budget).
+    pub async fn spend_of(&self, key: &KeyRecord, now: i64, store: &Store) -> Result<Option<f64>, StoreError> {
+        match key.limits.budget_usd {
+            Some(_) => Ok(Some(self.spend(&key.id, super::period::start(key.limits.budget_period, now), store).await?)),
+            None => Ok(None),
+        }
+    }
+
     pub async fn spend(&self, id: &str, start: i64, store: &Store) -> Result<f64, StoreError> {
         if let Some(v) = self.with(id, |k| k.spend.get(&start).copied()) {
             return Ok(v);

@@ -33,6 +33,9 @@ pub async fn admit(state: &AppState, inbound: &Inbound, ticket: &Ticket) -> Resu
     }
     match state.limiter.admit(key, &state.store, now_ms()).await {
         Ok(r) => {
+            if r.fallback {
+                state.metrics.limit_fallbacks.inc();
+            }
             ticket.reserve(r);
             Ok(())
         }

@@ -4,14 +4,12 @@
 //! Commit point: a non-streamed answer commits once its whole 2xx body has arrived (bounded);
 //! a stream commits with its first upstream bytes (the loop peeks them, bounded by the stream
 //! idle timeout).
-//! Before that, these are retried on another deployment (or the same one after a jittered
-//! backoff that honours `Retry-After`, bounded by `[routing] max_wait_ms`): connect errors,
-//! timeouts, key failures, an empty or broken stream start, 408, 500, 502, 503, 504, 529.
-//! A 429 (or usage limit) parks the deployment until its reset and moves on without waiting.
-//! Other statuses (400, 401, 403, 404, …) are the client's answer — except context-window
-//! overflow and content-filter refusals, which move to the model's `fallbacks`, and "model not
-//! served" (a ChatGPT plan without it, a 404 naming the model), which leaves that deployment
-//! out for a while and tries the others; only when none serves it does the client get a 404.
+//! Before that, what to do with a failure is `crate::failure`'s verdict (the one table):
+//! retried on another deployment (or the same one after a jittered backoff that honours
+//! `Retry-After`, bounded by `[routing] max_wait_ms`), parked until its reset (429: moves on
+//! without waiting), left out as not serving the model (only when none serves it does the
+//! client get a 404), the client's answer unless a `fallbacks` model takes it (context-window
+//! overflow, content filter), or the client's answer.
 //! The budget is the route's `retries`. After the commit nothing is retried: a broken stream
 //! ends with the client protocol's error event (`stream.rs`) and counts against the deployment.
 //! Must never: retry after the commit point, wait unboundedly, or retry a request the client
@@ -19,6 +17,7 @@
 
 use super::{count_tokens, relay, translate, Endpoint, Inbound};
 use crate::app::AppState;
+use crate::failure::{self, Action, Class};
 use crate::ingress::reply;
 use crate::routing::deployment::{Deployment, InFlight};
 use crate::routing::upstream_limits::Limits;
@@ -40,6 +39,9 @@ const MAX_BUFFERED: usize = 32 * 1024 * 1024;
 
 /// Largest upstream error body kept for judging and replaying to the client.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// Longest wait for an upstream error body after its non-2xx head.
+const ERROR_BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 pub async fn run(state: Arc<AppState>, inbound: Inbound, route: Arc<Route>) -> Response {
     let mut fallbacks = route.fallbacks.iter();
@@ -69,10 +71,19 @@ enum Ended {
     Fallback(Response),
 }
 
-/// Why an attempt did not commit.
+/// Why an attempt did not commit, with `crate::failure`'s verdict on it.
 enum Failure {
     Transport(UpstreamError),
-    Http { status: u16, headers: HeaderMap, body: Bytes },
+    Http { status: u16, headers: HeaderMap, body: Bytes, class: Class },
+}
+
+impl Failure {
+    fn class(&self) -> Class {
+        match self {
+            Failure::Transport(e) => failure::transport(e),
+            Failure::Http { class, .. } => *class,
+        }
+    }
 }
 
 enum Verdict {
@@ -164,7 +175,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();
         let sent = target.provider.send(request).await;
-        let verdict = judge(sent, inbound.stream, state.config.server.stream_idle_timeout, started).await;
+        let verdict = judge(sent, upstream, inbound.stream, state.config.server.stream_idle_timeout, started).await;
         let now = clock::now_ms();
         let unix = clock::unix_now_secs_f64();
         match verdict {
@@ -193,7 +204,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 record(state, route, index, &failure, now, unix, &mut excluded, &mut waits);
                 last = Some(Last { index, failure, prepared });
             }
-            Verdict::Final(failure) if route.deployments.len() > 1 && model_unserved(&failure) => {
+            Verdict::Final(failure) if route.deployments.len() > 1 && failure.class().action == Action::Unserved => {
                 // Another deployment (another account's plan) may have the model: not the
                 // client's mistake yet, and not a failure of this deployment's health.
                 flight.settle();
@@ -206,7 +217,14 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
             }
             Verdict::Final(failure) => {
                 flight.settle();
-                let fallback = !route.fallbacks.is_empty() && wants_fallback(&failure);
+                if failure.class().cools {
+                    // The provider refused our key (401/403) or failed for good (5xx): the
+                    // client gets the answer, the deployment's health counts it.
+                    let cfg = &state.config.routing;
+                    dep.state.health.failure(now, cfg.failures_to_cooldown, cfg.cooldown.as_millis() as u64);
+                    dep.state.set_last_error(format!("{} ({})", failure.class().label, target.model));
+                }
+                let fallback = !route.fallbacks.is_empty() && failure.class().action == Action::Fallback;
                 let r = Last { index, failure, prepared }.respond(state, inbound, route).await;
                 return if fallback { Ended::Fallback(r) } else { Ended::Answer(r) };
             }
@@ -227,6 +245,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.
 async fn judge(
     sent: Result<UpstreamResponse, UpstreamError>,
+    upstream: crossbar_protocol::canonical::Protocol,
     stream: bool,
     idle: Duration,
     started: Instant,
@@ -263,16 +282,21 @@ async fn judge(
         };
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.body.next().await {
-        match chunk {
-            Ok(c) if body.len() + c.len() <= MAX_ERROR_BODY => body.extend_from_slice(&c),
-            _ => break,
+    // An error body is small and sent at once; one that trickles is cut at the deadline.
+    let _ = tokio::time::timeout(ERROR_BODY_DEADLINE, async {
+        while let Some(chunk) = resp.body.next().await {
+            match chunk {
+                Ok(c) if body.len() + c.len() <= MAX_ERROR_BODY => body.extend_from_slice(&c),
+                _ => break,
+            }
         }
-    }
-    let failure = Failure::Http { status: resp.status, headers: resp.headers, body: Bytes::from(body) };
-    match resp.status {
-        408 | 429 | 500 | 502 | 503 | 504 | 529 => Verdict::Retry(failure),
-        _ => Verdict::Final(failure),
+    })
+    .await;
+    let class = failure::http(upstream, resp.status, &body);
+    let failure = Failure::Http { status: resp.status, headers: resp.headers, body: Bytes::from(body), class };
+    match class.action {
+        Action::Retry | Action::Park => Verdict::Retry(failure),
+        Action::Unserved | Action::Fallback | Action::Final => Verdict::Final(failure),
     }
 }
 
@@ -316,10 +340,10 @@ fn record(
     let cfg = &state.config.routing;
     let dep = &route.deployments[index];
     let provider = dep.target.provider.name().to_string();
+    let class = failure.class();
     let (kind, message) = match failure {
-        Failure::Transport(e) => (e.label(), e.to_string()),
-        Failure::Http { status, .. } if *status == 429 => ("http_429", "HTTP 429".to_string()),
-        Failure::Http { status, .. } => ("http_5xx", format!("HTTP {status}")),
+        Failure::Transport(e) => (class.label, e.to_string()),
+        Failure::Http { status, .. } => (class.label, format!("HTTP {status}")),
     };
     state
         .metrics
@@ -337,7 +361,7 @@ fn record(
         Failure::Transport(_) => {
             dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
         }
-        Failure::Http { status: 429, headers, body } => {
+        Failure::Http { headers, body, class, .. } if class.action == Action::Park => {
             park_rate_limited(state, dep, headers, body, now, unix);
             excluded.push(index);
         }
@@ -401,20 +425,6 @@ fn body_reset(body: &[u8], unix: f64) -> Option<Duration> {
 /// How long a deployment that said "no such model" is left out of its routes.
 const UNSERVED_MS: u64 = 15 * 60 * 1000;
 
-/// The upstream does not serve the model: a ChatGPT plan without it (Codex backend 400
-/// "not supported when using Codex with a ChatGPT account"), or a 404 naming the model.
-fn model_unserved(f: &Failure) -> bool {
-    let Failure::Http { status, body, .. } = f else { return false };
-    if !matches!(status, 400 | 404) {
-        return false;
-    }
-    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
-    text.contains("model_not_found")
-        || text.contains("not supported when using codex")
-        || (*status == 404 && text.contains("model"))
-        || (text.contains("model") && text.contains("does not exist"))
-}
-
 /// No deployment of the route serves the model (each one said so): the client's own 404.
 fn not_served(inbound: &Inbound, route: &Route, last: Option<&Failure>) -> Response {
     let mut msg = format!("model {:?} is not served by any of its {} deployments", route.name, route.deployments.len());
@@ -438,29 +448,6 @@ fn upstream_message(body: &[u8]) -> String {
     text.chars().take(300).collect()
 }
 
-/// Context-window overflow or a content filter: another model may take it.
-fn wants_fallback(f: &Failure) -> bool {
-    let Failure::Http { status, body, .. } = f else { return false };
-    if !matches!(status, 400 | 403 | 413 | 422) {
-        return false;
-    }
-    let text = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).to_ascii_lowercase();
-    [
-        "context_length_exceeded",
-        "context length",
-        "context window",
-        "prompt is too long",
-        "maximum context",
-        "too many tokens",
-        "exceeds the maximum number of tokens",
-        "content_filter",
-        "content_policy",
-        "content management policy",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
 impl Last {
     /// What the client gets from this failed attempt: the upstream's own error (relayed as is,
     /// or re-shaped into the client's protocol), or a gateway 502/504.
@@ -468,7 +455,7 @@ impl Last {
         let target = &route.deployments[self.index].target;
         match self.failure {
             Failure::Transport(e) => super::upstream_failure(state, inbound, target, &e),
-            Failure::Http { status, headers, body } => {
+            Failure::Http { status, headers, body, .. } => {
                 let body: BodyStream = Box::pin(futures_util::stream::once(async move { Ok(body) }));
                 let resp = UpstreamResponse { status, headers, body };
                 respond(state, inbound, route, self.index, self.prepared, resp).await

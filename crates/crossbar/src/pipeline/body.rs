@@ -15,6 +15,8 @@ pub struct Shallow {
     pub model_span: Option<Range<usize>>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Byte range of `stream_options`' value, when present.
+    pub stream_options_span: Option<Range<usize>>,
     /// `"store": false` is in the body.
     pub store_false: bool,
     /// An output limit or sampling parameter the Codex backend refuses is in the body.
@@ -55,6 +57,9 @@ pub fn inspect(body: &[u8]) -> Result<Shallow, String> {
         let opts: Option<Opts> = serde_json::from_str(raw.get())
             .map_err(|_| "`stream_options` must be an object with a boolean `include_usage`".to_string())?;
         out.include_usage = opts.and_then(|o| o.include_usage).unwrap_or(false);
+        let s = raw.get();
+        let start = s.as_ptr() as usize - body.as_ptr() as usize;
+        out.stream_options_span = Some(start..start + s.len());
     }
     Ok(out)
 }
@@ -69,6 +74,50 @@ pub fn with_model(body: &Bytes, span: &Range<usize>, model: &str) -> Bytes {
     out.extend_from_slice(head);
     out.extend_from_slice(quoted.as_bytes());
     out.extend_from_slice(tail);
+    out.freeze()
+}
+
+/// `body` (a Chat request) with `stream_options.include_usage` set: the value of an existing
+/// `stream_options` object rewritten (its other members kept), else the member added first
+/// in the object. Every other byte is unchanged; combined with the model swap in one pass.
+pub fn with_usage_asked(
+    body: &Bytes,
+    model_span: Option<&Range<usize>>,
+    model: &str,
+    stream_options_span: Option<&Range<usize>>,
+) -> Bytes {
+    let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::with_capacity(2);
+    if let Some(span) = model_span {
+        edits.push((span.clone(), serde_json::Value::String(model.to_string()).to_string().into_bytes()));
+    }
+    match stream_options_span.and_then(|s| Some((s, body.get(s.clone())?))) {
+        Some((span, raw)) => {
+            let mut opts: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(raw).ok().unwrap_or_default();
+            opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+            edits.push((span.clone(), serde_json::Value::Object(opts).to_string().into_bytes()));
+        }
+        None => {
+            let Some(open) = body.iter().position(|b| *b == b'{') else { return body.clone() };
+            let empty = body[open + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+            let member: &[u8] = if empty {
+                br#""stream_options":{"include_usage":true}"#
+            } else {
+                br#""stream_options":{"include_usage":true},"#
+            };
+            edits.push((open + 1..open + 1, member.to_vec()));
+        }
+    }
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = BytesMut::with_capacity(body.len() + 48);
+    let mut at = 0;
+    for (range, bytes) in edits {
+        let (Some(head), true) = (body.get(at..range.start), range.end <= body.len()) else { return body.clone() };
+        out.extend_from_slice(head);
+        out.extend_from_slice(&bytes);
+        at = range.end;
+    }
+    out.extend_from_slice(&body[at..]);
     out.freeze()
 }
 
@@ -153,5 +202,25 @@ mod tests {
     fn escaped_model_names_are_unescaped() {
         let s = inspect(br#"{"model":"mock\/echo"}"#).expect("valid");
         assert_eq!(s.model.as_deref(), Some("mock/echo"));
+    }
+
+    #[test]
+    fn asks_for_usage_keeping_every_other_byte() {
+        let add = |body: &'static [u8]| {
+            let b = Bytes::from_static(body);
+            let s = inspect(&b).expect("valid");
+            let out = with_usage_asked(&b, s.model_span.as_ref(), "up/m", s.stream_options_span.as_ref());
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
+            assert_eq!(v["stream_options"]["include_usage"], true, "{}", String::from_utf8_lossy(&out));
+            assert_eq!(v["model"], "up/m");
+            String::from_utf8(out.to_vec()).expect("utf8")
+        };
+        assert_eq!(
+            add(br#"{"model":"a","stream":true,"messages":[]}"#),
+            r#"{"stream_options":{"include_usage":true},"model":"up/m","stream":true,"messages":[]}"#
+        );
+        let kept = add(br#"{ "stream_options" : {"include_usage":false,"x":1}, "model" : "a" }"#);
+        assert!(kept.contains(r#""x":1"#) && kept.starts_with(r#"{ "stream_options" : {"#), "{kept}");
+        add(br#"{"stream_options":null,"model":"a"}"#);
     }
 }

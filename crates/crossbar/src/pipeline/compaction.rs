@@ -91,6 +91,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         headers: inbound.headers.clone(),
         forward_query: None,
         include_usage: false,
+        stream_options_span: None,
         sse: false,
         codex_ready: false,
         started: inbound.started,

@@ -55,6 +55,8 @@ pub struct Inbound {
     pub forward_query: Option<String>,
     /// OpenAI Chat: `stream_options.include_usage`.
     pub include_usage: bool,
+    /// OpenAI Chat: where `stream_options`' value sits in `body`, if present.
+    pub stream_options_span: Option<Range<usize>>,
     /// Gemini: the client asked for SSE (`alt=sse`).
     pub sse: bool,
     /// The body already meets the Codex backend's rules (`codex_backend.rs`): it may be
@@ -68,12 +70,36 @@ pub struct Inbound {
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
     let ticket =
         record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
+    ticket.set_request(inbound.body.clone());
     let response = match admit::admit(&state, &inbound, &ticket).await {
-        Ok(()) => ticket.scope(route_and_send(state, inbound)).await,
+        Ok(()) if inbound.stream => ticket.scope(route_and_send(state, inbound)).await,
+        Ok(()) => {
+            // A non-streamed answer is complete when `route_and_send` returns (the attempt
+            // loop holds it until its body is whole), so this bounds the whole request.
+            let deadline = state.config.server.request_timeout;
+            let protocol = inbound.protocol;
+            match tokio::time::timeout(deadline, ticket.scope(route_and_send(state, inbound))).await {
+                Ok(r) => r,
+                Err(_) => request_timed_out(protocol, deadline),
+            }
+        }
         Err(refused) => refused,
     };
     ticket.finish_unclaimed(response.status().as_u16());
     response
+}
+
+/// 408 in the client's shape: a non-streamed request outlived `[server] request_timeout_secs`.
+fn request_timed_out(p: Protocol, deadline: std::time::Duration) -> Response {
+    let message = format!(
+        "Request timed out after {} seconds. For long-running requests, we recommend using streaming mode \
+         (stream: true) for better reliability.",
+        deadline.as_secs()
+    );
+    let mut info =
+        crossbar_protocol::canonical::ErrorInfo::new(crossbar_protocol::canonical::ErrorKind::RequestTimeout, message);
+    info.code = Some("timeout".to_string());
+    reply::error(p, &info)
 }
 
 async fn route_and_send(state: Arc<AppState>, inbound: Inbound) -> Response {

@@ -23,6 +23,8 @@ pub struct Outcome {
     error_class: Option<&'static str>,
     /// The stream reached its end (false when the client went away first).
     ended: bool,
+    /// Output tokens estimated from what was sent, for when the upstream reports none.
+    output_estimate: u64,
 }
 
 impl Outcome {
@@ -50,7 +52,19 @@ impl Outcome {
             ttft: None,
             error_class: None,
             ended: false,
+            output_estimate: 0,
         }
+    }
+
+    /// Output tokens estimated from what went to the client (relayed events, translated text,
+    /// a body's length): recorded, marked as an estimate, only when the upstream reported none.
+    pub fn set_output_estimate(&mut self, tokens: u64) {
+        self.output_estimate = tokens;
+    }
+
+    /// Text sent on a translated stream: about four characters a token.
+    pub fn add_output_chars(&mut self, chars: usize) {
+        self.output_estimate = self.output_estimate.saturating_add((chars as u64).div_ceil(4));
     }
 
     /// Call when a byte goes to the client; the first call records time-to-first-byte.
@@ -88,6 +102,11 @@ impl Outcome {
 
 impl Drop for Outcome {
     fn drop(&mut self) {
+        if self.stream && !self.ended && self.error_class.is_none() {
+            // The client went away mid-stream: 499, with the tokens known so far.
+            self.error_class = Some("client_disconnect");
+            self.status = super::record::CLIENT_GONE;
+        }
         let m = &self.state.metrics;
         if self.stream {
             m.inflight_streams.dec();
@@ -103,10 +122,8 @@ impl Drop for Outcome {
             .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
             .observe(self.started.elapsed().as_secs_f64());
         m.record_usage(&self.provider, &self.usage);
-        if self.stream && !self.ended && self.error_class.is_none() {
-            self.error_class = Some("client_disconnect");
-        }
         if let Some(t) = self.ticket.take() {
+            t.estimate_output(self.output_estimate);
             t.finish(self.status, &self.usage, self.ttft, self.error_class.map(str::to_string));
         }
         tracing::debug!(

@@ -6,14 +6,24 @@
 //! that relay/translate create claims it (`claim`) and finishes it when the response body
 //! ends or is dropped (client gone). A request that never reached an `Outcome` (refused,
 //! routing error, upstream unreachable) is finished by `handle` with its response status.
+//!
+//! Cancellation safety: the ticket is also a drop guard. A request dropped at any point before
+//! it finished (the client hung up while it was admitted, routed, waiting for a deployment or
+//! for the upstream's first byte) is finished when its last reference goes: status 499, the
+//! limit reservation given back, one usage record. Never recorded as 0 tokens when traffic
+//! happened: what the upstream did not report is estimated (`tokens_estimated`): input from the
+//! request, output from what was sent.
 
 use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crossbar_protocol::canonical::{Protocol, Usage};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The status recorded for a request whose client went away before it finished (nginx's).
+pub const CLIENT_GONE: u16 = 499;
 
 tokio::task_local! {
     static TICKET: Arc<Ticket>;
@@ -36,6 +46,10 @@ pub struct Ticket {
     route: Mutex<Option<Route>>,
     claimed: AtomicBool,
     done: AtomicBool,
+    /// The request body, for an input estimate when the upstream reports no usage.
+    request: Mutex<Option<bytes::Bytes>>,
+    /// Output tokens estimated from what was sent (set by the `Outcome`).
+    output_estimate: AtomicU64,
 }
 
 impl Ticket {
@@ -58,7 +72,39 @@ impl Ticket {
             route: Mutex::new(None),
             claimed: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            request: Mutex::new(None),
+            output_estimate: AtomicU64::new(0),
         })
+    }
+
+    /// The request body (a cheap clone), kept for an input estimate.
+    pub fn set_request(&self, body: bytes::Bytes) {
+        if let Ok(mut slot) = self.request.lock() {
+            *slot = Some(body);
+        }
+    }
+
+    /// Output tokens estimated from what went to the client.
+    pub fn estimate_output(&self, tokens: u64) {
+        self.output_estimate.store(tokens, Ordering::Relaxed);
+    }
+
+    /// Fill what the upstream did not report, for a request that reached one: input from the
+    /// request body, output from what was sent. Returns whether anything was estimated.
+    fn complete(&self, usage: &Usage, status: u16, routed: bool) -> (Usage, bool) {
+        let traffic = routed && (status < 400 || status == CLIENT_GONE);
+        if !traffic || (usage.input.is_some() && usage.output.is_some()) {
+            return (*usage, false);
+        }
+        let mut u = *usage;
+        if u.input.is_none() {
+            let body = self.request.lock().ok().and_then(|b| b.clone());
+            u.input = Some(body.map_or(0, |b| estimate_input(&b)));
+        }
+        if u.output.is_none() {
+            u.output = Some(self.output_estimate.load(Ordering::Relaxed));
+        }
+        (u, true)
     }
 
     pub fn reserve(&self, r: Reservation) {
@@ -97,6 +143,8 @@ impl Ticket {
             return;
         }
         let route = self.route.lock().ok().and_then(|mut r| r.take());
+        let (usage, estimated) = self.complete(usage, status, route.is_some());
+        let usage = &usage;
         let info = route.as_ref().and_then(|r| self.state.catalog.lookup(&r.upstream_model));
         let cost = crate::usage::pricing::cost(info.as_ref(), usage);
         let record = UsageRecord {
@@ -112,6 +160,7 @@ impl Ticket {
             ttft_ms: ttft.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             status,
             error_class,
+            tokens_estimated: estimated,
             ..UsageRecord::default()
         }
         .with_tokens(usage);
@@ -119,18 +168,27 @@ impl Ticket {
         let reservation = self.reservation.lock().ok().and_then(|mut r| r.take());
         if let Some(r) = reservation {
             let tokens = usage.input.unwrap_or(0).saturating_add(usage.output.unwrap_or(0));
-            let cost = cost.unwrap_or(0.0);
-            let now = now_ms();
-            match &self.state.limiter {
-                crate::limits::Limiter::Local(l) => l.settle(&r, tokens, cost, now),
-                crate::limits::Limiter::Shared(_) => {
-                    let state = self.state.clone();
-                    if let Ok(h) = tokio::runtime::Handle::try_current() {
-                        h.spawn(async move { state.limiter.settle(r, tokens, cost, now).await });
-                    }
-                }
-            }
+            self.state.limiter.settle_soon(r, tokens, cost.unwrap_or(0.0), now_ms());
         }
+    }
+}
+
+impl Drop for Ticket {
+    /// Dropped unfinished: the request's future was dropped (the client went away) before a
+    /// response or an `Outcome` finished it.
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::Acquire) {
+            self.finish(CLIENT_GONE, &Usage::default(), None, Some("client_disconnect".to_string()));
+        }
+    }
+}
+
+/// Input tokens of a request body whose upstream reported none: the `count_tokens` estimate
+/// (about four characters a token, images flat), or a quarter of its bytes when not JSON.
+fn estimate_input(body: &[u8]) -> u64 {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => super::count_tokens::estimate_tokens(&v),
+        Err(_) => (body.len() as u64).div_ceil(4),
     }
 }
 

@@ -6,8 +6,10 @@
 //! been forwarded. The only bytes crossbar adds are `: keep-alive` comments between events of
 //! an idle SSE stream, and the protocol's own error event if the stream breaks.
 //!
-//! Decision on Chat usage: the relay does not add `stream_options.include_usage`; a streamed
-//! Chat request that did not ask for usage is recorded with usage unknown.
+//! The one other edit: a streamed Chat request that did not ask for usage gets
+//! `stream_options.include_usage: true` (so every token is counted against TPM and budgets),
+//! and `openai_chat::usage_strip` removes what that adds from the stream the client receives
+//! (the usage-only chunk, `"usage": null` on the others), so the client gets what it asked for.
 
 use super::outcome::Outcome;
 use super::stream::{self, RelayStream};
@@ -20,6 +22,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, Protocol};
+use crossbar_protocol::openai_chat::usage_strip::UsageStrip;
 use crossbar_protocol::Sniffer;
 use futures_util::Stream;
 use std::pin::Pin;
@@ -30,6 +33,12 @@ use std::task::{Context, Poll};
 pub fn request(inbound: &Inbound, target: &Target) -> UpstreamRequest {
     let p = inbound.protocol;
     let body = match (&inbound.model_span, p) {
+        _ if asks_usage(inbound) => super::body::with_usage_asked(
+            &inbound.body,
+            inbound.model_span.as_ref(),
+            &target.model,
+            inbound.stream_options_span.as_ref(),
+        ),
         (_, Protocol::Gemini) => inbound.body.clone(),
         (Some(span), _) => super::body::with_model(&inbound.body, span, &target.model),
         (None, _) => inbound.body.clone(),
@@ -40,6 +49,11 @@ pub fn request(inbound: &Inbound, target: &Target) -> UpstreamRequest {
         headers: forward_headers(p, &inbound.headers, true),
         body,
     }
+}
+
+/// A streamed Chat request without `include_usage`: crossbar asks for usage on its behalf.
+fn asks_usage(inbound: &Inbound) -> bool {
+    inbound.protocol == Protocol::OpenaiChat && inbound.stream && !inbound.include_usage
 }
 
 /// The client's response: the upstream's status, headers and body, forwarded as they come.
@@ -66,9 +80,10 @@ pub fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, resp: U
             outcome,
             inbound.protocol,
             stream::Timing::from(&state.config.server),
+            asks_usage(inbound).then(UsageStrip::default),
         ))
     } else {
-        Body::from_stream(PlainBody { inner: resp.body, sniffer, outcome, done: false })
+        Body::from_stream(PlainBody { inner: resp.body, sniffer, outcome, done: false, sent: 0 })
     };
     let mut headers = HeaderMap::new();
     copy_response_headers(&resp.headers, &mut headers);
@@ -99,6 +114,8 @@ struct PlainBody {
     sniffer: Sniffer,
     outcome: Outcome,
     done: bool,
+    /// Bytes forwarded.
+    sent: u64,
 }
 
 impl Stream for PlainBody {
@@ -111,6 +128,7 @@ impl Stream for PlainBody {
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.outcome.sent_bytes();
+                self.sent = self.sent.saturating_add(chunk.len() as u64);
                 self.sniffer.push(&chunk);
                 Poll::Ready(Some(Ok(chunk)))
             }
@@ -124,6 +142,9 @@ impl Stream for PlainBody {
                 self.sniffer.finish();
                 let usage = self.sniffer.usage();
                 self.outcome.set_usage(usage);
+                // A body without usage: about four bytes a token (an estimate, so marked).
+                let estimate = self.sent.div_ceil(4);
+                self.outcome.set_output_estimate(estimate);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -61,14 +61,14 @@ fn anthropic_type(k: ErrorKind) -> &'static str {
     match k {
         ErrorKind::Overloaded => "overloaded_error",
         ErrorKind::RateLimited => "rate_limit_error",
-        ErrorKind::Timeout => "timeout_error",
+        ErrorKind::Timeout | ErrorKind::RequestTimeout => "timeout_error",
         _ => "api_error",
     }
 }
 
 fn gemini_status(k: ErrorKind) -> &'static str {
     match k {
-        ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+        ErrorKind::Timeout | ErrorKind::RequestTimeout => "DEADLINE_EXCEEDED",
         ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
         ErrorKind::UpstreamUnavailable | ErrorKind::Overloaded => "UNAVAILABLE",
         _ => "INTERNAL",

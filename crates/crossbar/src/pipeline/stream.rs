@@ -11,6 +11,7 @@ use crate::config::ServerConfig;
 use crate::upstream::{BodyStream, UpstreamError};
 use bytes::{Bytes, BytesMut};
 use crossbar_protocol::canonical::{Protocol, StreamEvent};
+use crossbar_protocol::openai_chat::usage_strip::UsageStrip;
 use crossbar_protocol::sse::{self, SseEvent};
 use crossbar_protocol::{Sniffer, StreamDecoder, StreamEncoder};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -72,6 +73,73 @@ type Out = Result<Bytes, std::io::Error>;
 
 pub struct RelayStream;
 
+struct Relay {
+    upstream: BodyStream,
+    sniffer: Sniffer,
+    outcome: Outcome,
+    protocol: Protocol,
+    timing: Timing,
+    clock: Clock,
+    /// The bytes forwarded so far end exactly at an event boundary (`\n\n`).
+    at_boundary: bool,
+    tail: [u8; 2],
+    done: bool,
+    /// Chat: removes what the `include_usage` crossbar added brings (see `relay.rs`).
+    strip: Option<UsageStrip>,
+}
+
+impl Relay {
+    /// Bytes for the client from an upstream chunk (through the usage filter, if any).
+    fn forward(&mut self, chunk: Bytes) -> Bytes {
+        let out = match &mut self.strip {
+            Some(strip) => {
+                let mut out = BytesMut::with_capacity(chunk.len());
+                strip.push(&chunk, &mut out);
+                out.freeze()
+            }
+            None => chunk,
+        };
+        track_tail(&mut self.tail, &out);
+        self.at_boundary = self.tail == [b'\n', b'\n'] && self.strip.as_ref().is_none_or(UsageStrip::at_boundary);
+        out
+    }
+
+    /// Whatever the usage filter still holds (a partial event at the end).
+    fn flush(&mut self) -> BytesMut {
+        let mut out = BytesMut::new();
+        if let Some(strip) = &mut self.strip {
+            strip.finish(&mut out);
+            track_tail(&mut self.tail, &out);
+            self.at_boundary = self.tail == [b'\n', b'\n'];
+        }
+        out
+    }
+
+    /// The stream broke (or ended without its terminal event): record what is known and end
+    /// with the client protocol's own error event.
+    fn fail(&mut self, e: &UpstreamError) -> Out {
+        self.done = true;
+        self.sniffer.finish();
+        self.outcome.set_usage(self.sniffer.usage());
+        self.outcome.set_output_estimate(self.sniffer.events());
+        self.outcome.failed_midstream(e.label());
+        let info = super::relay::midstream_error(e);
+        let mut out = self.flush();
+        out.extend_from_slice(&super::relay_error::frame(self.protocol, &info, self.at_boundary));
+        Ok(out.freeze())
+    }
+}
+
+impl Drop for Relay {
+    /// The client went away mid-stream: the usage sniffed so far still counts.
+    fn drop(&mut self) {
+        if !self.done {
+            self.outcome.set_usage(self.sniffer.usage());
+            self.outcome.set_output_estimate(self.sniffer.events());
+        }
+    }
+}
+
 impl RelayStream {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(
@@ -80,20 +148,9 @@ impl RelayStream {
         outcome: Outcome,
         protocol: Protocol,
         timing: Timing,
+        strip: Option<UsageStrip>,
     ) -> BoxStream<'static, Out> {
-        struct S {
-            upstream: BodyStream,
-            sniffer: Sniffer,
-            outcome: Outcome,
-            protocol: Protocol,
-            timing: Timing,
-            clock: Clock,
-            /// The bytes forwarded so far end exactly at an event boundary (`\n\n`).
-            at_boundary: bool,
-            tail: [u8; 2],
-            done: bool,
-        }
-        let s = S {
+        let s = Relay {
             upstream,
             sniffer,
             outcome,
@@ -103,6 +160,7 @@ impl RelayStream {
             at_boundary: true,
             tail: [b'\n', b'\n'],
             done: false,
+            strip,
         };
         futures_util::stream::unfold(s, |mut s| async move {
             if s.done {
@@ -113,11 +171,13 @@ impl RelayStream {
                     Next::Chunk(chunk) if chunk.is_empty() => continue,
                     Next::Chunk(chunk) => {
                         s.clock = Clock::new();
-                        s.outcome.sent_bytes();
                         s.sniffer.push(&chunk);
-                        track_tail(&mut s.tail, &chunk);
-                        s.at_boundary = s.tail == [b'\n', b'\n'];
-                        return Some((Ok(chunk), s));
+                        let out = s.forward(chunk);
+                        if out.is_empty() {
+                            continue;
+                        }
+                        s.outcome.sent_bytes();
+                        return Some((Ok(out), s));
                     }
                     Next::KeepAlive => {
                         s.clock.sent = Instant::now();
@@ -127,18 +187,22 @@ impl RelayStream {
                     }
                     Next::Ended => {
                         s.sniffer.finish();
+                        if !s.sniffer.ended() {
+                            // A clean end without the terminal event (an EOF-delimited body, a
+                            // server that just stops): the client still gets a failure event.
+                            let frame = s.fail(&UpstreamError::Truncated);
+                            return Some((frame, s));
+                        }
+                        s.done = true;
                         s.outcome.set_usage(s.sniffer.usage());
+                        s.outcome.set_output_estimate(s.sniffer.events());
                         s.outcome.ended();
-                        return None;
+                        let rest = s.flush();
+                        return (!rest.is_empty()).then(|| (Ok(rest.freeze()), s));
                     }
                     Next::Failed(e) => {
-                        s.done = true;
-                        s.sniffer.finish();
-                        s.outcome.set_usage(s.sniffer.usage());
-                        s.outcome.failed_midstream(e.label());
-                        let info = super::relay::midstream_error(&e);
-                        let frame = super::relay_error::frame(s.protocol, &info, s.at_boundary);
-                        return Some((Ok(frame.freeze()), s));
+                        let frame = s.fail(&e);
+                        return Some((frame, s));
                     }
                 }
             }
@@ -189,6 +253,10 @@ impl TranslateStream {
                 for ev in self.events.drain(..) {
                     match &ev {
                         StreamEvent::Usage(u) => self.outcome.usage.merge(u),
+                        StreamEvent::TextDelta { text, .. } | StreamEvent::ReasoningDelta { text, .. } => {
+                            self.outcome.add_output_chars(text.len())
+                        }
+                        StreamEvent::ToolArgsDelta { delta, .. } => self.outcome.add_output_chars(delta.len()),
                         StreamEvent::Error(e) => self.outcome.failed_midstream(e.kind.label()),
                         StreamEvent::End => ended = true,
                         _ => {}

@@ -26,6 +26,8 @@ pub struct UsageRecord {
     pub ttft_ms: Option<i64>,
     pub status: u16,
     pub error_class: Option<String>,
+    /// The tokens are (partly) crossbar's estimate: the upstream reported none.
+    pub tokens_estimated: bool,
 }
 
 impl UsageRecord {
@@ -85,7 +87,7 @@ pub struct UsageRow {
     pub cost_usd: f64,
 }
 
-/// Rows per INSERT statement (18 binds each: far below both backends' parameter limits).
+/// Rows per INSERT statement (19 binds each: far below both backends' parameter limits).
 const CHUNK: usize = 500;
 
 impl Store {
@@ -100,7 +102,7 @@ impl Store {
             for chunk in records.chunks(CHUNK) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
-                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class) ",
+                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -119,7 +121,8 @@ impl Store {
                         .push_bind(r.latency_ms)
                         .push_bind(r.ttft_ms)
                         .push_bind(i64::from(r.status))
-                        .push_bind(r.error_class.clone());
+                        .push_bind(r.error_class.clone())
+                        .push_bind(i64::from(r.tokens_estimated));
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -191,6 +194,7 @@ pub struct UsageEntry {
     pub ttft_ms: Option<i64>,
     pub status: i64,
     pub error_class: Option<String>,
+    pub tokens_estimated: i64,
 }
 
 impl Store {
@@ -198,7 +202,8 @@ impl Store {
     pub async fn recent_usage(&self, limit: i64) -> Result<Vec<UsageEntry>, StoreError> {
         self.ready().await?;
         let q = "SELECT ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, output_tokens, \
-                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class FROM usage ORDER BY id DESC LIMIT $1";
+                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated FROM usage \
+                 ORDER BY id DESC LIMIT $1";
         let rows: Vec<UsageEntry> = with_pool!(self, p => sqlx::query_as(q).bind(limit).fetch_all(p).await?);
         Ok(rows)
     }

@@ -28,6 +28,9 @@ pub enum UpstreamError {
     Idle(Duration),
     #[error("cannot get the upstream key: {0}")]
     Key(String),
+    /// The upstream closed a stream cleanly but without its protocol's terminal event.
+    #[error("the upstream ended the stream without finishing it (no terminal event)")]
+    Truncated,
 }
 
 pub enum Transport {
@@ -126,7 +129,9 @@ impl UpstreamError {
     pub fn info(&self) -> crossbar_protocol::canonical::ErrorInfo {
         use crossbar_protocol::canonical::{ErrorInfo, ErrorKind};
         let kind = match self {
-            UpstreamError::Connect(_) | UpstreamError::Io(_) => ErrorKind::UpstreamUnavailable,
+            UpstreamError::Connect(_) | UpstreamError::Io(_) | UpstreamError::Truncated => {
+                ErrorKind::UpstreamUnavailable
+            }
             UpstreamError::Timeout(_) | UpstreamError::Idle(_) => ErrorKind::Timeout,
             UpstreamError::Key(_) => ErrorKind::Internal,
         };
@@ -145,6 +150,7 @@ impl UpstreamError {
             UpstreamError::Io(_) => "io",
             UpstreamError::Idle(_) => "idle",
             UpstreamError::Key(_) => "key",
+            UpstreamError::Truncated => "truncated",
         }
     }
 }

@@ -2,8 +2,10 @@
 //! channel; one writer task batches them into the store every `flush interval` (or sooner
 //! when a batch is full); `Recorder::close` (graceful shutdown) flushes everything left.
 //!
-//! A full channel is counted (`crossbar_usage_channel_full`) and the record is still
-//! delivered, by a task that waits for room — never dropped silently. A failed batch write
+//! A full channel is counted (`crossbar_usage_channel_full`) and the record goes to an
+//! overflow list of the same bound that the writer empties with its next batch (no task per
+//! record); only past both bounds is a record dropped, counted in
+//! `crossbar_usage_write_failures` and logged — never silently. A failed batch write
 //! is retried; a batch that still cannot be written is counted in
 //! `crossbar_usage_write_failures` and logged with its size. A `kill -9` loses at most the
 //! records of the last flush interval (they are in memory only).
@@ -22,6 +24,9 @@ const BATCH: usize = 2_000;
 
 pub struct Recorder {
     tx: mpsc::Sender<UsageRecord>,
+    /// Records that found the channel full, taken by the writer with its next batch.
+    overflow: Arc<Mutex<Vec<UsageRecord>>>,
+    capacity: usize,
     metrics: Arc<UsageMetrics>,
     closing: watch::Sender<bool>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -38,11 +43,13 @@ pub struct UsageMetrics {
 impl Recorder {
     /// Start the writer task (needs a tokio runtime).
     pub fn start(store: Store, capacity: usize, flush: Duration, metrics: &Metrics) -> Recorder {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
         let (closing, closed) = watch::channel(false);
         let m = metrics.usage.clone();
-        let writer = tokio::spawn(write_loop(store, rx, closed, flush, m.clone()));
-        Recorder { tx, metrics: m, closing, writer: Mutex::new(Some(writer)) }
+        let overflow = Arc::new(Mutex::new(Vec::new()));
+        let writer = tokio::spawn(write_loop(store, rx, overflow.clone(), closed, flush, m.clone()));
+        Recorder { tx, overflow, capacity, metrics: m, closing, writer: Mutex::new(Some(writer)) }
     }
 
     pub fn record(&self, r: UsageRecord) {
@@ -50,16 +57,12 @@ impl Recorder {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(r)) => {
                 self.metrics.channel_full.inc();
-                let tx = self.tx.clone();
-                match tokio::runtime::Handle::try_current() {
-                    Ok(h) => {
-                        h.spawn(async move {
-                            if tx.send(r).await.is_err() {
-                                tracing::error!("usage record lost: the recorder closed while it waited for room");
-                            }
-                        });
-                    }
-                    Err(_) => tracing::error!("usage record lost: channel full outside a runtime"),
+                let mut overflow = self.overflow.lock().unwrap_or_else(|e| e.into_inner());
+                if overflow.len() < self.capacity {
+                    overflow.push(r);
+                } else {
+                    self.metrics.write_failures.inc();
+                    tracing::error!("usage record lost: the recorder queue and its overflow are full");
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -87,6 +90,7 @@ impl Recorder {
 async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<UsageRecord>,
+    overflow: Arc<Mutex<Vec<UsageRecord>>>,
     mut closed: watch::Receiver<bool>,
     flush: Duration,
     m: Arc<UsageMetrics>,
@@ -111,6 +115,7 @@ async fn write_loop(
                 _ = closed.wait_for(|c| *c) => break,
             }
         }
+        take_overflow(&overflow, &mut batch);
         write(&store, &mut batch, &m).await;
         if *closed.borrow() {
             break;
@@ -124,7 +129,15 @@ async fn write_loop(
             write(&store, &mut batch, &m).await;
         }
     }
+    take_overflow(&overflow, &mut batch);
     write(&store, &mut batch, &m).await;
+}
+
+/// Move the records that found the channel full into the batch (they are older than what
+/// the channel holds now, but every record carries its own time).
+fn take_overflow(overflow: &Mutex<Vec<UsageRecord>>, batch: &mut Vec<UsageRecord>) {
+    let mut o = overflow.lock().unwrap_or_else(|e| e.into_inner());
+    batch.append(&mut o);
 }
 
 async fn write(store: &Store, batch: &mut Vec<UsageRecord>, m: &UsageMetrics) {
@@ -147,4 +160,31 @@ async fn write(store: &Store, batch: &mut Vec<UsageRecord>, m: &UsageMetrics) {
     m.write_failures.inc_by(batch.len() as u64);
     tracing::error!(records = batch.len(), "usage records could not be written and are lost");
     batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: i64) -> UsageRecord {
+        UsageRecord { ts: n, model: "m".into(), protocol_in: "openai-chat", status: 200, ..UsageRecord::default() }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_overflows_into_the_next_batch_then_counts_what_it_drops() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(None, dir.path()).expect("store");
+        store.ready().await.expect("ready");
+        let metrics = Metrics::new();
+        // One thread and no await between the calls: the writer takes nothing meanwhile.
+        let rec = Recorder::start(store.clone(), 2, Duration::from_secs(60), &metrics);
+        for n in 0..5 {
+            rec.record(record(n));
+        }
+        // 2 in the channel, 2 in the overflow, 1 dropped and counted (no task per record).
+        assert_eq!(metrics.usage.channel_full.get(), 3);
+        assert_eq!(metrics.usage.write_failures.get(), 1);
+        rec.close().await;
+        assert_eq!(store.usage_count().await.expect("count"), 4);
+    }
 }

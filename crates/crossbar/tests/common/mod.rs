@@ -256,3 +256,62 @@ pub async fn post(gw: &Gateway, path: &str, body: &serde_json::Value) -> (u16, r
     let headers = r.headers().clone();
     (status, headers, r.text().await.expect("body"))
 }
+
+/// A key with `limits` in `gw`'s store; returns the plaintext.
+pub async fn make_key(gw: &Gateway, limits: crossbar::store::KeyLimits, expires_at: Option<i64>) -> (String, String) {
+    let g = crossbar::auth::key::generate();
+    let new = crossbar::store::NewKey {
+        id: g.id.clone(),
+        name: "test".into(),
+        secret_sha256: g.secret_sha256,
+        limits,
+        expires_at,
+    };
+    gw.state.store.create_key(&new).await.expect("create key");
+    (g.plaintext, g.id)
+}
+
+pub async fn send(
+    gw: &Gateway,
+    c: Client,
+    model: &str,
+    text: &str,
+    stream: bool,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let (path, body) = request(c, model, text, stream);
+    let mut r = client().post(format!("{}{path}", gw.url)).json(&body);
+    if let Some(k) = key {
+        r = match c {
+            Client::Chat | Client::Responses => r.bearer_auth(k),
+            Client::Anthropic => r.header("x-api-key", k),
+            Client::Gemini => r.header("x-goog-api-key", k),
+        };
+    }
+    let resp = r.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.expect("body"))
+}
+
+pub fn assert_error(c: Client, status: u16, text: &str, want: u16, what: &str) {
+    assert_eq!(status, want, "{c:?} {what}: {text}");
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("{c:?} {what}: not JSON: {text}"));
+    assert!(is_protocol_error(c, &v), "{c:?} {what}: not in the protocol's shape: {v}");
+}
+
+pub async fn usage_rows(gw: &Gateway) -> i64 {
+    gw.state.store.usage_count().await.expect("count")
+}
+
+/// Wait until the recorder has written at least `n` rows (it flushes every 200 ms).
+pub async fn wait_rows(gw: &Gateway, n: i64) -> i64 {
+    for _ in 0..100 {
+        let c = usage_rows(gw).await;
+        if c >= n {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    usage_rows(gw).await
+}

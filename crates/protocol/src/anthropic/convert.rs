@@ -104,7 +104,7 @@ pub fn error_type_out(kind: ErrorKind) -> &'static str {
         ErrorKind::RateLimited => "rate_limit_error",
         ErrorKind::QuotaExceeded => "billing_error",
         ErrorKind::Overloaded => "overloaded_error",
-        ErrorKind::Timeout => "timeout_error",
+        ErrorKind::Timeout | ErrorKind::RequestTimeout => "timeout_error",
         ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamInvalid | ErrorKind::Internal => "api_error",
     }
 }

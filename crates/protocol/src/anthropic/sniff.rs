@@ -7,7 +7,7 @@
 use super::convert::usage_in;
 use super::wire::InUsage;
 use crate::canonical::Usage;
-use crate::sse::sniff::SniffCore;
+use crate::sse::sniff::{contains, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"\"usage\"", extract))
+        Sniffer(SniffCore::new(stream, b"\"usage\"", extract, terminal))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -26,6 +26,22 @@ impl Sniffer {
     pub fn usage(&self) -> Usage {
         self.0.usage()
     }
+    pub fn core(&self) -> &SniffCore {
+        &self.0
+    }
+}
+
+/// `message_stop` or an `error` event, by its `event:` line or its data's `type`.
+fn terminal(line: &[u8]) -> bool {
+    if let Some(name) = line.strip_prefix(b"event:") {
+        let name = name.trim_ascii();
+        return name == b"message_stop" || name == b"error";
+    }
+    let Some(data) = line.strip_prefix(b"data:") else { return false };
+    let head = &data[..data.len().min(64)];
+    const TYPES: [&[u8]; 4] =
+        [b"\"type\":\"message_stop\"", b"\"type\": \"message_stop\"", b"\"type\":\"error\"", b"\"type\": \"error\""];
+    TYPES.iter().any(|t| contains(head, t))
 }
 
 #[derive(Deserialize)]
@@ -47,7 +63,8 @@ struct ProbeMessage {
 fn extract(data: &[u8]) -> Option<Usage> {
     let p: Probe = serde_json::from_slice(data).ok()?;
     match p.kind.as_deref() {
-        Some("message_start") => p.message?.usage.as_ref().map(usage_in),
+        // `message_start`'s `output_tokens` is a placeholder (1): output comes in message_delta.
+        Some("message_start") => p.message?.usage.as_ref().map(usage_in).map(|u| Usage { output: None, ..u }),
         Some("message_delta") => p.usage.as_ref().map(delta_usage),
         _ => p.usage.as_ref().map(usage_in),
     }

@@ -103,7 +103,9 @@ impl StreamDecoder {
                     out.push(StreamEvent::Start { id: message.id, model: message.model });
                 }
                 if let Some(u) = &message.usage {
-                    out.push(StreamEvent::Usage(self.usage.update(u)));
+                    // `output_tokens` here is a placeholder (1); the count comes in message_delta.
+                    let u = InUsage { output_tokens: None, ..u.clone() };
+                    out.push(StreamEvent::Usage(self.usage.update(&u)));
                 }
             }
             // Blocks after the stop reason cannot be part of this reply (the grammar ends parts

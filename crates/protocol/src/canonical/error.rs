@@ -76,7 +76,11 @@ pub enum ErrorKind {
     QuotaExceeded,
     ContextLengthExceeded,
     Overloaded,
+    /// The upstream did not answer in time (504).
     Timeout,
+    /// The whole non-streamed request took longer than the gateway allows (408; the client
+    /// should stream instead).
+    RequestTimeout,
     /// Upstream unreachable.
     UpstreamUnavailable,
     /// Upstream answered with something that does not parse.
@@ -99,6 +103,7 @@ impl ErrorKind {
             ErrorKind::ContextLengthExceeded => 400,
             ErrorKind::Overloaded => 503,
             ErrorKind::Timeout => 504,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::UpstreamUnavailable => 502,
             ErrorKind::UpstreamInvalid => 502,
             ErrorKind::Internal => 500,
@@ -118,6 +123,7 @@ impl ErrorKind {
             ErrorKind::ContextLengthExceeded => "context_length_exceeded",
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamInvalid => "upstream_invalid",
             ErrorKind::Internal => "internal",

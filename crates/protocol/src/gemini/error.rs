@@ -8,7 +8,7 @@
 //! | NotFound                                     | NOT_FOUND            |
 //! | RateLimited, QuotaExceeded                   | RESOURCE_EXHAUSTED   |
 //! | Overloaded, UpstreamUnavailable              | UNAVAILABLE          |
-//! | Timeout                                      | DEADLINE_EXCEEDED    |
+//! | Timeout, RequestTimeout                      | DEADLINE_EXCEEDED    |
 //! | UpstreamInvalid, Internal                    | INTERNAL             |
 //!
 //! Decoding classifies by `status` first, then the message: RESOURCE_EXHAUSTED is a rate limit
@@ -41,7 +41,7 @@ pub fn status_name(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound => "NOT_FOUND",
         ErrorKind::RateLimited | ErrorKind::QuotaExceeded => "RESOURCE_EXHAUSTED",
         ErrorKind::Overloaded | ErrorKind::UpstreamUnavailable => "UNAVAILABLE",
-        ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+        ErrorKind::Timeout | ErrorKind::RequestTimeout => "DEADLINE_EXCEEDED",
         ErrorKind::UpstreamInvalid | ErrorKind::Internal => "INTERNAL",
     }
 }

@@ -7,7 +7,7 @@
 use super::convert::usage_from_wire;
 use super::wire::UsageMetadata;
 use crate::canonical::Usage;
-use crate::sse::sniff::SniffCore;
+use crate::sse::sniff::{contains, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"usageMetadata", extract))
+        Sniffer(SniffCore::new(stream, b"usageMetadata", extract, terminal))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -26,6 +26,15 @@ impl Sniffer {
     pub fn usage(&self) -> Usage {
         self.0.usage()
     }
+    pub fn core(&self) -> &SniffCore {
+        &self.0
+    }
+}
+
+/// A chunk with a `finishReason`, or an error.
+fn terminal(line: &[u8]) -> bool {
+    let Some(data) = line.strip_prefix(b"data:") else { return false };
+    contains(data, b"\"finishReason\"") || data.trim_ascii_start().starts_with(b"{\"error\"")
 }
 
 /// Only the field we need; everything else is skipped without being built.

@@ -43,6 +43,7 @@ fn type_and_code(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::ContextLengthExceeded => ("invalid_request_error", Some("context_length_exceeded")),
         ErrorKind::Overloaded => ("service_unavailable_error", Some("server_is_overloaded")),
         ErrorKind::Timeout => ("server_error", Some("timeout")),
+        ErrorKind::RequestTimeout => ("timeout_error", Some("timeout")),
         ErrorKind::UpstreamUnavailable => ("server_error", Some("upstream_unavailable")),
         ErrorKind::UpstreamInvalid => ("server_error", Some("upstream_invalid_response")),
         ErrorKind::Internal => ("server_error", None),

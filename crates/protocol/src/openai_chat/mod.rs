@@ -9,7 +9,9 @@
 //! - `stream_in`: upstream SSE → `StreamEvent`s (sans-IO state machine);
 //! - `stream_out`: `StreamEvent`s → client SSE (owns Chat's chunk grammar);
 //! - `sniff`: usage from relayed bytes, for the same-protocol fast path;
-//! - `error`: OpenAI error bodies, both directions.
+//! - `error`: OpenAI error bodies, both directions;
+//! - `usage_strip` (Chat only): removes from a relayed stream what the `include_usage` that
+//!   crossbar added to the request brings, so the client gets the stream it asked for.
 //!
 //! Must never: do I/O, panic on any input, or drop a field silently (harmless drops are
 //! `Loss`es, fields that must not be dropped are `ProtocolError::Unsupported`).
@@ -26,4 +28,5 @@ pub mod error;
 pub mod sniff;
 pub mod stream_in;
 pub mod stream_out;
+pub mod usage_strip;
 pub mod wire;

@@ -7,7 +7,7 @@
 
 use super::wire::InUsage;
 use crate::canonical::Usage;
-use crate::sse::sniff::SniffCore;
+use crate::sse::sniff::{contains, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"\"usage\"", extract))
+        Sniffer(SniffCore::new(stream, b"\"usage\"", extract, terminal))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -26,6 +26,19 @@ impl Sniffer {
     pub fn usage(&self) -> Usage {
         self.0.usage()
     }
+    pub fn core(&self) -> &SniffCore {
+        &self.0
+    }
+}
+
+/// `[DONE]`, or a chunk with a non-null `finish_reason` (some compatible servers end there).
+fn terminal(line: &[u8]) -> bool {
+    let Some(data) = line.strip_prefix(b"data:") else { return false };
+    let data = data.trim_ascii();
+    data == b"[DONE]"
+        || contains(data, b"\"finish_reason\":\"")
+        || contains(data, b"\"finish_reason\": \"")
+        || data.starts_with(b"{\"error\"")
 }
 
 #[derive(Deserialize)]

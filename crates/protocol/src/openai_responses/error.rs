@@ -10,6 +10,7 @@
 //! | QuotaExceeded | `insufficient_quota` | `insufficient_quota` |
 //! | Overloaded | `server_error` | `server_is_overloaded` |
 //! | Timeout, UpstreamUnavailable, UpstreamInvalid, Internal | `server_error` | `server_error` |
+//! | RequestTimeout (crossbar's non-stream deadline, 408) | `timeout_error` | `timeout` |
 //!
 //! Codex retries `server_error` (and a cut stream), waits on `rate_limit_exceeded` (reading
 //! "try again in Ns" from the message), and fails the turn at once for the others.
@@ -49,6 +50,7 @@ fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::PermissionDenied => "permission_error",
         ErrorKind::RateLimited => "rate_limit_error",
         ErrorKind::QuotaExceeded => "insufficient_quota",
+        ErrorKind::RequestTimeout => "timeout_error",
         ErrorKind::Overloaded
         | ErrorKind::Timeout
         | ErrorKind::UpstreamUnavailable
@@ -67,6 +69,7 @@ fn default_code(kind: ErrorKind) -> Option<&'static str> {
         ErrorKind::Timeout | ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamInvalid | ErrorKind::Internal => {
             Some("server_error")
         }
+        ErrorKind::RequestTimeout => Some("timeout"),
         ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::PayloadTooLarge | ErrorKind::PermissionDenied => {
             None
         }
@@ -88,9 +91,11 @@ pub fn stream_error_code(err: &ErrorInfo) -> &'static str {
         | ErrorKind::PermissionDenied
         | ErrorKind::NotFound
         | ErrorKind::PayloadTooLarge => "invalid_prompt",
-        ErrorKind::Timeout | ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamInvalid | ErrorKind::Internal => {
-            "server_error"
-        }
+        ErrorKind::Timeout
+        | ErrorKind::RequestTimeout
+        | ErrorKind::UpstreamUnavailable
+        | ErrorKind::UpstreamInvalid
+        | ErrorKind::Internal => "server_error",
     }
 }
 

@@ -8,7 +8,7 @@
 use super::common::usage_from_wire;
 use super::wire::UsageIn;
 use crate::canonical::Usage;
-use crate::sse::sniff::SniffCore;
+use crate::sse::sniff::{contains, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -16,7 +16,7 @@ pub struct Sniffer(SniffCore);
 
 impl Sniffer {
     pub fn new(stream: bool) -> Sniffer {
-        Sniffer(SniffCore::new(stream, b"\"input_tokens\"", extract))
+        Sniffer(SniffCore::new(stream, b"\"input_tokens\"", extract, terminal))
     }
     pub fn push(&mut self, chunk: &[u8]) {
         self.0.push(chunk)
@@ -27,6 +27,32 @@ impl Sniffer {
     pub fn usage(&self) -> Usage {
         self.0.usage()
     }
+    pub fn core(&self) -> &SniffCore {
+        &self.0
+    }
+}
+
+/// `response.completed` / `response.failed` / `response.incomplete`, or an `error` event, by
+/// its `event:` line or the `type` at the start of its data.
+fn terminal(line: &[u8]) -> bool {
+    const ENDS: [&[u8]; 3] = [b"response.completed", b"response.failed", b"response.incomplete"];
+    if let Some(name) = line.strip_prefix(b"event:") {
+        let name = name.trim_ascii();
+        return ENDS.contains(&name) || name == b"error";
+    }
+    let Some(data) = line.strip_prefix(b"data:") else { return false };
+    let head = &data[..data.len().min(96)];
+    const TYPES: [&[u8]; 8] = [
+        b"\"type\":\"response.completed\"",
+        b"\"type\":\"response.failed\"",
+        b"\"type\":\"response.incomplete\"",
+        b"\"type\":\"error\"",
+        b"\"type\": \"response.completed\"",
+        b"\"type\": \"response.failed\"",
+        b"\"type\": \"response.incomplete\"",
+        b"\"type\": \"error\"",
+    ];
+    TYPES.iter().any(|t| contains(head, t))
 }
 
 /// Only the fields that lead to usage; everything else (the full `output`) is skipped unparsed.

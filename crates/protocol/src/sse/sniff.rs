@@ -5,6 +5,12 @@
 //! complete `data:` line that contains `needle` (a cheap substring pre-filter) is handed to the
 //! protocol's `extract` function. For a JSON body it copies up to a cap and parses at `finish`.
 //! Past either cap it gives up and reports what it has ("usage unknown" when nothing).
+//!
+//! It also watches for the protocol's terminal event (`Terminal`: `[DONE]`, `response.completed`,
+//! `message_stop`, a Gemini `finishReason`, or an error event), so the relay can add the right
+//! failure event itself when an upstream stream simply stops, and counts the `data:` events
+//! relayed (the output estimate when an upstream never reports usage). Overlong lines are
+//! checked for a terminal marker on their first and last bytes only.
 
 use crate::canonical::Usage;
 
@@ -17,25 +23,58 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Extracts usage from one SSE `data:` payload or one whole JSON body.
 pub type Extract = fn(&[u8]) -> Option<Usage>;
 
+/// Whether one SSE line (`event: …` or `data: …`, or the first/last bytes of an overlong
+/// one) is the protocol's terminal event.
+pub type Terminal = fn(&[u8]) -> bool;
+
+/// How many bytes of an overlong line's start and end are kept for the terminal check.
+const EDGE_BYTES: usize = 256;
+
 #[derive(Debug)]
 pub struct SniffCore {
     stream: bool,
     needle: &'static [u8],
     extract: Extract,
+    terminal: Terminal,
     buf: Vec<u8>,
-    /// The current line is longer than the cap: skip to its end.
+    /// The current line is longer than the cap: skip to its end (keeping its last bytes).
     skipping: bool,
+    edge: Vec<u8>,
     gave_up: bool,
     usage: Usage,
+    ended: bool,
+    events: u64,
 }
 
 impl SniffCore {
-    pub fn new(stream: bool, needle: &'static [u8], extract: Extract) -> SniffCore {
-        SniffCore { stream, needle, extract, buf: Vec::new(), skipping: false, gave_up: false, usage: Usage::default() }
+    pub fn new(stream: bool, needle: &'static [u8], extract: Extract, terminal: Terminal) -> SniffCore {
+        SniffCore {
+            stream,
+            needle,
+            extract,
+            terminal,
+            buf: Vec::new(),
+            skipping: false,
+            edge: Vec::new(),
+            gave_up: false,
+            usage: Usage::default(),
+            ended: false,
+            events: 0,
+        }
     }
 
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// The stream carried its protocol's terminal event (always true for a JSON body).
+    pub fn ended(&self) -> bool {
+        self.ended || !self.stream
+    }
+
+    /// `data:` events seen so far (including overlong ones).
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
@@ -54,7 +93,11 @@ impl SniffCore {
         let mut rest = chunk;
         while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(pos);
-            if !self.skipping {
+            if self.skipping {
+                self.keep_edge(line);
+                let edge = std::mem::take(&mut self.edge);
+                self.ended |= (self.terminal)(&edge);
+            } else {
                 if self.buf.is_empty() {
                     self.line(line);
                 } else {
@@ -69,14 +112,29 @@ impl SniffCore {
             self.buf.clear();
             rest = &tail[1..];
         }
-        if !self.skipping {
-            if self.buf.len() + rest.len() > MAX_LINE_BYTES {
-                self.skipping = true;
-                self.buf.clear();
-            } else {
-                self.buf.extend_from_slice(rest);
+        if self.skipping {
+            self.keep_edge(rest);
+        } else if self.buf.len() + rest.len() > MAX_LINE_BYTES {
+            // Too long to parse: only its start and (later) its end are checked.
+            self.skipping = true;
+            self.buf.extend_from_slice(&rest[..rest.len().min(EDGE_BYTES)]);
+            if self.buf.starts_with(b"data:") {
+                self.events += 1;
             }
+            self.ended |= (self.terminal)(&self.buf[..self.buf.len().min(EDGE_BYTES)]);
+            self.buf.clear();
+            self.keep_edge(rest);
+        } else {
+            self.buf.extend_from_slice(rest);
         }
+    }
+
+    /// Keep the last `EDGE_BYTES` of an overlong line.
+    fn keep_edge(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(EDGE_BYTES)..];
+        let excess = (self.edge.len() + bytes.len()).saturating_sub(EDGE_BYTES);
+        self.edge.drain(..excess.min(self.edge.len()));
+        self.edge.extend_from_slice(bytes);
     }
 
     pub fn finish(&mut self) {
@@ -85,7 +143,10 @@ impl SniffCore {
         }
         let buf = std::mem::take(&mut self.buf);
         if self.stream {
-            if !self.skipping {
+            if self.skipping {
+                let edge = std::mem::take(&mut self.edge);
+                self.ended |= (self.terminal)(&edge);
+            } else {
                 self.line(&buf);
             }
         } else if let Some(u) = (self.extract)(&buf) {
@@ -95,7 +156,11 @@ impl SniffCore {
 
     fn line(&mut self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !self.ended && !line.is_empty() {
+            self.ended = (self.terminal)(line);
+        }
         let Some(data) = line.strip_prefix(b"data:") else { return };
+        self.events += 1;
         if !contains(data, self.needle) {
             return;
         }
@@ -106,7 +171,7 @@ impl SniffCore {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -119,11 +184,53 @@ mod tests {
         Some(Usage { output: v.get("usage")?.as_u64(), ..Default::default() })
     }
 
+    fn done(line: &[u8]) -> bool {
+        line == b"data: [DONE]"
+    }
+
+    #[test]
+    fn sees_the_terminal_event_at_every_split_point() {
+        let stream = b"data: {\"x\":1}\n\ndata: [DONE]\n\n";
+        for cut in 0..=stream.len() {
+            let mut s = SniffCore::new(true, b"usage", extract, done);
+            s.push(&stream[..cut]);
+            assert!(!s.ended() || cut >= stream.len() - 2, "cut {cut}");
+            s.push(&stream[cut..]);
+            s.finish();
+            assert!(s.ended(), "cut {cut}");
+            assert_eq!(s.events(), 2);
+        }
+        let mut s = SniffCore::new(true, b"usage", extract, done);
+        s.push(b"data: {\"x\":1}\n\n");
+        s.finish();
+        assert!(!s.ended());
+    }
+
+    #[test]
+    fn overlong_lines_are_checked_at_both_ends() {
+        let starts = |l: &[u8]| l.starts_with(b"data: {\"type\":\"end\"");
+        let ends = |l: &[u8]| l.ends_with(b"\"fin\":1}");
+        let mut big = b"data: {\"type\":\"end\",\"pad\":\"".to_vec();
+        big.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
+        big.extend_from_slice(b"\",\"fin\":1}\n\n");
+        for terminal in [starts as Terminal, ends as Terminal] {
+            for piece in [7usize, 1000, MAX_LINE_BYTES] {
+                let mut s = SniffCore::new(true, b"usage", extract, terminal);
+                for c in big.chunks(piece) {
+                    s.push(c);
+                }
+                s.finish();
+                assert!(s.ended(), "piece {piece}");
+                assert_eq!(s.events(), 1);
+            }
+        }
+    }
+
     #[test]
     fn finds_usage_at_every_split_point() {
         let stream = b"data: {\"x\":1}\n\ndata: {\"usage\":42}\r\n\r\ndata: [DONE]\n\n";
         for cut in 0..=stream.len() {
-            let mut s = SniffCore::new(true, b"usage", extract);
+            let mut s = SniffCore::new(true, b"usage", extract, done);
             s.push(&stream[..cut]);
             s.push(&stream[cut..]);
             s.finish();
@@ -133,7 +240,7 @@ mod tests {
 
     #[test]
     fn json_body_is_parsed_at_finish() {
-        let mut s = SniffCore::new(false, b"", extract);
+        let mut s = SniffCore::new(false, b"", extract, done);
         s.push(b"{\"usa");
         s.push(b"ge\":7}");
         s.finish();
@@ -142,7 +249,7 @@ mod tests {
 
     #[test]
     fn overlong_lines_are_skipped_not_buffered() {
-        let mut s = SniffCore::new(true, b"usage", extract);
+        let mut s = SniffCore::new(true, b"usage", extract, done);
         s.push(b"data: ");
         s.push(&vec![b'a'; MAX_LINE_BYTES + 10]);
         assert!(s.buf.is_empty());
