@@ -205,6 +205,7 @@ impl Session {
             headers: self.headers.clone(),
             forward_query: None,
             include_usage: false,
+            stream_options_span: shallow.stream_options_span,
             sse: true,
             codex_ready: shallow.store_false && !shallow.codex_refused,
             started: Instant::now(),
