@@ -1,7 +1,9 @@
 """How each agent is configured and run non-interactively against crossbar, and how its own
 JSON output is read back. Every run has a `timeout` and only loopback is reachable."""
 import json
+import re
 import subprocess
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +69,7 @@ def _last_json(text: str):
 AUTH_COMMAND = '\n[model_providers.crossbar.auth]\ncommand = "printenv"\nargs = ["CROSSBAR_API_KEY"]\n'
 
 
-def codex_config(gateway_url: str, model: str, backend: bool = False, extra: str = "", auth_command: bool = True) -> str:
+def codex_config(gateway_url: str, model: str, backend: bool = False, extra: str = "", auth_command: bool = True, websockets: bool = False) -> str:
     """Codex's config.toml for crossbar. With an auth command (as `crossbar setup codex` writes)
     Codex fetches crossbar's model catalog; with a bare `env_key` it never does, and falls back
     to generic metadata (no apply_patch tool)."""
@@ -90,13 +92,14 @@ wire_api = "responses"
 {'' if auth_command else 'env_key = "CROSSBAR_API_KEY"'}
 request_max_retries = 0
 stream_max_retries = 0
+{'supports_websockets = true' if websockets else ''}
 {AUTH_COMMAND if auth_command else ''}{extra}"""
 
 
-def run_codex(sandbox, gateway_url: str, model: str, prompt: str, backend: bool = False, extra_config: str = "", args=(), auth_command: bool = True) -> Run:
+def run_codex(sandbox, gateway_url: str, model: str, prompt: str, backend: bool = False, extra_config: str = "", args=(), auth_command: bool = True, websockets: bool = False) -> Run:
     codex_home = sandbox["home"] / ".codex"
     codex_home.mkdir(exist_ok=True)
-    (codex_home / "config.toml").write_text(codex_config(gateway_url, model, backend, extra_config, auth_command))
+    (codex_home / "config.toml").write_text(codex_config(gateway_url, model, backend, extra_config, auth_command, websockets))
     argv = [
         client_bin("codex"),
         "exec",
@@ -159,11 +162,11 @@ def opencode_config(gateway_url: str, model: str, wiring: str = "chat") -> dict:
     }
 
 
-def run_opencode(sandbox, gateway_url: str, model: str, prompt: str, wiring: str = "chat") -> Run:
+def run_opencode(sandbox, gateway_url: str, model: str, prompt: str, wiring: str = "chat", env_extra=None) -> Run:
     config = opencode_config(gateway_url, model, wiring)
     (sandbox["work"] / "opencode.json").write_text(json.dumps(config, indent=2))
     argv = [client_bin("opencode"), "run", "--pure", "-m", config["model"], "--format", "json", prompt]
-    r = _run(argv, sandbox)
+    r = _run(argv, sandbox, env_extra)
     r.events = _ndjson(r.stdout)
     return r
 
@@ -186,3 +189,13 @@ def run_gemini(sandbox, gateway_url: str, model: str, prompt: str) -> Run:
     doc = _last_json(r.stdout)
     r.events = [doc] if doc is not None else []
     return r
+
+
+# ---------------------------------------------------------------- crossbar
+
+
+def ws_responses(gateway) -> int:
+    """Responses crossbar has served over WebSocket (`crossbar_websocket_responses_total`)."""
+    text = urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10).read().decode()
+    m = re.search(r"^crossbar_websocket_responses_total (\d+)", text, re.M)
+    return int(m.group(1)) if m else 0

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import _binary, client_bin
-from runners import _last_json, _ndjson, _run, codex_items
+from runners import _last_json, _ndjson, _run, codex_items, ws_responses
 
 PROMPT = "Run the echo command with your shell tool, then tell me what it printed. mock:tool"
 MODEL = "via-anthropic"
@@ -31,6 +31,8 @@ def test_setup_codex_then_codex_runs(sandbox, gateway):
     out = setup(sandbox, gateway, "codex")
     assert "backup" in out, out
     assert 'approval_policy = "never"' in cfg.read_text()
+    assert "supports_websockets = true" in cfg.read_text()
+    before = ws_responses(gateway)
     backups = list(cfg.parent.glob("config.toml.crossbar-backup-*"))
     assert len(backups) == 1 and backups[0].read_text().startswith("# my settings")
     argv = [client_bin("codex"), "exec", "--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", PROMPT]
@@ -39,6 +41,7 @@ def test_setup_codex_then_codex_runs(sandbox, gateway):
     assert run.rc == 0, run.describe()
     assert any("mock-tool-ran" in (c.get("aggregated_output") or "") for c in codex_items(run, "command_execution")), run.describe()
     assert not any("fallback metadata" in i.get("message", "") for i in codex_items(run, "error")), run.describe()
+    assert ws_responses(gateway) - before >= 2, "the set-up Codex talks to crossbar over WebSocket"
 
 
 def test_setup_claude_code_then_claude_runs(sandbox, gateway):

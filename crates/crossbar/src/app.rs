@@ -35,6 +35,8 @@ pub struct AppState {
     pub admin_key: Option<Secret>,
     /// The dashboard's in-process state (sign-in failure counts).
     pub ui: crate::ui::UiState,
+    /// Open Responses WebSocket connections (per-key cap, drain on shutdown).
+    pub websockets: Arc<crate::ingress::websocket::Sockets>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             usage,
             admin_key,
             ui: crate::ui::UiState::default(),
+            websockets: Arc::default(),
             config,
         }))
     }

@@ -51,6 +51,7 @@ pub async fn run(
         tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
     }
     let kept = state.clone();
+    let sockets = state.websockets.clone();
     let router = app::router(state);
     // Accepted sockets send at once (no Nagle delay on small SSE frames), as upstream ones do.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -62,11 +63,20 @@ pub async fn run(
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!(?drain, "shutting down: draining in-flight requests");
+        // WebSocket connections are upgraded out of the server's sight: close the idle ones,
+        // and wait below for the busy ones to finish their response.
+        sockets.shut_down();
         let _ = tx.send(true);
     });
     let mut drained = rx.clone();
+    let sockets = kept.websockets.clone();
+    let served = async move {
+        server.await?;
+        sockets.drained().await;
+        anyhow::Ok(())
+    };
     tokio::select! {
-        r = server => r?,
+        r = served => r?,
         _ = async {
             let _ = drained.wait_for(|v| *v).await;
             tokio::time::sleep(drain).await;

@@ -64,6 +64,10 @@ pub struct Metrics {
     /// Admissions taken on this instance's counters because Redis did not answer in time.
     pub limit_fallbacks: Counter,
     pub usage: std::sync::Arc<crate::usage::UsageMetrics>,
+    /// Responses WebSocket connections open now.
+    pub websocket_connections: Gauge,
+    /// `response.create` frames that generated (each also a request and a usage record).
+    pub websocket_responses: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -126,8 +130,22 @@ impl Metrics {
             usage.write_failures.clone(),
         );
         registry.register("usage_written", "Usage records written to the store", usage.written.clone());
+        let websocket_connections = Gauge::default();
+        let websocket_responses = Counter::default();
+        registry.register(
+            "websocket_connections",
+            "Responses WebSocket connections open now",
+            websocket_connections.clone(),
+        );
+        registry.register(
+            "websocket_responses",
+            "Responses generated over WebSocket (response.create frames that generated)",
+            websocket_responses.clone(),
+        );
         Metrics {
             registry,
+            websocket_connections,
+            websocket_responses,
             requests,
             duration,
             first_byte,

@@ -27,6 +27,7 @@ mod record;
 mod schema;
 mod state;
 mod stream;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,9 +71,9 @@ impl Mock {
         Router::new()
             .route("/v1/chat/completions", post(openai_chat::handle))
             .route("/chat/completions", post(openai_chat::handle))
-            .route("/v1/responses", post(openai_responses::handle))
-            .route("/responses", post(openai_responses::handle))
-            .route("/backend-api/codex/responses", post(openai_responses::handle))
+            .route("/v1/responses", post(openai_responses::handle).get(websocket::upgrade))
+            .route("/responses", post(openai_responses::handle).get(websocket::upgrade))
+            .route("/backend-api/codex/responses", post(openai_responses::handle).get(websocket::upgrade))
             .route("/v1/messages", post(anthropic::messages))
             .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
             .route("/v1beta/models/{*call}", post(gemini::handle))

@@ -4,7 +4,9 @@
 //! - Codex: `config.toml` → `model_provider = "crossbar"`, `model`, and
 //!   `[model_providers.crossbar]` with `base_url = <url>/v1`, `wire_api = "responses"` and an
 //!   `auth` command printing the key (an auth command, unlike `env_key`, makes Codex fetch
-//!   crossbar's model catalog, so it knows context windows and declares `apply_patch`).
+//!   crossbar's model catalog, so it knows context windows and declares `apply_patch`), and
+//!   `supports_websockets = true` (Responses over WebSocket; a gateway with it off answers
+//!   426 and Codex stays on HTTP).
 //! - Claude Code: `settings.json` → `env.ANTHROPIC_BASE_URL`, `ANTHROPIC_AUTH_TOKEN`,
 //!   `ANTHROPIC_MODEL`, `ANTHROPIC_DEFAULT_HAIKU_MODEL`.
 //! - OpenCode: `opencode.json` → provider `crossbar` (`@ai-sdk/openai-compatible`, Chat
@@ -117,6 +119,7 @@ pub fn codex_toml(before: &str, o: &Options) -> Result<String, String> {
     provider["name"] = value("crossbar");
     provider["base_url"] = value(format!("{}/v1", o.url));
     provider["wire_api"] = value("responses");
+    provider["supports_websockets"] = value(true);
     let mut auth = Table::new();
     auth["command"] = value("printf");
     let mut args = Array::new();
@@ -214,6 +217,7 @@ mod tests {
         assert_eq!(p["base_url"].as_str(), Some("http://127.0.0.1:4141/v1"));
         assert!(p.get("env_key").is_none(), "auth command and env_key cannot be combined");
         assert_eq!(p["auth"]["args"][1].as_str(), Some("k1"));
+        assert_eq!(p["supports_websockets"].as_bool(), Some(true));
         assert_eq!(v["model_providers"]["other"]["name"].as_str(), Some("x"));
         assert!(after.starts_with("# mine"));
         assert!(codex_toml("not = [toml", &opts()).is_err());

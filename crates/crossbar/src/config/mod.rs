@@ -49,6 +49,12 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     pub data_dir: PathBuf,
     pub allow_private_media_fetch: bool,
+    /// Responses over WebSocket (`GET …/responses` upgrades); off: the upgrade is answered 426.
+    pub websocket: bool,
+    /// Longest wait for the next `response.create` on an idle socket.
+    pub websocket_idle: Duration,
+    /// Open sockets one key may hold (the whole instance in no-auth mode).
+    pub websocket_max_per_key: usize,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +71,9 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(30),
             data_dir: defaults::data_dir(),
             allow_private_media_fetch: false,
+            websocket: true,
+            websocket_idle: Duration::from_secs(300),
+            websocket_max_per_key: 16,
         }
     }
 }

@@ -105,6 +105,13 @@ pub struct RawServer {
     /// Let the media fetcher (remote images inlined for Gemini) reach internal addresses.
     /// For local testing only; default false.
     pub allow_private_media_fetch: Option<bool>,
+    /// Responses over WebSocket on `GET /v1/responses` and `/backend-api/codex/responses`
+    /// (default true; false answers the upgrade 426, so clients use HTTP).
+    pub websocket: Option<bool>,
+    /// Seconds an open socket may wait for its next `response.create` (default 300).
+    pub websocket_idle_secs: Option<u64>,
+    /// Open sockets per key (default 16).
+    pub websocket_max_per_key: Option<u64>,
     /// Where crossbar keeps its state (the gateway key for opaque envelopes, later the database).
     pub data_dir: Option<String>,
 }

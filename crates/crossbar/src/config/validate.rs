@@ -277,6 +277,11 @@ fn server(cx: &mut Ctx, raw: &RawConfig) -> ServerConfig {
     s.client_body_timeout = secs(r.client_body_timeout_secs, s.client_body_timeout);
     s.drain_timeout = secs(r.drain_timeout_secs, s.drain_timeout);
     s.allow_private_media_fetch = r.allow_private_media_fetch.unwrap_or(false);
+    s.websocket = r.websocket.unwrap_or(true);
+    s.websocket_idle = secs(r.websocket_idle_secs, s.websocket_idle);
+    if let Some(n) = r.websocket_max_per_key.filter(|n| *n > 0) {
+        s.websocket_max_per_key = usize::try_from(n).unwrap_or(usize::MAX);
+    }
     if let Some(d) = &r.data_dir {
         s.data_dir = PathBuf::from(d);
     }

@@ -55,7 +55,7 @@ fn reasoning_levels() -> Value {
 }
 
 /// One Codex `ModelInfo` for a listed model.
-pub(super) fn entry(l: &Listed, priority: usize) -> Value {
+pub(super) fn entry(l: &Listed, priority: usize, websocket: bool) -> Value {
     let context = l.info.as_ref().and_then(|i| i.context_window).unwrap_or(DEFAULT_CONTEXT_WINDOW);
     json!({
         "slug": l.id,
@@ -80,12 +80,15 @@ pub(super) fn entry(l: &Listed, priority: usize) -> Value {
         "input_modalities": ["text", "image"],
         "supports_search_tool": false,
         "use_responses_lite": false,
+        // Every route is served over WebSocket (bridged) when it is on.
+        "prefer_websockets": websocket,
     })
 }
 
 pub async fn catalog(State(state): State<Arc<AppState>>) -> Response {
     let listed = collect(&state).await;
-    let models: Vec<Value> = listed.iter().enumerate().map(|(i, l)| entry(l, i + 1)).collect();
+    let models: Vec<Value> =
+        listed.iter().enumerate().map(|(i, l)| entry(l, i + 1, state.config.server.websocket)).collect();
     let body = json!({ "models": models });
     let text = body.to_string();
     let mut resp = (StatusCode::OK, Json(body)).into_response();

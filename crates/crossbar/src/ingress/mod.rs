@@ -11,6 +11,7 @@ mod health;
 mod models;
 mod openai;
 pub mod reply;
+pub mod websocket;
 
 use crate::app::AppState;
 use crate::pipeline::{self, Endpoint, Inbound};
@@ -26,12 +27,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn routes() -> Router<Arc<AppState>> {
+    let responses = || post(openai::responses).get(websocket::upgrade);
     Router::new()
         .route("/v1/chat/completions", post(openai::chat))
         .route("/chat/completions", post(openai::chat))
-        .route("/v1/responses", post(openai::responses))
-        .route("/responses", post(openai::responses))
-        .route("/backend-api/codex/responses", post(openai::responses))
+        .route("/v1/responses", responses())
+        .route("/responses", responses())
+        .route("/backend-api/codex/responses", responses())
         .route("/backend-api/codex/models", get(codex_models::catalog))
         .route("/v1/responses/compact", post(openai::responses_compact))
         .route("/responses/compact", post(openai::responses_compact))

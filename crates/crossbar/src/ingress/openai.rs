@@ -32,7 +32,7 @@ pub async fn responses_compact(State(state): State<Arc<AppState>>, req: Request)
 /// `x-codex-turn-state` to answer with: Codex echoes the server's value on later requests of
 /// the same turn (sticky routing). The client's value is echoed; a Codex request without one
 /// (any `x-codex-*` header) gets a fresh one.
-fn codex_turn_state(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(super) fn codex_turn_state(headers: &HeaderMap) -> Option<HeaderValue> {
     if let Some(v) = headers.get("x-codex-turn-state") {
         return Some(v.clone());
     }

@@ -1,0 +1,201 @@
+//! OpenAI Responses over WebSocket: `GET /v1/responses` (also `/responses`,
+//! `/backend-api/codex/responses`) upgraded to a socket.
+//!
+//! The client sends text frames `{"type":"response.create", …the POST body…}`, with
+//! `previous_response_id` and only the new input, or the whole input; `"generate": false` is a
+//! prewarm. Each generating frame is answered by the HTTP path itself (`openai_responses::handle`
+//! on the assembled body, streamed), one Responses event per text frame, so directives, faults
+//! and the Codex backend's rules hold as they do over HTTP. The socket remembers its own
+//! responses (input so far plus output items, by response id); an unknown
+//! `previous_response_id` is answered with the wrapped error
+//! `{"type":"error","status":400,"error":{"code":"previous_response_not_found",…}}`, as is any
+//! HTTP error (`{"type":"error","status":S,"error":{…}}`). `mock:drop` cuts the socket without
+//! a close frame. Each frame is recorded (method `GET`, the frame as the body).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+
+use crate::{Incoming, Mock};
+
+pub async fn upgrade(State(mock): State<Mock>, uri: Uri, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| session(socket, mock, uri, headers))
+}
+
+async fn session(mut socket: WebSocket, mock: Mock, uri: Uri, headers: HeaderMap) {
+    // Response id → the whole conversation after it (input so far + its output items).
+    let mut known: HashMap<String, Vec<Value>> = HashMap::new();
+    while let Some(Ok(msg)) = socket.recv().await {
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Close(_) => return,
+            _ => continue,
+        };
+        record(&mock, &uri, &headers, Bytes::copy_from_slice(text.as_bytes()));
+        let (body, input) = match create(&mock, &mut known, text.as_str()) {
+            Ok(Create::Prewarm(frames)) => {
+                for f in frames {
+                    if !send(&mut socket, &f).await {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Ok(Create::Generate(body, input)) => (body, input),
+            Err(e) => {
+                if !send(&mut socket, &e).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let inc = Incoming {
+            path: uri.path().to_owned(),
+            headers: headers.clone(),
+            query: uri.query().map(str::to_owned),
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            mock: mock.clone(),
+        };
+        let res = crate::openai_responses::handle(inc).await;
+        if !res.status().is_success() {
+            let status = res.status().as_u16();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap_or_default();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let error = match body.get("error") {
+                Some(e) if e.is_object() => e.clone(),
+                _ => {
+                    json!({"message": body.get("detail").cloned().unwrap_or(body.clone()), "type": "invalid_request_error"})
+                }
+            };
+            if !send(&mut socket, &json!({"type": "error", "status": status, "error": error})).await {
+                return;
+            }
+            continue;
+        }
+        if !relay(&mut socket, res.into_body(), input, &mut known).await {
+            // A cut stream (`mock:drop`) or a gone client: the socket ends without a close frame.
+            return;
+        }
+    }
+}
+
+enum Create {
+    /// A generating request: the body for the HTTP path, and the whole input it carries.
+    Generate(Value, Vec<Value>),
+    /// `generate: false`: the frames to answer with.
+    Prewarm(Vec<Value>),
+}
+
+/// Read one client frame; `Err` is the wrapped error frame to answer with.
+fn create(mock: &Mock, known: &mut HashMap<String, Vec<Value>>, text: &str) -> Result<Create, Value> {
+    let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(text) else {
+        return Err(wrapped(400, "invalid_request_error", None, "the frame is not a JSON object"));
+    };
+    if body.remove("type").as_ref().and_then(Value::as_str) != Some("response.create") {
+        return Err(wrapped(400, "invalid_request_error", None, "expected a `response.create` frame"));
+    }
+    let generate = body.remove("generate") != Some(Value::Bool(false));
+    let mut input = match body.remove("input") {
+        Some(Value::Array(items)) => items,
+        Some(Value::String(s)) => vec![json!({"type": "message", "role": "user", "content": s})],
+        _ => Vec::new(),
+    };
+    if let Some(prev) = body.remove("previous_response_id") {
+        let prev = prev.as_str().unwrap_or_default();
+        let Some(before) = known.get(prev) else {
+            return Err(wrapped(
+                400,
+                "invalid_request_error",
+                Some("previous_response_not_found"),
+                &format!("Previous response with id '{prev}' not found."),
+            ));
+        };
+        let mut all = before.clone();
+        all.append(&mut input);
+        input = all;
+    }
+    if !generate {
+        let id = format!("resp_mockwarm{:x}", mock.next_id());
+        known.insert(id.clone(), input);
+        let response = |status: &str| {
+            json!({"id": id, "object": "response", "status": status, "model": body.get("model").cloned().unwrap_or(Value::Null),
+                   "output": [], "usage": null})
+        };
+        return Ok(Create::Prewarm(vec![
+            json!({"type": "response.created", "sequence_number": 0, "response": response("in_progress")}),
+            json!({"type": "response.completed", "sequence_number": 1, "response": response("completed")}),
+        ]));
+    }
+    body.insert("input".into(), Value::Array(input.clone()));
+    body.insert("stream".into(), Value::Bool(true));
+    Ok(Create::Generate(Value::Object(body), input))
+}
+
+fn wrapped(status: u16, ty: &str, code: Option<&str>, message: &str) -> Value {
+    let mut error = Map::new();
+    error.insert("type".into(), json!(ty));
+    error.insert("code".into(), code.map_or(Value::Null, |c| json!(c)));
+    error.insert("message".into(), json!(message));
+    if code == Some("previous_response_not_found") {
+        error.insert("param".into(), json!("previous_response_id"));
+    }
+    json!({"type": "error", "status": status, "error": error})
+}
+
+/// Send the SSE body's events as text frames; remember the completed response. `false` when
+/// the body broke or the client is gone.
+async fn relay(socket: &mut WebSocket, body: Body, input: Vec<Value>, known: &mut HashMap<String, Vec<Value>>) -> bool {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut input = Some(input);
+    loop {
+        while let Some(end) = find(&buf, b"\n\n") {
+            let event = buf.split_to(end + 2);
+            let Some(data) = data_of(&event) else { continue };
+            if data["type"] == "response.completed" {
+                if let (Some(id), Some(mut all)) = (data["response"]["id"].as_str(), input.take()) {
+                    all.extend(data["response"]["output"].as_array().cloned().unwrap_or_default());
+                    known.insert(id.to_owned(), all);
+                }
+            }
+            if !send(socket, &data).await {
+                return false;
+            }
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(_)) => return false,
+            None => return true,
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn data_of(event: &[u8]) -> Option<Value> {
+    let text = std::str::from_utf8(event).ok()?;
+    let data = text.lines().find_map(|l| l.strip_prefix("data: "))?;
+    serde_json::from_str(data).ok()
+}
+
+async fn send(socket: &mut WebSocket, v: &Value) -> bool {
+    socket.send(Message::Text(v.to_string().into())).await.is_ok()
+}
+
+fn record(mock: &Mock, uri: &Uri, headers: &HeaderMap, frame: Bytes) {
+    let mut req = axum::http::Request::new(());
+    *req.method_mut() = Method::GET;
+    *req.uri_mut() = uri.clone();
+    *req.headers_mut() = headers.clone();
+    let (parts, ()) = req.into_parts();
+    mock.inner.log.push(&parts, &frame);
+}
