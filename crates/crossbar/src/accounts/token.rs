@@ -105,7 +105,8 @@ impl AccountHandle {
     async fn refresh_locked(&self, a: &mut Account) -> Result<(), KeyError> {
         // Another gateway on this file (or a second instance) may have refreshed this login
         // already: refresh tokens rotate, so ours may be spent. Take its tokens if they are fresh.
-        if self.adopt_stored(a) && a.expires_at.is_some_and(|t| t > crate::pipeline::unix_now() + REFRESH_MARGIN) {
+        if self.adopt_stored(a).await && a.expires_at.is_some_and(|t| t > crate::pipeline::unix_now() + REFRESH_MARGIN)
+        {
             return Ok(());
         }
         let body = serde_json::json!({
@@ -120,7 +121,7 @@ impl AccountHandle {
             Err(_) => return Err(KeyError::Account(format!("account {}: the token endpoint is unreachable", a.id))),
         };
         let status = resp.status().as_u16();
-        if (status == 400 || status == 401) && self.adopt_stored(a) {
+        if (status == 400 || status == 401) && self.adopt_stored(a).await {
             // Refused because another process rotated it meanwhile: use what it stored.
             return Ok(());
         }
@@ -128,7 +129,7 @@ impl AccountHandle {
             a.disabled = true;
             a.last_error = Some(format!("refresh token refused (HTTP {status}); re-import the account"));
             tracing::warn!(account = %a.id, status, "refresh token refused; account disabled");
-            self.persist(a);
+            self.persist(a).await;
             return Err(KeyError::Account(format!("account {}: refresh token refused", a.id)));
         }
         #[derive(serde::Deserialize)]
@@ -153,14 +154,16 @@ impl AccountHandle {
         }
         a.last_refresh = Some(now);
         a.last_error = None;
-        self.persist(a);
+        self.persist(a).await;
         Ok(())
     }
 
     /// Take the tokens stored for this same login when another process has refreshed them
     /// since (a different refresh token, not disabled). True when it did.
-    fn adopt_stored(&self, a: &mut Account) -> bool {
-        let Ok(all) = self.store.load() else { return false };
+    async fn adopt_stored(&self, a: &mut Account) -> bool {
+        // Reading and opening the sealed file is blocking work: off the runtime's threads.
+        let store = self.store.clone();
+        let Ok(Ok(all)) = tokio::task::spawn_blocking(move || store.load()).await else { return false };
         let Some(s) = all.into_iter().find(|x| x.id == a.id && x.imported_at == a.imported_at) else { return false };
         if s.disabled || s.refresh_token == a.refresh_token {
             return false;
@@ -194,23 +197,50 @@ impl AccountHandle {
         let last = self.windows_saved.load(std::sync::atomic::Ordering::Relaxed);
         if exhausted || now >= last + WINDOWS_SAVE_SECS {
             self.windows_saved.store(now, std::sync::atomic::Ordering::Relaxed);
-            self.persist(&a);
+            self.persist_windows(&a);
         }
     }
 
     /// Write this account back into the file (others as they are on disk). Not when the file
     /// holds a newer login of it, or none (removed): those win over this handle.
-    fn persist(&self, a: &Account) {
-        let Ok(_g) = super::store::FILE_LOCK.lock() else { return };
-        let result = self.store.load().and_then(|mut all| {
-            match all.iter_mut().find(|x| x.id == a.id) {
-                Some(x) if x.imported_at == a.imported_at => *x = a.clone(),
-                _ => return Ok(()),
-            }
-            self.store.save(&all)
-        });
-        if let Err(e) = result {
-            tracing::warn!(account = %a.id, error = %e, "cannot save the account file");
+    /// Write this account (tokens, state) to the sealed file, off the runtime's threads; the
+    /// caller holds the account's lock, so writes of one account never overtake each other.
+    async fn persist(&self, a: &Account) {
+        let (store, a) = (self.store.clone(), a.clone());
+        let id = a.id.clone();
+        let written = tokio::task::spawn_blocking(move || save(&store, &a, |stored, a| *stored = a.clone())).await;
+        if let Ok(Err(e)) | Err(e) = written.map_err(anyhow::Error::from) {
+            tracing::warn!(account = %id, error = %e, "cannot save the account file");
         }
     }
+
+    /// Write only the usage windows and last error (they change on every answer), in the
+    /// background: never the tokens, so a late write cannot undo a refresh.
+    fn persist_windows(&self, a: &Account) {
+        let (store, a) = (self.store.clone(), a.clone());
+        let write = move || {
+            let r = save(&store, &a, |stored, a| {
+                stored.windows = a.windows.clone();
+                stored.last_error = a.last_error.clone();
+            });
+            if let Err(e) = r {
+                tracing::warn!(account = %a.id, error = %e, "cannot save the account file");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(write)),
+            Err(_) => write(),
+        }
+    }
+}
+
+/// Load the sealed file, apply `update` to this import of `a`'s account, save (under the file lock).
+fn save(store: &Store, a: &Account, update: impl FnOnce(&mut Account, &Account)) -> anyhow::Result<()> {
+    let _g = super::store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
+    let mut all = store.load()?;
+    match all.iter_mut().find(|x| x.id == a.id) {
+        Some(x) if x.imported_at == a.imported_at => update(x, a),
+        _ => return Ok(()),
+    }
+    store.save(&all)
 }

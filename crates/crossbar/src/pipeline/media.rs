@@ -2,18 +2,24 @@
 //!
 //! Gemini cannot read an arbitrary `https://` image URL, so before a request is encoded for a
 //! Gemini upstream, crossbar fetches each remote image or PDF itself and inlines it as base64.
-//! The fetch is bounded (size, time, content type), follows no redirects, and never reaches a
-//! loopback, private, link-local or otherwise internal address: the host is resolved first,
-//! every address checked, and the connection pinned to a checked address (no DNS rebinding).
+//! The fetches are bounded — in count (`MAX_FETCHES`), size (`MAX_MEDIA_BYTES` each,
+//! `MAX_TOTAL_BYTES` in all) and time (`FETCH_TIMEOUT` each, `TOTAL_TIMEOUT` in all) — follow
+//! no redirects, and never reach a loopback, private, link-local or otherwise internal address:
+//! one shared client per policy resolves through `CheckedResolver`, which checks every address
+//! a name resolves to before the connection is made to one of them (no DNS rebinding).
 //! Other upstreams take URLs as they are, so nothing is fetched for them.
 
 use base64::Engine;
 use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, MediaSource, Part, Request};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub const MAX_MEDIA_BYTES: usize = 20 * 1024 * 1024;
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// All the media of one request together.
+pub const MAX_TOTAL_BYTES: usize = 64 * 1024 * 1024;
+pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_FETCHES: usize = 32;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +30,17 @@ pub struct MediaPolicy {
 
 /// Replace every remote `Image`/`File` URL in `req` by its inlined bytes.
 pub async fn inline_remote_media(req: &mut Request, policy: MediaPolicy) -> Result<(), ErrorInfo> {
+    match tokio::time::timeout(TOTAL_TIMEOUT, inline_all(req, policy)).await {
+        Ok(r) => r,
+        Err(_) => {
+            Err(bad(format!("fetching the request's remote media took longer than {} s", TOTAL_TIMEOUT.as_secs())))
+        }
+    }
+}
+
+async fn inline_all(req: &mut Request, policy: MediaPolicy) -> Result<(), ErrorInfo> {
     let mut fetched = 0;
+    let mut total = 0usize;
     for msg in &mut req.messages {
         for part in &mut msg.parts {
             let sources: Vec<&mut MediaSource> = match part {
@@ -49,6 +65,13 @@ pub async fn inline_remote_media(req: &mut Request, policy: MediaPolicy) -> Resu
                     return Err(bad(format!("more than {MAX_FETCHES} remote media URLs in one request")));
                 }
                 let (media_type, bytes) = fetch(url, policy).await?;
+                total += bytes.len();
+                if total > MAX_TOTAL_BYTES {
+                    return Err(bad(format!(
+                        "the request's remote media are larger than {} MiB in all",
+                        MAX_TOTAL_BYTES / (1024 * 1024)
+                    )));
+                }
                 *source =
                     MediaSource::Base64 { media_type, data: base64::engine::general_purpose::STANDARD.encode(bytes) };
             }
@@ -63,35 +86,72 @@ fn bad(message: String) -> ErrorInfo {
     e
 }
 
+/// Resolves a host and refuses it when any of its addresses is internal (unless allowed).
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().trim_matches(['[', ']']).to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} has no address").into());
+            }
+            if !allow_private {
+                if let Some(a) = addrs.iter().find(|a| is_internal(a.ip())) {
+                    return Err(format!("it resolves to an internal address ({})", a.ip()).into());
+                }
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// The one media client of a policy (connections pooled across requests).
+fn client(policy: MediaPolicy) -> Result<reqwest::Client, ErrorInfo> {
+    static CLIENTS: OnceLock<[Result<reqwest::Client, String>; 2]> = OnceLock::new();
+    let build = |allow_private| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FETCH_TIMEOUT)
+            .dns_resolver(Arc::new(CheckedResolver { allow_private }))
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let clients = CLIENTS.get_or_init(|| [build(false), build(true)]);
+    clients[usize::from(policy.allow_private)].clone().map_err(|e| bad(format!("cannot fetch media: {e}")))
+}
+
 async fn fetch(url: &str, policy: MediaPolicy) -> Result<(String, Vec<u8>), ErrorInfo> {
     let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("media URL {url:?} is not valid: {e}")))?;
     let host = parsed.host_str().ok_or_else(|| bad(format!("media URL {url:?} has no host")))?.to_string();
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> =
-        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((host.trim_matches(['[', ']']), port)))
-            .await
-            .map_err(|_| bad(format!("resolving {host} timed out")))?
-            .map_err(|e| bad(format!("cannot resolve {host}: {e}")))?
-            .collect();
-    let Some(addr) = addrs.first().copied() else {
-        return Err(bad(format!("{host} has no address")));
-    };
-    if !policy.allow_private {
-        if let Some(a) = addrs.iter().find(|a| is_internal(a.ip())) {
-            return Err(bad(format!(
-                "refusing to fetch media from {host}: it resolves to an internal address ({})",
-                a.ip()
-            )));
+    // A literal address never goes through the resolver: check it here.
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        if !policy.allow_private && is_internal(ip) {
+            return Err(bad(format!("refusing to fetch media from {host}: it resolves to an internal address ({ip})")));
         }
     }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(FETCH_TIMEOUT)
-        .resolve(&host, addr)
-        .build()
-        .map_err(|e| bad(format!("cannot fetch media: {e}")))?;
-    let mut resp =
-        client.get(parsed).send().await.map_err(|e| bad(format!("cannot fetch {url}: {}", e.without_url())))?;
+    let mut resp = client(policy)?.get(parsed).send().await.map_err(|e| {
+        // The resolver's refusal sits somewhere down the error's chain.
+        let mut why = String::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why = s.to_string();
+            if why.contains("internal address") {
+                break;
+            }
+            source = s.source();
+        }
+        if why.contains("internal address") {
+            bad(format!("refusing to fetch media from {host}: {why}"))
+        } else {
+            bad(format!("cannot fetch {url}: {}", e.without_url()))
+        }
+    })?;
     if !resp.status().is_success() {
         return Err(bad(format!("fetching {url} returned HTTP {}", resp.status().as_u16())));
     }
@@ -183,5 +243,19 @@ mod tests {
         let e = inline_remote_media(&mut req, MediaPolicy { allow_private: false }).await.expect_err("refused");
         assert!(e.message.contains("internal address"), "{}", e.message);
         assert_eq!(e.status, 400);
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_are_refused_by_the_shared_client() {
+        let mut req = Request::default();
+        req.messages.push(crossbar_protocol::canonical::Message {
+            role: crossbar_protocol::canonical::Role::User,
+            parts: vec![Part::Image {
+                source: MediaSource::Url { url: "http://localhost:9/cat.png".into() },
+                detail: None,
+            }],
+        });
+        let e = inline_remote_media(&mut req, MediaPolicy { allow_private: false }).await.expect_err("refused");
+        assert!(e.message.contains("internal address"), "{}", e.message);
     }
 }
