@@ -308,3 +308,146 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RollupGroup, UsageRecord};
+
+    fn sqlite() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(None, dir.path()).expect("open");
+        (dir, store)
+    }
+
+    async fn postgres() -> Option<Store> {
+        use sqlx::Connection;
+        let base = std::env::var("CROSSBAR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let Ok(mut conn) = sqlx::PgConnection::connect(&base).await else {
+            let required = std::env::var("CROSSBAR_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(!required, "CROSSBAR_REQUIRE_SERVICES=1 but PostgreSQL ({base}) is down");
+            eprintln!("SKIPPED: PostgreSQL ({base}) is down");
+            return None;
+        };
+        let db = format!("cb_prices_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.expect("create database");
+        let (head, _) = base.rsplit_once('/').expect("url has a database");
+        Some(Store::open(Some(&format!("{head}/{db}")), std::path::Path::new(".")).expect("open"))
+    }
+
+    async fn drop_postgres(store: Store) {
+        use sqlx::Connection;
+        let db = store.label.rsplit('/').next().unwrap_or_default().to_string();
+        store.close().await;
+        let base = std::env::var("CROSSBAR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await;
+        }
+    }
+
+    fn rec(ts: i64, key: Option<&str>, upstream: Option<&str>, input: i64, cost: Option<f64>) -> UsageRecord {
+        UsageRecord {
+            ts,
+            key_id: key.map(str::to_string),
+            model: "alias".into(),
+            provider: Some("p".into()),
+            upstream_model: upstream.map(str::to_string),
+            protocol_in: "openai_chat",
+            input_tokens: Some(input),
+            output_tokens: Some(0),
+            cost_usd: cost,
+            status: 200,
+            ..UsageRecord::default()
+        }
+    }
+
+    async fn prices_round_trip_on(store: Store) {
+        let row = ModelInfo {
+            context_window: Some(1_000_000),
+            input_price: Some(3.0),
+            output_price: Some(15.0),
+            cache_write_price: Some(3.75),
+            long_context: Some(LongContext {
+                above_tokens: 200_000,
+                input: Some(6.0),
+                output: Some(22.5),
+                cache_read: None,
+                cache_write: Some(7.5),
+            }),
+            ..ModelInfo::named("m1")
+        };
+        store.upsert_prices(std::slice::from_ref(&row), "litellm").await.expect("upsert");
+        let changed = ModelInfo { input_price: Some(2.0), ..row.clone() };
+        store.upsert_prices(&[changed.clone(), ModelInfo::named("m0")], "models.dev").await.expect("upsert");
+        let loaded = store.load_prices().await.expect("load");
+        assert_eq!(loaded, vec![(ModelInfo::named("m0"), "models.dev".into()), (changed, "models.dev".into())]);
+    }
+
+    /// Re-pricing: a dry run writes nothing; applied, the rows, both rollups and the audit
+    /// agree; rows whose model has no price keep their cost.
+    async fn reprice_on(store: Store) {
+        let hour = 3_600_000;
+        store
+            .insert_usage(&[
+                rec(hour + 1, Some("k1"), Some("priced"), 1_000_000, Some(15.0)),
+                rec(hour + 2, Some("k2"), Some("priced"), 2_000_000, None),
+                rec(3 * hour, Some("k1"), Some("priced"), 1_000_000, Some(15.0)),
+                rec(3 * hour + 1, Some("k1"), Some("unknown"), 1_000_000, Some(4.0)),
+                rec(3 * hour + 2, None, None, 0, None),
+                rec(9 * hour, Some("k1"), Some("priced"), 1_000_000, Some(15.0)),
+            ])
+            .await
+            .expect("insert");
+        let price = |r: &PricedUsage| {
+            (r.upstream_model.as_deref() == Some("priced")).then(|| r.input.unwrap_or(0) as f64 * 5.0 / 1e6)
+        };
+        let dry = store.reprice(0, 5 * hour, false, price).await.expect("dry run");
+        let want = RepriceReport {
+            from: 0,
+            to: 5 * hour,
+            rows: 5,
+            changed: 3,
+            unpriced: 1,
+            old_total: 34.0,
+            new_total: 5.0 + 10.0 + 5.0 + 4.0,
+            applied: false,
+        };
+        assert_eq!(dry, want);
+        let before = store.rollup_totals(0, i64::MAX, None).await.expect("totals").cost_usd;
+        assert!((before - 49.0).abs() < 1e-9, "{before}");
+        assert!(store.reprice_audit().await.expect("audit").is_empty());
+
+        let done = store.reprice(0, 5 * hour, true, price).await.expect("apply");
+        assert_eq!(done, RepriceReport { applied: true, ..want });
+        let totals = store.rollup_totals(0, i64::MAX, None).await.expect("totals");
+        assert!((totals.cost_usd - (24.0 + 15.0)).abs() < 1e-9, "{totals:?}");
+        let by_key = store.rollup_groups(RollupGroup::Key, 0, i64::MAX, None).await.expect("groups");
+        let cost = |k: &str| by_key.iter().find(|(g, _)| g == k).map(|(_, t)| t.cost_usd);
+        assert_eq!((cost("k1"), cost("k2")), (Some(5.0 + 5.0 + 4.0 + 15.0), Some(10.0)));
+        let by_model = store.rollup_groups(RollupGroup::Model, 0, i64::MAX, None).await.expect("groups");
+        assert!((by_model[0].1.cost_usd - 39.0).abs() < 1e-9, "{by_model:?}");
+        let audit = store.reprice_audit().await.expect("audit");
+        assert_eq!(audit.len(), 1);
+        assert_eq!((audit[0].from, audit[0].to, audit[0].rows_changed), (0, 5 * hour, 3));
+        assert!((audit[0].old_total - 34.0).abs() < 1e-9 && (audit[0].new_total - 24.0).abs() < 1e-9);
+        // Again: nothing left to change.
+        assert_eq!(store.reprice(0, 5 * hour, true, price).await.expect("again").changed, 0);
+    }
+
+    #[tokio::test]
+    async fn prices_and_reprice_sqlite() {
+        let (_d, s) = sqlite();
+        prices_round_trip_on(s.clone()).await;
+        reprice_on(s).await;
+    }
+
+    #[tokio::test]
+    async fn prices_and_reprice_postgres() {
+        let Some(s) = postgres().await else { return };
+        prices_round_trip_on(s.clone()).await;
+        reprice_on(s.clone()).await;
+        drop_postgres(s).await;
+    }
+}
