@@ -281,3 +281,29 @@ targets = ["oa/gpt-9-preview", "mock/echo"]
     assert!(err.contains("\"mystery\" → oa/gpt-9-preview has no price"), "{err}");
     assert!(!err.contains("gpt-5 ") && !err.contains("echo"), "priced and mock targets are not flagged: {err}");
 }
+
+#[tokio::test]
+async fn another_instance_on_the_same_database_picks_an_update_up_without_a_restart() {
+    let db = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}?mode=rwc", db.path().join("shared.db").display());
+    let config =
+        format!("[storage]\nurl = {url:?}\nusage_flush_ms = 20\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n");
+    let a = Gateway::start_admin(&config, ADMIN).await;
+    let b = Gateway::start_admin(&config, ADMIN).await;
+    assert!(b.state.catalog.lookup("echo").is_none());
+    let file = json!({"models": [{"model": "echo", "input": 3.0, "output": 4.0}]}).to_string();
+    let (s, applied) = admin(&a, "POST", "/admin/prices/apply", Some(file)).await;
+    assert_eq!((s, applied["format"].as_str()), (200, Some("crossbar")), "{applied}");
+    // B polls the table's fingerprint every two seconds.
+    let mut priced = None;
+    for _ in 0..100 {
+        priced = b.state.catalog.lookup("echo").and_then(|i| i.input_price);
+        if priced.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(priced, Some(3.0), "the other instance reloaded within 10 s");
+    let (_, table) = admin(&b, "GET", "/admin/prices", None).await;
+    assert_eq!(row(&table, "echo").and_then(|r| r["source"].as_str()), Some("store"));
+}

@@ -1,7 +1,7 @@
 //! `/admin/prices…`: the price table in effect (`GET /admin/prices`, each row with its source:
 //! config, store or builtin), a price file's difference (`POST /admin/prices/preview`, the body
 //! is the file), loading it (`POST /admin/prices/apply`: written to the store and reloaded here
-//! at once; other instances reload within a minute), re-pricing recorded usage
+//! at once; other instances within two seconds), re-pricing recorded usage
 //! (`POST /admin/prices/reprice` with `{"from", "to", "apply"}`), and the re-pricings applied
 //! (`GET /admin/prices/reprices`).
 

@@ -1,6 +1,6 @@
 //! `crossbar prices …`: the price table in effect, loading a price file into the store, and
 //! re-pricing recorded usage, on the configured store directly (no running gateway needed;
-//! running gateways pick store prices up within a minute).
+//! running gateways pick store prices up within two seconds).
 
 use crate::catalog::{import, update, Catalog};
 use crate::cli::PricesCommand;

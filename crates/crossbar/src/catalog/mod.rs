@@ -4,7 +4,7 @@
 //!
 //! 1. `[[catalog]]` entries in the config;
 //! 2. prices loaded into the store (`crossbar prices update`, `/admin/prices/apply`; `import.rs`
-//!    reads LiteLLM's and models.dev's files), refreshed by running gateways (`refresh.rs`);
+//!    reads LiteLLM's and models.dev's files), followed by running gateways (`refresh.rs`);
 //! 3. the built-in table, `prices.json` embedded in the binary (`table.rs`).
 //!
 //! Lookup is by upstream model name: an exact entry wins (in any layer), else the longest

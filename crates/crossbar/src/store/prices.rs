@@ -113,6 +113,18 @@ impl Store {
             .collect())
     }
 
+    /// A cheap fingerprint of `model_prices` (row count and newest change), polled by running
+    /// gateways to reload only when an update was applied somewhere.
+    pub async fn prices_version(&self) -> Result<(i64, i64), StoreError> {
+        self.ready().await?;
+        let v: (i64, Option<i64>) = with_pool!(self, p => sqlx::query_as(
+            "SELECT COUNT(*), MAX(updated_at) FROM model_prices",
+        )
+        .fetch_one(p)
+        .await)?;
+        Ok((v.0, v.1.unwrap_or(0)))
+    }
+
     /// Insert or replace price rows (one transaction).
     pub async fn upsert_prices(&self, rows: &[ModelInfo], source: &str) -> Result<(), StoreError> {
         self.ready().await?;
