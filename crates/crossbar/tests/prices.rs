@@ -155,6 +155,31 @@ async fn the_dashboard_models_page_shows_each_price_source_and_flags_unpriced_mo
         "Opus 4.5's cache write, from the built-in table: {page}"
     );
     assert!(page.contains("1 served model(s) have no price"), "{page}");
+
+    // Paste a file: the preview lists what would change and writes nothing.
+    let token = page.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("csrf field");
+    let file =
+        json!({"echo": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "mode": "chat"}}).to_string();
+    let post = |form: Vec<(&'static str, String)>| {
+        client().post(format!("{}/ui/models/prices", gw.url)).header("origin", gw.url.as_str()).form(&form).send()
+    };
+    let r = post(vec![("file", file.clone())]).await.expect("post");
+    assert_eq!(r.status(), 403, "no CSRF token, no change");
+    let r = post(vec![("csrf", token.to_string()), ("file", "{}".into())]).await.expect("post");
+    assert_eq!(r.status(), 400);
+    let r = post(vec![("csrf", token.to_string()), ("file", file)]).await.expect("post");
+    assert_eq!(r.status(), 200);
+    let preview = r.text().await.expect("page");
+    assert!(preview.contains("1 model(s) would change") && preview.contains("no price"), "{preview}");
+    assert!(gw.state.catalog.lookup("echo").is_none(), "a preview writes nothing");
+    // Apply carries exactly the previewed rows.
+    let rows = preview.split("name=\"file\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("rows field");
+    let rows = rows.replace("&quot;", "\"").replace("&amp;", "&");
+    let r = post(vec![("csrf", token.to_string()), ("apply", "1".into()), ("file", rows)]).await.expect("post");
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    assert_eq!(gw.state.catalog.lookup("echo").and_then(|i| i.output_price), Some(2.0));
+    let page = client().get(format!("{}/ui/models", gw.url)).send().await.expect("get").text().await.expect("text");
+    assert!(!page.contains("have no price") && page.contains("store"), "{page}");
 }
 
 fn crossbar(cfg: &std::path::Path, args: &[&str]) -> (bool, String, String) {

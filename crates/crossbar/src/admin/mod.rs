@@ -13,7 +13,7 @@
 pub mod cli;
 pub(crate) mod deployments;
 pub(crate) mod keys;
-pub(crate) mod prices;
+pub mod prices;
 pub mod prices_cli;
 mod usage;
 

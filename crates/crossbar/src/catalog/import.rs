@@ -183,6 +183,29 @@ fn crossbar(models: &[Value]) -> Result<Vec<ModelInfo>, String> {
     Ok(out)
 }
 
+/// `rows` in crossbar's own file shape (what `parse` reads back as the same rows).
+pub fn to_crossbar(rows: &[ModelInfo]) -> String {
+    let models: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::json!({
+                "model": r.model,
+                "context_window": r.context_window,
+                "max_output_tokens": r.max_output_tokens,
+                "input": r.input_price,
+                "output": r.output_price,
+                "cache_read": r.cached_input_price,
+                "cache_write": r.cache_write_price,
+            });
+            if let Some(l) = &r.long_context {
+                v["long_context"] = serde_json::to_value(l).unwrap_or(Value::Null);
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({ "models": models }).to_string()
+}
+
 /// One price (or limit) that changes: its name, the value in effect and the new one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
@@ -305,6 +328,13 @@ mod tests {
         assert_eq!((gpt5.input_price, gpt5.max_output_tokens), (Some(1.25), Some(128_000)));
         let pro = rows.iter().find(|r| r.model == "gemini-2.5-pro").expect("pro");
         assert_eq!(pro.long_context.as_ref().map(|t| (t.above_tokens, t.output)), Some((200_000, Some(15.0))));
+    }
+
+    #[test]
+    fn crossbar_rows_read_back_as_themselves() {
+        let (_, rows) = parse(include_str!("prices.json")).expect("prices.json is an import file too");
+        let (format, again) = parse(&to_crossbar(&rows)).expect("parses");
+        assert_eq!((format, again), (Format::Crossbar, rows));
     }
 
     #[test]

@@ -65,5 +65,6 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
             } }
         }
     };
+    let body = html! { (body) (super::prices::form(&v)) };
     layout::page(&v, "/ui/models", "Models & prices", body).into_response()
 }
