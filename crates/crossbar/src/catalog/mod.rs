@@ -258,8 +258,13 @@ mod tests {
         );
         assert_eq!(prices(&c, "gemini-2.5-flash"), (0.30, 2.50, Some(0.03), None));
         assert_eq!(prices(&c, "gemini-3-pro-preview"), (2.0, 12.0, Some(0.20), None));
+        // Newer Claude generations are not priced like an older row of their family.
+        assert_eq!(prices(&c, "claude-opus-5-5"), (4.0, 20.0, Some(0.20), Some(5.0)));
+        assert_eq!(prices(&c, "claude-opus-5"), (5.0, 25.0, Some(0.50), Some(6.25)));
+        assert_eq!(prices(&c, "claude-sonnet-5"), (2.0, 10.0, Some(0.20), Some(2.5)));
         // A family the table does not know is unpriced, not priced like a neighbour.
         assert!(c.lookup("claude-opus-4-9").is_none());
+        assert!(c.lookup("claude-opus-5-7").is_none());
         assert!(c.lookup("gpt-5.9").is_none());
         assert!(c.lookup("llama3").is_none());
     }
