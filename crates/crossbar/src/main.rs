@@ -11,8 +11,9 @@ fn main() -> ExitCode {
             Ok(c) => {
                 for (alias, provider, model) in crossbar::catalog::unpriced_targets(&c) {
                     eprintln!(
-                        "warning: model {alias:?} → {provider}/{model} has no price (built-in table or [[catalog]]): \
-                         its requests are recorded without a cost and budgets cannot count them"
+                        "warning: model {alias:?} → {provider}/{model} has no price in the built-in table or \
+                         [[catalog]]: its requests are recorded without a cost and budgets cannot count them \
+                         (add a [[catalog]] entry, or load prices with `crossbar prices update`)"
                     );
                 }
                 println!("{}: ok ({} providers, {} models)", file.display(), c.providers.len(), c.models.len());

@@ -68,7 +68,7 @@ fn count(v: Option<&Value>) -> Option<u64> {
 
 /// USD per token → USD per million, rounded to 1e-9 (so 5e-6 is 5, not 4.999…).
 fn per_million(v: Option<&Value>) -> Option<f64> {
-    num(v).map(|p| (p * 1e6 * 1e9).round() / 1e9)
+    num(v).map(|p| (p * 1e6 * 1e9).round() / 1e9).filter(|p| p.is_finite())
 }
 
 fn litellm(top: &Map<String, Value>) -> Vec<ModelInfo> {
@@ -343,6 +343,11 @@ mod tests {
         assert!(parse("{\"a\": 1}").is_err());
         assert!(parse("not json").is_err());
         assert!(parse("{\"models\": [{\"input\": 1}]}").is_err());
+        // Prices that are not numbers, negative or overflow are no price (the row is left out).
+        let odd = r#"{"a": {"input_cost_per_token": 1e300, "output_cost_per_token": 1e-6, "mode": "chat"},
+                      "b": {"input_cost_per_token": -1e-6, "output_cost_per_token": 1e-6, "mode": "chat"},
+                      "c": {"input_cost_per_token": "1", "output_cost_per_token": 1e-6, "mode": "chat"}}"#;
+        assert_eq!(parse(odd).map(|(_, rows)| rows.len()), Ok(0));
     }
 
     #[test]
