@@ -124,6 +124,13 @@ impl AppState {
     pub async fn ready(&self) -> anyhow::Result<()> {
         self.store.ready().await.map_err(|e| anyhow::anyhow!("{} ({})", e, self.store.label))?;
         self.limiter.ready().await.map_err(|e| anyhow::anyhow!("redis: {e}"))?;
+        match crate::catalog::refresh::load(&self.catalog, &self.store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "prices: the store's prices override the built-in table"),
+            Err(e) => {
+                tracing::warn!(error = %e, "prices: the store's prices could not be read; using the built-in table")
+            }
+        }
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `keys …`, `usage`, `mock-upstream`, `setup`,
-//! `doctor`, `accounts`.
+//! `doctor`, `accounts`, `prices`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,6 +44,14 @@ pub enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Model prices: the table in effect, updates from LiteLLM or models.dev files, re-pricing.
+    Prices {
+        /// TOML config file (for `[storage]`, the data directory and `[[catalog]]`).
+        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: PricesCommand,
     },
     /// Usage and cost totals from the configured store, as a table.
     Usage {
@@ -167,4 +175,35 @@ pub struct LimitArgs {
     /// Expiry date (YYYY-MM-DD, UTC) or unix time.
     #[arg(long)]
     pub expires: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// The prices in effect (config, store and built-in rows), with each row's source.
+    List,
+    /// Load a price file (LiteLLM's model_prices_and_context_window.json, models.dev's api.json,
+    /// or crossbar's prices.json shape) into the store. Prints what would change; writes only
+    /// with --apply.
+    Update {
+        /// The price file.
+        #[arg(long = "from")]
+        file: PathBuf,
+        /// Write the changes (without it, nothing changes).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Recompute the cost of recorded usage in a period with the prices now. Prints the totals
+    /// before and after; writes (and records an audit row) only with --apply.
+    Reprice {
+        /// From this date (YYYY-MM-DD, UTC) or unix time.
+        #[arg(long)]
+        from: String,
+        /// Up to (not including) this date.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        apply: bool,
+    },
+    /// The re-pricings applied so far.
+    History,
 }

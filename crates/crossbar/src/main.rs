@@ -9,6 +9,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
+                for (alias, provider, model) in crossbar::catalog::unpriced_targets(&c) {
+                    eprintln!(
+                        "warning: model {alias:?} → {provider}/{model} has no price in the built-in table or \
+                         [[catalog]]: its requests are recorded without a cost and budgets cannot count them \
+                         (add a [[catalog]] entry, or load prices with `crossbar prices update`)"
+                    );
+                }
                 println!("{}: ok ({} providers, {} models)", file.display(), c.providers.len(), c.models.len());
                 ExitCode::SUCCESS
             }
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Keys { config, command } => run(crossbar::admin::cli::keys(config, command)),
+        Command::Prices { config, command } => run(crossbar::admin::prices_cli::prices(config, command)),
         Command::Usage { config, group_by, from, to, key } => {
             run(crossbar::admin::cli::usage(config, &group_by, from, to, key))
         }

@@ -47,6 +47,7 @@ pub async fn run(
     if !state.config.routing.health_check.is_zero() {
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
     }
+    tokio::spawn(crate::catalog::refresh::run(Arc::downgrade(&state), rx.clone()));
     if state.config.storage.retention_days > 0 {
         tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
     }

@@ -42,6 +42,12 @@ pub struct TokenLabels {
     pub direction: &'static str,
 }
 
+/// The upstream model (a name from the config or the provider, not what a client typed).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
@@ -64,6 +70,9 @@ pub struct Metrics {
     /// Admissions taken on this instance's counters because Redis did not answer in time.
     pub limit_fallbacks: Counter,
     pub usage: std::sync::Arc<crate::usage::UsageMetrics>,
+    /// Requests recorded with tokens but no cost: their upstream model has no price, so
+    /// budgets cannot count them.
+    pub unpriced_requests: Family<ModelLabels, Counter>,
     /// Responses WebSocket connections open now.
     pub websocket_connections: Gauge,
     /// `response.create` frames that generated (each also a request and a usage record).
@@ -130,6 +139,12 @@ impl Metrics {
             usage.write_failures.clone(),
         );
         registry.register("usage_written", "Usage records written to the store", usage.written.clone());
+        let unpriced_requests = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "unpriced_requests",
+            "Requests recorded without a cost because their upstream model has no price",
+            unpriced_requests.clone(),
+        );
         let websocket_connections = Gauge::default();
         let websocket_responses = Counter::default();
         registry.register(
@@ -157,6 +172,7 @@ impl Metrics {
             limit_denials,
             limit_fallbacks,
             usage,
+            unpriced_requests,
         }
     }
 
@@ -166,6 +182,11 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+
+    /// A request recorded without a cost although it used tokens (no price for `model`).
+    pub fn record_unpriced(&self, model: &str) {
+        self.unpriced_requests.get_or_create(&ModelLabels { model: model.to_string() }).inc();
     }
 
     pub fn record_usage(&self, provider: &str, usage: &crossbar_protocol::canonical::Usage) {

@@ -163,7 +163,7 @@ pub async fn usage(
     Ok(())
 }
 
-fn table(head: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(head: &[&str], rows: &[Vec<String>]) {
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

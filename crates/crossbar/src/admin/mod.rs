@@ -1,4 +1,4 @@
-//! The admin HTTP API (JSON): `/admin/keys…`, `/admin/usage` and `/admin/deployments`. Guarded by the admin key
+//! The admin HTTP API (JSON): `/admin/keys…`, `/admin/usage`, `/admin/deployments` and `/admin/prices…`. Guarded by the admin key
 //! (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`) sent as `Authorization: Bearer` or
 //! `x-api-key`, compared in constant time; a client key is never accepted here. Without an
 //! admin key configured the API answers 403 to everyone.
@@ -13,12 +13,14 @@
 pub mod cli;
 pub(crate) mod deployments;
 pub(crate) mod keys;
+pub mod prices;
+pub mod prices_cli;
 mod usage;
 
 use crate::app::AppState;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::sync::Arc;
@@ -31,6 +33,15 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys/{id}/revoke", axum::routing::post(keys::revoke))
         .route("/admin/usage", get(usage::report))
         .route("/admin/deployments", get(deployments::list))
+        .route("/admin/prices", get(prices::list))
+        .route("/admin/prices/reprices", get(prices::reprices))
+        .merge(
+            Router::new()
+                .route("/admin/prices/preview", post(prices::preview))
+                .route("/admin/prices/apply", post(prices::apply))
+                .route("/admin/prices/reprice", post(prices::reprice))
+                .layer(axum::extract::DefaultBodyLimit::max(prices::BODY_LIMIT)),
+        )
 }
 
 pub fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {

@@ -188,4 +188,5 @@ pub struct RawCatalogEntry {
     pub input_price: Option<f64>,
     pub output_price: Option<f64>,
     pub cached_input_price: Option<f64>,
+    pub cache_write_price: Option<f64>,
 }

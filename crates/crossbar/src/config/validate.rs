@@ -164,6 +164,8 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
             input_price: c.input_price,
             output_price: c.output_price,
             cached_input_price: c.cached_input_price,
+            cache_write_price: c.cache_write_price,
+            long_context: None,
         })
         .collect();
 

@@ -53,6 +53,7 @@ fn openai_entry(l: &Listed) -> Value {
             "input_per_million": i.input_price,
             "output_per_million": i.output_price,
             "cached_input_per_million": i.cached_input_price,
+            "cache_write_per_million": i.cache_write_price,
         });
     }
     v

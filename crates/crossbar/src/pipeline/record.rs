@@ -178,6 +178,10 @@ impl Ticket {
         let usage = &usage;
         let info = route.as_ref().and_then(|r| self.state.catalog.lookup(&r.upstream_model));
         let cost = crate::usage::pricing::cost(info.as_ref(), usage);
+        if let Some(r) = route.as_ref().filter(|_| cost.is_none() && (usage.input.is_some() || usage.output.is_some()))
+        {
+            self.state.metrics.record_unpriced(&r.upstream_model);
+        }
         let record = UsageRecord {
             ts: self.ts,
             key_id: self.key.as_ref().map(|k| k.id.clone()),

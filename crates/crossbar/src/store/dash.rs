@@ -28,7 +28,7 @@ const SUMS: [&str; 11] = [
     "ttft_sum",
     "ttft_count",
 ];
-const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// Rollup rows per upsert statement (45 binds each).
 pub const ROLLUP_CHUNK: usize = 200;

@@ -11,9 +11,11 @@
 
 mod dash;
 mod keys;
+mod prices;
 mod usage;
 pub use dash::{LogFilter, LogRow, RollupGroup, Session, Totals, BUCKETS};
 pub use keys::{KeyLimits, KeyPatch, KeyRecord, NewKey, Period};
+pub use prices::{PricedUsage, RepriceAudit, RepriceReport};
 pub use usage::{GroupBy, UsageEntry, UsageRecord, UsageRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

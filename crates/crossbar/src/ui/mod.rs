@@ -22,6 +22,7 @@ mod keys;
 mod layout;
 mod models;
 mod overview;
+mod prices;
 mod requests;
 mod routing;
 pub mod session;
@@ -55,6 +56,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/usage.csv", get(usage::csv))
         .route("/ui/routing", get(routing::page))
         .route("/ui/models", get(models::page))
+        .route(
+            "/ui/models/prices",
+            post(prices::post).layer(axum::extract::DefaultBodyLimit::max(crate::admin::prices::BODY_LIMIT)),
+        )
         .route("/ui/assets/{file}", get(assets::serve))
         .route("/ui/{*rest}", get(not_found).post(not_found))
         .layer(axum::middleware::map_response(security_headers))
