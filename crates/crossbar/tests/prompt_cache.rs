@@ -171,3 +171,77 @@ async fn responses_clients_on_anthropic_get_breakpoints_with_the_ttl_they_asked_
         assert_eq!(count_breakpoints(&got).len(), 4, "Anthropic's limit");
     }
 }
+
+/// Providers on one mock that simulates each provider's prompt cache (`mock:cache`).
+fn caching_providers(mock: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "cached-anthropic"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-test"
+headers = {{ "x-mock" = "cache" }}
+
+[[providers]]
+name = "cached-responses"
+kind = "openai-responses"
+base_url = "{mock}/v1"
+api_key = "sk-test"
+headers = {{ "x-mock" = "cache" }}
+"#
+    )
+}
+
+/// A Codex-like conversation at turn `n`: long instructions, a tool loop.
+fn codex_turn(n: usize) -> Value {
+    let mut input = vec![json!({"type": "message", "role": "user", "content": "fix the build"})];
+    for i in 0..n {
+        input.push(json!({"type": "function_call", "call_id": format!("call_{i}"), "name": "shell", "arguments": format!("{{\"cmd\":\"make step{i}\"}}")}));
+        input.push(
+            json!({"type": "function_call_output", "call_id": format!("call_{i}"), "output": format!("step {i} ok")}),
+        );
+    }
+    json!({
+        "model": "cached-anthropic/claude-x",
+        "instructions": "You are Codex, a coding agent. ".repeat(300),
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}],
+        "input": input
+    })
+}
+
+#[tokio::test]
+async fn a_responses_conversation_on_anthropic_reads_the_cache_from_turn_two() {
+    let mock = mock().await;
+    let gw = Gateway::start(&caching_providers(&mock)).await;
+    for turn in 0..6 {
+        let (status, _, text) = post(&gw, "/v1/responses", &codex_turn(turn)).await;
+        assert_eq!(status, 200, "{text}");
+        let usage = serde_json::from_str::<Value>(&text).expect("json")["usage"].clone();
+        let input = usage["input_tokens"].as_u64().expect("input");
+        let cached = usage["input_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+        if turn == 0 {
+            assert_eq!(cached, 0, "first turn: nothing to read");
+        } else {
+            // Everything but the newest exchange comes from the cache.
+            assert!(cached * 100 >= input * 90, "turn {}: {cached} of {input} cached", turn + 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn claude_code_on_an_openai_upstream_reads_the_cache_despite_its_nonce() {
+    let mock = mock().await;
+    let gw = Gateway::start(&caching_providers(&mock)).await;
+    let mut cached = Vec::new();
+    for (turn, cch) in [(1, "3f9a1"), (2, "07bc2"), (3, "9e0d4")] {
+        let mut body = claude_code("cached-responses/m", cch, turn);
+        body["system"][1]["text"] = "You are Claude Code, Anthropic's official CLI. ".repeat(200).into();
+        let (status, _, text) = post(&gw, "/v1/messages", &body).await;
+        assert_eq!(status, 200, "{text}");
+        let usage = serde_json::from_str::<Value>(&text).expect("json")["usage"].clone();
+        cached.push(usage["cache_read_input_tokens"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(cached[0], 0);
+    assert!(cached[1] >= 1024 && cached[2] >= cached[1], "{cached:?}");
+}
