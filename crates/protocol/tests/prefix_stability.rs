@@ -16,6 +16,9 @@ fn cx() -> Cx {
 
 const TURNS: usize = 4;
 
+/// A client's request body at turn N.
+type Conversation = fn(usize) -> Value;
+
 fn schema() -> Value {
     json!({"type": "object", "properties": {"cmd": {"type": "string"}, "timeout": {"type": "integer"}}, "required": ["cmd"]})
 }
@@ -157,7 +160,7 @@ fn translate(client: Protocol, body: &Value, upstream: Protocol) -> Value {
 
 #[test]
 fn every_translation_keeps_the_earlier_prefix_byte_stable() {
-    let clients: [(Protocol, fn(usize) -> Value); 4] = [
+    let clients: [(Protocol, Conversation); 4] = [
         (Protocol::OpenaiResponses, responses),
         (Protocol::OpenaiChat, chat),
         (Protocol::Anthropic, anthropic),
