@@ -5,7 +5,7 @@
 //! element by element on the shared prefix. Anthropic's `cache_control` markers are left out of
 //! the comparison: they advance with the conversation, and Anthropic's cache ignores them.
 
-use crossbar_protocol::canonical::{Cx, OpaqueCodec, Protocol};
+use crossbar_protocol::canonical::{Cx, Divergence, Fingerprint, OpaqueCodec, Protocol};
 use crossbar_protocol::{decode_request, encode_request};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -196,4 +196,29 @@ fn every_translation_keeps_the_earlier_prefix_byte_stable() {
             }
         }
     }
+}
+
+#[test]
+fn each_clients_turns_decode_to_growing_prompts() {
+    let clients: [(Protocol, Conversation); 4] = [
+        (Protocol::OpenaiResponses, responses),
+        (Protocol::OpenaiChat, chat),
+        (Protocol::Anthropic, anthropic),
+        (Protocol::Gemini, gemini),
+    ];
+    let fingerprint = |client: Protocol, body: Value| {
+        Fingerprint::of(&decode_request(client, body.to_string().as_bytes(), &cx()).expect("decodes"))
+    };
+    for (client, body) in clients {
+        for turn in 1..TURNS {
+            let (a, b) = (fingerprint(client, body(turn)), fingerprint(client, body(turn + 1)));
+            assert_eq!(a.divergence(&b), Divergence::None, "{client:?} turn {turn}");
+            assert!(b.messages.len() > a.messages.len());
+        }
+    }
+    // And a change is named where it is.
+    let mut edited = responses(3);
+    edited["input"][2]["arguments"] = "{}".into();
+    let (a, b) = (fingerprint(Protocol::OpenaiResponses, responses(2)), fingerprint(Protocol::OpenaiResponses, edited));
+    assert!(matches!(a.divergence(&b), Divergence::Message(_)), "{:?}", a.divergence(&b));
 }
