@@ -516,8 +516,28 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
                 h["session-id"].as_str().is_some_and(|s| s.starts_with("crossbar-")),
                 "{c:?}: a conversation id for the backend's cache: {h}"
             );
+            assert_eq!(b["prompt_cache_key"], h["session-id"], "{c:?}: one id for session and cache");
         }
     }
+
+    // Both stay the same as the conversation grows, turn after turn.
+    let mut ids = Vec::new();
+    for extra in [0, 1, 2] {
+        let mut messages =
+            vec![json!({"role": "system", "content": "be brief"}), json!({"role": "user", "content": "hi"})];
+        for i in 0..extra {
+            messages.push(json!({"role": "assistant", "content": format!("answer {i}")}));
+            messages.push(json!({"role": "user", "content": format!("more {i}")}));
+        }
+        mock.clear();
+        let body = json!({"model": "codex/gpt-5", "messages": messages});
+        let r = client().post(format!("{}/v1/chat/completions", gw.url)).json(&body).send().await.expect("send");
+        assert_eq!(r.status(), 200);
+        let _ = r.text().await;
+        let sent = &mock.requests()[0];
+        ids.push((sent["headers"]["session-id"].clone(), sent["body"]["prompt_cache_key"].clone()));
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
 
     // Codex's own request already complies: relayed as sent, only `model` swapped.
     let codex = json!({"model": "codex/gpt-5", "instructions": "be brief", "stream": true, "store": false,

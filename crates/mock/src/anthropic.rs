@@ -55,7 +55,8 @@ pub async fn messages(inc: Incoming) -> Response {
             return stream::error_response(400, &err);
         }
     }
-    let plan = inc.plan(&inputs, &d);
+    let mut plan = inc.plan(&inputs, &d);
+    inc.simulate_cache(&mut plan, &d, |c| c.anthropic(&body, &inc.headers));
     if inputs.stream {
         streamed(&plan, &d)
     } else {
@@ -75,8 +76,8 @@ pub async fn count_tokens(inc: Incoming) -> Response {
 fn usage(p: &Plan, output: u64) -> Value {
     let u = &p.usage;
     json!({
-        "input_tokens": u.input - u.cached,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": u.input - u.cached - u.written,
+        "cache_creation_input_tokens": u.written,
         "cache_read_input_tokens": u.cached,
         "output_tokens": output,
         "service_tier": "standard",

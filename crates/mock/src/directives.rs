@@ -28,6 +28,8 @@ pub struct Directives {
     pub slow: Option<u64>,
     pub words: Option<usize>,
     pub cached: Option<u64>,
+    /// `mock:cache`: simulate the provider's prompt cache (`cache.rs`).
+    pub cache: bool,
     /// Fault injection (per mock instance): fail this fraction of requests, deterministically.
     pub fail_rate: Option<f64>,
     /// Fail the first N requests this mock instance sees with fault directives.
@@ -105,6 +107,7 @@ impl Directives {
             "slow" => self.slow = num().or(self.slow),
             "words" => self.words = num().map(|n| n.min(1_000_000) as usize).or(self.words),
             "cached" => self.cached = num().or(self.cached),
+            "cache" => self.cache = true,
             "fail-rate" => {
                 self.fail_rate =
                     value.and_then(|v| v.parse::<f64>().ok()).filter(|r| (0.0..=1.0).contains(r)).or(self.fail_rate)

@@ -82,6 +82,7 @@ pub async fn handle(Path(call): Path<String>, inc: Incoming) -> Response {
         }
     }
     let mut plan = inc.plan(&inputs, &d);
+    inc.simulate_cache(&mut plan, &d, |c| c.gemini(&body, &inc.headers, model));
     plan.strict |= gemini_3;
     if !stream {
         return stream::json_reply(&chunk(&plan, parts(&plan), true), &d);

@@ -16,6 +16,7 @@
 //! ```
 
 mod anthropic;
+mod cache;
 mod directives;
 mod faults;
 mod gemini;
@@ -59,6 +60,8 @@ struct Shared {
     faults: AtomicU64,
     /// Device logins in progress and authorization codes issued (`oauth.rs`).
     logins: oauth::Logins,
+    /// Prompt caches (`mock:cache`).
+    caches: cache::Caches,
 }
 
 impl Mock {
@@ -207,6 +210,18 @@ impl Incoming {
 
     pub fn plan(&self, inputs: &Inputs, d: &Directives) -> Plan {
         Plan::new(inputs, d, self.body.len(), self.mock.next_id())
+    }
+
+    /// With `mock:cache` (and no `mock:cached=N`), the cached and written input tokens of this
+    /// request as the provider's prompt cache would count them.
+    pub fn simulate_cache(&self, plan: &mut Plan, d: &Directives, hit: impl FnOnce(&cache::Caches) -> cache::Hit) {
+        if !d.cache || d.cached.is_some() {
+            return;
+        }
+        let hit = hit(&self.mock.inner.caches);
+        let u = &mut plan.usage;
+        u.cached = hit.read.min(u.input);
+        u.written = hit.written.min(u.input - u.cached);
     }
 }
 

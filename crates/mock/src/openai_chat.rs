@@ -45,7 +45,8 @@ pub async fn handle(inc: Incoming) -> Response {
     if let Some(res) = inc.prelude(&d, error_body).await {
         return res;
     }
-    let plan = inc.plan(&inputs, &d);
+    let mut plan = inc.plan(&inputs, &d);
+    inc.simulate_cache(&mut plan, &d, |c| c.openai(&body, &inc.headers));
     if inputs.stream {
         let include_usage = body["stream_options"]["include_usage"] == true;
         streamed(&plan, &d, include_usage)

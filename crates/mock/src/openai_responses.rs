@@ -38,7 +38,8 @@ pub async fn handle(inc: Incoming) -> Response {
             return stream::error_response(400, &err);
         }
     }
-    let plan = inc.plan(&inputs, &d);
+    let mut plan = inc.plan(&inputs, &d);
+    inc.simulate_cache(&mut plan, &d, |c| c.openai(&body, &inc.headers));
     let items = final_items(&plan);
     if inputs.stream {
         streamed(&plan, &body, items, &d)

@@ -38,6 +38,8 @@ pub struct Usage {
     pub input: u64,
     /// Of `input`, how many were cache reads (`mock:cached=N`, capped at `input`).
     pub cached: u64,
+    /// Of `input`, how many were written to the cache (Anthropic `cache_creation_input_tokens`).
+    pub written: u64,
     /// Includes `reasoning`.
     pub output: u64,
     pub reasoning: u64,
@@ -123,7 +125,13 @@ impl Plan {
             reasoning,
             text,
             calls,
-            usage: Usage { input, cached: d.cached.unwrap_or(0).min(input), output, reasoning: reasoning_words },
+            usage: Usage {
+                input,
+                cached: d.cached.unwrap_or(0).min(input),
+                written: 0,
+                output,
+                reasoning: reasoning_words,
+            },
             strict: d.verify_state,
         }
     }

@@ -41,9 +41,11 @@ fn claude_code_turn_decodes() {
     assert_eq!(req.model, "claude-opus-4-8");
     assert_eq!(req.sampling.max_tokens, Some(64000));
     assert!(req.stream);
-    assert_eq!(req.system.len(), 3);
-    assert_eq!(req.system[0], Part::text("x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=sdk-cli;"));
-    assert!(matches!(&req.system[1], Part::Text { cache, .. } if *cache == ephemeral()));
+    // The billing line is gone (it would defeat any other provider's prefix cache).
+    assert_eq!(req.system.len(), 2);
+    assert!(
+        matches!(&req.system[0], Part::Text { text, cache } if text.starts_with("You are Claude Code") && *cache == ephemeral())
+    );
     assert_eq!(
         req.metadata.user.as_deref(),
         Some(r#"{"device_id":"4f1c9f0e2b7d","account_uuid":"","session_id":"0b6b5a8e-2f1d-4c55-9d0e-3c7f1f2a9e11"}"#)
@@ -267,7 +269,6 @@ fn claude_code_turn_encodes_for_anthropic() {
         "model": "claude-opus-4-8",
         "max_tokens": 64000,
         "system": [
-            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=sdk-cli;"},
             {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.", "cache_control": {"type": "ephemeral"}},
             {"type": "text", "text": "You are an interactive agent that helps users with software engineering tasks. Use the instructions below and the tools available to you to assist the user.\n\n# Tone and style\n...", "cache_control": {"type": "ephemeral"}}
         ],
@@ -424,7 +425,7 @@ fn foreign_history_turns_thinking_off_and_maps_tool_ids_in_pairs() {
     assert_eq!(body["temperature"], 0.2, "kept: thinking is off");
     assert_eq!(body["max_tokens"], 8192);
     assert_eq!(body["tool_choice"], json!({"type": "any"}));
-    assert_eq!(body["system"], json!([{"type": "text", "text": "be brief"}]));
+    assert_eq!(body["system"], json!([{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]));
     let fields = loss_fields(&losses);
     for f in ["reasoning", "tools[0].strict", "tools[1].format", "response_format", "seed"] {
         assert!(fields.contains(&f), "missing loss {f} in {fields:?}");
@@ -444,7 +445,7 @@ fn foreign_history_turns_thinking_off_and_maps_tool_ids_in_pairs() {
     assert_eq!(user[0], json!({"type": "tool_result", "tool_use_id": id, "content": "a.txt"}));
     assert_eq!(user[1]["tool_use_id"], calls[1]["id"]);
     assert_eq!(user[2], json!({"type": "text", "text": "<system-reminder>\nmind the sandbox\n</system-reminder>"}));
-    assert_eq!(user[3], json!({"type": "text", "text": "thanks"}));
+    assert_eq!(user[3], json!({"type": "text", "text": "thanks", "cache_control": {"type": "ephemeral"}}));
     // Tools: object schemas, custom as a one-string function, namespaces flattened.
     assert_eq!(body["tools"][0]["input_schema"], json!({"type": "object", "properties": {}}));
     assert_eq!(body["tools"][1]["input_schema"], tools_custom_schema());
@@ -527,7 +528,7 @@ fn only_anthropic_reasoning_is_replayed() {
         json!([
             {"type": "thinking", "thinking": "mine", "signature": "sig"},
             {"type": "redacted_thinking", "data": "blob"},
-            {"type": "text", "text": "a"}
+            {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}
         ])
     );
     assert_eq!(loss_fields(&losses), ["messages[1].parts[0]"]);
@@ -575,7 +576,7 @@ fn media_tool_choice_and_metadata_mapping() {
         json!([
             {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "AAAA"}},
             {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello doc"}, "title": "n.txt"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "BBBB"}}
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "BBBB"}, "cache_control": {"type": "ephemeral"}}
         ])
     );
     assert_eq!(body["tool_choice"], json!({"type": "none"}));
@@ -603,4 +604,132 @@ fn media_tool_choice_and_metadata_mapping() {
     let (body, losses) = encode(&req2);
     assert!(body.get("tool_choice").is_none() && body.get("tools").is_none());
     assert!(loss_fields(&losses).contains(&"tool_choice"));
+}
+
+// === prompt caching ===
+
+/// Paths of every `cache_control` in an encoded body, with its value.
+fn breakpoints(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "cache_control" {
+                    out.push((path.to_string(), v.clone()));
+                } else {
+                    breakpoints(v, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                breakpoints(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn breakpoint_paths(body: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    breakpoints(body, "", &mut out);
+    out
+}
+
+#[test]
+fn breakpoints_cache_tools_system_and_advance_with_the_conversation() {
+    let (body, _) = encode(&openai_style_request());
+    let e = json!({"type": "ephemeral"});
+    // Turns: user "list files" / assistant calls / user (results, reminder, "thanks").
+    assert_eq!(
+        breakpoint_paths(&body),
+        [
+            (".messages[0].content[0]".to_string(), e.clone()),
+            (".messages[2].content[3]".to_string(), e.clone()),
+            (".system[0]".to_string(), e.clone()),
+            (".tools[2]".to_string(), e.clone()),
+        ]
+    );
+    assert_eq!(body["messages"][2]["content"][3]["text"], "thanks");
+
+    // The next turn: the newest block gets the marker, and the one before it keeps one, so
+    // this turn's write is next turn's read even after many new blocks.
+    let mut next = openai_style_request();
+    next.messages.push(msg(Role::Assistant, vec![call("call_2", r#"{"cmd":"pwd"}"#)]));
+    next.messages.push(msg(Role::Tool, vec![result("call_2", "/tmp")]));
+    let (body, _) = encode(&next);
+    let paths: Vec<String> = breakpoint_paths(&body).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, [".messages[2].content[3]", ".messages[4].content[0]", ".system[0]", ".tools[2]"]);
+    assert_eq!(body["messages"][4]["content"][0]["type"], "tool_result");
+}
+
+#[test]
+fn long_retention_asks_for_the_one_hour_ttl() {
+    let mut req = openai_style_request();
+    req.metadata.cache_retention = Some("24h".into());
+    let (body, _) = encode(&req);
+    let found = breakpoint_paths(&body);
+    assert_eq!(found.len(), 4);
+    assert!(found.iter().all(|(_, v)| *v == json!({"type": "ephemeral", "ttl": "1h"})), "{found:?}");
+
+    req.metadata.cache_retention = Some("in_memory".into());
+    let (body, _) = encode(&req);
+    assert!(breakpoint_paths(&body).iter().all(|(_, v)| *v == json!({"type": "ephemeral"})));
+}
+
+#[test]
+fn breakpoints_skip_thinking_and_fit_short_conversations() {
+    let signed = Part::Reasoning(Reasoning {
+        text: "hm".into(),
+        opaque: Some(Opaque { origin: Protocol::Anthropic, payload: "sig".into() }),
+        ..Default::default()
+    });
+    let req = Request {
+        model: "m".into(),
+        messages: vec![
+            msg(Role::User, vec![Part::text("hi")]),
+            msg(Role::Assistant, vec![Part::text("hello"), signed]),
+        ],
+        ..Default::default()
+    };
+    let (body, _) = encode(&req);
+    // No tools, no system; the assistant's last block is thinking, so its text is marked.
+    let paths: Vec<String> = breakpoint_paths(&body).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, [".messages[1].content[0]"]);
+}
+
+#[test]
+fn a_request_with_its_own_breakpoints_keeps_exactly_those() {
+    let mut req = openai_style_request();
+    req.messages[0].parts = vec![Part::Text { text: "list files".into(), cache: ephemeral() }];
+    let (body, _) = encode(&req);
+    let paths: Vec<String> = breakpoint_paths(&body).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, [".messages[0].content[0]"]);
+}
+
+#[test]
+fn the_billing_line_is_removed_from_translated_system_prompts() {
+    // As its own block (Claude Code) or as the first line of a plain-string system prompt.
+    for (system, expected) in [
+        (
+            json!([
+                {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=cli; cch=3f9a1;"},
+                {"type": "text", "text": "You are Claude Code."}
+            ]),
+            vec![Part::text("You are Claude Code.")],
+        ),
+        (
+            json!("x-anthropic-billing-header: cc_version=2.1.197; cch=00ab2;\nYou are Claude Code."),
+            vec![Part::text("You are Claude Code.")],
+        ),
+        (
+            json!("Mentions x-anthropic-billing-header: later on"),
+            vec![Part::text("Mentions x-anthropic-billing-header: later on")],
+        ),
+    ] {
+        let body =
+            json!({"model": "m", "max_tokens": 1, "system": system, "messages": [{"role": "user", "content": "hi"}]});
+        let req = decode::decode_request(body.to_string().as_bytes(), &cx()).expect("decodes");
+        assert_eq!(req.system, expected);
+        assert!(req.losses.is_empty(), "{:?}", req.losses);
+    }
 }

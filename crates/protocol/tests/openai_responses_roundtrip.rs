@@ -224,6 +224,7 @@ fn rich_request() -> Request {
         metadata: crossbar_protocol::canonical::Metadata {
             user: Some("u1".into()),
             prompt_cache_key: Some("k1".into()),
+            cache_retention: Some("24h".into()),
             store: Some(false),
             extra: Some(json!({"a": "b"})),
         },

@@ -53,7 +53,7 @@ pub fn add_headers(
     }
     let has_session = ["session-id", "session_id", "conversation_id"].iter().any(|h| out.contains_key(*h));
     if let (false, Some(k)) = (has_session, conversation) {
-        if let Ok(v) = HeaderValue::from_str(&format!("crossbar-{k:016x}")) {
+        if let Ok(v) = HeaderValue::from_str(&conversation_id(k)) {
             out.insert("session-id", v);
         }
     }
@@ -62,6 +62,12 @@ pub fn add_headers(
     } else if let Some(accept) = client.get("accept") {
         out.insert("accept", accept.clone());
     }
+}
+
+/// The id crossbar gives a conversation upstream (`session-id`, `prompt_cache_key`): the same
+/// for every turn, since the key is (`routing::sticky::session_key`).
+pub fn conversation_id(key: u64) -> String {
+    format!("crossbar-{key:016x}")
 }
 
 /// May this request go to `kind` byte for byte (same protocol)?
@@ -85,6 +91,9 @@ pub fn shape(kind: ProviderKind, upstream: Protocol, req: &mut Request, losses: 
     }
     if s.top_p.take().is_some() {
         losses.push(Loss::new("top_p", why));
+    }
+    if req.metadata.cache_retention.take().is_some() {
+        losses.push(Loss::new("prompt_cache_retention", why));
     }
 }
 
@@ -117,5 +126,16 @@ mod tests {
         let mut out = HeaderMap::new();
         add_headers(ProviderKind::Anthropic, Endpoint::Generate, &codex, Some(7), &mut out);
         assert!(out.is_empty(), "only chatgpt providers");
+    }
+
+    #[test]
+    fn the_backend_refuses_cache_retention_so_it_is_dropped_with_a_loss() {
+        let mut req = Request::default();
+        req.metadata.cache_retention = Some("24h".into());
+        req.metadata.prompt_cache_key = Some("k".into());
+        let mut losses = Vec::new();
+        shape(ProviderKind::Chatgpt, Protocol::OpenaiResponses, &mut req, &mut losses);
+        assert_eq!((req.metadata.cache_retention, req.metadata.prompt_cache_key.as_deref()), (None, Some("k")));
+        assert_eq!(losses.iter().map(|l| l.field.as_str()).collect::<Vec<_>>(), ["prompt_cache_retention"]);
     }
 }

@@ -10,6 +10,9 @@
 //! A `chatgpt` upstream only streams (`codex_backend.rs`): for a client that asked for one
 //! answer, the stream is read whole and collected (`canonical::Collector`) before encoding.
 //!
+//! An OpenAI upstream (Responses or Chat) gets a `prompt_cache_key` when the client sent none:
+//! the conversation key stickiness uses, so every turn of a conversation shares one cache.
+//!
 //! Whatever a translation dropped is named in the `x-crossbar-dropped` response header.
 
 use super::outcome::Outcome;
@@ -60,6 +63,11 @@ pub async fn prepare(
     req.model = target.model.clone();
     req.stream = inbound.stream;
     let kind = target.provider.kind();
+    if matches!(upstream, Protocol::OpenaiResponses | Protocol::OpenaiChat) && req.metadata.prompt_cache_key.is_none() {
+        // OpenAI routes a prompt to a cache by this key: one per conversation, the same every turn.
+        req.metadata.prompt_cache_key = crate::routing::sticky::session_key(&inbound.headers, &inbound.body)
+            .map(super::codex_backend::conversation_id);
+    }
     let mut losses = Vec::new();
     super::codex_backend::shape(kind, upstream, &mut req, &mut losses);
     if req.sampling.max_tokens.is_none() && kind != crate::config::ProviderKind::Chatgpt {

@@ -13,6 +13,7 @@
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
@@ -48,13 +49,15 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
     }
     let top: Top = serde_json::from_slice(body).ok()?;
     if let Some(k) =
-        top.prompt_cache_key.and_then(|v| serde_json::from_str::<&str>(v.get()).ok()).filter(|k| !k.is_empty())
+        top.prompt_cache_key.and_then(|v| serde_json::from_str::<Cow<str>>(v.get()).ok()).filter(|k| !k.is_empty())
     {
         return Some(hash(&[b"k", k.as_bytes()]));
     }
     #[derive(Deserialize)]
     struct Meta<'a> {
-        user_id: Option<&'a str>,
+        // Borrowed when it can be; Claude Code's is a JSON string full of escapes.
+        #[serde(borrow)]
+        user_id: Option<Cow<'a, str>>,
     }
     if let Some(u) = top
         .metadata
@@ -71,9 +74,19 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
         Err(_) => vec![turns],
     };
     let system = top.system.or(top.instructions).or(top.system_instruction).map_or("", |s| s.get());
+    let system = without_nonce(system);
     let mut parts: Vec<&[u8]> = vec![b"t", system.as_bytes()];
     parts.extend(first.iter().take(2).map(|t| t.get().as_bytes()));
     Some(hash(&parts))
+}
+
+/// The system prompt without Claude Code's billing nonce (`cch=<hex>` in its
+/// `x-anthropic-billing-header` line), which changes on every request of one conversation.
+fn without_nonce(system: &str) -> Cow<'_, str> {
+    let Some(at) = system.find("x-anthropic-billing-header:") else { return system.into() };
+    let Some(cch) = system[at..].find("cch=").map(|i| at + i) else { return system.into() };
+    let end = system[cch..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '=')).map_or(system.len(), |i| cch + i);
+    format!("{}{}", &system[..cch], &system[end..]).into()
 }
 
 fn hash(parts: &[&[u8]]) -> u64 {
@@ -141,6 +154,31 @@ mod tests {
         h2.insert("x-session-affinity", "thread-1".parse().expect("value"));
         assert_eq!(s, session_key(&h2, b"not json"));
         assert_eq!(session_key(&HeaderMap::new(), b"not json"), None);
+    }
+
+    #[test]
+    fn claude_codes_billing_nonce_does_not_split_a_conversation() {
+        let h = HeaderMap::new();
+        let turn = |cch: &str, text: &str| {
+            format!(
+                r#"{{"system":[{{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.197; cch={cch};"}},{{"type":"text","text":"You are Claude Code."}}],"messages":[{{"role":"user","content":"{text}"}}]}}"#
+            )
+        };
+        let a = session_key(&h, turn("3f9a1", "hi").as_bytes());
+        assert_eq!(a, session_key(&h, turn("07bc2", "hi").as_bytes()));
+        assert_ne!(a, session_key(&h, turn("07bc2", "other").as_bytes()));
+        // Claude Code's `metadata.user_id` is JSON in a string: escapes must not lose the key.
+        let cc = |text: &str| {
+            format!(
+                r#"{{"metadata":{{"user_id":"{{\"session_id\":\"0b6b\"}}"}},"messages":[{{"role":"user","content":"{text}"}}]}}"#
+            )
+        };
+        let k = session_key(&h, cc("a").as_bytes());
+        assert!(k.is_some());
+        assert_eq!(k, session_key(&h, cc("b").as_bytes()));
+        let escaped = session_key(&h, br#"{"prompt_cache_key":"a"b","input":"x"}"#);
+        assert_eq!(escaped, session_key(&h, br#"{"prompt_cache_key":"a"b","input":"y"}"#));
+        assert_eq!(without_nonce("cch=1 x-anthropic-billing-header: cch=ab12"), "cch=1 x-anthropic-billing-header: ");
     }
 
     #[test]

@@ -31,6 +31,27 @@ const KNOWN: &[&str] = &[
     "output_format",
 ];
 
+/// How Claude Code (2.1.36 on) starts its first system block: `x-anthropic-billing-header:
+/// cc_version=…; cc_entrypoint=…; cch=<hex>`, with `cch` new on every request.
+pub const BILLING_HEADER: &str = "x-anthropic-billing-header:";
+
+/// Drops Claude Code's billing line from the system prompt. Anthropic ignores it for caching,
+/// but it changes every request, so on any other provider it would start each turn with a new
+/// prefix and miss the prompt cache. Only translated requests are decoded (an Anthropic
+/// upstream gets the client's bytes), so Anthropic routes keep it.
+fn strip_billing_header(system: &mut Vec<Part>) {
+    let Some(Part::Text { text, .. }) = system.first_mut() else { return };
+    if !text.trim_start().starts_with(BILLING_HEADER) {
+        return;
+    }
+    let rest = text.trim_start().split_once('\n').map_or("", |(_, rest)| rest);
+    if rest.trim().is_empty() {
+        system.remove(0);
+    } else {
+        *text = rest.to_string();
+    }
+}
+
 /// Name given to an Anthropic structured-output schema (Anthropic schemas have no name).
 pub const SCHEMA_NAME: &str = "output";
 
@@ -66,6 +87,7 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     let mut dec = Decoder { codec: &cx.codec, losses: &mut req.losses, call_names: HashMap::new() };
     if let Some(system) = field::<InContent>(&obj, "system")? {
         req.system = dec.system(system, "system")?;
+        strip_billing_header(&mut req.system);
     }
     let messages = match obj.get("messages") {
         Some(Value::Array(messages)) => messages,

@@ -29,6 +29,7 @@ pub fn encode_response(resp: &Response, cx: &Cx) -> Result<Vec<u8>, ProtocolErro
                     id: client_tool_id(&call.id, call.opaque.as_ref(), cx, i),
                     name: call.name.clone(),
                     input: tool_input(call),
+                    cache_control: None,
                 });
             }
             Part::Unknown { origin: Protocol::Anthropic, value } => content.push(OutBlock::Raw(value.clone())),

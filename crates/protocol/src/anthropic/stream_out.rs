@@ -268,6 +268,7 @@ impl Encoder {
                     id: client_tool_id(id, opaque.as_ref(), &self.cx, index),
                     name: name.clone(),
                     input: serde_json::Value::Object(Default::default()),
+                    cache_control: None,
                 };
                 (BlockKind::Tool { custom }, Some(block))
             }

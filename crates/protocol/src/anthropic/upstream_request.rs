@@ -12,6 +12,9 @@
 //! - Tool ids must match `^[a-zA-Z0-9_-]+$`: ids are mapped deterministically, the same way in
 //!   `tool_use` and `tool_result`, so pairs stay matched.
 //! - Reasoning is replayed only when it came from Anthropic.
+//! - Anthropic caches a prompt only up to `cache_control` breakpoints (at most four), and
+//!   clients of other protocols send none: `place_breakpoints` puts them where a careful native
+//!   client does (see there). A request that already carries breakpoints keeps exactly those.
 
 use super::convert::effort_out;
 use super::encode::tool_input;
@@ -69,6 +72,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         stream: req.stream,
     };
     encode_tools(req, &mut out, &mut losses);
+    place_breakpoints(&mut out, req.metadata.cache_retention.as_deref() == Some("24h"));
     if out.thinking.is_some() {
         for (name, set) in [
             ("temperature", out.temperature.take().is_some()),
@@ -115,6 +119,46 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
     }
     let body = sonic_rs::to_vec(&out).map_err(|e| ProtocolError::invalid(format!("cannot encode request: {e}")))?;
     Ok(EncodedRequest { path: PATH.to_string(), body, losses })
+}
+
+/// Breakpoints for a request that has none, as Claude Code places them: the last tool (tools
+/// cached), the last system block (tools + system), the newest block of the conversation (what
+/// the next turn reads back), and the end of the previous exchange two messages earlier (what
+/// this turn reads, even when the turn added more blocks than Anthropic's 20-block lookback).
+/// Anthropic keys its cache on the content, not on where the markers are, so moving the
+/// conversation's marker each turn keeps the earlier prefix valid. `ttl: "1h"` when the client
+/// asked for long retention (`prompt_cache_retention: "24h"`), else the 5-minute default.
+fn place_breakpoints(out: &mut OutRequest, long: bool) {
+    let clients = out.tools.iter().any(|t| t.cache_control.is_some())
+        || out
+            .system
+            .iter_mut()
+            .chain(out.messages.iter_mut().flat_map(|m| m.content.iter_mut()))
+            .filter_map(OutBlock::cache_slot)
+            .any(|slot| slot.is_some());
+    if clients {
+        return;
+    }
+    let mark = || {
+        if long {
+            serde_json::json!({"type": "ephemeral", "ttl": "1h"})
+        } else {
+            serde_json::json!({"type": "ephemeral"})
+        }
+    };
+    if let Some(t) = out.tools.last_mut() {
+        t.cache_control = Some(mark());
+    }
+    if let Some(slot) = out.system.last_mut().and_then(OutBlock::cache_slot) {
+        *slot = Some(mark());
+    }
+    // Two in the conversation: with tools and system, Anthropic's limit of four.
+    let n = out.messages.len();
+    for i in [n.checked_sub(1), n.checked_sub(3)].into_iter().flatten() {
+        if let Some(slot) = out.messages[i].content.iter_mut().rev().find_map(OutBlock::cache_slot) {
+            *slot = Some(mark());
+        }
+    }
 }
 
 /// `(thinking, output_config.effort, budget)` for the request's reasoning config.
@@ -306,7 +350,12 @@ impl Turns {
                 if c.opaque.as_ref().is_some_and(|o| o.origin != Protocol::Anthropic) {
                     losses.push(Loss::new(format!("{path}.opaque"), "another provider's state is not replayed"));
                 }
-                blocks.push(OutBlock::ToolUse { id: self.ids.call(&c.id), name: c.name.clone(), input: tool_input(c) });
+                blocks.push(OutBlock::ToolUse {
+                    id: self.ids.call(&c.id),
+                    name: c.name.clone(),
+                    input: tool_input(c),
+                    cache_control: None,
+                });
             }
             Part::ToolResult(_) | Part::ToolCall(_) => {
                 losses.push(Loss::new(path, "tool call or result in a message of the wrong role"))
@@ -346,7 +395,12 @@ impl Turns {
                 (!inner.is_empty()).then_some(OutToolResultContent::Blocks(inner))
             }
         };
-        OutBlock::ToolResult { tool_use_id: self.ids.result(&r.call_id), content, is_error: r.is_error.then_some(true) }
+        OutBlock::ToolResult {
+            tool_use_id: self.ids.result(&r.call_id),
+            content,
+            is_error: r.is_error.then_some(true),
+            cache_control: None,
+        }
     }
 }
 
@@ -370,7 +424,7 @@ fn content_block(p: &Part, path: &str, losses: &mut Vec<Loss>) -> Option<OutBloc
                     return None;
                 }
             };
-            Some(OutBlock::Image { source })
+            Some(OutBlock::Image { source, cache_control: None })
         }
         Part::File { source, filename } => file_block(source, filename, path, losses),
         Part::Unknown { origin: Protocol::Anthropic, value } => Some(OutBlock::Raw(value.clone())),
@@ -390,12 +444,14 @@ fn file_block(source: &MediaSource, filename: &Option<String>, path: &str, losse
             if media_type.starts_with("image/") {
                 return Some(OutBlock::Image {
                     source: OutSource::Base64 { media_type: media_type.clone(), data: data.clone() },
+                    cache_control: None,
                 });
             }
             if media_type == "application/pdf" {
                 return Some(OutBlock::Document {
                     source: OutSource::Base64 { media_type: media_type.clone(), data: data.clone() },
                     title,
+                    cache_control: None,
                 });
             }
             if media_type.starts_with("text/") {
@@ -407,13 +463,16 @@ fn file_block(source: &MediaSource, filename: &Option<String>, path: &str, losse
                     return Some(OutBlock::Document {
                         source: OutSource::Text { media_type: "text/plain".into(), data: text },
                         title,
+                        cache_control: None,
                     });
                 }
             }
             losses.push(Loss::new(path, format!("Anthropic documents cannot be `{media_type}`")));
             None
         }
-        MediaSource::Url { url } => Some(OutBlock::Document { source: OutSource::Url { url: url.clone() }, title }),
+        MediaSource::Url { url } => {
+            Some(OutBlock::Document { source: OutSource::Url { url: url.clone() }, title, cache_control: None })
+        }
         MediaSource::FileId { .. } => {
             losses.push(Loss::new(path, "file ids belong to the provider that issued them"));
             None

@@ -325,16 +325,22 @@ pub enum OutBlock {
     },
     Image {
         source: OutSource,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Document {
         source: OutSource,
         #[serde(skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolUse {
         id: String,
         name: String,
         input: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     ToolResult {
         tool_use_id: String,
@@ -342,6 +348,8 @@ pub enum OutBlock {
         content: Option<OutToolResultContent>,
         #[serde(skip_serializing_if = "Option::is_none")]
         is_error: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<Value>,
     },
     Thinking {
         thinking: String,
@@ -353,6 +361,21 @@ pub enum OutBlock {
     /// A block we do not model, replayed verbatim (same-protocol `Part::Unknown`).
     #[serde(untagged)]
     Raw(Value),
+}
+
+impl OutBlock {
+    /// The block's `cache_control` slot, when Anthropic allows a breakpoint on it (not on
+    /// thinking blocks; raw blocks are the client's own).
+    pub fn cache_slot(&mut self) -> Option<&mut Option<Value>> {
+        match self {
+            OutBlock::Text { cache_control, .. }
+            | OutBlock::Image { cache_control, .. }
+            | OutBlock::Document { cache_control, .. }
+            | OutBlock::ToolUse { cache_control, .. }
+            | OutBlock::ToolResult { cache_control, .. } => Some(cache_control),
+            OutBlock::Thinking { .. } | OutBlock::RedactedThinking { .. } | OutBlock::Raw(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -7,6 +7,7 @@
 mod collect;
 mod error;
 mod event;
+pub mod fingerprint;
 mod loss;
 pub mod opaque;
 pub mod reasoning;
@@ -18,6 +19,7 @@ mod usage;
 pub use collect::Collector;
 pub use error::{ErrorInfo, ErrorKind, ProtocolError};
 pub use event::{PartKind, StreamEvent};
+pub use fingerprint::{Divergence, Fingerprint};
 pub use loss::Loss;
 pub use opaque::{Opaque, OpaqueCodec, Origin};
 pub use reasoning::{Effort, ReasoningConfig};

@@ -229,6 +229,10 @@ pub struct Metadata {
     pub user: Option<String>,
     /// Conversation key for provider prompt caches and sticky routing (`prompt_cache_key`).
     pub prompt_cache_key: Option<String>,
+    /// How long the client wants its prompt cache kept (OpenAI `prompt_cache_retention`:
+    /// `in_memory` or `24h`); an Anthropic upstream gets `ttl: "1h"` breakpoints for `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_retention: Option<String>,
     /// Whether the client asked the provider to store the response (OpenAI `store`).
     pub store: Option<bool>,
     /// Provider-side request metadata (OpenAI `metadata`, Responses `client_metadata`).

@@ -279,6 +279,7 @@ fn decode_metadata(map: &mut Fields, req: &mut Request) -> Result<(), ProtocolEr
     }
     md.user = safety.or(user);
     md.prompt_cache_key = take(map, "prompt_cache_key")?;
+    md.cache_retention = take(map, "prompt_cache_retention")?;
     md.store = take(map, "store")?;
     md.extra = take::<Map<String, Value>>(map, "metadata")?.map(Value::Object);
     Ok(())

@@ -86,6 +86,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         stream_options: req.stream.then(|| json!({"include_usage": true})),
         user: req.metadata.user.as_deref(),
         prompt_cache_key: req.metadata.prompt_cache_key.as_deref(),
+        prompt_cache_retention: req.metadata.cache_retention.as_deref(),
         store: req.metadata.store,
         metadata: None,
     };

@@ -12,7 +12,7 @@
 //! | `reasoning {effort, summary}` | `reasoning` |
 //! | `max_output_tokens`, `temperature`, `top_p` | `sampling` |
 //! | `text.format` | `output`; `text.verbosity` → `Loss` |
-//! | `store`, `prompt_cache_key`, `metadata`, `safety_identifier`/`user` | `metadata` |
+//! | `store`, `prompt_cache_key`, `prompt_cache_retention`, `metadata`, `safety_identifier`/`user` | `metadata` |
 //! | `client_metadata`, `service_tier`, `truncation: auto`, `top_logprobs`, `max_tool_calls` | `Loss` |
 //! | `previous_response_id`, `conversation`, `prompt`, `background: true`, `item_reference`, `compaction_trigger` | `Unsupported` |
 //! | `include`, `stream_options`, `internal_*` and unknown fields | ignored |
@@ -112,6 +112,7 @@ pub fn decode_request(body: &[u8], cx: &Cx) -> Result<Request, ProtocolError> {
     req.metadata = Metadata {
         user: field::<String>(obj, "safety_identifier")?.or(field(obj, "user")?),
         prompt_cache_key: field(obj, "prompt_cache_key")?,
+        cache_retention: field(obj, "prompt_cache_retention")?,
         store: field(obj, "store")?,
         extra: obj.get("metadata").filter(|v| v.is_object()).cloned(),
     };

@@ -70,6 +70,7 @@ pub fn encode_request(req: &Request, _cx: &Cx) -> Result<EncodedRequest, Protoco
         model: &req.model,
         parallel_tool_calls: req.parallel_tool_calls,
         prompt_cache_key: req.metadata.prompt_cache_key.as_deref(),
+        prompt_cache_retention: req.metadata.cache_retention.as_deref(),
         reasoning,
         safety_identifier: req.metadata.user.as_deref(),
         store: false,

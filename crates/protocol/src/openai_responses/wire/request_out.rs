@@ -25,6 +25,8 @@ pub struct RequestOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_cache_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_retention: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<ReasoningParamOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety_identifier: Option<&'a str>,

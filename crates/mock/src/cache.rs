@@ -1,0 +1,271 @@
+//! Prompt caching as the providers do it, turned on by `mock:cache`, so a cache hit rate
+//! through crossbar can be measured. Tokens are counted like usage is (serialized bytes / 4).
+//!
+//! - **Anthropic** (explicit): the prompt is the sequence tools → system → message blocks
+//!   (`cache_control` itself is not content). Each breakpoint writes the prefix up to it when
+//!   that prefix is at least `MIN_TOKENS` long, for its TTL (`5m` default, `1h`); a read is the
+//!   longest cached prefix ending at a breakpoint or at most 20 blocks before one. Without a
+//!   breakpoint nothing is read or written.
+//! - **OpenAI** (automatic, Chat and Responses, Codex backend): every prefix of whole items
+//!   (tools, instructions, then messages / input items) of at least `MIN_TOKENS` is cached for
+//!   `OPENAI_TTL` (24 h with `prompt_cache_retention: "24h"`), per account (the credential) and
+//!   `prompt_cache_key`; a read is the longest cached one, in steps of 128 tokens.
+//! - **Gemini** (implicit): like OpenAI over system instruction, tools and contents, per account.
+//!
+//! Must never: report more cached than input tokens.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+/// The smallest prefix any of them caches (Anthropic's Sonnet/Opus minimum, OpenAI's).
+pub const MIN_TOKENS: u64 = 1024;
+/// How far before a breakpoint Anthropic looks for an earlier cached prefix, in blocks.
+const LOOKBACK: usize = 20;
+const ANTHROPIC_TTL: Duration = Duration::from_secs(5 * 60);
+const ANTHROPIC_TTL_LONG: Duration = Duration::from_secs(60 * 60);
+const OPENAI_TTL: Duration = Duration::from_secs(10 * 60);
+const OPENAI_TTL_LONG: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hit {
+    pub read: u64,
+    pub written: u64,
+}
+
+/// Cached prefixes (hash of scope + prefix) → expiry, for one mock instance.
+#[derive(Default)]
+pub struct Caches {
+    entries: Mutex<HashMap<u64, Instant>>,
+}
+
+/// One element of the prompt: its running prefix hash, the tokens up to and including it,
+/// and the TTL of a breakpoint on it.
+struct Step {
+    hash: u64,
+    tokens: u64,
+    breakpoint: Option<Duration>,
+}
+
+fn steps(scope: &str, elements: impl Iterator<Item = (Value, Option<Duration>)>) -> Vec<Step> {
+    let mut h = DefaultHasher::new();
+    scope.hash(&mut h);
+    let mut bytes = 0u64;
+    elements
+        .map(|(v, breakpoint)| {
+            let s = v.to_string();
+            s.hash(&mut h);
+            bytes += s.len() as u64;
+            Step { hash: h.finish(), tokens: bytes / 4, breakpoint }
+        })
+        .collect()
+}
+
+/// Removes `cache_control` (any depth) and returns the TTL it asked for.
+fn take_breakpoint(v: &mut Value) -> Option<Duration> {
+    let cc = v.as_object_mut()?.remove("cache_control")?;
+    strip(v);
+    Some(if cc["ttl"] == "1h" { ANTHROPIC_TTL_LONG } else { ANTHROPIC_TTL })
+}
+
+fn strip(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("cache_control");
+            m.values_mut().for_each(strip);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip),
+        _ => {}
+    }
+}
+
+/// The account a request is billed to: its credential, hashed.
+fn account(headers: &HeaderMap) -> String {
+    let mut h = DefaultHasher::new();
+    for name in ["authorization", "x-api-key", "x-goog-api-key", "chatgpt-account-id"] {
+        if let Some(v) = headers.get(name) {
+            v.as_bytes().hash(&mut h);
+        }
+    }
+    format!("{:x}", h.finish())
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+impl Caches {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn live(map: &mut HashMap<u64, Instant>, hash: u64, now: Instant) -> bool {
+        match map.get(&hash) {
+            Some(exp) if *exp > now => true,
+            Some(_) => {
+                map.remove(&hash);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// An Anthropic Messages request.
+    pub fn anthropic(&self, body: &Value, headers: &HeaderMap) -> Hit {
+        let mut elements = Vec::new();
+        for t in items(&body["tools"]) {
+            elements.push(t);
+        }
+        match &body["system"] {
+            Value::String(s) => elements.push(serde_json::json!({"type": "text", "text": s})),
+            other => elements.extend(items(other)),
+        }
+        for m in items(&body["messages"]) {
+            let role = m["role"].clone();
+            let blocks = match &m["content"] {
+                Value::String(s) => vec![serde_json::json!({"type": "text", "text": s})],
+                other => items(other),
+            };
+            elements.extend(blocks.into_iter().map(|b| serde_json::json!({"role": role, "block": b})));
+        }
+        let scope = format!("anthropic {} {}", account(headers), body["model"]);
+        let steps = steps(
+            &scope,
+            elements.into_iter().map(|mut v| {
+                let bp = match v.get_mut("block") {
+                    Some(b) => take_breakpoint(b),
+                    None => take_breakpoint(&mut v),
+                };
+                (v, bp)
+            }),
+        );
+        let now = Instant::now();
+        let mut map = self.lock();
+        let mut read = 0;
+        for (b, step) in steps.iter().enumerate() {
+            if step.breakpoint.is_none() {
+                continue;
+            }
+            let from = b.saturating_sub(LOOKBACK - 1);
+            if let Some(hit) = (from..=b).rev().find(|&j| Self::live(&mut map, steps[j].hash, now)) {
+                read = read.max(steps[hit].tokens);
+            }
+        }
+        let mut end = 0;
+        for step in steps.iter().filter(|s| s.tokens >= MIN_TOKENS) {
+            if let Some(ttl) = step.breakpoint {
+                let exp = map.entry(step.hash).or_insert(now);
+                *exp = (*exp).max(now + ttl);
+                end = end.max(step.tokens);
+            }
+        }
+        Hit { read, written: end.saturating_sub(read) }
+    }
+
+    /// An OpenAI Chat or Responses request (and the Codex backend's).
+    pub fn openai(&self, body: &Value, headers: &HeaderMap) -> Hit {
+        let mut elements = items(&body["tools"]);
+        elements.extend(items(&body["instructions"]));
+        elements.extend(items(&body["messages"]));
+        elements.extend(items(&body["input"]));
+        let key = body["prompt_cache_key"].as_str().unwrap_or("");
+        let ttl = if body["prompt_cache_retention"] == "24h" { OPENAI_TTL_LONG } else { OPENAI_TTL };
+        self.automatic(&format!("openai {} {key} {}", account(headers), body["model"]), elements, ttl)
+    }
+
+    /// A Gemini `generateContent` request.
+    pub fn gemini(&self, body: &Value, headers: &HeaderMap, model: &str) -> Hit {
+        let mut elements = items(&body["systemInstruction"]);
+        elements.extend(items(&body["tools"]));
+        elements.extend(items(&body["contents"]));
+        self.automatic(&format!("gemini {} {model}", account(headers)), elements, OPENAI_TTL)
+    }
+
+    fn automatic(&self, scope: &str, elements: Vec<Value>, ttl: Duration) -> Hit {
+        let steps = steps(scope, elements.into_iter().map(|v| (v, None)));
+        let now = Instant::now();
+        let mut map = self.lock();
+        let read = steps
+            .iter()
+            .rev()
+            .filter(|s| s.tokens >= MIN_TOKENS)
+            .find(|s| Self::live(&mut map, s.hash, now))
+            .map_or(0, |s| s.tokens / 128 * 128);
+        for s in steps.iter().filter(|s| s.tokens >= MIN_TOKENS) {
+            map.insert(s.hash, now + ttl);
+        }
+        Hit { read, written: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn anthropic_turn(n: usize, breakpoints: bool) -> Value {
+        let mut messages = Vec::new();
+        for i in 0..n {
+            messages.push(json!({"role": "user", "content": [{"type": "text", "text": format!("q{i}")}]}));
+            messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": format!("a{i}")}]}));
+        }
+        messages.push(json!({"role": "user", "content": [{"type": "text", "text": format!("q{n}")}]}));
+        let mut body =
+            json!({"model": "m", "system": [{"type": "text", "text": "x".repeat(8000)}], "messages": messages});
+        if breakpoints {
+            body["system"][0]["cache_control"] = json!({"type": "ephemeral"});
+            let last = body["messages"].as_array().map_or(0, Vec::len) - 1;
+            body["messages"][last]["content"][0]["cache_control"] = json!({"type": "ephemeral"});
+        }
+        body
+    }
+
+    #[test]
+    fn anthropic_reads_what_an_earlier_breakpoint_wrote() {
+        let c = Caches::default();
+        let h = HeaderMap::new();
+        let first = c.anthropic(&anthropic_turn(0, true), &h);
+        assert_eq!(first.read, 0);
+        assert!(first.written >= MIN_TOKENS, "{first:?}");
+        let second = c.anthropic(&anthropic_turn(1, true), &h);
+        assert_eq!(second.read, first.written, "the whole first turn is read back");
+        assert!(second.written > 0 && second.written < 40, "only the new blocks are written: {second:?}");
+        // Without breakpoints nothing is cached at all.
+        let c = Caches::default();
+        c.anthropic(&anthropic_turn(0, false), &h);
+        assert_eq!(c.anthropic(&anthropic_turn(1, false), &h), Hit::default());
+        // A prefix shorter than the minimum is not written.
+        let mut short = anthropic_turn(0, true);
+        short["system"][0]["text"] = "short".into();
+        assert_eq!(c.anthropic(&short, &h), Hit::default());
+        assert_eq!(c.anthropic(&short, &h), Hit::default());
+    }
+
+    #[test]
+    fn openai_caches_whole_items_per_key_in_steps_of_128() {
+        let c = Caches::default();
+        let h = HeaderMap::new();
+        let turn = |n: usize, key: &str| {
+            let mut input = vec![json!({"role": "user", "content": "y".repeat(6000)})];
+            for i in 0..n {
+                input.push(json!({"role": "assistant", "content": format!("a{i}")}));
+            }
+            json!({"model": "m", "prompt_cache_key": key, "input": input})
+        };
+        assert_eq!(c.openai(&turn(0, "k"), &h).read, 0);
+        let hit = c.openai(&turn(1, "k"), &h);
+        assert!(hit.read >= MIN_TOKENS && hit.read % 128 == 0, "{hit:?}");
+        assert_eq!(c.openai(&turn(1, "other"), &h).read, 0, "another key, another cache");
+        let mut other_account = HeaderMap::new();
+        other_account.insert("authorization", "Bearer b".parse().expect("value"));
+        assert_eq!(c.openai(&turn(1, "k"), &other_account).read, 0, "another account too");
+    }
+}
