@@ -69,6 +69,50 @@ targets = ["broken/gpt-5-mini", "up/gpt-5-mini"]
         proc.wait(30)
 
 
+POOL_EMAIL = "<b>pool</b>@example.com"
+
+
+@pytest.fixture(scope="session")
+def pool_gateway(mock_url):
+    """A second crossbar whose `chatgpt` provider pools one account (imported from a Codex
+    auth.json, with markup in its email) on the mock's Codex backend and OAuth."""
+    import base64
+    import json
+
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="crossbar-ui-pool-"))
+    config = data / "crossbar.toml"
+    config.write_text(
+        f"""
+[server]
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+
+[auth]
+
+[[providers]]
+name = "codex"
+kind = "chatgpt"
+base_url = "{mock_url}"
+token_url = "{mock_url}/oauth/token"
+"""
+    )
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    id_token = f"{b64(b'{}')}.{b64(json.dumps({'email': POOL_EMAIL}).encode())}.sig"
+    auth = data / "auth.json"
+    auth.write_text(json.dumps({"tokens": {"access_token": "ui-access", "refresh_token": "ui-refresh", "id_token": id_token, "account_id": "acct-ui"}}))
+    subprocess.run([crossbar_binary(), "accounts", "--config", str(config), "import", str(auth)], check=True, capture_output=True, timeout=60)
+    env = dict(os.environ, CROSSBAR_ADMIN_KEY=ADMIN_KEY)
+    proc = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(f"{url}/healthz", proc, "crossbar")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def admin(gateway, method, path, **kw):
     r = httpx.request(method, f"{gateway}{path}", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10, **kw)
     assert r.status_code < 300, r.text

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import ADMIN_KEY, XSS_MODEL, admin, sdk, shot, sign_in, wait_for
+from conftest import ADMIN_KEY, POOL_EMAIL, XSS_MODEL, admin, sdk, shot, sign_in, wait_for
 
 
 def tokens(n: int) -> str:
@@ -209,6 +209,47 @@ def test_routing_and_models_pages(admin_page, gateway, traffic):
     shot(page, "models")
 
 
+def test_accounts_page_without_a_pool_says_how_to_add_one(admin_page, gateway, traffic):
+    page = admin_page
+    page.goto(f"{gateway}/ui/accounts")
+    assert page.locator("nav a[aria-current=page]").inner_text() == "Accounts"
+    empty = page.locator(".empty").inner_text()
+    assert "kind = \"chatgpt\"" in empty and "crossbar accounts login" in empty and "crossbar accounts import" in empty
+
+
+def test_an_accounts_windows_show_after_traffic_through_the_pool(browser, pool_gateway):
+    key = admin(pool_gateway, "POST", "/admin/keys", json={"name": "pool"})["key"]
+    c = sdk(pool_gateway, key)
+    ctx, page = sign_in(browser, pool_gateway, ADMIN_KEY, viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(f"{pool_gateway}/ui/accounts")
+        account = page.locator("section.account[data-account=acct-ui]")
+        assert account.locator(".badge").inner_text() == "active"
+        assert "No usage windows read yet" in account.inner_text()
+        # The mock reports a 5 h primary window at 100 - headroom % used.
+        c.responses.create(model="codex/gpt-5", input="hello", extra_headers={"x-mock": "mock:headroom=80"})
+        page.reload()
+        row = account.locator("tr[data-window=primary]")
+        cells = row.locator("td").all_inner_texts()
+        assert cells[:3] == ["primary", "20 %", "5 h"], cells
+        assert cells[3] == "not reported" and cells[4].startswith("read ") and cells[4].endswith(" s ago"), cells
+        assert cells[5] == "not enough data yet", cells
+        # A second, higher reading gives a burn rate and a forecast.
+        c.responses.create(model="codex/gpt-5", input="again", extra_headers={"x-mock": "mock:headroom=75"})
+        page.reload()
+        cells = row.locator("td").all_inner_texts()
+        assert cells[1] == "25 %", cells
+        assert cells[5].startswith("runs out ") and "%/h" in cells[5], cells
+        # Its deployment's routing state; the email is text, not markup.
+        assert account.locator("tr[data-state=ready]", has_text="codex:acct-ui/gpt-5").count() == 1
+        assert POOL_EMAIL in account.locator("h2").inner_text()
+        assert account.locator("h2 b").count() == 0
+        assert "Last error" in account.locator("dl.facts").inner_text()
+        shot(page, "accounts")
+    finally:
+        ctx.close()
+
+
 def test_a_member_sees_only_their_own_key(browser, gateway, traffic):
     ctx, page = sign_in(browser, gateway, traffic["main"]["key"], viewport={"width": 390, "height": 844})
     try:
@@ -220,7 +261,7 @@ def test_a_member_sees_only_their_own_key(browser, gateway, traffic):
         page.goto(f"{gateway}/ui/keys")
         assert page.locator("table.keys tbody tr").count() == 1
         assert traffic["tight"]["record"]["id"] not in page.content()
-        for path in ["/ui/usage", "/ui/usage.csv", "/ui/routing", "/ui/models"]:
+        for path in ["/ui/usage", "/ui/usage.csv", "/ui/routing", "/ui/accounts", "/ui/models"]:
             assert page.request.get(f"{gateway}{path}").status == 403, path
         r = page.request.post(f"{gateway}/ui/keys", form={"name": "x"}, headers={"origin": gateway})
         assert r.status == 403

@@ -6,6 +6,7 @@
 //! Must never: log or print a token (`Debug` redacts them).
 
 pub mod login;
+pub mod runway;
 pub mod store;
 pub mod token;
 pub mod watch;
@@ -36,6 +37,9 @@ pub struct Account {
     /// Usage windows as the Codex backend last reported them (`x-codex-primary-*`, `-secondary-*`).
     #[serde(default)]
     pub windows: Vec<Window>,
+    /// Unix seconds of the latest answer that reported `windows` (saved with them).
+    #[serde(default)]
+    pub windows_read_at: Option<u64>,
     /// Unix ms of the import (or login) that stored these tokens: a running gateway takes a
     /// changed value as a new login and starts afresh with it.
     #[serde(default)]
@@ -179,7 +183,7 @@ pub fn remove(data_dir: &Path, id: &str) -> anyhow::Result<()> {
     store.save(&all)
 }
 
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

@@ -48,6 +48,39 @@ pub struct AccountHandle {
     client: reqwest::Client,
     /// Unix seconds of the last write caused by usage windows (they change on every answer).
     windows_saved: std::sync::atomic::AtomicU64,
+    /// Each window's readings over time, for the dashboard (`runway.rs`).
+    tracks: std::sync::Mutex<super::runway::Tracks>,
+}
+
+/// What the dashboard shows of an account: no tokens.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub id: String,
+    pub email: Option<String>,
+    pub disabled: bool,
+    pub expires_at: Option<u64>,
+    pub last_error: Option<String>,
+    pub last_refresh: Option<u64>,
+    pub windows: Vec<super::Window>,
+    /// Unix seconds of the latest answer that reported windows.
+    pub windows_read_at: Option<u64>,
+    pub tracks: super::runway::Tracks,
+}
+
+impl Status {
+    pub fn of(a: &Account) -> Status {
+        Status {
+            id: a.id.clone(),
+            email: a.email.clone(),
+            disabled: a.disabled,
+            expires_at: a.expires_at,
+            last_error: a.last_error.clone(),
+            last_refresh: a.last_refresh,
+            windows: a.windows.clone(),
+            windows_read_at: a.windows_read_at,
+            tracks: Default::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for AccountHandle {
@@ -73,7 +106,25 @@ impl AccountHandle {
             token_url,
             client,
             windows_saved: Default::default(),
+            tracks: Default::default(),
         }
+    }
+
+    /// The account as it is now, for display; never waits (during a refresh, the stored copy).
+    pub fn status(&self) -> Status {
+        let mut s = match self.account.try_lock() {
+            Ok(a) => Status::of(&a),
+            Err(_) => match self.store.load().ok().and_then(|all| all.into_iter().find(|a| a.id == self.id)) {
+                Some(a) => Status::of(&a),
+                None => Status { id: self.id.clone(), ..Status::of(&Account::default()) },
+            },
+        };
+        if let Ok(t) = self.tracks.lock() {
+            s.tracks = t.clone();
+            let read = t.0.iter().map(|t| t.read_at_ms / 1000).max();
+            s.windows_read_at = s.windows_read_at.max(read);
+        }
+        s
     }
 
     /// A fresh access token (refreshed first when it is about to expire).
@@ -184,8 +235,12 @@ impl AccountHandle {
         if windows.is_empty() {
             return;
         }
+        if let Ok(mut t) = self.tracks.lock() {
+            t.observe(&windows, super::unix_ms());
+        }
         // Never wait: a refresh in progress holds the lock, and these numbers come again.
         let Ok(mut a) = self.account.try_lock() else { return };
+        a.windows_read_at = Some(now);
         if a.windows == windows {
             return;
         }

@@ -82,6 +82,33 @@ pub fn date(ms: i64) -> String {
     crate::limits::period::format(ms).chars().take(10).collect()
 }
 
+/// A length of time, coarse: `12 s`, `5 min`, `2 h 10 min`, `3 d 4 h`.
+pub fn span(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 if secs % 3600 >= 60 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        3600..86_400 => format!("{} h", secs / 3600),
+        _ if secs % 86_400 >= 3600 => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+/// `read 12 s ago` style: how long before `now` (both unix seconds) `then` was.
+pub fn ago(then: u64, now: u64) -> String {
+    format!("{} ago", span(now.saturating_sub(then)))
+}
+
+/// unix seconds in the future → `in 2 h 10 min (2026-01-01 14:30 UTC)`.
+pub fn until(then: u64, now: u64) -> String {
+    let at = crate::limits::period::format(then.saturating_mul(1000).min(i64::MAX as u64) as i64);
+    if then <= now {
+        format!("passed ({at} UTC)")
+    } else {
+        format!("in {} ({at} UTC)", span(then - now))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +130,15 @@ mod tests {
         assert_eq!(pct(Some(0.125)), "12.5 %");
         assert_eq!(time(86_400_000 + 61_000), "1970-01-02 00:01:01");
         assert_eq!(date(86_400_000), "1970-01-02");
+        assert_eq!(span(12), "12 s");
+        assert_eq!(span(300), "5 min");
+        assert_eq!(span(3 * 3600), "3 h");
+        assert_eq!(span(2 * 3600 + 600), "2 h 10 min");
+        assert_eq!(span(3 * 86_400 + 4 * 3600 + 5), "3 d 4 h");
+        assert_eq!(ago(100, 112), "12 s ago");
+        assert_eq!(ago(200, 100), "0 s ago");
+        assert_eq!(until(86_400 + 3600, 86_400), "in 1 h (1970-01-02 01:00 UTC)");
+        assert_eq!(until(5, 10), "passed (1970-01-01 00:00 UTC)");
+        let _ = until(u64::MAX, 0);
     }
 }

@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// Navigation entries: (path, label, admin only).
-const NAV: [(&str, &str, bool); 6] = [
+const NAV: [(&str, &str, bool); 7] = [
     ("/ui/", "Overview", false),
     ("/ui/requests", "Requests", false),
     ("/ui/keys", "Keys", false),
     ("/ui/usage", "Usage & cost", true),
     ("/ui/routing", "Routing", true),
+    ("/ui/accounts", "Accounts", true),
     ("/ui/models", "Models & prices", true),
 ];
 

@@ -15,6 +15,7 @@
 // Handlers return `Result<_, Response>`: the error path *is* the ready response.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 mod assets;
 mod charts;
 pub mod fmt;
@@ -55,6 +56,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/usage", get(usage::page))
         .route("/ui/usage.csv", get(usage::csv))
         .route("/ui/routing", get(routing::page))
+        .route("/ui/accounts", get(accounts::page))
         .route("/ui/models", get(models::page))
         .route(
             "/ui/models/prices",
