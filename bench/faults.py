@@ -171,8 +171,11 @@ async def one_request(i, stats, instances, keys, deadline):
         except (openai.APIStatusError, anthropic.APIStatusError) as e:
             stats.responses_seen += 1
             stats.seen_on[inst.name] = stats.seen_on.get(inst.name, []) + [time.time()]
+            # The openai SDK hands over the inner `error` object; the anthropic SDK the whole body.
             body = e.body if isinstance(e.body, dict) else None
-            shaped = body is not None and ("error" in body or body.get("type") == "error")
+            shaped = body is not None and (
+                "error" in body or body.get("type") == "error" or ("message" in body and "type" in body)
+            )
             if shaped:
                 stats.shaped_errors += 1
             else:
