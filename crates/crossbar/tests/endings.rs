@@ -266,3 +266,15 @@ async fn a_non_streamed_request_past_its_deadline_gets_408_advising_streaming() 
     assert_eq!(status, 200, "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
 }
+
+#[tokio::test]
+async fn token_counting_is_never_billed_an_estimate() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers_at(&mock)).await;
+    let body =
+        serde_json::json!({"model": "up-anthropic/m", "messages": [{"role": "user", "content": "count these words"}]});
+    let (status, _, text) = post(&gw, "/v1/messages/count_tokens", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let r = &rows(&gw, 1).await[0];
+    assert_eq!((r.tokens_estimated, r.output_tokens), (0, None), "{r:?}");
+}

@@ -70,7 +70,9 @@ pub struct Inbound {
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
     let ticket =
         record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
-    ticket.set_request(inbound.body.clone());
+    if inbound.endpoint != Endpoint::CountTokens {
+        ticket.set_request(inbound.body.clone());
+    }
     ticket.set_client(crate::usage::client::classify(&inbound.headers));
     let mut response = match admit::admit(&state, &inbound, &ticket).await {
         Ok(()) if inbound.stream => ticket.scope(route_and_send(state, inbound)).await,

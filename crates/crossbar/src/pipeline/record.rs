@@ -107,15 +107,17 @@ impl Ticket {
 
     /// Fill what the upstream did not report, for a request that reached one: input from the
     /// request body, output from what was sent. Returns whether anything was estimated.
+    /// Only generation is estimated: a request without a kept body (token counting, which
+    /// costs nothing upstream) is recorded as reported.
     fn complete(&self, usage: &Usage, status: u16, routed: bool) -> (Usage, bool) {
         let traffic = routed && (status < 400 || status == CLIENT_GONE);
         if !traffic || (usage.input.is_some() && usage.output.is_some()) {
             return (*usage, false);
         }
+        let Some(body) = self.request.lock().ok().and_then(|b| b.clone()) else { return (*usage, false) };
         let mut u = *usage;
         if u.input.is_none() {
-            let body = self.request.lock().ok().and_then(|b| b.clone());
-            u.input = Some(body.map_or(0, |b| estimate_input(&b)));
+            u.input = Some(estimate_input(&body));
         }
         if u.output.is_none() {
             u.output = Some(self.output_estimate.load(Ordering::Relaxed));
