@@ -1,6 +1,6 @@
 //! The gateway's one Redis connection (with `[redis]` or `REDIS_URL`): connected on first use,
 //! reconnecting by itself (`ConnectionManager`), shared by the key limits (`limits::shared`) and
-//! conversation affinity (`pipeline::affinity`). Keys are `<prefix>:<what>:<id>`.
+//! conversation affinity (`pipeline::attempt::affinity`). Keys are `<prefix>:<what>:<id>`.
 
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;

@@ -2,7 +2,7 @@
 //! and parallel limits (429 with `Retry-After` and `x-ratelimit-*`), each in the client's
 //! protocol error shape. Without a key (no-auth mode) everything is admitted.
 
-use super::record::Ticket;
+use super::finish::record::Ticket;
 use super::{Endpoint, Inbound};
 use crate::app::AppState;
 use crate::ingress::reply;

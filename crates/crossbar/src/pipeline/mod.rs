@@ -5,17 +5,10 @@
 //! record and the limit settlement, when the body ends).
 
 mod admit;
-mod affinity;
 pub(crate) mod attempt;
 pub mod body;
-mod codex_backend;
-mod compaction;
-mod count_tokens;
-pub mod media;
-mod outcome;
-pub mod record;
+pub mod finish;
 pub mod relay;
-mod relay_error;
 mod stream;
 pub mod translate;
 
@@ -68,8 +61,13 @@ pub struct Inbound {
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
-    let ticket =
-        record::Ticket::open(state.clone(), inbound.key.clone(), &inbound.model, inbound.protocol, inbound.started);
+    let ticket = finish::record::Ticket::open(
+        state.clone(),
+        inbound.key.clone(),
+        &inbound.model,
+        inbound.protocol,
+        inbound.started,
+    );
     if inbound.endpoint != Endpoint::CountTokens {
         ticket.set_request(inbound.body.clone());
     }
@@ -139,12 +137,12 @@ async fn codex_only_paths(state: &Arc<AppState>, inbound: &Inbound, route: &rout
     if upstream == inbound.protocol {
         return None;
     }
-    if inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body) {
+    if inbound.endpoint == Endpoint::Compact || translate::compaction::is_triggered(&inbound.body) {
         let inbound = inbound.clone();
-        record::set_route(target.provider.name(), &target.model, upstream);
-        return Some(compaction::run(state.clone(), inbound, target, upstream).await);
+        finish::record::set_route(target.provider.name(), &target.model, upstream);
+        return Some(translate::compaction::run(state.clone(), inbound, target, upstream).await);
     }
-    if compaction::is_responses_lite(&inbound.headers) {
+    if translate::compaction::is_responses_lite(&inbound.headers) {
         let e = crossbar_protocol::canonical::ErrorInfo::new(
             crossbar_protocol::canonical::ErrorKind::InvalidRequest,
             format!(

@@ -6,7 +6,7 @@
 //!   the idle timeout — never a silent cut and never a hang;
 //! - drop the upstream request at once when the client goes away (the body is dropped).
 
-use super::outcome::Outcome;
+use super::finish::outcome::Outcome;
 use crate::config::ServerConfig;
 use crate::upstream::{BodyStream, UpstreamError};
 use bytes::{Bytes, BytesMut};
@@ -125,7 +125,7 @@ impl Relay {
         self.outcome.failed_midstream(e.label());
         let info = super::relay::midstream_error(e);
         let mut out = self.flush();
-        out.extend_from_slice(&super::relay_error::frame(self.protocol, &info, self.at_boundary));
+        out.extend_from_slice(&super::relay::ending::frame(self.protocol, &info, self.at_boundary));
         Ok(out.freeze())
     }
 }

@@ -7,7 +7,7 @@
 //! there); else a hash of the system prompt and the first two turns. `Affinity` is this
 //! instance's memory of conversation → deployment (by `Deployment::tag`, so it survives a
 //! rebuilt routing table); it expires `sticky_ttl` after the conversation's last request and is
-//! bounded. With Redis, `pipeline::affinity` shares it between instances.
+//! bounded. With Redis, `pipeline::attempt::affinity` shares it between instances.
 //! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
 
 use axum::http::HeaderMap;

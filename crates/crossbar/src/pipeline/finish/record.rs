@@ -236,7 +236,7 @@ impl Drop for Ticket {
 /// (about four characters a token, images flat), or a quarter of its bytes when not JSON.
 fn estimate_input(body: &[u8]) -> u64 {
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => super::count_tokens::estimate_tokens(&v),
+        Ok(v) => crate::pipeline::translate::count_tokens::estimate_tokens(&v),
         Err(_) => (body.len() as u64).div_ceil(4),
     }
 }

@@ -11,11 +11,13 @@
 //! and `openai_chat::usage_strip` removes what that adds from the stream the client receives
 //! (the usage-only chunk, `"usage": null` on the others), so the client gets what it asked for.
 
-use super::outcome::Outcome;
-use super::stream::{self, RelayStream};
-use super::{forward_headers, Inbound};
+pub(crate) mod ending;
+
 use crate::app::AppState;
 use crate::ingress::reply;
+use crate::pipeline::finish::outcome::Outcome;
+use crate::pipeline::stream::{self, RelayStream};
+use crate::pipeline::{forward_headers, Inbound};
 use crate::routing::Target;
 use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use axum::body::Body;
@@ -33,19 +35,19 @@ use std::task::{Context, Poll};
 pub fn request(inbound: &Inbound, target: &Target) -> UpstreamRequest {
     let p = inbound.protocol;
     let body = match (&inbound.model_span, p) {
-        _ if asks_usage(inbound) => super::body::with_usage_asked(
+        _ if asks_usage(inbound) => crate::pipeline::body::with_usage_asked(
             &inbound.body,
             inbound.model_span.as_ref(),
             &target.model,
             inbound.stream_options_span.as_ref(),
         ),
         (_, Protocol::Gemini) => inbound.body.clone(),
-        (Some(span), _) => super::body::with_model(&inbound.body, span, &target.model),
+        (Some(span), _) => crate::pipeline::body::with_model(&inbound.body, span, &target.model),
         (None, _) => inbound.body.clone(),
     };
     UpstreamRequest {
         protocol: p,
-        path: super::upstream_path(p, inbound, &target.model),
+        path: crate::pipeline::upstream_path(p, inbound, &target.model),
         headers: forward_headers(p, &inbound.headers, true),
         body,
     }

@@ -15,11 +15,16 @@
 //!
 //! Whatever a translation dropped is named in the `x-crossbar-dropped` response header.
 
-use super::outcome::Outcome;
-use super::stream::{self, TranslateStream};
-use super::{forward_headers, Inbound};
+pub(crate) mod codex_backend;
+pub(crate) mod compaction;
+pub(crate) mod count_tokens;
+pub mod media;
+
 use crate::app::AppState;
 use crate::ingress::reply;
+use crate::pipeline::finish::outcome::Outcome;
+use crate::pipeline::stream::{self, TranslateStream};
+use crate::pipeline::{forward_headers, Inbound};
 use crate::routing::Target;
 use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use axum::body::Body;
@@ -55,7 +60,7 @@ pub async fn prepare(
     let mut cx = Cx::new(state.codec.clone());
     cx.include_usage = inbound.include_usage;
     cx.sse = inbound.sse;
-    cx.created = super::unix_now();
+    cx.created = crate::pipeline::unix_now();
     cx.id = uuid::Uuid::new_v4().simple().to_string();
 
     let mut req = crossbar_protocol::decode_request(client, &inbound.body, &cx)
@@ -65,11 +70,11 @@ pub async fn prepare(
     let kind = target.provider.kind();
     if matches!(upstream, Protocol::OpenaiResponses | Protocol::OpenaiChat) && req.metadata.prompt_cache_key.is_none() {
         // OpenAI routes a prompt to a cache by this key: one per conversation, the same every turn.
-        req.metadata.prompt_cache_key = crate::routing::sticky::session_key(&inbound.headers, &inbound.body)
-            .map(super::codex_backend::conversation_id);
+        req.metadata.prompt_cache_key =
+            crate::routing::sticky::session_key(&inbound.headers, &inbound.body).map(codex_backend::conversation_id);
     }
     let mut losses = Vec::new();
-    super::codex_backend::shape(kind, upstream, &mut req, &mut losses);
+    codex_backend::shape(kind, upstream, &mut req, &mut losses);
     if req.sampling.max_tokens.is_none() && kind != crate::config::ProviderKind::Chatgpt {
         // Providers that require a limit (Anthropic) get the model's own output limit.
         if let Some(max) = state.catalog.lookup(&target.model).and_then(|i| i.max_output_tokens) {
@@ -78,8 +83,8 @@ pub async fn prepare(
     }
     if upstream == Protocol::Gemini {
         // Gemini cannot read remote URLs: fetch and inline them (bounded, never internal).
-        let policy = super::media::MediaPolicy { allow_private: state.config.server.allow_private_media_fetch };
-        if let Err(e) = super::media::inline_remote_media(&mut req, policy).await {
+        let policy = media::MediaPolicy { allow_private: state.config.server.allow_private_media_fetch };
+        if let Err(e) = media::inline_remote_media(&mut req, policy).await {
             return Err(Box::new(reply::error(client, &e)));
         }
     }
@@ -108,7 +113,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
     };
     match target.provider.send(request).await {
         Ok(resp) => respond(state, &inbound, &target, prepared, resp).await,
-        Err(e) => super::upstream_failure(&state, &inbound, &target, &e),
+        Err(e) => crate::pipeline::upstream_failure(&state, &inbound, &target, &e),
     }
 }
 
@@ -228,7 +233,7 @@ fn set_dropped(headers: &mut HeaderMap, losses: &[Loss]) {
     let mut fields: Vec<&str> = losses.iter().map(|l| l.field.as_str()).collect();
     fields.sort_unstable();
     fields.dedup();
-    super::record::set_dropped(&fields.join(", "));
+    crate::pipeline::finish::record::set_dropped(&fields.join(", "));
     if let Ok(v) = HeaderValue::from_str(&fields.join(", ")) {
         headers.insert("x-crossbar-dropped", v);
     }

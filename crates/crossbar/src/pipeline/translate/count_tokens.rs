@@ -3,8 +3,8 @@
 //! definitions and arguments), labelled as such with `x-crossbar-token-count: estimate`.
 //! Claude Code calls count_tokens often; without an answer it would pay one generation per count.
 
-use super::Inbound;
 use crate::ingress::reply;
+use crate::pipeline::Inbound;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use crossbar_protocol::canonical::{ErrorInfo, ErrorKind, Protocol};

@@ -13,9 +13,9 @@
 //! OpenAI upstreams never come here: same-protocol requests are relayed untouched.
 //! This module never forwards a `compaction_trigger` to a provider that cannot take it.
 
-use super::{translate, Endpoint, Inbound};
 use crate::app::AppState;
 use crate::ingress::reply;
+use crate::pipeline::{translate, Endpoint, Inbound};
 use crate::routing::Target;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue};
@@ -127,7 +127,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
     let response = json!({
         "id": format!("resp_{}", uuid::Uuid::new_v4().simple()),
         "object": "response",
-        "created_at": super::unix_now(),
+        "created_at": crate::pipeline::unix_now(),
         "status": "completed",
         "model": inbound.model,
         "output": [item.clone()],

@@ -15,10 +15,13 @@
 //! Must never: retry after the commit point, wait unboundedly, or retry a request the client
 //! got wrong.
 
-use super::{count_tokens, relay, translate, Endpoint, Inbound};
+mod affinity;
+
 use crate::app::AppState;
 use crate::failure::{self, Action, Class};
 use crate::ingress::reply;
+use crate::pipeline::translate::{codex_backend, count_tokens};
+use crate::pipeline::{relay, translate, Endpoint, Inbound};
 use crate::routing::deployment::{Deployment, InFlight};
 use crate::routing::upstream_limits::Limits;
 use crate::routing::{clock, sticky, strategy, Route};
@@ -117,7 +120,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
     let mut unserved = 0u32;
 
     let recalled = match session {
-        Some(k) => super::affinity::recall(state, route, k, clock::now_ms()).await,
+        Some(k) => affinity::recall(state, route, k, clock::now_ms()).await,
         None => None,
     };
 
@@ -151,13 +154,12 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let dep = &route.deployments[index];
         let target = &dep.target;
         let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
-        super::record::set_route(target.provider.name(), &target.model, upstream);
+        crate::pipeline::finish::record::set_route(target.provider.name(), &target.model, upstream);
         if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
             return Ended::Answer(count_tokens::estimate(inbound));
         }
         let kind = target.provider.kind();
-        let (mut request, prepared) = if upstream == inbound.protocol && super::codex_backend::relayable(inbound, kind)
-        {
+        let (mut request, prepared) = if upstream == inbound.protocol && codex_backend::relayable(inbound, kind) {
             (relay::request(inbound, target), None)
         } else {
             match translate::prepare(state, inbound, target, upstream).await {
@@ -170,7 +172,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 .then(|| sticky::session_key(&inbound.headers, &inbound.body))
                 .flatten()
         });
-        super::codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
+        codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();
@@ -186,7 +188,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 observe(dep, &resp.headers, now, unix);
                 flight.settle();
                 if let Some(k) = session {
-                    super::affinity::remember(state, route, k, index, recalled, now);
+                    affinity::remember(state, route, k, index, recalled, now);
                 }
                 resp.body = Box::pin(Tracked {
                     inner: resp.body,
@@ -267,7 +269,7 @@ fn note_attempt(target: &crate::routing::Target, verdict: &Verdict, started: Ins
             _ => (failure(f).0, "answered the client".to_string()),
         },
     };
-    super::record::attempt(target.provider.name(), &target.model, status, ms, &outcome);
+    crate::pipeline::finish::record::attempt(target.provider.name(), &target.model, status, ms, &outcome);
 }
 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.
@@ -482,7 +484,7 @@ impl Last {
     async fn respond(self, state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Response {
         let target = &route.deployments[self.index].target;
         match self.failure {
-            Failure::Transport(e) => super::upstream_failure(state, inbound, target, &e),
+            Failure::Transport(e) => crate::pipeline::upstream_failure(state, inbound, target, &e),
             Failure::Http { status, headers, body, .. } => {
                 let body: BodyStream = Box::pin(futures_util::stream::once(async move { Ok(body) }));
                 let resp = UpstreamResponse { status, headers, body };

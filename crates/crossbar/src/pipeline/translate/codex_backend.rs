@@ -6,8 +6,8 @@
 //! rather than a stream, `translate::respond` collects the stream into one.
 //! Must never: drop a parameter silently (each one is a `Loss`, named in `x-crossbar-dropped`).
 
-use super::{Endpoint, Inbound};
 use crate::config::ProviderKind;
+use crate::pipeline::{Endpoint, Inbound};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use crossbar_protocol::canonical::{Loss, Protocol, Request};
 
