@@ -21,7 +21,7 @@ pub enum Command {
     /// providers for the standard key variables that are set, and the built-in mock.
     Serve {
         /// TOML config file.
-        #[arg(long, env = "CROSSBAR_CONFIG")]
+        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
         config: Option<PathBuf>,
         /// Listen address, overriding the config (e.g. 127.0.0.1:4141).
         #[arg(long)]
@@ -29,10 +29,11 @@ pub enum Command {
     },
     /// Validate a config file and print every problem with its line; exit 1 if invalid.
     CheckConfig { file: PathBuf },
-    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (stored sealed in the data dir).
+    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (in the configured store,
+    /// their tokens sealed).
     Accounts {
-        /// Config file whose `server.data_dir` holds the accounts (default data dir otherwise).
-        #[arg(long, env = "CROSSBAR_CONFIG")]
+        /// Config file (for `[storage]` and the data directory's key), in any position.
+        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: AccountsAction,
@@ -55,7 +56,7 @@ pub enum Command {
     },
     /// Usage and cost totals from the configured store, as a table.
     Usage {
-        #[arg(long, env = "CROSSBAR_CONFIG")]
+        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
         config: Option<PathBuf>,
         /// key | model | provider | day
         #[arg(long, default_value = "key")]
@@ -125,6 +126,10 @@ pub enum AccountsAction {
     List,
     /// Forget an account (by its id, as `list` shows it).
     Remove { id: String },
+    /// Stop using an account without forgetting it.
+    Disable { id: String },
+    /// Use a disabled account again (one whose refresh token was refused needs a new login).
+    Enable { id: String },
 }
 
 #[derive(Debug, Subcommand)]
