@@ -141,7 +141,9 @@ impl AppState {
         if self.has_account_pools() {
             match self.reload_accounts().await {
                 Ok(n) => tracing::info!(accounts = n.unwrap_or(0), "accounts: pools loaded from the store"),
-                Err(e) => tracing::warn!(error = %e, "accounts: the stored accounts cannot be read; the pools start empty"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accounts: the stored accounts cannot be read; the pools start empty")
+                }
             }
         }
         match crate::catalog::refresh::load(&self.catalog, &self.store).await {

@@ -73,16 +73,15 @@ impl AccountStore {
 
     /// The account of a row; an error when its tokens cannot be opened with this key.
     fn account(&self, r: AccountRow) -> anyhow::Result<Account> {
-        let t: Tokens = self
-            .sealer
-            .unseal(&r.sealed, r.id.as_bytes())
-            .and_then(|p| serde_json::from_slice(&p).ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!(
+        let t: Tokens =
+            self.sealer.unseal(&r.sealed, r.id.as_bytes()).and_then(|p| serde_json::from_slice(&p).ok()).ok_or_else(
+                || {
+                    anyhow::anyhow!(
                     "account {}: its tokens cannot be opened with this key (CROSSBAR_ACCOUNTS_KEY or the gateway key)",
                     r.id
                 )
-            })?;
+                },
+            )?;
         Ok(Account {
             windows: serde_json::from_str::<Vec<Window>>(&r.windows).unwrap_or_default(),
             id: r.id,
@@ -166,7 +165,9 @@ impl AccountStore {
     pub async fn put_windows(&self, a: &Account) -> anyhow::Result<()> {
         let windows = serde_json::to_string(&a.windows)?;
         let read_at = a.windows_read_at.map(to_i64);
-        self.store.put_account_windows(&a.id, to_i64(a.imported_at), &windows, read_at, a.last_error.as_deref()).await?;
+        self.store
+            .put_account_windows(&a.id, to_i64(a.imported_at), &windows, read_at, a.last_error.as_deref())
+            .await?;
         Ok(())
     }
 

@@ -24,16 +24,9 @@ pub fn read(data_dir: &Path, sealer: &Sealer) -> anyhow::Result<Option<(String, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
     };
-    let plain = text
-        .trim()
-        .strip_prefix(PREFIX)
-        .and_then(|s| sealer.unseal(s, b""))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{} cannot be opened with this key (CROSSBAR_ACCOUNTS_KEY or the gateway key)",
-                path.display()
-            )
-        })?;
+    let plain = text.trim().strip_prefix(PREFIX).and_then(|s| sealer.unseal(s, b"")).ok_or_else(|| {
+        anyhow::anyhow!("{} cannot be opened with this key (CROSSBAR_ACCOUNTS_KEY or the gateway key)", path.display())
+    })?;
     let accounts = serde_json::from_slice(&plain)?;
     Ok(Some((text, accounts)))
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 pub const LEASE: Duration = Duration::from_secs(60);
 const REDIS_WAIT: Duration = Duration::from_millis(250);
 
-const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 pub struct Lease {
     id: String,
@@ -44,7 +45,9 @@ pub async fn acquire(db: &AccountStore, id: &str, imported_at: u64) -> anyhow::R
                 let lease = Lease { id: id.to_string(), owner, redis_key: Some(key) };
                 return Ok(taken.map(|_| lease));
             }
-            Ok(Err(e)) => tracing::warn!(account = %id, error = %e, "refresh lease: redis failed; using the row's lease"),
+            Ok(Err(e)) => {
+                tracing::warn!(account = %id, error = %e, "refresh lease: redis failed; using the row's lease")
+            }
             Err(_) => tracing::warn!(account = %id, "refresh lease: redis is slow; using the row's lease"),
         }
     }

@@ -171,7 +171,9 @@ pub async fn poll_once(
         .map_err(reqwest::Error::without_url)
         .with_context(|| format!("cannot reach {url}"))?;
     match resp.status().as_u16() {
-        200..=299 => resp.json().await.map(Some).with_context(|| format!("{url} did not answer with an authorization code")),
+        200..=299 => {
+            resp.json().await.map(Some).with_context(|| format!("{url} did not answer with an authorization code"))
+        }
         403 | 404 => Ok(None),
         status => bail!("device-code login failed: {url} answered HTTP {status}{}", error_code(resp).await),
     }

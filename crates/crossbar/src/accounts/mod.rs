@@ -8,6 +8,7 @@
 //! Must never: log or print a token (`Debug` redacts them).
 
 pub mod db;
+pub mod device;
 pub mod file;
 pub mod lease;
 pub mod login;
@@ -149,7 +150,9 @@ pub async fn command(config: Option<&Path>, action: crate::cli::AccountsAction) 
     let result = async {
         let db = db::AccountStore::for_config(&config)?;
         db.import_file(&config.server.data_dir).await?;
-        let done = |verb: &str, a: &Account| format!("{verb} account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email"));
+        let done = |verb: &str, a: &Account| {
+            format!("{verb} account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email"))
+        };
         let out = match action {
             crate::cli::AccountsAction::Import { path } => done("imported", &import(&db, &path).await?),
             crate::cli::AccountsAction::Login { issuer, token_url } => {

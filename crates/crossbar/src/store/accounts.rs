@@ -57,8 +57,7 @@ impl Store {
     /// The pool's membership version (one row, bumped by every add, disable, enable, remove).
     pub async fn accounts_version(&self) -> Result<i64, StoreError> {
         self.ready().await?;
-        let v: (i64,) =
-            with_pool!(self, p => sqlx::query_as("SELECT version FROM accounts_version WHERE id = 1").fetch_one(p).await)?;
+        let v: (i64,) = with_pool!(self, p => sqlx::query_as("SELECT version FROM accounts_version WHERE id = 1").fetch_one(p).await)?;
         Ok(v.0)
     }
 
@@ -113,7 +112,12 @@ impl Store {
     }
 
     /// Disable (with the reason shown in listings) or enable an account; false when there is none.
-    pub async fn set_account_disabled(&self, id: &str, disabled: bool, reason: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn set_account_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
         self.changed(
             "UPDATE accounts SET disabled = $2, last_error = $3, lease_owner = NULL, lease_until = 0, updated_at = $4 \
              WHERE id = $1",
@@ -151,7 +155,13 @@ impl Store {
     }
 
     /// Take the row's refresh lease for `owner` until `until_ms` when it is free (or expired).
-    pub async fn lease_account(&self, id: &str, imported_at: i64, owner: &str, until_ms: i64) -> Result<bool, StoreError> {
+    pub async fn lease_account(
+        &self,
+        id: &str,
+        imported_at: i64,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
         self.ready().await?;
         let n = with_pool!(self, p => sqlx::query(
             "UPDATE accounts SET lease_owner = $3, lease_until = $4 \
@@ -295,7 +305,6 @@ impl Store {
         Ok(Some(added))
     }
 }
-
 
 impl Store {
     /// On PostgreSQL, a connection listening for account changes (`NOTIFY_CHANNEL`); `None` on SQLite.

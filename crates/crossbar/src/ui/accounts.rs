@@ -49,7 +49,7 @@ fn runway(t: Option<&Track>, now_ms: u64) -> Markup {
     }
 }
 
-fn account(_v: &Viewer, s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) -> Markup {
+fn account(v: &Viewer, s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) -> Markup {
     let now = now_ms / 1000;
     let state = if s.disabled {
         "disabled"
@@ -61,6 +61,7 @@ fn account(_v: &Viewer, s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) ->
     html! {
         section.account data-account=(s.id) {
             h2 { (s.id) @if let Some(e) = &s.email { " " span.muted { (e) } } " " span class=(format!("badge {}", state.replace(' ', "-"))) { (state) } }
+            (super::account_actions::buttons(v, &s.id, s.disabled))
             dl.facts {
                 dt { "Token" }
                 dd { @match s.expires_at {
@@ -187,7 +188,9 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
                 "Add one below, sign one in with " code { "crossbar accounts login" } " (a device code) or import a Codex login with "
                 code { "crossbar accounts import ~/.codex/auth.json" } "; every running gateway pools it within seconds."
             }))
+            (super::account_actions::add_form(&v))
         } @else {
+            (super::account_actions::add_form(&v))
             p.hint { "Usage windows are what the Codex backend reported with its latest answer through each account. The runway is the burn between the last two different readings, carried forward." }
             @for (s, pooled) in &shown {
                 @let mine: Vec<&Dep> = deps.iter().filter(|(id, _)| *id == s.id).map(|(_, d)| d).collect();
