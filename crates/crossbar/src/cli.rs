@@ -11,6 +11,10 @@ use std::path::PathBuf;
     about = "A self-hosted LLM API gateway: every client protocol in, every provider protocol out."
 )]
 pub struct Cli {
+    /// TOML config file (`[storage]`, the data directory, providers, …), before or after the
+    /// command and its arguments; `serve` without one runs on embedded defaults.
+    #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,9 +24,6 @@ pub enum Command {
     /// Run the gateway. Without a config file it starts on embedded defaults: loopback,
     /// providers for the standard key variables that are set, and the built-in mock.
     Serve {
-        /// TOML config file.
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         /// Listen address, overriding the config (e.g. 127.0.0.1:4141).
         #[arg(long)]
         listen: Option<String>,
@@ -32,32 +33,21 @@ pub enum Command {
     /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (in the configured store,
     /// their tokens sealed).
     Accounts {
-        /// Config file (for `[storage]` and the data directory's key), in any position.
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         action: AccountsAction,
     },
     /// Manage client keys in the configured store (SQLite in the data dir, or PostgreSQL).
     Keys {
-        /// TOML config file (for `[storage]` and the data directory).
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: KeysCommand,
     },
     /// Model prices: the table in effect, updates from LiteLLM or models.dev files, re-pricing.
     Prices {
-        /// TOML config file (for `[storage]`, the data directory and `[[catalog]]`).
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: PricesCommand,
     },
     /// Usage and cost totals from the configured store, as a table.
     Usage {
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         /// key | model | provider | day
         #[arg(long, default_value = "key")]
         group_by: String,

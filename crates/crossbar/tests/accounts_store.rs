@@ -109,6 +109,8 @@ async fn the_accounts_command_takes_config_in_any_position() {
     let (ok, out) = run(&["accounts", "--config", &cfg, "list"]);
     assert!(ok && out.contains("acct-cli") && out.contains("disabled"), "{out}");
     assert!(!out.contains("secret-refresh"), "no secrets: {out}");
+    let (ok, out) = run(&["--config", &cfg, "accounts", "list"]);
+    assert!(ok && out.contains("acct-cli") && out.contains("disabled"), "before the command too: {out}");
     let (ok, out) = run(&["accounts", "enable", "acct-cli", "--config", &cfg]);
     assert!(ok && out.contains("enabled account acct-cli"), "{out}");
     let (ok, out) = run(&["accounts", "list", "--config", &cfg]);
@@ -117,10 +119,12 @@ async fn the_accounts_command_takes_config_in_any_position() {
     assert!(ok && out.contains("removed account acct-cli"), "{out}");
     let (ok, out) = run(&["accounts", "remove", "acct-cli", "--config", &cfg]);
     assert!(!ok && out.contains("no account \"acct-cli\""), "{out}");
-    // The other commands take it after their arguments too.
+    // The other commands take it anywhere too.
     let (ok, out) = run(&["keys", "list", "--config", &cfg]);
     assert!(ok, "{out}");
     let (ok, out) = run(&["usage", "--group-by", "model", "--config", &cfg]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["--config", &cfg, "prices", "history"]);
     assert!(ok, "{out}");
     assert!(data.join("crossbar.db").exists(), "the store is the config's");
 }

@@ -125,7 +125,7 @@ impl AccountStore {
     pub async fn add(&self, mut account: Account) -> anyhow::Result<Account> {
         account.imported_at = super::unix_ms();
         account.refresh_gen = 0;
-        self.store.put_account(&self.row(&account)?, false).await?;
+        self.store.put_account(&self.row(&account)?).await?;
         Ok(account)
     }
 

@@ -62,27 +62,20 @@ impl Store {
     }
 
     /// Insert or replace (by id) an account: a new login, with a fresh refresh generation.
-    /// With `keep_existing`, an account already stored is left as it is (file imports must not
-    /// put back older tokens); returns whether the row was written.
-    pub async fn put_account(&self, row: &AccountRow, keep_existing: bool) -> Result<bool, StoreError> {
+    pub async fn put_account(&self, row: &AccountRow) -> Result<(), StoreError> {
         self.ready().await?;
-        let conflict = if keep_existing {
-            "DO NOTHING"
-        } else {
-            "DO UPDATE SET email = excluded.email, sealed = excluded.sealed, expires_at = excluded.expires_at, \
-             disabled = excluded.disabled, last_error = excluded.last_error, last_refresh = excluded.last_refresh, \
-             windows = excluded.windows, windows_read_at = excluded.windows_read_at, \
-             imported_at = excluded.imported_at, refresh_gen = 0, lease_owner = NULL, lease_until = 0, \
-             updated_at = excluded.updated_at"
-        };
         let sql = format!(
             "INSERT INTO accounts ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11) \
-             ON CONFLICT (id) {conflict}"
+             ON CONFLICT (id) DO UPDATE SET email = excluded.email, sealed = excluded.sealed, \
+             expires_at = excluded.expires_at, disabled = excluded.disabled, last_error = excluded.last_error, \
+             last_refresh = excluded.last_refresh, windows = excluded.windows, \
+             windows_read_at = excluded.windows_read_at, imported_at = excluded.imported_at, refresh_gen = 0, \
+             lease_owner = NULL, lease_until = 0, updated_at = excluded.updated_at"
         );
         let notify = self.is_postgres();
-        let written = with_pool!(self, p => {
+        with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let n = sqlx::query(&sql)
+            sqlx::query(&sql)
                 .bind(&row.id)
                 .bind(&row.email)
                 .bind(&row.sealed)
@@ -95,20 +88,27 @@ impl Store {
                 .bind(row.imported_at)
                 .bind(now_ms())
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if n > 0 {
-                bump!(tx, notify);
-            }
+                .await?;
+            bump!(tx, notify);
             tx.commit().await?;
-            n > 0
         });
-        Ok(written)
+        Ok(())
     }
 
     /// Remove an account; false when there was none.
     pub async fn remove_account(&self, id: &str) -> Result<bool, StoreError> {
-        self.changed("DELETE FROM accounts WHERE id = $1", id, None, None).await
+        self.ready().await?;
+        let notify = self.is_postgres();
+        let n = with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let n = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                bump!(tx, notify);
+            }
+            tx.commit().await?;
+            n
+        });
+        Ok(n > 0)
     }
 
     /// Disable (with the reason shown in listings) or enable an account; false when there is none.
@@ -118,33 +118,21 @@ impl Store {
         disabled: bool,
         reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.changed(
-            "UPDATE accounts SET disabled = $2, last_error = $3, lease_owner = NULL, lease_until = 0, updated_at = $4 \
-             WHERE id = $1",
-            id,
-            Some(disabled),
-            Some(reason),
-        )
-        .await
-    }
-
-    /// One membership change and the version bump, in one transaction.
-    async fn changed(
-        &self,
-        sql: &str,
-        id: &str,
-        disabled: Option<bool>,
-        reason: Option<Option<&str>>,
-    ) -> Result<bool, StoreError> {
         self.ready().await?;
         let notify = self.is_postgres();
         let n = with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut q = sqlx::query(sql).bind(id);
-            if let (Some(d), Some(r)) = (disabled, reason) {
-                q = q.bind(d).bind(r).bind(now_ms());
-            }
-            let n = q.execute(&mut *tx).await?.rows_affected();
+            let n = sqlx::query(
+                "UPDATE accounts SET disabled = $2, last_error = $3, lease_owner = NULL, lease_until = 0, \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(disabled)
+            .bind(reason)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if n > 0 {
                 bump!(tx, notify);
             }
