@@ -222,3 +222,73 @@ async fn a_refresh_raced_by_every_instance_spends_the_refresh_token_once() {
     }
     drop_database(&pg).await;
 }
+
+/// With Redis, an account whose usage window one instance found spent is skipped by the
+/// others at once, without each of them spending a request to learn it.
+#[tokio::test]
+async fn an_account_parked_on_one_instance_is_skipped_by_the_others() {
+    let Some(pg) = fresh_database().await else { return };
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let plain = config(&pg, Some(&prefix), &mock.url());
+    // A's requests all meet a spent usage window (resetting in two minutes); B's would not.
+    let spent = plain
+        .replace("issuer = ", "headers = { \"x-mock\" = \"mock:usage-limit mock:ratelimit-reset=120\" }\nissuer = ");
+    let first_dir = tempfile::tempdir().expect("tempdir");
+    let first_path = first_dir.path().to_path_buf();
+    let a = start(&spent, first_dir).await;
+    let b = start(&plain, same_key_dir(&first_path)).await;
+    let store = crossbar::store::Store::open(Some(&pg), &first_path).expect("store");
+    let sealer = crossbar::accounts::seal::Sealer::open(&first_path).expect("key");
+    let db = crossbar::accounts::db::AccountStore::new(store.clone(), sealer, None);
+    let account = crossbar::accounts::Account {
+        id: "acct-spent".to_string(),
+        access_token: "token-spent".to_string(),
+        refresh_token: "refresh-spent".to_string(),
+        ..Default::default()
+    };
+    db.add(account).await.expect("add");
+    for gw in [&a, &b] {
+        pool_until(gw, "pooled", |p| p == ["codex:acct-spent".to_string()]).await;
+    }
+
+    assert_eq!(served_by(&a).await, None, "A meets the spent window");
+    let backend = |m: &crossbar_mock::MockServer| {
+        m.requests().iter().filter(|r| r["path"] == "/backend-api/codex/responses").count()
+    };
+    let seen = backend(&mock);
+    assert!(seen >= 1);
+    // B learns it from A: its deployment is parked for about the window's two minutes.
+    eprintln!("parked on B {:?} after A's answer", parked_within(&b).await);
+    let (path, body) = request(Client::Responses, "codex/gpt-5", "hello", false);
+    let r = client().post(format!("{}{path}", b.url)).json(&body).send().await.expect("send");
+    assert_eq!(r.status(), 429, "B answers for the parked pool itself");
+    assert_eq!(backend(&mock), seen, "B sent nothing to the backend");
+
+    // A gateway started later learns the parking from Redis too.
+    let c = start(&plain, same_key_dir(&first_path)).await;
+    pool_until(&c, "pooled", |p| p == ["codex:acct-spent".to_string()]).await;
+    parked_within(&c).await;
+    let r = client().post(format!("{}{path}", c.url)).json(&body).send().await.expect("send");
+    assert_eq!(r.status(), 429);
+    assert_eq!(backend(&mock), seen, "C sent nothing to the backend");
+    store.close().await;
+    for gw in [&a, &b, &c] {
+        gw.state.store.close().await;
+    }
+    drop_database(&pg).await;
+}
+
+/// Wait until `gw` has its pooled account parked for more than 100 s (the two-minute window).
+async fn parked_within(gw: &Gateway) -> Duration {
+    let parked = || {
+        let until = gw.state.routes().provider_parked_until("codex:acct-spent");
+        until.is_some_and(|t| t > crossbar::routing::clock::now_ms() + 100_000)
+    };
+    let start = Instant::now();
+    while !parked() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{} never parked the account", gw.url);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
