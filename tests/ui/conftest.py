@@ -95,6 +95,7 @@ name = "codex"
 kind = "chatgpt"
 base_url = "{mock_url}"
 token_url = "{mock_url}/oauth/token"
+issuer = "{mock_url}"
 """
     )
     b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731

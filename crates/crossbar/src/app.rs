@@ -27,6 +27,8 @@ pub struct AppState {
     pub codec: Arc<OpaqueCodec>,
     /// Keys and usage (SQLite in the data dir, or PostgreSQL).
     pub store: Store,
+    /// ChatGPT accounts (in `store`, their tokens sealed).
+    pub accounts: crate::accounts::db::AccountStore,
     /// `Some` once `[auth]` is configured.
     pub auth: Option<Authenticator>,
     pub limiter: Arc<Limiter>,
@@ -37,6 +39,8 @@ pub struct AppState {
     pub ui: crate::ui::UiState,
     /// Open Responses WebSocket connections (per-key cap, drain on shutdown).
     pub websockets: Arc<crate::ingress::websocket::Sockets>,
+    /// One pool rebuild at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -57,6 +61,8 @@ impl AppState {
             }
             None => None,
         };
+        let sealer = crate::accounts::seal::Sealer::open(&config.server.data_dir)?;
+        let accounts = crate::accounts::db::AccountStore::new(store.clone(), sealer, redis.clone());
         let limiter = Arc::new(redis.clone().map_or_else(Limiter::local, Limiter::redis));
         let auth = config.auth.as_ref().map(|a| Authenticator::new(store.clone(), a.cache_ttl));
         let admin_env = config.auth.as_ref().map_or("CROSSBAR_ADMIN_KEY", |a| a.admin_key_env.as_str());
@@ -70,12 +76,14 @@ impl AppState {
             metrics,
             codec: Arc::new(OpaqueCodec::new(key)),
             store,
+            accounts,
             auth,
             limiter,
             usage,
             admin_key,
             ui: crate::ui::UiState::default(),
             websockets: Arc::default(),
+            reloading: Default::default(),
             config,
         }))
     }
@@ -85,10 +93,13 @@ impl AppState {
         self.routes.load_full()
     }
 
-    /// Rebuild the `chatgpt` pools from the account file and, when their members changed, swap
-    /// in a routing table over them (health, quotas and affinity carry over). Returns the
-    /// number of pooled accounts after a swap, `None` when nothing changed.
-    pub fn reload_accounts(&self) -> anyhow::Result<Option<usize>> {
+    /// Rebuild the `chatgpt` pools from the stored accounts and, when their members changed,
+    /// swap in a routing table over them (health, quotas and affinity carry over). Returns the
+    /// number of pooled accounts after a swap, `None` when nothing changed. Concurrent calls
+    /// (the poll and a notification, an admin's change) run one after the other.
+    pub async fn reload_accounts(&self) -> anyhow::Result<Option<usize>> {
+        let _one = self.reloading.lock().await;
+        let accounts = self.accounts.all().await?;
         let old = self.routes();
         let mut pooled = 0;
         let mut providers = Vec::with_capacity(old.providers().len());
@@ -96,7 +107,7 @@ impl AppState {
         let mut changed = false;
         for p in old.providers() {
             if p.kind() == crate::config::ProviderKind::Chatgpt && p.account().is_none() {
-                let fresh = p.with_current_accounts(&self.config.server)?;
+                let fresh = p.with_accounts(&self.config.server, &accounts, &self.accounts)?;
                 let same =
                     fresh.pool.len() == p.pool.len() && fresh.pool.iter().zip(&p.pool).all(|(a, b)| Arc::ptr_eq(a, b));
                 changed |= !same;
@@ -115,7 +126,7 @@ impl AppState {
         Ok(Some(pooled))
     }
 
-    /// Whether a provider pools ChatGPT accounts (then the account file is watched).
+    /// Whether a provider pools ChatGPT accounts (then the stored accounts are followed).
     pub fn has_account_pools(&self) -> bool {
         self.config.providers.iter().any(|p| p.kind == crate::config::ProviderKind::Chatgpt)
     }
@@ -124,6 +135,17 @@ impl AppState {
     pub async fn ready(&self) -> anyhow::Result<()> {
         self.store.ready().await.map_err(|e| anyhow::anyhow!("{} ({})", e, self.store.label))?;
         self.limiter.ready().await.map_err(|e| anyhow::anyhow!("redis: {e}"))?;
+        if let Err(e) = self.accounts.import_file(&self.config.server.data_dir).await {
+            tracing::warn!(error = %e, "accounts: the account file could not be imported; it stays where it is");
+        }
+        if self.has_account_pools() {
+            match self.reload_accounts().await {
+                Ok(n) => tracing::info!(accounts = n.unwrap_or(0), "accounts: pools loaded from the store"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accounts: the stored accounts cannot be read; the pools start empty")
+                }
+            }
+        }
         match crate::catalog::refresh::load(&self.catalog, &self.store).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "prices: the store's prices override the built-in table"),

@@ -11,6 +11,10 @@ use std::path::PathBuf;
     about = "A self-hosted LLM API gateway: every client protocol in, every provider protocol out."
 )]
 pub struct Cli {
+    /// TOML config file (`[storage]`, the data directory, providers, …), before or after the
+    /// command and its arguments; `serve` without one runs on embedded defaults.
+    #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,43 +24,30 @@ pub enum Command {
     /// Run the gateway. Without a config file it starts on embedded defaults: loopback,
     /// providers for the standard key variables that are set, and the built-in mock.
     Serve {
-        /// TOML config file.
-        #[arg(long, env = "CROSSBAR_CONFIG")]
-        config: Option<PathBuf>,
         /// Listen address, overriding the config (e.g. 127.0.0.1:4141).
         #[arg(long)]
         listen: Option<String>,
     },
     /// Validate a config file and print every problem with its line; exit 1 if invalid.
     CheckConfig { file: PathBuf },
-    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (stored sealed in the data dir).
+    /// ChatGPT subscription accounts for `kind = "chatgpt"` providers (in the configured store,
+    /// their tokens sealed).
     Accounts {
-        /// Config file whose `server.data_dir` holds the accounts (default data dir otherwise).
-        #[arg(long, env = "CROSSBAR_CONFIG")]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         action: AccountsAction,
     },
     /// Manage client keys in the configured store (SQLite in the data dir, or PostgreSQL).
     Keys {
-        /// TOML config file (for `[storage]` and the data directory).
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: KeysCommand,
     },
     /// Model prices: the table in effect, updates from LiteLLM or models.dev files, re-pricing.
     Prices {
-        /// TOML config file (for `[storage]`, the data directory and `[[catalog]]`).
-        #[arg(long, env = "CROSSBAR_CONFIG", global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: PricesCommand,
     },
     /// Usage and cost totals from the configured store, as a table.
     Usage {
-        #[arg(long, env = "CROSSBAR_CONFIG")]
-        config: Option<PathBuf>,
         /// key | model | provider | day
         #[arg(long, default_value = "key")]
         group_by: String,
@@ -125,6 +116,10 @@ pub enum AccountsAction {
     List,
     /// Forget an account (by its id, as `list` shows it).
     Remove { id: String },
+    /// Stop using an account without forgetting it.
+    Disable { id: String },
+    /// Use a disabled account again (one whose refresh token was refused needs a new login).
+    Enable { id: String },
 }
 
 #[derive(Debug, Subcommand)]

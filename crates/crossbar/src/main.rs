@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config;
     crossbar::telemetry::init_logging();
     match cli.command {
         Command::CheckConfig { file } => match Config::load(&file) {
@@ -24,8 +25,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config: path, listen } => {
-            let mut config = match path {
+        Command::Serve { listen } => {
+            let mut config = match config {
                 Some(p) => match Config::load(&p) {
                     Ok(c) => c,
                     Err(e) => {
@@ -66,21 +67,19 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Accounts { config, action } => {
-            match block_on(crossbar::accounts::command(config.as_deref(), action)) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprint!("{e}");
-                    ExitCode::FAILURE
-                }
+        Command::Accounts { action } => match block_on(crossbar::accounts::command(config.as_deref(), action)) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
             }
-        }
-        Command::Keys { config, command } => run(crossbar::admin::cli::keys(config, command)),
-        Command::Prices { config, command } => run(crossbar::admin::prices_cli::prices(config, command)),
-        Command::Usage { config, group_by, from, to, key } => {
+            Err(e) => {
+                eprint!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Keys { command } => run(crossbar::admin::cli::keys(config, command)),
+        Command::Prices { command } => run(crossbar::admin::prices_cli::prices(config, command)),
+        Command::Usage { group_by, from, to, key } => {
             run(crossbar::admin::cli::usage(config, &group_by, from, to, key))
         }
         Command::MockUpstream { listen } => run(async move {

@@ -21,6 +21,11 @@ impl RedisConn {
         self.conn.get_or_try_init(|| ConnectionManager::new(self.client.clone())).await.cloned()
     }
 
+    /// A connection of its own for subscriptions (`accounts/parking.rs`).
+    pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
+        self.client.get_async_pubsub().await
+    }
+
     pub async fn ping(&self) -> anyhow::Result<()> {
         let mut c = self.conn().await?;
         let _: String = redis::cmd("PING").query_async(&mut c).await?;

@@ -12,8 +12,30 @@ fn jwt(claims: serde_json::Value) -> String {
     format!("{}.{}.sig", e(br#"{"alg":"none"}"#), e(claims.to_string().as_bytes()))
 }
 
-/// Write a Codex auth.json for `account` and import it into `data_dir`.
-fn import(data_dir: &Path, account: &str, access: &str, refresh: &str) {
+/// The accounts of the store in `data_dir` (SQLite there, as a gateway on it uses).
+fn db(data_dir: &Path) -> crossbar::accounts::db::AccountStore {
+    let store = crossbar::store::Store::open(None, data_dir).expect("store");
+    let sealer = crossbar::accounts::seal::Sealer::open(data_dir).expect("key");
+    crossbar::accounts::db::AccountStore::new(store, sealer, None)
+}
+
+/// `crossbar accounts list` of the store in `data_dir`.
+async fn listing(data_dir: &Path) -> String {
+    crossbar::accounts::list(&db(data_dir).all().await.expect("accounts"))
+}
+
+/// No file of the store in `data_dir` (the database, its WAL) holds `secret` in the clear.
+fn sealed_at_rest(data_dir: &Path, secret: &str) {
+    let files = std::fs::read_dir(data_dir).expect("data dir").flatten();
+    for f in files.filter(|f| f.file_name().to_string_lossy().starts_with("crossbar.db")) {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "{} holds {secret:?} in the clear", f.path().display());
+    }
+}
+
+/// Write a Codex auth.json for `account` and import it into `data_dir`'s store.
+async fn import(data_dir: &Path, account: &str, access: &str, refresh: &str) {
     let auth = json!({
         "OPENAI_API_KEY": null,
         "tokens": {"access_token": access, "refresh_token": refresh, "account_id": account,
@@ -22,7 +44,7 @@ fn import(data_dir: &Path, account: &str, access: &str, refresh: &str) {
     });
     let file = data_dir.join(format!("{account}.auth.json"));
     std::fs::write(&file, auth.to_string()).expect("write auth.json");
-    crossbar::accounts::import(data_dir, &file).expect("import");
+    crossbar::accounts::import(&db(data_dir), &file).await.expect("import");
 }
 
 fn pool(mock: &str, x_mock: &str) -> String {
@@ -54,7 +76,7 @@ async fn an_expired_token_is_refreshed_and_the_request_retried() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
     // An opaque token the gateway cannot date: the backend's 401 triggers the refresh.
-    import(dir.path(), "acct-a", "expired-token", "refresh-a");
+    import(dir.path(), "acct-a", "expired-token", "refresh-a").await;
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     let (status, provider, body) = ask(&gw, "s1").await;
     assert_eq!(status, 200, "{body}");
@@ -68,7 +90,7 @@ async fn an_expired_token_is_refreshed_and_the_request_retried() {
     // A token known to expire soon is refreshed before it is used; the new one is kept.
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-b", &jwt(json!({"exp": 1})), "refresh-b");
+    import(dir.path(), "acct-b", &jwt(json!({"exp": 1})), "refresh-b").await;
     let data_dir = dir.path().to_path_buf();
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     assert_eq!(ask(&gw, "s1").await.0, 200);
@@ -76,11 +98,10 @@ async fn an_expired_token_is_refreshed_and_the_request_retried() {
     let log = mock.requests();
     let paths: Vec<&str> = log.iter().filter_map(|r| r["path"].as_str()).collect();
     assert_eq!(paths, ["/oauth/token", "/backend-api/codex/responses", "/backend-api/codex/responses"]);
-    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let listing = listing(&data_dir).await;
     assert!(listing.contains("acct-b") && listing.contains("active") && listing.contains("token valid"), "{listing}");
     assert!(!listing.contains("refresh-b"), "no secrets in the listing: {listing}");
-    let file = std::fs::read_to_string(data_dir.join("accounts.sealed")).expect("sealed file");
-    assert!(!file.contains("refresh-b") && !file.contains("acct-b"), "sealed at rest");
+    sealed_at_rest(&data_dir, "refresh-b");
     // The mock's log redacts bearer tokens; the account id header proves which account went.
     assert!(bearer_of(&log[1]).contains("redacted"));
 }
@@ -89,8 +110,8 @@ async fn an_expired_token_is_refreshed_and_the_request_retried() {
 async fn a_revoked_refresh_token_disables_the_account_and_the_others_serve() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-bad", &jwt(json!({"exp": 1})), "revoked-1");
-    import(dir.path(), "acct-good", "fresh-token", "refresh-good");
+    import(dir.path(), "acct-bad", &jwt(json!({"exp": 1})), "revoked-1").await;
+    import(dir.path(), "acct-good", "fresh-token", "refresh-good").await;
     let data_dir = dir.path().to_path_buf();
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     // Conversations are spread at random between equal accounts: ask until one has met the
@@ -98,11 +119,11 @@ async fn a_revoked_refresh_token_disables_the_account_and_the_others_serve() {
     for i in 0..64 {
         let (status, provider, body) = ask(&gw, &format!("session-{i}")).await;
         assert_eq!((status, provider.as_str()), (200, "codex:acct-good"), "{body}");
-        if i >= 5 && crossbar::accounts::list(&data_dir).expect("list").contains("refresh token refused") {
+        if i >= 5 && listing(&data_dir).await.contains("refresh token refused") {
             break;
         }
     }
-    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let listing = listing(&data_dir).await;
     let bad = listing.lines().find(|l| l.starts_with("acct-bad")).expect("listed");
     assert!(bad.contains("disabled") && bad.contains("refresh token refused"), "{listing}");
 }
@@ -111,8 +132,8 @@ async fn a_revoked_refresh_token_disables_the_account_and_the_others_serve() {
 async fn an_exhausted_account_is_skipped_until_its_window_resets() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
-    import(dir.path(), "acct-2", "token-2", "refresh-2");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
+    import(dir.path(), "acct-2", "token-2", "refresh-2").await;
     let data_dir = dir.path().to_path_buf();
     // Every account of this provider answers with a usage limit: the first request sees both
     // exhausted, and the gateway then answers 429 itself with the window's reset.
@@ -137,7 +158,7 @@ async fn an_exhausted_account_is_skipped_until_its_window_resets() {
 async fn an_accounts_usage_windows_are_recorded_for_the_listing() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
     let data_dir = dir.path().to_path_buf();
     let gw = Gateway::start_in(&pool(&mock.url(), "mock:headroom=70"), dir).await;
     assert_eq!(ask(&gw, "s").await.0, 200);
@@ -149,21 +170,21 @@ async fn an_accounts_usage_windows_are_recorded_for_the_listing() {
 /// request path), or as it is after 5 s.
 async fn listing_when(data_dir: &std::path::Path, ok: impl Fn(&str) -> bool) -> String {
     for _ in 0..100 {
-        let listing = crossbar::accounts::list(data_dir).expect("list");
+        let listing = listing(data_dir).await;
         if ok(&listing) {
             return listing;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    crossbar::accounts::list(data_dir).expect("list")
+    listing(data_dir).await
 }
 
 #[tokio::test]
 async fn health_checks_reach_each_account_as_a_stream_the_backend_does_not_store() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
-    import(dir.path(), "acct-2", "token-2", "refresh-2");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
+    import(dir.path(), "acct-2", "token-2", "refresh-2").await;
     let data_dir = dir.path().to_path_buf();
     let cfg = pool(&mock.url(), "mock:headroom=70").replace("[routing]\n", "[routing]\nhealth_check_secs = 1\n")
         + "\n[[models]]\nname = \"m\"\ntargets = [\"codex/gpt-5\"]\n";
@@ -221,7 +242,7 @@ async fn a_model_only_some_accounts_have_is_served_by_those_and_not_found_only_w
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
     for a in ["acct-1", "acct-2", "acct-3"] {
-        import(dir.path(), a, &format!("token-{a}"), &format!("refresh-{a}"));
+        import(dir.path(), a, &format!("token-{a}"), &format!("refresh-{a}")).await;
     }
     // acct-1 and acct-2 are on a plan with gpt-5 only; acct-3 has everything but o9 exists nowhere.
     let plans =
@@ -284,12 +305,12 @@ async fn eventually(gw: &Gateway, what: &str, ok: impl Fn(&str) -> bool) -> std:
 async fn accounts_imported_or_removed_while_running_are_used_without_a_restart() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
     let data_dir = dir.path().to_path_buf();
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     eventually(&gw, "one account", |p| p == "codex:acct-1").await;
 
-    import(&data_dir, "acct-2", "token-2", "refresh-2");
+    import(&data_dir, "acct-2", "token-2", "refresh-2").await;
     let mut both = std::collections::BTreeSet::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while both.len() < 2 {
@@ -297,24 +318,24 @@ async fn accounts_imported_or_removed_while_running_are_used_without_a_restart()
         both.extend(eventually(&gw, "two accounts", |p| p.starts_with("codex:acct-")).await);
     }
 
-    crossbar::accounts::remove(&data_dir, "acct-1").expect("remove");
+    assert!(db(&data_dir).remove("acct-1").await.expect("remove"));
     eventually(&gw, "acct-1 removed", |p| p == "codex:acct-2").await;
-    assert!(crossbar::accounts::remove(&data_dir, "acct-1").is_err(), "removing twice says so");
+    assert!(!db(&data_dir).remove("acct-1").await.expect("remove"), "removing twice says so");
 }
 
 #[tokio::test]
 async fn a_disabled_account_serves_again_once_logged_in_again() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "revoked-1");
-    import(dir.path(), "acct-2", "token-2", "refresh-2");
+    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "revoked-1").await;
+    import(dir.path(), "acct-2", "token-2", "refresh-2").await;
     let data_dir = dir.path().to_path_buf();
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     eventually(&gw, "acct-1 disabled", |p| p == "codex:acct-2").await;
-    assert!(crossbar::accounts::list(&data_dir).expect("list").contains("disabled"));
+    assert!(listing(&data_dir).await.contains("disabled"));
 
     // A new login for acct-1 (fresh tokens) replaces the disabled one in the running pool.
-    import(&data_dir, "acct-1", "token-1b", "refresh-1b");
+    import(&data_dir, "acct-1", "token-1b", "refresh-1b").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let seen = eventually(&gw, "any", |p| p.starts_with("codex:acct-")).await;
@@ -323,7 +344,7 @@ async fn a_disabled_account_serves_again_once_logged_in_again() {
         }
         assert!(std::time::Instant::now() < deadline, "acct-1 never came back");
     }
-    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let listing = listing(&data_dir).await;
     assert!(!listing.contains("disabled"), "{listing}");
 }
 
@@ -339,7 +360,7 @@ async fn login(
     let mut opts = crossbar::accounts::login::Options::new(issuer, token_url);
     opts.interval = Some(std::time::Duration::from_millis(20));
     let mut prompt = Vec::new();
-    let result = crossbar::accounts::login::login(data_dir, &opts, &mut prompt).await;
+    let result = crossbar::accounts::login::login(&db(data_dir), &opts, &mut prompt).await;
     (result, String::from_utf8(prompt).expect("utf-8 prompt"))
 }
 
@@ -375,11 +396,10 @@ async fn a_device_code_login_stores_the_account_and_the_gateway_serves_through_i
     assert_eq!(form["redirect_uri"], format!("{}/deviceauth/callback", mock.url()));
     assert!(form["code"].starts_with("mock-code-") && form["code_verifier"].starts_with("mock-verifier-"), "{form:?}");
 
-    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let listing = listing(&data_dir).await;
     let line = listing.lines().find(|l| l.starts_with(&account.id)).unwrap_or_else(|| panic!("listed: {listing}"));
     assert!(line.contains("@example.com") && line.contains("active") && line.contains("token valid"), "{listing}");
-    let file = std::fs::read_to_string(data_dir.join("accounts.sealed")).expect("sealed file");
-    assert!(!file.contains("mock-refresh") && !file.contains(&account.id), "sealed at rest");
+    sealed_at_rest(&data_dir, "mock-refresh");
 
     // The new account serves, with the token it was given (no refresh needed).
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
@@ -415,7 +435,7 @@ async fn a_failed_device_code_login_says_why_and_stores_nothing() {
     assert!(prompt.contains("/codex/device"), "the code was shown: {prompt}");
     assert_eq!(other.requests().len(), 1, "one exchange attempt");
 
-    let listing = crossbar::accounts::list(dir.path()).expect("list");
+    let listing = listing(dir.path()).await;
     assert!(listing.starts_with("no accounts"), "{listing}");
 }
 
@@ -469,7 +489,7 @@ async fn crossbar_accounts_login_on_the_command_line() {
 async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     for c in CLIENTS {
         for stream in [false, true] {
@@ -568,7 +588,7 @@ async fn every_client_reaches_the_codex_backend_in_the_shape_it_takes() {
 async fn a_backend_error_inside_the_stream_reaches_a_non_streaming_client_as_an_error() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", "token-1", "refresh-1");
+    import(dir.path(), "acct-1", "token-1", "refresh-1").await;
     let gw = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
     let (path, body) = request(Client::Chat, "codex/gpt-5", "hello mock:midstream-error", false);
     let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
@@ -579,13 +599,13 @@ async fn a_backend_error_inside_the_stream_reaches_a_non_streaming_client_as_an_
     assert!(v["error"]["message"].is_string(), "{text}");
 }
 
-/// Refresh tokens rotate (each works once). Two gateways on one account file: the second must
+/// Refresh tokens rotate (each works once). Two gateways on one store: the second must
 /// take the tokens the first refreshed, not spend the old refresh token and lose the account.
 #[tokio::test]
-async fn two_gateways_on_one_account_file_share_a_rotated_refresh_token() {
+async fn two_gateways_on_one_store_share_a_rotated_refresh_token() {
     let mock = crossbar_mock::spawn().await.expect("mock");
     let dir = tempfile::tempdir().expect("tempdir");
-    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "refresh-1");
+    import(dir.path(), "acct-1", &jwt(json!({"exp": 1})), "refresh-1").await;
     let data_dir = dir.path().to_path_buf();
     let second_dir = tempfile::tempdir().expect("tempdir");
     let a = Gateway::start_in(&pool(&mock.url(), ""), dir).await;
@@ -593,7 +613,7 @@ async fn two_gateways_on_one_account_file_share_a_rotated_refresh_token() {
     let mut cfg = crossbar::config::Config::parse(&pool(&mock.url(), ""), "second.toml").expect("config");
     cfg.server.data_dir = data_dir.clone();
     let b = Gateway::start_with(cfg, second_dir).await;
-    assert_eq!(b.state.config.server.data_dir, data_dir, "both gateways read one account file");
+    assert_eq!(b.state.config.server.data_dir, data_dir, "both gateways read one store");
 
     let (status, _, body) = ask(&a, "s1").await;
     assert_eq!(status, 200, "{body}");
@@ -601,6 +621,6 @@ async fn two_gateways_on_one_account_file_share_a_rotated_refresh_token() {
     assert_eq!((status, provider.as_str()), (200, "codex:acct-1"), "{body}");
     let refreshes = mock.requests().iter().filter(|r| r["path"] == "/oauth/token").count();
     assert_eq!(refreshes, 1, "the second gateway took the first one's fresh token");
-    let listing = crossbar::accounts::list(&data_dir).expect("list");
+    let listing = listing(&data_dir).await;
     assert!(listing.contains("active") && !listing.contains("disabled"), "{listing}");
 }

@@ -3,18 +3,19 @@
 //! enter it, polls until they have (403/404 = pending, 15 minutes at most), exchanges the
 //! authorization code and its PKCE verifier (both handed out by the issuer) at the token
 //! endpoint, and stores the account as `import` does (sealed, replacing one with the same id).
+//! The steps are public for logins an admin starts from the dashboard or the API (`device.rs`).
 //! Must never: print or log a token, or store anything when a step failed.
 
+use super::db::AccountStore;
 use super::{token, Account};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_ISSUER: &str = "https://auth.openai.com";
 /// How long the user has to enter the code (the issuer's own expiry).
-const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+pub const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
 /// When the issuer names no interval.
 const DEFAULT_INTERVAL: u64 = 5;
 
@@ -37,11 +38,18 @@ impl Options {
 
 /// What the issuer hands out first: the code the user enters, and what to poll with.
 #[derive(Deserialize)]
-struct DeviceCode {
-    device_auth_id: String,
-    user_code: String,
+pub struct DeviceCode {
+    pub device_auth_id: String,
+    pub user_code: String,
     #[serde(default)]
     interval: Option<Interval>,
+}
+
+impl DeviceCode {
+    /// Seconds between polls: the issuer's, else `DEFAULT_INTERVAL`.
+    pub fn interval(&self) -> u64 {
+        self.interval.as_ref().and_then(Interval::seconds).unwrap_or(DEFAULT_INTERVAL).max(1)
+    }
 }
 
 /// Seconds, as a string (what auth.openai.com sends) or a number.
@@ -63,7 +71,7 @@ impl Interval {
 
 /// The poll's success: an authorization code and the PKCE verifier it was issued for.
 #[derive(Deserialize)]
-struct Authorized {
+pub struct Authorized {
     authorization_code: String,
     code_verifier: String,
 }
@@ -78,25 +86,43 @@ struct Tokens {
     expires_in: Option<u64>,
 }
 
-/// The whole login: the prompt goes to `out`, the account into `data_dir`'s account file.
-pub async fn login(data_dir: &Path, opts: &Options, out: &mut impl Write) -> anyhow::Result<Account> {
-    let client =
-        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("cannot build the HTTP client")?;
+/// The whole login: the prompt goes to `out`, the account into the store.
+pub async fn login(db: &AccountStore, opts: &Options, out: &mut impl Write) -> anyhow::Result<Account> {
+    let client = client()?;
     let device = request_code(&client, opts).await?;
     write!(out, "{}", prompt(opts, &device.user_code)).and_then(|()| out.flush()).context("cannot write the prompt")?;
     let authorized = poll(&client, opts, &device).await?;
-    let tokens = exchange(&client, opts, &authorized).await?;
-    super::add(data_dir, account_of(tokens)?)
+    complete(&client, opts, &authorized, db).await
+}
+
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().context("cannot build the HTTP client")
+}
+
+/// Where the user enters the code.
+pub fn verification_url(opts: &Options) -> String {
+    format!("{}/codex/device", opts.issuer)
 }
 
 fn prompt(opts: &Options, user_code: &str) -> String {
     format!(
-        "To sign in with ChatGPT, open {}/codex/device in a browser, sign in, and enter this code (it expires in 15 minutes):\n\n    {user_code}\n\nNever share this code. Waiting for the sign-in…\n",
-        opts.issuer
+        "To sign in with ChatGPT, open {} in a browser, sign in, and enter this code (it expires in 15 minutes):\n\n    {user_code}\n\nNever share this code. Waiting for the sign-in…\n",
+        verification_url(opts)
     )
 }
 
-async fn request_code(client: &reqwest::Client, opts: &Options) -> anyhow::Result<DeviceCode> {
+/// Exchange the authorization code and store the account (replacing one with the same id).
+pub async fn complete(
+    client: &reqwest::Client,
+    opts: &Options,
+    authorized: &Authorized,
+    db: &AccountStore,
+) -> anyhow::Result<Account> {
+    let tokens = exchange(client, opts, authorized).await?;
+    db.add(account_of(tokens)?).await
+}
+
+pub async fn request_code(client: &reqwest::Client, opts: &Options) -> anyhow::Result<DeviceCode> {
     let url = format!("{}/api/accounts/deviceauth/usercode", opts.issuer);
     let resp = client
         .post(&url)
@@ -112,34 +138,44 @@ async fn request_code(client: &reqwest::Client, opts: &Options) -> anyhow::Resul
     }
 }
 
-/// Until the user has entered the code: 403 and 404 mean "not yet".
+/// Until the user has entered the code.
 async fn poll(client: &reqwest::Client, opts: &Options, device: &DeviceCode) -> anyhow::Result<Authorized> {
-    let url = format!("{}/api/accounts/deviceauth/token", opts.issuer);
-    let body = serde_json::json!({"device_auth_id": device.device_auth_id, "user_code": device.user_code});
-    let every = opts.interval.unwrap_or_else(|| {
-        Duration::from_secs(device.interval.as_ref().and_then(Interval::seconds).unwrap_or(DEFAULT_INTERVAL).max(1))
-    });
+    let every = opts.interval.unwrap_or_else(|| Duration::from_secs(device.interval()));
     let start = Instant::now();
     loop {
-        let resp = client
-            .post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(reqwest::Error::without_url)
-            .with_context(|| format!("cannot reach {url}"))?;
-        match resp.status().as_u16() {
-            200..=299 => {
-                return resp.json().await.with_context(|| format!("{url} did not answer with an authorization code"))
-            }
-            403 | 404 => {}
-            status => bail!("device-code login failed: {url} answered HTTP {status}{}", error_code(resp).await),
+        if let Some(a) = poll_once(client, opts, &device.device_auth_id, &device.user_code).await? {
+            return Ok(a);
         }
         let left = MAX_WAIT.saturating_sub(start.elapsed());
         if left.is_zero() {
             bail!("device-code login timed out: the code was not entered within 15 minutes");
         }
         tokio::time::sleep(every.min(left)).await;
+    }
+}
+
+/// One poll: the authorization code once the user has entered theirs (403 and 404 mean "not yet").
+pub async fn poll_once(
+    client: &reqwest::Client,
+    opts: &Options,
+    device_auth_id: &str,
+    user_code: &str,
+) -> anyhow::Result<Option<Authorized>> {
+    let url = format!("{}/api/accounts/deviceauth/token", opts.issuer);
+    let body = serde_json::json!({"device_auth_id": device_auth_id, "user_code": user_code});
+    let resp = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(reqwest::Error::without_url)
+        .with_context(|| format!("cannot reach {url}"))?;
+    match resp.status().as_u16() {
+        200..=299 => {
+            resp.json().await.map(Some).with_context(|| format!("{url} did not answer with an authorization code"))
+        }
+        403 | 404 => Ok(None),
+        status => bail!("device-code login failed: {url} answered HTTP {status}{}", error_code(resp).await),
     }
 }
 

@@ -1,13 +1,20 @@
 //! ChatGPT (Codex subscription) accounts: imported from Codex's own `auth.json` or signed in
-//! with the device-code login (`login.rs`), stored sealed (`store.rs`), their access tokens
-//! refreshed before expiry (`token.rs`), each one a deployment of every `kind = "chatgpt"`
+//! with the device-code login (`login.rs`), stored in the database with their tokens sealed
+//! (`db.rs`, `seal.rs`; `file.rs` is the file of earlier versions, imported once), their access
+//! tokens refreshed before expiry, one refresh fleet-wide at a time (`token.rs`, `lease.rs`),
+//! followed by every instance (`watch.rs`), each one a deployment of every `kind = "chatgpt"`
 //! provider, so routing balances across them, parks an exhausted one until its usage window
 //! resets (`x-codex-*` headers) and skips disabled ones.
 //! Must never: log or print a token (`Debug` redacts them).
 
+pub mod db;
+pub mod device;
+pub mod file;
+pub mod lease;
 pub mod login;
+pub mod parking;
 pub mod runway;
-pub mod store;
+pub mod seal;
 pub mod token;
 pub mod watch;
 
@@ -44,6 +51,10 @@ pub struct Account {
     /// changed value as a new login and starts afresh with it.
     #[serde(default)]
     pub imported_at: u64,
+    /// How many times this login's tokens were refreshed (the store's `refresh_gen`): a refresh
+    /// writes its tokens only over the generation it started from.
+    #[serde(default, skip_serializing)]
+    pub refresh_gen: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -128,59 +139,64 @@ impl Account {
     }
 }
 
-/// `crossbar accounts [--config FILE] import PATH | login | list`: the text to print, or the
-/// error. `login` prints its prompt to stdout as it goes.
+/// `crossbar accounts import PATH | login | list | remove ID | disable ID | enable ID` (with
+/// `--config FILE` anywhere): the text to print, or the error. `login` prints its prompt to
+/// stdout as it goes.
 pub async fn command(config: Option<&Path>, action: crate::cli::AccountsAction) -> Result<String, String> {
-    let data_dir = match config.map(crate::config::Config::load) {
-        Some(Ok(c)) => c.server.data_dir,
+    let config = match config.map(crate::config::Config::load) {
+        Some(Ok(c)) => c,
         Some(Err(e)) => return Err(e.to_string()),
-        None => crate::config::defaults::data_dir(),
+        None => crate::config::defaults::embedded(),
     };
-    let result = match action {
-        crate::cli::AccountsAction::Import { path } => import(&data_dir, &path)
-            .map(|a| format!("imported account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email"))),
-        crate::cli::AccountsAction::Login { issuer, token_url } => {
-            let opts = login::Options::new(&issuer, token_url.as_deref());
-            login::login(&data_dir, &opts, &mut std::io::stdout())
-                .await
-                .map(|a| format!("logged in: account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email")))
-        }
-        crate::cli::AccountsAction::List => list(&data_dir),
-        crate::cli::AccountsAction::Remove { id } => remove(&data_dir, &id).map(|()| format!("removed account {id}\n")),
+    let result = async {
+        let db = db::AccountStore::for_config(&config)?;
+        db.import_file(&config.server.data_dir).await?;
+        let done = |verb: &str, a: &Account| {
+            format!("{verb} account {} ({})\n", a.id, a.email.as_deref().unwrap_or("no email"))
+        };
+        let out = match action {
+            crate::cli::AccountsAction::Import { path } => done("imported", &import(&db, &path).await?),
+            crate::cli::AccountsAction::Login { issuer, token_url } => {
+                let opts = login::Options::new(&issuer, token_url.as_deref());
+                let a = login::login(&db, &opts, &mut std::io::stdout()).await?;
+                format!("logged in: {}", done("", &a).trim_start())
+            }
+            crate::cli::AccountsAction::List => list(&db.all().await?),
+            crate::cli::AccountsAction::Remove { id } => {
+                if !db.remove(&id).await? {
+                    anyhow::bail!("no account {id:?} (see `crossbar accounts list`)");
+                }
+                format!("removed account {id}\n")
+            }
+            crate::cli::AccountsAction::Disable { id } => {
+                set_disabled(&db, &id, true).await?;
+                format!("disabled account {id}\n")
+            }
+            crate::cli::AccountsAction::Enable { id } => {
+                set_disabled(&db, &id, false).await?;
+                format!("enabled account {id}\n")
+            }
+        };
+        db.store.close().await;
+        anyhow::Ok(out)
     };
-    result.map_err(|e| format!("crossbar: {e:#}\n"))
+    result.await.map_err(|e| format!("crossbar: {e:#}\n"))
 }
 
-/// `crossbar accounts import PATH`: add or replace (by account id) an account.
-pub fn import(data_dir: &Path, path: &Path) -> anyhow::Result<Account> {
+/// `crossbar accounts import PATH`: add or replace (by account id) the account of a Codex
+/// `auth.json`.
+pub async fn import(db: &db::AccountStore, path: &Path) -> anyhow::Result<Account> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    add(data_dir, Account::from_codex_auth(&text)?)
+    db.add(Account::from_codex_auth(&text)?).await
 }
 
-/// Store a freshly logged-in account, replacing one with the same id. A running gateway picks
-/// it up within a second or two (it watches the file), without a restart.
-pub fn add(data_dir: &Path, mut account: Account) -> anyhow::Result<Account> {
-    account.imported_at = unix_ms();
-    let store = store::Store::open(data_dir)?;
-    let _g = store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
-    let mut all = store.load()?;
-    all.retain(|a| a.id != account.id);
-    all.push(account.clone());
-    store.save(&all)?;
-    Ok(account)
-}
-
-/// `crossbar accounts remove ID`: forget an account (a running gateway stops using it).
-pub fn remove(data_dir: &Path, id: &str) -> anyhow::Result<()> {
-    let store = store::Store::open(data_dir)?;
-    let _g = store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
-    let mut all = store.load()?;
-    let before = all.len();
-    all.retain(|a| a.id != id);
-    if all.len() == before {
+/// Disable or enable an account by hand (an admin's, not a refused token's).
+pub async fn set_disabled(db: &db::AccountStore, id: &str, disabled: bool) -> anyhow::Result<()> {
+    let reason = disabled.then_some("disabled by an admin");
+    if !db.set_disabled(id, disabled, reason).await? {
         anyhow::bail!("no account {id:?} (see `crossbar accounts list`)");
     }
-    store.save(&all)
+    Ok(())
 }
 
 pub(crate) fn unix_ms() -> u64 {
@@ -188,17 +204,14 @@ pub(crate) fn unix_ms() -> u64 {
 }
 
 /// `crossbar accounts list`: one line per account, no secrets.
-pub fn list(data_dir: &Path) -> anyhow::Result<String> {
-    let all = store::Store::open(data_dir)?.load()?;
+pub fn list(all: &[Account]) -> String {
     if all.is_empty() {
-        return Ok(
-            "no accounts (add one with `crossbar accounts login` or `crossbar accounts import ~/.codex/auth.json`)\n"
-                .to_string(),
-        );
+        return "no accounts (add one with `crossbar accounts login` or `crossbar accounts import ~/.codex/auth.json`)\n"
+            .to_string();
     }
     let now = crate::pipeline::unix_now();
     let mut out = String::new();
-    for a in &all {
+    for a in all {
         let state = if a.disabled { "disabled" } else { "active" };
         let expiry = match a.expires_at {
             Some(t) if t > now => format!("token valid {} min", (t - now) / 60),
@@ -217,5 +230,5 @@ pub fn list(data_dir: &Path) -> anyhow::Result<String> {
         }
         out.push('\n');
     }
-    Ok(out)
+    out
 }

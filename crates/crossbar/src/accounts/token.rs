@@ -1,23 +1,27 @@
 //! Access tokens of one account: handed out while fresh, refreshed through the token endpoint
 //! (`token_url`, Codex's `https://auth.openai.com/oauth/token` by default) when they expire
 //! within `REFRESH_MARGIN` or after the upstream answered 401. Refresh tokens rotate (each works
-//! once), so before refreshing, and before giving up on a refused one, the handle takes the
-//! tokens another process stored for the same login (a second instance on the same file).
-//! A refused refresh token (400/401) otherwise disables the account, persistently; the attempt
-//! loop then moves to another account.
-//! Must never: log a token, or hold the account lock across anything but its own refresh.
+//! once), so one refresh per account runs at a time across the fleet (`lease.rs`): the holder
+//! first re-reads the store and takes the tokens another instance refreshed meanwhile (a newer
+//! `refresh_gen`) instead of spending its own; the others wait for the lease and take the
+//! stored tokens. A refused refresh token (400/401) disables the account in the store, so every
+//! instance drops it; the attempt loop then moves to another account.
+//! Must never: log a token, spend a refresh token another instance already spent, or hold the
+//! account lock across anything but its own refresh.
 
-use super::store::Store;
+use super::db::AccountStore;
 use super::Account;
 use crate::config::secret::{KeyError, Secret};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN: u64 = 300;
 const WINDOWS_SAVE_SECS: u64 = 30;
+/// How long a refresh waits for another instance's refresh of the same account.
+const LEASE_WAIT: Duration = Duration::from_secs(45);
+const LEASE_POLL: Duration = Duration::from_millis(100);
 /// Codex CLI's public OAuth client id.
 pub const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
@@ -43,17 +47,19 @@ pub struct AccountHandle {
     /// Which import of the account this handle serves (`Account::imported_at`).
     pub imported_at: u64,
     account: tokio::sync::Mutex<Account>,
-    store: Arc<Store>,
+    db: AccountStore,
     token_url: String,
     client: reqwest::Client,
     /// Unix seconds of the last write caused by usage windows (they change on every answer).
     windows_saved: std::sync::atomic::AtomicU64,
     /// Each window's readings over time, for the dashboard (`runway.rs`).
     tracks: std::sync::Mutex<super::runway::Tracks>,
+    /// The account as last seen unlocked, shown while a refresh holds the lock.
+    shown: std::sync::Mutex<Status>,
 }
 
 /// What the dashboard shows of an account: no tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Status {
     pub id: String,
     pub email: Option<String>,
@@ -96,13 +102,14 @@ impl PartialEq for AccountHandle {
 }
 
 impl AccountHandle {
-    pub fn new(account: Account, store: Arc<Store>, token_url: String) -> AccountHandle {
+    pub fn new(account: Account, db: AccountStore, token_url: String) -> AccountHandle {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
         AccountHandle {
             id: account.id.clone(),
             imported_at: account.imported_at,
+            shown: std::sync::Mutex::new(Status::of(&account)),
             account: tokio::sync::Mutex::new(account),
-            store,
+            db,
             token_url,
             client,
             windows_saved: Default::default(),
@@ -110,14 +117,11 @@ impl AccountHandle {
         }
     }
 
-    /// The account as it is now, for display; never waits (during a refresh, the stored copy).
+    /// The account as it is now, for display; never waits (during a refresh, as last seen).
     pub fn status(&self) -> Status {
         let mut s = match self.account.try_lock() {
             Ok(a) => Status::of(&a),
-            Err(_) => match self.store.load().ok().and_then(|all| all.into_iter().find(|a| a.id == self.id)) {
-                Some(a) => Status::of(&a),
-                None => Status { id: self.id.clone(), ..Status::of(&Account::default()) },
-            },
+            Err(_) => self.shown.lock().map(|s| s.clone()).unwrap_or_default(),
         };
         if let Ok(t) = self.tracks.lock() {
             s.tracks = t.clone();
@@ -125,6 +129,12 @@ impl AccountHandle {
             s.windows_read_at = s.windows_read_at.max(read);
         }
         s
+    }
+
+    fn show(&self, a: &Account) {
+        if let Ok(mut s) = self.shown.lock() {
+            *s = Status::of(a);
+        }
     }
 
     /// A fresh access token (refreshed first when it is about to expire).
@@ -150,14 +160,48 @@ impl AccountHandle {
         if a.disabled {
             return Err(KeyError::Account(format!("account {} is disabled", a.id)));
         }
+        // Another instance may have refreshed since we read the tokens: its token is the one to try.
+        if self.take_stored(&mut a).await? {
+            return Ok(());
+        }
         self.refresh_locked(&mut a).await
     }
 
     async fn refresh_locked(&self, a: &mut Account) -> Result<(), KeyError> {
-        // Another gateway on this file (or a second instance) may have refreshed this login
-        // already: refresh tokens rotate, so ours may be spent. Take its tokens if they are fresh.
-        if self.adopt_stored(a).await && a.expires_at.is_some_and(|t| t > crate::pipeline::unix_now() + REFRESH_MARGIN)
-        {
+        let r = self.refresh_fleet_wide(a).await;
+        self.show(a);
+        r
+    }
+
+    /// Wait for the account's lease (taking the tokens of whoever refreshed meanwhile), then
+    /// refresh under it.
+    async fn refresh_fleet_wide(&self, a: &mut Account) -> Result<(), KeyError> {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+        let lease = loop {
+            if self.take_stored(a).await? && fresh(a) {
+                return Ok(());
+            }
+            match super::lease::acquire(&self.db, &a.id, a.imported_at).await {
+                Ok(Some(lease)) => break lease,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(account = %a.id, error = %e, "refresh lease: the store failed");
+                    return Err(KeyError::Account(format!("account {}: the account store is unavailable", a.id)));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(KeyError::Account(format!("account {}: another instance is still refreshing it", a.id)));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        };
+        let r = self.refresh_leased(a).await;
+        lease.release(&self.db).await;
+        r
+    }
+
+    async fn refresh_leased(&self, a: &mut Account) -> Result<(), KeyError> {
+        // The previous holder may have written its tokens between our read and our lease.
+        if self.take_stored(a).await? && fresh(a) {
             return Ok(());
         }
         let body = serde_json::json!({
@@ -172,15 +216,18 @@ impl AccountHandle {
             Err(_) => return Err(KeyError::Account(format!("account {}: the token endpoint is unreachable", a.id))),
         };
         let status = resp.status().as_u16();
-        if (status == 400 || status == 401) && self.adopt_stored(a).await {
-            // Refused because another process rotated it meanwhile: use what it stored.
-            return Ok(());
-        }
         if status == 400 || status == 401 {
+            if self.take_stored(a).await? {
+                // Refused because the token was rotated elsewhere after all: use what was stored.
+                return Ok(());
+            }
+            let reason = format!("refresh token refused (HTTP {status}); log in again or re-import the account");
             a.disabled = true;
-            a.last_error = Some(format!("refresh token refused (HTTP {status}); re-import the account"));
+            a.last_error = Some(reason.clone());
             tracing::warn!(account = %a.id, status, "refresh token refused; account disabled");
-            self.persist(a).await;
+            if let Err(e) = self.db.set_disabled(&a.id, true, Some(&reason)).await {
+                tracing::warn!(account = %a.id, error = %e, "cannot record the disabled account");
+            }
             return Err(KeyError::Account(format!("account {}: refresh token refused", a.id)));
         }
         #[derive(serde::Deserialize)]
@@ -205,26 +252,49 @@ impl AccountHandle {
         }
         a.last_refresh = Some(now);
         a.last_error = None;
-        self.persist(a).await;
+        match self.db.put_refreshed(a, a.refresh_gen).await {
+            Ok(true) => a.refresh_gen += 1,
+            // Our lease outlived itself and someone refreshed meanwhile, or a new login
+            // replaced this one: the tokens we hold work now; the store keeps its own.
+            Ok(false) => tracing::warn!(account = %a.id, "refreshed tokens not stored: the account changed meanwhile"),
+            Err(e) => tracing::warn!(account = %a.id, error = %e, "cannot store the refreshed tokens"),
+        }
         Ok(())
     }
 
-    /// Take the tokens stored for this same login when another process has refreshed them
-    /// since (a different refresh token, not disabled). True when it did.
-    async fn adopt_stored(&self, a: &mut Account) -> bool {
-        // Reading and opening the sealed file is blocking work: off the runtime's threads.
-        let store = self.store.clone();
-        let Ok(Ok(all)) = tokio::task::spawn_blocking(move || store.load()).await else { return false };
-        let Some(s) = all.into_iter().find(|x| x.id == a.id && x.imported_at == a.imported_at) else { return false };
-        if s.disabled || s.refresh_token == a.refresh_token {
-            return false;
+    /// Take the tokens another instance refreshed for this login (a newer `refresh_gen`):
+    /// true when it did. An error when the login is disabled, removed or replaced in the store
+    /// (this handle then serves nothing; the pools drop it within seconds).
+    async fn take_stored(&self, a: &mut Account) -> Result<bool, KeyError> {
+        let s = match self.db.get(&a.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(account = %a.id, error = %e, "cannot read the account store");
+                return Err(KeyError::Account(format!("account {}: the account store is unavailable", a.id)));
+            }
+        };
+        let Some(s) = s.filter(|s| s.imported_at == a.imported_at) else {
+            return Err(KeyError::Account(format!("account {} was removed or logged in again", a.id)));
+        };
+        if s.disabled {
+            a.disabled = true;
+            a.last_error = s.last_error.clone();
+            return Err(KeyError::Account(format!(
+                "account {} is disabled: {}",
+                a.id,
+                s.last_error.as_deref().unwrap_or("log in again")
+            )));
+        }
+        if s.refresh_gen <= a.refresh_gen {
+            return Ok(false);
         }
         a.access_token = s.access_token;
         a.refresh_token = s.refresh_token;
         a.id_token = s.id_token;
         a.expires_at = s.expires_at;
         a.last_refresh = s.last_refresh;
-        true
+        a.refresh_gen = s.refresh_gen;
+        Ok(true)
     }
 
     /// Record the usage windows an answer reported. Saved at most every `WINDOWS_SAVE_SECS`,
@@ -256,46 +326,20 @@ impl AccountHandle {
         }
     }
 
-    /// Write this account back into the file (others as they are on disk). Not when the file
-    /// holds a newer login of it, or none (removed): those win over this handle.
-    /// Write this account (tokens, state) to the sealed file, off the runtime's threads; the
-    /// caller holds the account's lock, so writes of one account never overtake each other.
-    async fn persist(&self, a: &Account) {
-        let (store, a) = (self.store.clone(), a.clone());
-        let id = a.id.clone();
-        let written = tokio::task::spawn_blocking(move || save(&store, &a, |stored, a| *stored = a.clone())).await;
-        if let Ok(Err(e)) | Err(e) = written.map_err(anyhow::Error::from) {
-            tracing::warn!(account = %id, error = %e, "cannot save the account file");
-        }
-    }
-
     /// Write only the usage windows and last error (they change on every answer), in the
     /// background: never the tokens, so a late write cannot undo a refresh.
     fn persist_windows(&self, a: &Account) {
-        let (store, a) = (self.store.clone(), a.clone());
-        let write = move || {
-            let r = save(&store, &a, |stored, a| {
-                stored.windows = a.windows.clone();
-                stored.last_error = a.last_error.clone();
-            });
-            if let Err(e) = r {
-                tracing::warn!(account = %a.id, error = %e, "cannot save the account file");
+        let (db, a) = (self.db.clone(), a.clone());
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        rt.spawn(async move {
+            if let Err(e) = db.put_windows(&a).await {
+                tracing::warn!(account = %a.id, error = %e, "cannot save the account's usage windows");
             }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => drop(h.spawn_blocking(write)),
-            Err(_) => write(),
-        }
+        });
     }
 }
 
-/// Load the sealed file, apply `update` to this import of `a`'s account, save (under the file lock).
-fn save(store: &Store, a: &Account, update: impl FnOnce(&mut Account, &Account)) -> anyhow::Result<()> {
-    let _g = super::store::FILE_LOCK.lock().map_err(|_| anyhow::anyhow!("account file lock poisoned"))?;
-    let mut all = store.load()?;
-    match all.iter_mut().find(|x| x.id == a.id) {
-        Some(x) if x.imported_at == a.imported_at => update(x, a),
-        _ => return Ok(()),
-    }
-    store.save(&all)
+/// The access token is good for longer than the refresh margin.
+fn fresh(a: &Account) -> bool {
+    a.expires_at.is_some_and(|t| t > crate::pipeline::unix_now() + REFRESH_MARGIN)
 }

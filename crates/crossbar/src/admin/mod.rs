@@ -1,4 +1,5 @@
-//! The admin HTTP API (JSON): `/admin/keys…`, `/admin/usage`, `/admin/deployments` and `/admin/prices…`. Guarded by the admin key
+//! The admin HTTP API (JSON): `/admin/keys…`, `/admin/usage`, `/admin/deployments`, `/admin/prices…`
+//! and `/admin/accounts…`. Guarded by the admin key
 //! (`[auth] admin_key_env`, default `CROSSBAR_ADMIN_KEY`) sent as `Authorization: Bearer` or
 //! `x-api-key`, compared in constant time; a client key is never accepted here. Without an
 //! admin key configured the API answers 403 to everyone.
@@ -10,6 +11,7 @@
 // Handlers return `Result<_, Response>`: the error path *is* the ready JSON response.
 #![allow(clippy::result_large_err)]
 
+pub(crate) mod accounts;
 pub mod cli;
 pub(crate) mod deployments;
 pub(crate) mod keys;
@@ -33,6 +35,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/keys/{id}/revoke", axum::routing::post(keys::revoke))
         .route("/admin/usage", get(usage::report))
         .route("/admin/deployments", get(deployments::list))
+        .route("/admin/accounts", get(accounts::list))
+        .route("/admin/accounts/login", post(accounts::login_start))
+        .route("/admin/accounts/login/check", post(accounts::login_check))
+        .route("/admin/accounts/{id}", axum::routing::delete(accounts::remove))
+        .route("/admin/accounts/{id}/disable", post(accounts::disable))
+        .route("/admin/accounts/{id}/enable", post(accounts::enable))
         .route("/admin/prices", get(prices::list))
         .route("/admin/prices/reprices", get(prices::reprices))
         .merge(

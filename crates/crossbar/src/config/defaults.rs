@@ -27,6 +27,7 @@ pub fn embedded() -> Config {
             headers: Vec::new(),
             models: None,
             token_url: None,
+            issuer: None,
         })
         .collect();
     providers.push(mock_provider());
@@ -52,6 +53,7 @@ pub fn mock_provider() -> ProviderConfig {
         headers: Vec::new(),
         models: None,
         token_url: None,
+        issuer: None,
     }
 }
 

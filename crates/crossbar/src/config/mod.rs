@@ -198,6 +198,9 @@ pub struct ProviderConfig {
     pub models: Option<Vec<String>>,
     /// Kind `chatgpt`: where access tokens are refreshed (default Codex's OAuth endpoint).
     pub token_url: Option<String>,
+    /// Kind `chatgpt`: the auth server of device-code logins started by an admin (default
+    /// `https://auth.openai.com`), without a trailing slash.
+    pub issuer: Option<String>,
 }
 
 /// One deployment of a model: where it goes and how it is balanced.

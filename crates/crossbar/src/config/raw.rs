@@ -132,6 +132,9 @@ pub struct RawProvider {
     pub models: Option<Vec<String>>,
     /// Kind `chatgpt`: the OAuth token endpoint for refreshing account tokens.
     pub token_url: Option<Spanned<String>>,
+    /// Kind `chatgpt`: the OpenAI auth server of device-code logins started from the dashboard
+    /// or `/admin/accounts/login` (default `https://auth.openai.com`).
+    pub issuer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

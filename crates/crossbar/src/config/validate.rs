@@ -361,9 +361,10 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
             ok = false;
         }
     }
-    if let Some(u) = &p.token_url {
+    for (field, u) in [("token_url", &p.token_url), ("issuer", &p.issuer)] {
+        let Some(u) = u else { continue };
         if !reqwest::Url::parse(u.get_ref()).is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
-            cx.err(Some(u), at("token_url"), format!("{:?} is not an http(s) URL", u.get_ref()));
+            cx.err(Some(u), at(field), format!("{:?} is not an http(s) URL", u.get_ref()));
             ok = false;
         }
     }
@@ -375,6 +376,7 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
         headers: p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         models: p.models.clone(),
         token_url: p.token_url.as_ref().map(|u| u.get_ref().clone()),
+        issuer: p.issuer.as_ref().map(|u| u.get_ref().trim_end_matches('/').to_string()),
     })
 }
 

@@ -96,6 +96,9 @@ impl Route {
 struct Memory {
     states: Mutex<HashMap<(String, String), Arc<DeploymentState>>>,
     affinities: Mutex<HashMap<String, Arc<sticky::Affinity>>>,
+    /// Providers parked as a whole (a ChatGPT account whose usage window another instance
+    /// found spent) until a monotonic ms: applied to their states now and to those made later.
+    parks: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -188,6 +191,9 @@ impl Routes {
             return s.clone();
         }
         let s = Arc::new(DeploymentState::default());
+        if let Some(until) = self.memory.parks.lock().ok().and_then(|p| p.get(provider).copied()) {
+            s.health.park(until);
+        }
         if states.len() < MAX_DIRECT {
             states.insert(key, s.clone());
         }
@@ -196,6 +202,25 @@ impl Routes {
 
     pub fn providers(&self) -> &[Arc<Provider>] {
         &self.providers
+    }
+
+    /// Park every deployment of `provider` (each model) until `until` (monotonic ms), including
+    /// those routed later; returns how many exist now.
+    pub fn park_provider(&self, provider: &str, until: u64) -> usize {
+        if let Ok(mut parks) = self.memory.parks.lock() {
+            parks.retain(|_, t| *t > clock::now_ms());
+            let t = parks.entry(provider.to_string()).or_insert(0);
+            *t = (*t).max(until);
+        }
+        let Ok(states) = self.memory.states.lock() else { return 0 };
+        let mine = states.iter().filter(|((p, _), _)| p == provider);
+        mine.map(|(_, s)| s.health.park(until)).count()
+    }
+
+    /// Until when `provider` is parked as a whole (`park_provider`), if it is.
+    pub fn provider_parked_until(&self, provider: &str) -> Option<u64> {
+        let until = self.memory.parks.lock().ok()?.get(provider).copied()?;
+        (until > clock::now_ms()).then_some(until)
     }
 
     pub fn aliases(&self) -> impl Iterator<Item = (&String, &Vec<(String, String)>)> {

@@ -9,10 +9,12 @@
 //!
 //! Must never: log a key secret or its hash; build SQL from caller-supplied strings.
 
+mod accounts;
 mod dash;
 mod keys;
 mod prices;
 mod usage;
+pub use accounts::{AccountRow, NOTIFY_CHANNEL};
 pub use dash::{LogFilter, LogRow, RollupGroup, Session, Totals, BUCKETS};
 pub use keys::{KeyLimits, KeyPatch, KeyRecord, NewKey, Period};
 pub use prices::{PricedUsage, RepriceAudit, RepriceReport};

@@ -2,8 +2,9 @@
 //! last error; each usage window's used percent, length and reset, when it was read and a
 //! runway forecast (`accounts/runway.rs`); and each of its deployments' routing state (ready,
 //! probe, cooling, parked and until when, with the reason). Live accounts are read from their
-//! handles in the routing table, disabled ones (out of the pools) from the account file.
-//! Never shows a token.
+//! handles in the routing table, disabled ones (out of the pools) from the store. Each account
+//! has disable/enable and remove buttons, and the page an "add account" sign-in
+//! (`account_actions.rs`). Never shows a token.
 
 use super::{fmt, layout, Viewer};
 use crate::accounts::runway::{Runway, Track};
@@ -48,7 +49,7 @@ fn runway(t: Option<&Track>, now_ms: u64) -> Markup {
     }
 }
 
-fn account(s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) -> Markup {
+fn account(v: &Viewer, s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) -> Markup {
     let now = now_ms / 1000;
     let state = if s.disabled {
         "disabled"
@@ -60,6 +61,7 @@ fn account(s: &Status, pooled: bool, deps: &[&Dep], now_ms: u64) -> Markup {
     html! {
         section.account data-account=(s.id) {
             h2 { (s.id) @if let Some(e) = &s.email { " " span.muted { (e) } } " " span class=(format!("badge {}", state.replace(' ', "-"))) { (state) } }
+            (super::account_actions::buttons(v, &s.id, s.disabled))
             dl.facts {
                 dt { "Token" }
                 dd { @match s.expires_at {
@@ -157,11 +159,11 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
             ));
         }
     }
-    // The account file adds the disabled ones (and any not pooled yet).
-    let stored = match crate::accounts::store::Store::open(&state.config.server.data_dir).and_then(|s| s.load()) {
+    // The store adds the disabled ones (and any not pooled yet).
+    let stored = match state.accounts.all().await {
         Ok(all) => Ok(all),
         Err(e) => {
-            tracing::warn!(error = %e, "dashboard: cannot read the account file");
+            tracing::warn!(error = %e, "dashboard: cannot read the stored accounts");
             Err(())
         }
     };
@@ -174,7 +176,7 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
     shown.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     let body = html! {
         @if stored.is_err() {
-            p.warning role="note" { "The account file cannot be read (see the log): only the pooled accounts show." }
+            p.warning role="note" { "The stored accounts cannot be read (see the log): only the pooled accounts show." }
         }
         @if pools == 0 {
             (layout::empty("No ChatGPT pool.", html! {
@@ -183,14 +185,16 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer) -> Response {
             }))
         } @else if shown.is_empty() {
             (layout::empty("No ChatGPT accounts.", html! {
-                "Sign one in with " code { "crossbar accounts login" } " (a device code) or import a Codex login with "
-                code { "crossbar accounts import ~/.codex/auth.json" } "; the running gateway pools it within seconds."
+                "Add one below, sign one in with " code { "crossbar accounts login" } " (a device code) or import a Codex login with "
+                code { "crossbar accounts import ~/.codex/auth.json" } "; every running gateway pools it within seconds."
             }))
+            (super::account_actions::add_form(&v))
         } @else {
+            (super::account_actions::add_form(&v))
             p.hint { "Usage windows are what the Codex backend reported with its latest answer through each account. The runway is the burn between the last two different readings, carried forward." }
             @for (s, pooled) in &shown {
                 @let mine: Vec<&Dep> = deps.iter().filter(|(id, _)| *id == s.id).map(|(_, d)| d).collect();
-                (account(s, *pooled && !s.disabled, &mine, now_ms))
+                (account(&v, s, *pooled && !s.disabled, &mine, now_ms))
             }
         }
     };

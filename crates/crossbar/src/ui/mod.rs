@@ -15,6 +15,7 @@
 // Handlers return `Result<_, Response>`: the error path *is* the ready response.
 #![allow(clippy::result_large_err)]
 
+mod account_actions;
 mod accounts;
 mod assets;
 mod charts;
@@ -57,6 +58,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/usage.csv", get(usage::csv))
         .route("/ui/routing", get(routing::page))
         .route("/ui/accounts", get(accounts::page))
+        .route("/ui/accounts/login", post(account_actions::login_start).get(account_actions::login_check))
+        .route("/ui/accounts/{id}/disable", post(account_actions::disable))
+        .route("/ui/accounts/{id}/enable", post(account_actions::enable))
+        .route("/ui/accounts/{id}/remove", post(account_actions::remove))
         .route("/ui/models", get(models::page))
         .route(
             "/ui/models/prices",

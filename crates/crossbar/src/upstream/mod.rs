@@ -44,29 +44,31 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
+    /// A provider; a `chatgpt` one starts with an empty pool (`with_accounts` fills it).
     pub fn new(config: ProviderConfig, server: &ServerConfig) -> anyhow::Result<Provider> {
-        Provider::build(config, server, &[])
+        Provider::build(config, server, Vec::new())
     }
 
-    /// A `chatgpt` provider again, over the accounts the file holds now. Members whose login
-    /// is unchanged are kept as they are (their tokens, their in-flight refreshes).
-    pub fn with_current_accounts(&self, server: &ServerConfig) -> anyhow::Result<Provider> {
-        Provider::build(self.config.clone(), server, &self.pool)
+    /// A `chatgpt` provider again, over `accounts` (the store's now). Members whose login is
+    /// unchanged are kept as they are (their tokens, their in-flight refreshes).
+    pub fn with_accounts(
+        &self,
+        server: &ServerConfig,
+        accounts: &[crate::accounts::Account],
+        db: &crate::accounts::db::AccountStore,
+    ) -> anyhow::Result<Provider> {
+        let pool = Self::accounts(&self.config, server, accounts, db, &self.pool)?;
+        Provider::build(self.config.clone(), server, pool)
     }
 
     fn build(
         config: ProviderConfig,
         server: &ServerConfig,
-        previous: &[std::sync::Arc<Provider>],
+        pool: Vec<std::sync::Arc<Provider>>,
     ) -> anyhow::Result<Provider> {
         let transport = match config.kind {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
-        };
-        let pool = if config.kind == ProviderKind::Chatgpt && !matches!(config.key, KeySource::Account(_)) {
-            Self::accounts(&config, server, previous)?
-        } else {
-            Vec::new()
         };
         Ok(Provider {
             key: KeyResolver::new(config.key.clone()),
@@ -78,18 +80,19 @@ impl Provider {
         })
     }
 
-    /// Kind `chatgpt`: a provider per active imported account, named `<provider>:<account id>`
+    /// Kind `chatgpt`: a provider per active account, named `<provider>:<account id>`
     /// (reusing the member of `previous` that serves the same login).
     fn accounts(
         config: &ProviderConfig,
         server: &ServerConfig,
+        accounts: &[crate::accounts::Account],
+        db: &crate::accounts::db::AccountStore,
         previous: &[std::sync::Arc<Provider>],
     ) -> anyhow::Result<Vec<std::sync::Arc<Provider>>> {
-        use crate::accounts::{store::Store, token};
-        let store = std::sync::Arc::new(Store::open(&server.data_dir)?);
+        use crate::accounts::token;
         let token_url = config.token_url.clone().unwrap_or_else(|| token::DEFAULT_TOKEN_URL.to_string());
         let mut out = Vec::new();
-        for a in store.load()?.into_iter().filter(|a| !a.disabled) {
+        for a in accounts.iter().filter(|a| !a.disabled) {
             let same =
                 previous.iter().find(|p| p.account().is_some_and(|h| h.id == a.id && h.imported_at == a.imported_at));
             if let Some(p) = same {
@@ -98,7 +101,7 @@ impl Provider {
             }
             let mut c = config.clone();
             c.name = format!("{}:{}", config.name, a.id);
-            let handle = token::AccountHandle::new(a, store.clone(), token_url.clone());
+            let handle = token::AccountHandle::new(a.clone(), db.clone(), token_url.clone());
             c.key = KeySource::Account(std::sync::Arc::new(handle));
             out.push(std::sync::Arc::new(Provider::new(c, server)?));
         }

@@ -6,6 +6,8 @@ use crossbar::config::Config;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod services;
+
 pub struct Gateway {
     pub addr: SocketAddr,
     pub url: String,
@@ -57,7 +59,8 @@ impl Gateway {
         Gateway::start_inner(config, dir, None).await
     }
 
-    async fn start_inner(config: Config, dir: tempfile::TempDir, admin_key: Option<&str>) -> Gateway {
+    /// Start on a parsed config, in `dir`, with `admin_key` (if any) as the admin API's key.
+    pub async fn start_inner(config: Config, dir: tempfile::TempDir, admin_key: Option<&str>) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut state = AppState::new(config).expect("state");

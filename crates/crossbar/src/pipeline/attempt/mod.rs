@@ -439,6 +439,9 @@ pub(crate) fn park_rate_limited(
         .or_else(|| body_reset(body, unix))
         .unwrap_or(state.config.routing.rate_limit_park);
     dep.state.health.park(clock::ms_after(now, park));
+    if let Some(a) = dep.target.provider.account() {
+        crate::accounts::parking::announce(state, &a.id, park);
+    }
 }
 
 /// A Codex `usage_limit_reached` body: `error.resets_in_seconds` or `error.resets_at`.
