@@ -53,6 +53,7 @@ pub async fn run(
     }
     let kept = state.clone();
     let sockets = state.websockets.clone();
+    let live = state.ui.live.clone();
     let router = app::router(state);
     // Accepted sockets send at once (no Nagle delay on small SSE frames), as upstream ones do.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -67,6 +68,8 @@ pub async fn run(
         // WebSocket connections are upgraded out of the server's sight: close the idle ones,
         // and wait below for the busy ones to finish their response.
         sockets.shut_down();
+        // The dashboard's live streams never end by themselves.
+        live.shut_down();
         let _ = tx.send(true);
     });
     let mut drained = rx.clone();
