@@ -57,7 +57,7 @@ pub enum Command {
     Usage {
         #[arg(long, env = "CROSSBAR_CONFIG")]
         config: Option<PathBuf>,
-        /// key | model | provider | day
+        /// key | model | provider | account | day
         #[arg(long, default_value = "key")]
         group_by: String,
         /// From this date (YYYY-MM-DD, UTC) or unix time.

@@ -151,7 +151,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let dep = &route.deployments[index];
         let target = &dep.target;
         let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
-        super::record::set_route(target.provider.name(), &target.model, upstream);
+        super::record::set_route(&target.provider, &target.model, upstream);
         if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
             return Ended::Answer(count_tokens::estimate(inbound));
         }

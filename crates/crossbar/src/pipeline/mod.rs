@@ -141,7 +141,7 @@ async fn codex_only_paths(state: &Arc<AppState>, inbound: &Inbound, route: &rout
     }
     if inbound.endpoint == Endpoint::Compact || compaction::is_triggered(&inbound.body) {
         let inbound = inbound.clone();
-        record::set_route(target.provider.name(), &target.model, upstream);
+        record::set_route(&target.provider, &target.model, upstream);
         return Some(compaction::run(state.clone(), inbound, target, upstream).await);
     }
     if compaction::is_responses_lite(&inbound.headers) {

@@ -17,6 +17,7 @@
 use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
+use crate::upstream::Provider;
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,8 @@ struct Detail {
 
 struct Route {
     provider: String,
+    /// The pooled ChatGPT account that served it (its id).
+    account: Option<String>,
     upstream_model: String,
     protocol_out: Protocol,
 }
@@ -75,7 +78,6 @@ impl Ticket {
     ) -> Arc<Ticket> {
         let ts = now_ms() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
         Arc::new(Ticket {
-            state,
             key,
             model: model.to_string(),
             protocol_in,
@@ -90,8 +92,10 @@ impl Ticket {
             done: AtomicBool::new(false),
             request: Mutex::new(None),
             output_estimate: AtomicU64::new(0),
+            state,
         })
     }
+
 
     /// The request body (a cheap clone), kept for an input estimate.
     pub fn set_request(&self, body: bytes::Bytes) {
@@ -132,10 +136,11 @@ impl Ticket {
     }
 
     /// The target chosen for this request (the last one set wins: failover may change it).
-    pub fn set_route(&self, provider: &str, upstream_model: &str, protocol_out: Protocol) {
+    pub fn set_route(&self, provider: &Provider, upstream_model: &str, protocol_out: Protocol) {
         if let Ok(mut slot) = self.route.lock() {
             *slot = Some(Route {
-                provider: provider.to_string(),
+                provider: provider.name().to_string(),
+                account: provider.account().map(|a| a.id.clone()),
                 upstream_model: upstream_model.to_string(),
                 protocol_out,
             });
@@ -189,6 +194,7 @@ impl Ticket {
             key_id: self.key.as_ref().map(|k| k.id.clone()),
             model: self.model.clone(),
             provider: route.as_ref().map(|r| r.provider.clone()),
+            account: route.as_ref().and_then(|r| r.account.clone()),
             upstream_model: route.as_ref().map(|r| r.upstream_model.clone()),
             protocol_in: self.protocol_in.name(),
             protocol_out: route.as_ref().map(|r| r.protocol_out.name()),
@@ -253,7 +259,7 @@ pub fn claim() -> Option<Arc<Ticket>> {
 
 /// Set the current request's route (inside `Ticket::scope`; the last call wins, so failover
 /// records the deployment that finally served the request).
-pub fn set_route(provider: &str, upstream_model: &str, protocol_out: Protocol) {
+pub fn set_route(provider: &Provider, upstream_model: &str, protocol_out: Protocol) {
     let _ = TICKET.try_with(|t| t.set_route(provider, upstream_model, protocol_out));
 }
 
