@@ -48,7 +48,7 @@ pub async fn run(
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
     }
     tokio::spawn(crate::catalog::refresh::run(Arc::downgrade(&state), rx.clone()));
-    if state.config.storage.retention_days > 0 {
+    if state.config.storage.retention_days > 0 || state.config.storage.body_retention_days() > 0 {
         tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
     }
     let kept = state.clone();

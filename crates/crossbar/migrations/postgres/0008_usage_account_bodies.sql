@@ -1,5 +1,5 @@
 -- The usage page grouped by pooled account, its model/provider/account groups read from a
--- small rollup (issue 10). usage_hourly has a row per hour × key ×
+-- small rollup, and opt-in body capture (issue 10). usage_hourly has a row per hour × key ×
 -- model × provider × protocol × status class, nearly one per record with many keys, so grouping a
 -- month of it by model scanned most of it (0.9–2 s at 1M records, docs/benchmarks.md).
 
@@ -59,3 +59,15 @@ FROM usage_hourly GROUP BY hour, model, provider;
 
 -- One key's models and providers (a member's view, /admin/usage?key=) read usage_hourly by key.
 CREATE INDEX usage_hourly_key_id ON usage_hourly (key_id, hour);
+
+-- [storage] capture_bodies (off by default): a request's and its response's first 64 KiB,
+-- redacted of credentials, by request id; purged after capture_retention_days.
+CREATE TABLE usage_bodies (
+    request_id         TEXT PRIMARY KEY,
+    ts                 BIGINT NOT NULL,
+    request            TEXT NOT NULL,
+    response           TEXT NOT NULL,
+    request_truncated  BIGINT NOT NULL DEFAULT 0,
+    response_truncated BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX usage_bodies_ts ON usage_bodies (ts);

@@ -74,6 +74,7 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         ticket.set_request(inbound.body.clone());
     }
     ticket.set_client(crate::usage::client::classify(&inbound.headers));
+    ticket.capture_request(&inbound.body);
     let mut response = match admit::admit(&state, &inbound, &ticket).await {
         Ok(()) if inbound.stream => ticket.scope(route_and_send(state, inbound)).await,
         Ok(()) => {

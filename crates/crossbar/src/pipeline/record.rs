@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
+use crate::usage::capture::{Capture, Collector};
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,8 @@ pub struct Ticket {
     request: Mutex<Option<bytes::Bytes>>,
     /// Output tokens estimated from what was sent (set by the `Outcome`).
     output_estimate: AtomicU64,
+    /// With `[storage] capture_bodies`: the request's and the response's first bytes.
+    capture: Option<Mutex<(Collector, Collector)>>,
 }
 
 impl Ticket {
@@ -92,10 +95,30 @@ impl Ticket {
             done: AtomicBool::new(false),
             request: Mutex::new(None),
             output_estimate: AtomicU64::new(0),
+            capture: state.config.storage.capture_bodies.then(Mutex::default),
             state,
         })
     }
 
+    fn take_capture(&self) -> Option<Box<Capture>> {
+        let mut c = self.capture.as_ref()?.lock().ok()?;
+        let (request, response) = std::mem::take(&mut *c);
+        Some(Box::new(Capture::new(request, response)))
+    }
+
+    /// Keep the request body's first bytes (with `capture_bodies`; a copy of at most 64 KiB).
+    pub fn capture_request(&self, body: &[u8]) {
+        if let Some(Ok(mut c)) = self.capture.as_ref().map(Mutex::lock) {
+            c.0.push(body);
+        }
+    }
+
+    /// Keep the response's first bytes as they go to the client (with `capture_bodies`).
+    pub fn capture_response(&self, chunk: &[u8]) {
+        if let Some(Ok(mut c)) = self.capture.as_ref().map(Mutex::lock) {
+            c.1.push(chunk);
+        }
+    }
 
     /// The request body (a cheap clone), kept for an input estimate.
     pub fn set_request(&self, body: bytes::Bytes) {
@@ -215,6 +238,7 @@ impl Ticket {
                     .then(|| serde_json::Value::from(std::mem::take(&mut d.attempts)).to_string()),
                 dropped: d.dropped.take(),
                 refusal: d.refusal.take(),
+                capture: self.take_capture(),
                 ..record
             },
             Err(_) => record,

@@ -683,8 +683,21 @@ mod tests {
         assert_eq!(k2.iter().map(|(g, t)| (g.as_str(), t.requests)).collect::<Vec<_>>(), vec![("m", 2)]);
         let refused = store.rollup_groups(RollupGroup::Account, 0, i64::MAX, Some("k2")).await;
         assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        // Captured bodies ride in the same batch (text with every character but NUL).
+        let body = crate::usage::capture::Capture {
+            request: "{\"é\":\"ü\u{1F600}\"}".into(),
+            response: "data: x\n\n".into(),
+            request_truncated: true,
+            response_truncated: false,
+        };
+        let with_body = UsageRecord { request_id: Some("rb".into()), capture: Some(Box::new(body.clone())), ..rec(base + 6, 200, 30, None) };
+        store.insert_usage(&[with_body]).await.expect("with a body");
+        assert_eq!(store.usage_body("rb").await.expect("body"), Some(body));
+        assert_eq!(store.purge_bodies(base + 6, 10).await.expect("purge"), 0, "not older than the cutoff");
+        assert_eq!(store.purge_bodies(base + 7, 10).await.expect("purge"), 1);
+        assert_eq!(store.usage_body("rb").await.expect("body"), None);
         let raw = store.usage_report(super::super::GroupBy::Account, 0, i64::MAX, None).await.expect("raw");
-        assert_eq!(raw.iter().map(|r| (r.group.as_str(), r.requests)).collect::<Vec<_>>(), vec![("-", 4), ("a1", 2), ("a2", 1)]);
+        assert_eq!(raw.iter().map(|r| (r.group.as_str(), r.requests)).collect::<Vec<_>>(), vec![("-", 5), ("a1", 2), ("a2", 1)], "and the row with a body");
     }
 
     async fn keyset_pages_on(store: Store) {

@@ -9,6 +9,7 @@
 //!
 //! Must never: log a key secret or its hash; build SQL from caller-supplied strings.
 
+mod bodies;
 mod dash;
 mod keys;
 mod prices;

@@ -40,6 +40,9 @@ pub struct UsageRecord {
     pub dropped: Option<String>,
     /// The rule that refused the request and when it resets (JSON object).
     pub refusal: Option<String>,
+    /// The bodies, with `[storage] capture_bodies` (redacted by the writer before storing).
+    #[serde(skip)]
+    pub capture: Option<Box<crate::usage::capture::Capture>>,
 }
 
 impl UsageRecord {
@@ -146,6 +149,26 @@ impl Store {
                         .push_bind(i64::from(r.tokens_estimated))
                         .push_bind(r.account.clone());
                 });
+                q.build().execute(&mut *tx).await?;
+            }
+            // Captured bodies (`[storage] capture_bodies`), keyed by request id.
+            let bodies: Vec<(&str, i64, &crate::usage::capture::Capture)> = records
+                .iter()
+                .filter_map(|r| Some((r.request_id.as_deref()?, r.ts, r.capture.as_deref()?)))
+                .collect();
+            for chunk in bodies.chunks(CHUNK) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO usage_bodies (request_id, ts, request, response, request_truncated, response_truncated) ",
+                );
+                q.push_values(chunk, |mut b, (id, ts, c)| {
+                    b.push_bind(id.to_string())
+                        .push_bind(*ts)
+                        .push_bind(c.request.clone())
+                        .push_bind(c.response.clone())
+                        .push_bind(i64::from(c.request_truncated))
+                        .push_bind(i64::from(c.response_truncated));
+                });
+                q.push(" ON CONFLICT (request_id) DO NOTHING");
                 q.build().execute(&mut *tx).await?;
             }
             // The dashboard's hourly rollups, in the same transaction (see dash.rs).

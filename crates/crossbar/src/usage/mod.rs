@@ -13,6 +13,7 @@
 //! After each committed batch the writer bumps a generation counter (`Recorder::written`, a
 //! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
+pub mod capture;
 pub mod client;
 pub mod pricing;
 pub mod retention;
@@ -164,6 +165,10 @@ async fn write(store: &Store, batch: &mut Vec<UsageRecord>, out: &Out) {
     let m = &out.metrics;
     if batch.is_empty() {
         return;
+    }
+    // Captured bodies are redacted here, off the request path.
+    for c in batch.iter_mut().filter_map(|r| r.capture.as_deref_mut()) {
+        c.redact();
     }
     for attempt in 0..3u32 {
         match store.insert_usage(batch).await {
