@@ -171,3 +171,22 @@ async fn a_members_stream_counts_their_key_only_and_ends_with_their_session() {
     }
     assert_eq!(last.as_deref(), Some("signed-out"));
 }
+
+#[tokio::test]
+async fn another_instances_traffic_is_pushed_by_the_tick() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite:{}?mode=rwc", dir.path().join("shared.db").display());
+    let config = format!("[storage]\nurl = {db:?}\n{OPEN}");
+    let a = Gateway::start(&config).await;
+    let b = Gateway::start(&config).await;
+    let mut s = Events::open(&format!("{}/ui/overview/stream?range=1h", a.url), None).await;
+    assert_eq!(s.requests().await, 0);
+    let mut written = b.state.usage.written();
+    chat(&b, None).await;
+    written.changed().await.expect("b wrote its batch");
+    let seen = std::time::Instant::now();
+    // Instance a's writer never signals this batch: its stream's tick renders it.
+    assert_eq!(s.requests().await, 1);
+    let bound = crossbar::ui::live::TICK + crossbar::ui::live::MIN_GAP + Duration::from_secs(3);
+    assert!(seen.elapsed() < bound, "{:?}", seen.elapsed());
+}

@@ -23,7 +23,7 @@ mod charts;
 pub mod fmt;
 mod keys;
 mod layout;
-mod live;
+pub mod live;
 mod models;
 mod overview;
 mod prices;

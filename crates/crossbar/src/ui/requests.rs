@@ -202,7 +202,7 @@ pub async fn detail(State(state): State<Arc<AppState>>, v: Viewer, Path(id): Pat
         None => None,
     };
     let capturing = state.config.storage.capture_bodies;
-    let body = html! { (detail_markup(&row)) (bodies_markup(bodies.as_ref(), capturing, v.is_admin())) };
+    let body = detail_markup(&row, bodies_markup(bodies.as_ref(), capturing, v.is_admin()));
     layout::page(&v, "/ui/requests", "Request", body).into_response()
 }
 
@@ -233,7 +233,8 @@ fn bodies_markup(c: Option<&Capture>, capturing: bool, admin: bool) -> Markup {
     }
 }
 
-pub fn detail_markup(r: &LogRow) -> Markup {
+/// A request's detail; `more` (its bodies) goes above the way back.
+pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
     let attempts: Vec<serde_json::Value> =
         r.attempts.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
     let refusal: Option<serde_json::Value> = r.refusal.as_deref().and_then(|a| serde_json::from_str(a).ok());
@@ -292,6 +293,7 @@ pub fn detail_markup(r: &LogRow) -> Markup {
                 } }
             }
         }
+        (more)
         p { a href="/ui/requests" { "← All requests" } }
     }
 }
@@ -333,12 +335,12 @@ mod tests {
     #[test]
     fn every_value_is_escaped() {
         let r = row("<script>alert(1)</script>");
-        for html in [table(std::slice::from_ref(&r), true).into_string(), detail_markup(&r).into_string()] {
+        for html in [table(std::slice::from_ref(&r), true).into_string(), detail_markup(&r, html! {}).into_string()] {
             assert!(!html.contains("<script>"), "{html}");
             assert!(!html.contains("<img"), "{html}");
             assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&lt;/td&gt;"), "{html}");
         }
-        let d = detail_markup(&r).into_string();
+        let d = detail_markup(&r, html! {}).into_string();
         assert!(d.contains("a&lt;b") && d.contains("&lt;temperature&gt;") && d.contains("limit &lt;1&gt;"), "{d}");
         assert!(d.contains("data-rule=\"rpm\""), "{d}");
     }
