@@ -126,8 +126,11 @@ async fn main() -> anyhow::Result<()> {
         time("usage: 30 d by model", store.rollup_groups(RollupGroup::Model, from, i64::MAX, None)).await?;
         time("usage: 30 d by provider", store.rollup_groups(RollupGroup::Provider, from, i64::MAX, None)).await?;
         time("usage: 30 d by account", store.rollup_groups(RollupGroup::Account, from, i64::MAX, None)).await?;
-        time("usage: 30 d by model, one key", store.rollup_groups(RollupGroup::Model, from, i64::MAX, Some("000000000007")))
-            .await?;
+        time(
+            "usage: 30 d by model, one key",
+            store.rollup_groups(RollupGroup::Model, from, i64::MAX, Some("000000000007")),
+        )
+        .await?;
     }
     store.close().await;
     if url.is_none() {

@@ -119,9 +119,14 @@ async fn captured_bodies_are_purged_after_their_retention() {
     gw.state.store.insert_usage(&[rec("old", now - 8 * day), rec("new", now - day)]).await.expect("insert");
     let (_tx, mut stop) = tokio::sync::watch::channel(false);
     let cutoff = now - 7 * day;
-    let n = crossbar::usage::retention::purge(&gw.state.store, cutoff, &mut stop, crossbar::usage::retention::Table::Bodies)
-        .await
-        .expect("purge");
+    let n = crossbar::usage::retention::purge(
+        &gw.state.store,
+        cutoff,
+        &mut stop,
+        crossbar::usage::retention::Table::Bodies,
+    )
+    .await
+    .expect("purge");
     assert_eq!(n, 1);
     assert_eq!(gw.state.store.usage_body("old").await.expect("read"), None);
     assert!(gw.state.store.usage_body("new").await.expect("read").is_some());
@@ -131,8 +136,9 @@ async fn captured_bodies_are_purged_after_their_retention() {
 #[test]
 fn capture_settings_are_read_and_validated() {
     use crossbar::config::Config;
-    let c = Config::parse("[storage]\ncapture_bodies = true\ncapture_retention_days = 3\nretention_days = 30\n", "t.toml")
-        .expect("valid");
+    let c =
+        Config::parse("[storage]\ncapture_bodies = true\ncapture_retention_days = 3\nretention_days = 30\n", "t.toml")
+            .expect("valid");
     assert!(c.storage.capture_bodies);
     assert_eq!(c.storage.body_retention_days(), 3);
     let c = Config::parse("[storage]\nretention_days = 2\n", "t.toml").expect("valid");

@@ -116,7 +116,11 @@ async fn the_overview_is_pushed_after_traffic_and_streams_end_at_shutdown() {
     for mut m in more {
         while m.next().await.is_some() {}
     }
-    tokio::time::timeout(Duration::from_secs(20), &mut gw.handle).await.expect("server stops").expect("join").expect("run");
+    tokio::time::timeout(Duration::from_secs(20), &mut gw.handle)
+        .await
+        .expect("server stops")
+        .expect("join")
+        .expect("run");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(gw.state.ui.live.count(), 0, "every slot given back");
 }

@@ -52,7 +52,11 @@ pub(super) fn sections(cx: &mut Ctx, raw: &RawConfig) -> (Option<AuthConfig>, St
     }
     if let Some(d) = &s.capture_retention_days {
         if *d.get_ref() > 100_000 {
-            cx.err(Some(d), "storage.capture_retention_days", "must be between 0 (as long as the usage rows) and 100000");
+            cx.err(
+                Some(d),
+                "storage.capture_retention_days",
+                "must be between 0 (as long as the usage rows) and 100000",
+            );
         }
         storage.capture_retention_days = *d.get_ref();
     }

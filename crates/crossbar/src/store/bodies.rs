@@ -9,7 +9,8 @@ impl Store {
     /// The captured bodies of a request, if any were stored.
     pub async fn usage_body(&self, request_id: &str) -> Result<Option<Capture>, StoreError> {
         self.ready().await?;
-        let q = "SELECT request, response, request_truncated, response_truncated FROM usage_bodies WHERE request_id = $1";
+        let q =
+            "SELECT request, response, request_truncated, response_truncated FROM usage_bodies WHERE request_id = $1";
         let c = with_pool!(self, p => {
             match sqlx::query(q).bind(request_id).fetch_optional(p).await? {
                 Some(r) => Some(Capture {

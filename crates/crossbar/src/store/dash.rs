@@ -673,7 +673,8 @@ mod tests {
         };
         store.insert_usage(&[pooled("k2", "a1"), pooled("k3", "a1"), pooled("k2", "a2")]).await.expect("pooled");
         let accounts = store.rollup_groups(RollupGroup::Account, 0, i64::MAX, None).await.expect("accounts");
-        let got: Vec<(&str, i64, i64)> = accounts.iter().map(|(g, t)| (g.as_str(), t.requests, t.input_tokens)).collect();
+        let got: Vec<(&str, i64, i64)> =
+            accounts.iter().map(|(g, t)| (g.as_str(), t.requests, t.input_tokens)).collect();
         assert_eq!(got, vec![("-", 4, 400), ("a1", 2, 200), ("a2", 1, 100)]);
         let providers = store.rollup_groups(RollupGroup::Provider, 0, i64::MAX, None).await.expect("providers");
         let got: Vec<(&str, i64)> = providers.iter().map(|(g, t)| (g.as_str(), t.requests)).collect();
@@ -690,14 +691,22 @@ mod tests {
             request_truncated: true,
             response_truncated: false,
         };
-        let with_body = UsageRecord { request_id: Some("rb".into()), capture: Some(Box::new(body.clone())), ..rec(base + 6, 200, 30, None) };
+        let with_body = UsageRecord {
+            request_id: Some("rb".into()),
+            capture: Some(Box::new(body.clone())),
+            ..rec(base + 6, 200, 30, None)
+        };
         store.insert_usage(&[with_body]).await.expect("with a body");
         assert_eq!(store.usage_body("rb").await.expect("body"), Some(body));
         assert_eq!(store.purge_bodies(base + 6, 10).await.expect("purge"), 0, "not older than the cutoff");
         assert_eq!(store.purge_bodies(base + 7, 10).await.expect("purge"), 1);
         assert_eq!(store.usage_body("rb").await.expect("body"), None);
         let raw = store.usage_report(super::super::GroupBy::Account, 0, i64::MAX, None).await.expect("raw");
-        assert_eq!(raw.iter().map(|r| (r.group.as_str(), r.requests)).collect::<Vec<_>>(), vec![("-", 5), ("a1", 2), ("a2", 1)], "and the row with a body");
+        assert_eq!(
+            raw.iter().map(|r| (r.group.as_str(), r.requests)).collect::<Vec<_>>(),
+            vec![("-", 5), ("a1", 2), ("a2", 1)],
+            "and the row with a body"
+        );
     }
 
     async fn keyset_pages_on(store: Store) {

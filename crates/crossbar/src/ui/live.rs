@@ -86,7 +86,11 @@ impl Drop for Slot {
     }
 }
 
-pub async fn stream(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    v: Viewer,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let who = v.session.clone().unwrap_or_else(|| "open".to_string());
     let Some(slot) = state.ui.live.open(&who) else {
         return layout::message(
