@@ -35,6 +35,9 @@ data_dir = "{data}"
 
 [auth]
 
+[storage]
+capture_bodies = true
+
 [[providers]]
 name = "up"
 kind = "openai-chat"

@@ -63,7 +63,10 @@ def test_admin_signs_in_and_the_overview_shows_the_traffic(admin_page, gateway, 
     assert stat(page, "error_rate") == f"{errors / traffic['total'] * 100:.1f} %"
     assert page.locator("figure.chart svg").count() == 4
     shot(page, "overview")
-    # Live: the script re-fetches the stats fragment without a reload.
+    # Live: the server pushes the stats fragment (Server-Sent Events) after the usage batch is
+    # written; the page is not reloaded (a marker set on the window survives).
+    assert page.locator("#live").get_attribute("data-stream") == "/ui/overview/stream?range=1h"
+    page.evaluate("window.__notReloaded = true")
     c = sdk(gateway, traffic["main"]["key"])
     c.chat.completions.create(model="chat", messages=[{"role": "user", "content": "live"}])
     traffic["total"] += 1
@@ -72,6 +75,8 @@ def test_admin_signs_in_and_the_overview_shows_the_traffic(admin_page, gateway, 
         arg=traffic["total"],
         timeout=20_000,
     )
+    assert page.evaluate("window.__notReloaded === true")
+    assert page.locator("#live").get_attribute("data-updated")
     # A custom range (UTC dates, both inclusive) covering today shows the same totals.
     today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
     page.goto(f"{gateway}/ui/")
@@ -114,6 +119,14 @@ def test_a_failed_over_request_shows_its_attempt_chain(admin_page, gateway, traf
     assert "broken" in first and "503" in first and "moved on" in first, first
     assert "up" in second and "served" in second, second
     assert traffic["flaky_request_id"] in page.locator("dl.detail").inner_text()
+    # With capture_bodies the bodies are there, collapsed, the key the SDK sent nowhere.
+    request = page.locator("details[data-body=request]")
+    assert request.get_attribute("open") is None and not request.locator("pre").is_visible()
+    request.locator("summary").click()
+    text = request.locator("pre").inner_text()
+    assert '"fail over"' in text and traffic["main"]["key"] not in page.content()
+    page.locator("details[data-body=response] summary").click()
+    assert '"chat.completion"' in page.locator("details[data-body=response] pre").inner_text()
     shot(page, "request-detail")
 
 
@@ -246,6 +259,13 @@ def test_an_accounts_windows_show_after_traffic_through_the_pool(browser, pool_g
         assert account.locator("h2 b").count() == 0
         assert "Last error" in account.locator("dl.facts").inner_text()
         shot(page, "accounts")
+        # The usage page groups by the account that served the requests (and its CSV too).
+        page.goto(f"{pool_gateway}/ui/usage?by=account&range=all")
+        cells = page.locator("table.usage tbody tr").first.locator("td").all_inner_texts()
+        assert cells[:3] == ["acct-ui", "2", "0"], cells
+        r = page.request.get(f"{pool_gateway}/ui/usage.csv?by=account&range=all")
+        assert r.text().splitlines()[1].startswith("acct-ui,2,0,"), r.text()
+        shot(page, "usage-by-account")
     finally:
         ctx.close()
 

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             key_id: Some(format!("{:012x}", pick(50, 16))),
             model: MODELS[pick(8, 24)].into(),
             provider: Some(PROVIDERS[pick(4, 32)].into()),
+            account: (pick(4, 32) == 3).then(|| "acct-1".to_string()),
             upstream_model: Some(MODELS[pick(8, 24)].into()),
             protocol_in: "openai-chat",
             protocol_out: Some("openai-chat"),
@@ -123,6 +124,13 @@ async fn main() -> anyhow::Result<()> {
         time("usage: a month of daily totals (CSV)", store.rollup_groups(RollupGroup::Day, from, i64::MAX, None))
             .await?;
         time("usage: 30 d by model", store.rollup_groups(RollupGroup::Model, from, i64::MAX, None)).await?;
+        time("usage: 30 d by provider", store.rollup_groups(RollupGroup::Provider, from, i64::MAX, None)).await?;
+        time("usage: 30 d by account", store.rollup_groups(RollupGroup::Account, from, i64::MAX, None)).await?;
+        time(
+            "usage: 30 d by model, one key",
+            store.rollup_groups(RollupGroup::Model, from, i64::MAX, Some("000000000007")),
+        )
+        .await?;
     }
     store.close().await;
     if url.is_none() {

@@ -48,7 +48,7 @@ pub enum Command {
     },
     /// Usage and cost totals from the configured store, as a table.
     Usage {
-        /// key | model | provider | day
+        /// key | model | provider | account | day
         #[arg(long, default_value = "key")]
         group_by: String,
         /// From this date (YYYY-MM-DD, UTC) or unix time.

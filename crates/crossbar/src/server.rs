@@ -51,11 +51,12 @@ pub async fn run(
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));
     }
     tokio::spawn(crate::catalog::refresh::run(Arc::downgrade(&state), rx.clone()));
-    if state.config.storage.retention_days > 0 {
+    if state.config.storage.retention_days > 0 || state.config.storage.body_retention_days() > 0 {
         tokio::spawn(crate::usage::retention::run(Arc::downgrade(&state), rx.clone()));
     }
     let kept = state.clone();
     let sockets = state.websockets.clone();
+    let live = state.ui.live.clone();
     let router = app::router(state);
     // Accepted sockets send at once (no Nagle delay on small SSE frames), as upstream ones do.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -70,6 +71,8 @@ pub async fn run(
         // WebSocket connections are upgraded out of the server's sight: close the idle ones,
         // and wait below for the busy ones to finish their response.
         sockets.shut_down();
+        // The dashboard's live streams never end by themselves.
+        live.shut_down();
         let _ = tx.send(true);
     });
     let mut drained = rx.clone();

@@ -125,7 +125,8 @@ pub async fn usage(
     to: Option<String>,
     key: Option<String>,
 ) -> anyhow::Result<()> {
-    let by = GroupBy::parse(group_by).ok_or_else(|| anyhow!("--group-by must be key, model, provider or day"))?;
+    let by =
+        GroupBy::parse(group_by).ok_or_else(|| anyhow!("--group-by must be key, model, provider, account or day"))?;
     let date = |v: Option<String>, d: i64| -> anyhow::Result<i64> {
         v.map_or(Ok(d), |s| parse_date(&s).ok_or_else(|| anyhow!("{s:?} is not YYYY-MM-DD or unix seconds")))
     };

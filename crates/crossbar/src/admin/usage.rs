@@ -24,7 +24,11 @@ pub async fn report(
     }
     let by = q.get("group_by").map_or("key", String::as_str);
     let Some(group_by) = GroupBy::parse(by) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", "group_by must be key, model, provider or day");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "group_by must be key, model, provider, account or day",
+        );
     };
     let date = |name: &str, default: i64| match q.get(name) {
         None => Ok(default),

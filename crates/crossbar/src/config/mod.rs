@@ -98,11 +98,33 @@ pub struct StorageConfig {
     pub usage_queue: usize,
     /// Raw usage rows older than this many days are purged (0: kept forever).
     pub retention_days: u64,
+    /// Store each request's and response's body (redacted, the first 64 KiB each).
+    pub capture_bodies: bool,
+    /// Captured bodies older than this many days are purged (0: as long as their usage rows).
+    pub capture_retention_days: u64,
+}
+
+impl StorageConfig {
+    /// Days captured bodies are kept: the shorter of the two retentions (0: forever).
+    pub fn body_retention_days(&self) -> u64 {
+        match (self.retention_days, self.capture_retention_days) {
+            (0, c) => c,
+            (r, 0) => r,
+            (r, c) => r.min(c),
+        }
+    }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { url: None, usage_flush: Duration::from_millis(200), usage_queue: 50_000, retention_days: 0 }
+        StorageConfig {
+            url: None,
+            usage_flush: Duration::from_millis(200),
+            usage_queue: 50_000,
+            retention_days: 0,
+            capture_bodies: false,
+            capture_retention_days: 7,
+        }
     }
 }
 

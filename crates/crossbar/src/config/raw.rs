@@ -68,6 +68,10 @@ pub struct RawStorage {
     pub usage_queue: Option<Spanned<u64>>,
     /// Days raw usage rows are kept (0 = forever, the default); hourly rollups are kept.
     pub retention_days: Option<Spanned<u64>>,
+    /// Store request and response bodies, redacted and cut at 64 KiB each (default false).
+    pub capture_bodies: Option<bool>,
+    /// Days captured bodies are kept (default 7; 0 = as long as the usage rows).
+    pub capture_retention_days: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -47,6 +47,19 @@ pub(super) fn sections(cx: &mut Ctx, raw: &RawConfig) -> (Option<AuthConfig>, St
         }
         storage.retention_days = *d.get_ref();
     }
+    if let Some(c) = s.capture_bodies {
+        storage.capture_bodies = c;
+    }
+    if let Some(d) = &s.capture_retention_days {
+        if *d.get_ref() > 100_000 {
+            cx.err(
+                Some(d),
+                "storage.capture_retention_days",
+                "must be between 0 (as long as the usage rows) and 100000",
+            );
+        }
+        storage.capture_retention_days = *d.get_ref();
+    }
     let redis = raw.redis.as_ref().map(|r| {
         if let Some(url) = &r.url {
             if !(url.get_ref().starts_with("redis://") || url.get_ref().starts_with("rediss://")) {

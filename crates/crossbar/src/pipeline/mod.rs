@@ -72,6 +72,7 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         ticket.set_request(inbound.body.clone());
     }
     ticket.set_client(crate::usage::client::classify(&inbound.headers));
+    ticket.capture_request(&inbound.body);
     let mut response = match admit::admit(&state, &inbound, &ticket).await {
         Ok(()) if inbound.stream => ticket.scope(route_and_send(state, inbound)).await,
         Ok(()) => {
@@ -139,7 +140,7 @@ async fn codex_only_paths(state: &Arc<AppState>, inbound: &Inbound, route: &rout
     }
     if inbound.endpoint == Endpoint::Compact || translate::compaction::is_triggered(&inbound.body) {
         let inbound = inbound.clone();
-        finish::record::set_route(target.provider.name(), &target.model, upstream);
+        finish::record::set_route(&target.provider, &target.model, upstream);
         return Some(translate::compaction::run(state.clone(), inbound, target, upstream).await);
     }
     if translate::compaction::is_responses_lite(&inbound.headers) {

@@ -176,7 +176,7 @@ impl RelayStream {
                         if out.is_empty() {
                             continue;
                         }
-                        s.outcome.sent_bytes();
+                        s.outcome.sent_bytes(&out);
                         return Some((Ok(out), s));
                     }
                     Next::KeepAlive => {
@@ -293,8 +293,8 @@ impl TranslateStream {
         futures_util::stream::unfold(s, |mut s| async move {
             loop {
                 if !s.out.is_empty() {
-                    s.outcome.sent_bytes();
                     let chunk = s.out.split().freeze();
+                    s.outcome.sent_bytes(&chunk);
                     return Some((Ok(chunk), s));
                 }
                 if s.done {

@@ -42,6 +42,8 @@ pub struct Rollup {
     pub provider: String,
     pub protocol_in: String,
     pub status_class: &'static str,
+    /// The pooled account ('' for none; `usage_hourly_route` only).
+    pub account: String,
     pub sums: [i64; 11],
     pub cost_usd: f64,
     pub lat: [i64; BUCKETS],
@@ -62,6 +64,24 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
+impl Rollup {
+    fn empty(hour: i64) -> Rollup {
+        Rollup {
+            hour,
+            key_id: String::new(),
+            model: String::new(),
+            provider: String::new(),
+            protocol_in: String::new(),
+            status_class: "",
+            account: String::new(),
+            sums: [0; 11],
+            cost_usd: 0.0,
+            lat: [0; BUCKETS],
+            ttft: [0; BUCKETS],
+        }
+    }
+}
+
 /// A batch's records summed per hour and group (sorted, so concurrent writers lock rows in
 /// the same order).
 pub fn rollup(records: &[UsageRecord]) -> Vec<Rollup> {
@@ -78,54 +98,76 @@ pub fn rollup(records: &[UsageRecord]) -> Vec<Rollup> {
             class,
         );
         let g = groups.entry(k).or_insert_with(|| Rollup {
-            hour,
             key_id: r.key_id.clone().unwrap_or_default(),
             model: r.model.clone(),
             provider: r.provider.clone().unwrap_or_default(),
             protocol_in: r.protocol_in.to_string(),
             status_class: class,
-            sums: [0; 11],
-            cost_usd: 0.0,
-            lat: [0; BUCKETS],
-            ttft: [0; BUCKETS],
+            ..Rollup::empty(hour)
         });
-        let input = r.input_tokens.unwrap_or(0);
-        let add = [
-            1,
-            i64::from(r.status >= 400),
-            input,
-            r.output_tokens.unwrap_or(0),
-            r.cache_read_tokens.unwrap_or(0),
-            r.cache_write_tokens.unwrap_or(0),
-            r.reasoning_tokens.unwrap_or(0),
-            if r.cache_read_tokens.is_some() { input } else { 0 },
-            r.latency_ms,
-            r.ttft_ms.unwrap_or(0),
-            i64::from(r.ttft_ms.is_some()),
-        ];
-        for (s, a) in g.sums.iter_mut().zip(add) {
-            *s = s.saturating_add(a);
-        }
-        g.cost_usd += r.cost_usd.unwrap_or(0.0);
-        g.lat[bucket(r.latency_ms)] += 1;
-        if let Some(t) = r.ttft_ms {
-            g.ttft[bucket(t)] += 1;
-        }
+        add(g, r);
     }
     groups.into_values().collect()
+}
+
+/// A batch's records summed per hour, model, provider and account (for `usage_hourly_route`).
+pub fn by_route(records: &[UsageRecord]) -> Vec<Rollup> {
+    let mut groups: BTreeMap<(i64, &str, &str, &str), Rollup> = BTreeMap::new();
+    for r in records {
+        let hour = r.ts.div_euclid(HOUR_MS) * HOUR_MS;
+        let provider = r.provider.as_deref().unwrap_or_default();
+        let account = r.account.as_deref().unwrap_or_default();
+        let g = groups.entry((hour, &r.model, provider, account)).or_insert_with(|| Rollup {
+            model: r.model.clone(),
+            provider: provider.to_string(),
+            account: account.to_string(),
+            ..Rollup::empty(hour)
+        });
+        add(g, r);
+    }
+    groups.into_values().collect()
+}
+
+/// Add one record to its group's sums and histograms.
+fn add(g: &mut Rollup, r: &UsageRecord) {
+    let input = r.input_tokens.unwrap_or(0);
+    let add = [
+        1,
+        i64::from(r.status >= 400),
+        input,
+        r.output_tokens.unwrap_or(0),
+        r.cache_read_tokens.unwrap_or(0),
+        r.cache_write_tokens.unwrap_or(0),
+        r.reasoning_tokens.unwrap_or(0),
+        if r.cache_read_tokens.is_some() { input } else { 0 },
+        r.latency_ms,
+        r.ttft_ms.unwrap_or(0),
+        i64::from(r.ttft_ms.is_some()),
+    ];
+    for (s, a) in g.sums.iter_mut().zip(add) {
+        *s = s.saturating_add(a);
+    }
+    g.cost_usd += r.cost_usd.unwrap_or(0.0);
+    g.lat[bucket(r.latency_ms)] += 1;
+    if let Some(t) = r.ttft_ms {
+        g.ttft[bucket(t)] += 1;
+    }
 }
 
 fn bucket_columns() -> impl Iterator<Item = String> {
     (0..BUCKETS).map(|i| format!("lat_b{i}")).chain((0..BUCKETS).map(|i| format!("ttft_b{i}")))
 }
 
-/// The two rollup tables: `usage_hourly` (hour × key × model × provider × protocol × status
-/// class: the usage page's groups) and `usage_hourly_key` (hour × key: the overview's totals
-/// and series, a few rows per hour however varied the traffic, since it refreshes live).
+/// The rollup tables: `usage_hourly` (hour × key × model × provider × protocol × status
+/// class: a key's groups), `usage_hourly_key` (hour × key: the overview's totals and series,
+/// a few rows per hour however varied the traffic, since it refreshes live) and
+/// `usage_hourly_route` (hour × model × provider × account: the usage page's model, provider
+/// and account groups over all keys, a few rows per hour however many keys send).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RollupTable {
     Full,
     Key,
+    Route,
 }
 
 impl RollupTable {
@@ -133,6 +175,7 @@ impl RollupTable {
         match self {
             RollupTable::Full => "usage_hourly",
             RollupTable::Key => "usage_hourly_key",
+            RollupTable::Route => "usage_hourly_route",
         }
     }
 
@@ -141,6 +184,7 @@ impl RollupTable {
         match self {
             RollupTable::Full => &["hour", "key_id", "model", "provider", "protocol_in", "status_class"],
             RollupTable::Key => &["hour", "key_id"],
+            RollupTable::Route => &["hour", "model", "provider", "account"],
         }
     }
 }
@@ -149,18 +193,9 @@ impl RollupTable {
 pub fn by_key(rows: &[Rollup]) -> Vec<Rollup> {
     let mut groups: BTreeMap<(i64, String), Rollup> = BTreeMap::new();
     for r in rows {
-        let g = groups.entry((r.hour, r.key_id.clone())).or_insert_with(|| Rollup {
-            hour: r.hour,
-            key_id: r.key_id.clone(),
-            model: String::new(),
-            provider: String::new(),
-            protocol_in: String::new(),
-            status_class: "",
-            sums: [0; 11],
-            cost_usd: 0.0,
-            lat: [0; BUCKETS],
-            ttft: [0; BUCKETS],
-        });
+        let g = groups
+            .entry((r.hour, r.key_id.clone()))
+            .or_insert_with(|| Rollup { key_id: r.key_id.clone(), ..Rollup::empty(r.hour) });
         for (a, b) in g.sums.iter_mut().zip(r.sums) {
             *a = a.saturating_add(b);
         }
@@ -282,6 +317,8 @@ pub enum RollupGroup {
     Key,
     Model,
     Provider,
+    /// The pooled ChatGPT account that served the requests (`-`: none).
+    Account,
     Day,
 }
 
@@ -291,6 +328,7 @@ impl RollupGroup {
             "key" => Some(RollupGroup::Key),
             "model" => Some(RollupGroup::Model),
             "provider" => Some(RollupGroup::Provider),
+            "account" => Some(RollupGroup::Account),
             "day" => Some(RollupGroup::Day),
             _ => None,
         }
@@ -301,19 +339,26 @@ impl RollupGroup {
             RollupGroup::Key => "key",
             RollupGroup::Model => "model",
             RollupGroup::Provider => "provider",
+            RollupGroup::Account => "account",
             RollupGroup::Day => "day",
         }
     }
 
     /// (text group, numeric group, GROUP BY, table) expressions: fixed text per variant. Keys
-    /// and days read the small per-key table.
-    fn exprs(self) -> (&'static str, &'static str, &'static str, &'static str) {
-        match self {
-            RollupGroup::Key => ("key_id", "0", "key_id", "usage_hourly_key"),
-            RollupGroup::Model => ("model", "0", "model", "usage_hourly"),
-            RollupGroup::Provider => ("provider", "0", "provider", "usage_hourly"),
-            RollupGroup::Day => ("''", "(hour / 86400000)", "(hour / 86400000)", "usage_hourly_key"),
-        }
+    /// and days read the small per-key table; models, providers and accounts over all keys the
+    /// per-route one, and one key's models and providers the full table (on its key index).
+    /// The route table has no key: one key's accounts are not kept (`None`).
+    fn exprs(self, one_key: bool) -> Option<(&'static str, &'static str, &'static str, RollupTable)> {
+        Some(match (self, one_key) {
+            (RollupGroup::Key, _) => ("key_id", "0", "key_id", RollupTable::Key),
+            (RollupGroup::Model, false) => ("model", "0", "model", RollupTable::Route),
+            (RollupGroup::Model, true) => ("model", "0", "model", RollupTable::Full),
+            (RollupGroup::Provider, false) => ("provider", "0", "provider", RollupTable::Route),
+            (RollupGroup::Provider, true) => ("provider", "0", "provider", RollupTable::Full),
+            (RollupGroup::Account, false) => ("account", "0", "account", RollupTable::Route),
+            (RollupGroup::Account, true) => return None,
+            (RollupGroup::Day, _) => ("''", "(hour / 86400000)", "(hour / 86400000)", RollupTable::Key),
+        })
     }
 }
 
@@ -427,14 +472,22 @@ impl Store {
         key: Option<&str>,
     ) -> Result<Vec<(String, Totals)>, StoreError> {
         self.ready().await?;
-        let (text, num, group, table) = by.exprs();
+        let Some((text, num, group, table)) = by.exprs(key.is_some()) else {
+            return Err(StoreError::Invalid("usage is grouped by account over all keys only".into()));
+        };
+        let by_key = if key.is_some() { " AND key_id = $3" } else { "" };
         let q = format!(
-            "SELECT {text} AS g, CAST({num} AS BIGINT) AS d, {} FROM {table} \
-             WHERE hour >= $1 AND hour < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY {group} ORDER BY {group}",
-            totals_select()
+            "SELECT {text} AS g, CAST({num} AS BIGINT) AS d, {} FROM {} \
+             WHERE hour >= $1 AND hour < $2{by_key} GROUP BY {group} ORDER BY {group}",
+            totals_select(),
+            table.name()
         );
         let out = with_pool!(self, p => {
-            let rows = sqlx::query(&q).bind(from).bind(to).bind(key).fetch_all(p).await?;
+            let mut query = sqlx::query(&q).bind(from).bind(to);
+            if let Some(k) = key {
+                query = query.bind(k);
+            }
+            let rows = query.fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let g: String = row.try_get(0)?;
@@ -610,6 +663,50 @@ mod tests {
         let models = store.rollup_groups(RollupGroup::Model, 0, i64::MAX, None).await.expect("models");
         assert_eq!(models[0].0, "m");
         assert_eq!(models[0].1.requests, 4);
+
+        // Pooled accounts: grouped from the per-route rollup; other keys' rows count too.
+        let pooled = |key: &str, account: &str| UsageRecord {
+            key_id: Some(key.into()),
+            provider: Some(format!("codex:{account}")),
+            account: Some(account.into()),
+            ..rec(base + 5, 200, 30, None)
+        };
+        store.insert_usage(&[pooled("k2", "a1"), pooled("k3", "a1"), pooled("k2", "a2")]).await.expect("pooled");
+        let accounts = store.rollup_groups(RollupGroup::Account, 0, i64::MAX, None).await.expect("accounts");
+        let got: Vec<(&str, i64, i64)> =
+            accounts.iter().map(|(g, t)| (g.as_str(), t.requests, t.input_tokens)).collect();
+        assert_eq!(got, vec![("-", 4, 400), ("a1", 2, 200), ("a2", 1, 100)]);
+        let providers = store.rollup_groups(RollupGroup::Provider, 0, i64::MAX, None).await.expect("providers");
+        let got: Vec<(&str, i64)> = providers.iter().map(|(g, t)| (g.as_str(), t.requests)).collect();
+        assert_eq!(got, vec![("codex:a1", 2), ("codex:a2", 1), ("p", 4)]);
+        // One key's models come from the full table; its accounts are not kept.
+        let k2 = store.rollup_groups(RollupGroup::Model, 0, i64::MAX, Some("k2")).await.expect("k2 models");
+        assert_eq!(k2.iter().map(|(g, t)| (g.as_str(), t.requests)).collect::<Vec<_>>(), vec![("m", 2)]);
+        let refused = store.rollup_groups(RollupGroup::Account, 0, i64::MAX, Some("k2")).await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        // Captured bodies ride in the same batch (text with every character but NUL).
+        let body = crate::usage::capture::Capture {
+            request: "{\"é\":\"ü\u{1F600}\"}".into(),
+            response: "data: x\n\n".into(),
+            request_truncated: true,
+            response_truncated: false,
+        };
+        let with_body = UsageRecord {
+            request_id: Some("rb".into()),
+            capture: Some(Box::new(body.clone())),
+            ..rec(base + 6, 200, 30, None)
+        };
+        store.insert_usage(&[with_body]).await.expect("with a body");
+        assert_eq!(store.usage_body("rb").await.expect("body"), Some(body));
+        assert_eq!(store.purge_bodies(base + 6, 10).await.expect("purge"), 0, "not older than the cutoff");
+        assert_eq!(store.purge_bodies(base + 7, 10).await.expect("purge"), 1);
+        assert_eq!(store.usage_body("rb").await.expect("body"), None);
+        let raw = store.usage_report(super::super::GroupBy::Account, 0, i64::MAX, None).await.expect("raw");
+        assert_eq!(
+            raw.iter().map(|r| (r.group.as_str(), r.requests)).collect::<Vec<_>>(),
+            vec![("-", 5), ("a1", 2), ("a2", 1)],
+            "and the row with a body"
+        );
     }
 
     async fn keyset_pages_on(store: Store) {
@@ -712,6 +809,13 @@ mod tests {
         assert_eq!((t.lat[bucket(30)], t.lat[bucket(3000)], t.ttft[bucket(20)]), (1, 1, 1));
         let keys = store.rollup_groups(RollupGroup::Key, 0, i64::MAX, None).await.expect("by key");
         assert_eq!(keys.iter().map(|(g, t)| (g.as_str(), t.requests)).collect::<Vec<_>>(), vec![("-", 1), ("k", 1)]);
+        // 0008 fills the per-route rollup from usage_hourly (the account unknown: '-').
+        let models = store.rollup_groups(RollupGroup::Model, 0, i64::MAX, None).await.expect("by model");
+        assert_eq!(models.len(), 1);
+        assert_eq!((models[0].1.requests, models[0].1.input_tokens, models[0].1.lat[bucket(3000)]), (2, 150, 1));
+        assert!((models[0].1.cost_usd - 0.5).abs() < 1e-9);
+        let accounts = store.rollup_groups(RollupGroup::Account, 0, i64::MAX, None).await.expect("by account");
+        assert_eq!(accounts.iter().map(|(g, t)| (g.as_str(), t.requests)).collect::<Vec<_>>(), vec![("-", 2)]);
         // New rows add to the backfilled hour.
         store.insert_usage(&[rec(3_600_003, 200, 30, None)]).await.expect("insert");
         assert_eq!(store.rollup_totals(0, i64::MAX, None).await.expect("totals").requests, 3);

@@ -10,6 +10,7 @@
 //! Must never: log a key secret or its hash; build SQL from caller-supplied strings.
 
 mod accounts;
+mod bodies;
 mod dash;
 mod keys;
 mod prices;

@@ -38,6 +38,7 @@ pub struct PricedUsage {
     pub key_id: String,
     pub model: String,
     pub provider: String,
+    pub account: String,
     pub protocol_in: String,
     pub status: i64,
     pub upstream_model: Option<String>,
@@ -173,7 +174,8 @@ impl Store {
     async fn usage_page(&self, from: i64, to: i64, after: i64) -> Result<Vec<PricedUsage>, StoreError> {
         with_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT id, ts, COALESCE(key_id, '') AS key_id, model, COALESCE(provider, '') AS provider, protocol_in, \
+                "SELECT id, ts, COALESCE(key_id, '') AS key_id, model, COALESCE(provider, '') AS provider, \
+                 COALESCE(account, '') AS account, protocol_in, \
                  status, upstream_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd \
                  FROM usage WHERE ts >= $1 AND ts < $2 AND id > $3 ORDER BY id LIMIT $4",
             )
@@ -191,6 +193,7 @@ impl Store {
                     key_id: r.try_get("key_id")?,
                     model: r.try_get("model")?,
                     provider: r.try_get("provider")?,
+                    account: r.try_get("account")?,
                     protocol_in: r.try_get("protocol_in")?,
                     status: r.try_get("status")?,
                     upstream_model: r.try_get("upstream_model")?,
@@ -300,6 +303,17 @@ impl Store {
                     .bind(&r.key_id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query(
+                    "UPDATE usage_hourly_route SET cost_usd = cost_usd + $1 WHERE hour = $2 AND model = $3 \
+                     AND provider = $4 AND account = $5",
+                )
+                .bind(delta)
+                .bind(hour)
+                .bind(&r.model)
+                .bind(&r.provider)
+                .bind(&r.account)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         });

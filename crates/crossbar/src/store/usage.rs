@@ -13,6 +13,8 @@ pub struct UsageRecord {
     /// The model as the client asked for it.
     pub model: String,
     pub provider: Option<String>,
+    /// The pooled ChatGPT account that served it (its id; `None` when no pool did).
+    pub account: Option<String>,
     pub upstream_model: Option<String>,
     pub protocol_in: &'static str,
     pub protocol_out: Option<&'static str>,
@@ -38,6 +40,9 @@ pub struct UsageRecord {
     pub dropped: Option<String>,
     /// The rule that refused the request and when it resets (JSON object).
     pub refusal: Option<String>,
+    /// The bodies, with `[storage] capture_bodies` (redacted by the writer before storing).
+    #[serde(skip)]
+    pub capture: Option<Box<crate::usage::capture::Capture>>,
 }
 
 impl UsageRecord {
@@ -58,6 +63,7 @@ pub enum GroupBy {
     Key,
     Model,
     Provider,
+    Account,
     Day,
 }
 
@@ -67,6 +73,7 @@ impl GroupBy {
             "key" => Some(GroupBy::Key),
             "model" => Some(GroupBy::Model),
             "provider" => Some(GroupBy::Provider),
+            "account" => Some(GroupBy::Account),
             "day" => Some(GroupBy::Day),
             _ => None,
         }
@@ -78,6 +85,7 @@ impl GroupBy {
             (GroupBy::Key, _) => "COALESCE(key_id, '-')",
             (GroupBy::Model, _) => "model",
             (GroupBy::Provider, _) => "COALESCE(provider, '-')",
+            (GroupBy::Account, _) => "COALESCE(account, '-')",
             (GroupBy::Day, Pool::Sqlite(_)) => "strftime('%Y-%m-%d', ts / 1000, 'unixepoch')",
             (GroupBy::Day, Pool::Postgres(_)) => "to_char(to_timestamp(ts / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         }
@@ -97,7 +105,7 @@ pub struct UsageRow {
     pub cost_usd: f64,
 }
 
-/// Rows per INSERT statement (23 binds each: far below both backends' parameter limits).
+/// Rows per INSERT statement (24 binds each: far below both backends' parameter limits).
 const CHUNK: usize = 500;
 
 impl Store {
@@ -113,7 +121,7 @@ impl Store {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
                      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, \
-                     request_id, client, attempts, dropped, refusal, tokens_estimated) ",
+                     request_id, client, attempts, dropped, refusal, tokens_estimated, account) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -138,23 +146,55 @@ impl Store {
                         .push_bind(r.attempts.clone())
                         .push_bind(r.dropped.clone())
                         .push_bind(r.refusal.clone())
-                        .push_bind(i64::from(r.tokens_estimated));
+                        .push_bind(i64::from(r.tokens_estimated))
+                        .push_bind(r.account.clone());
                 });
                 q.build().execute(&mut *tx).await?;
             }
+            // Captured bodies (`[storage] capture_bodies`), keyed by request id.
+            let bodies: Vec<(&str, i64, &crate::usage::capture::Capture)> = records
+                .iter()
+                .filter_map(|r| Some((r.request_id.as_deref()?, r.ts, r.capture.as_deref()?)))
+                .collect();
+            for chunk in bodies.chunks(CHUNK) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO usage_bodies (request_id, ts, request, response, request_truncated, response_truncated) ",
+                );
+                q.push_values(chunk, |mut b, (id, ts, c)| {
+                    b.push_bind(id.to_string())
+                        .push_bind(*ts)
+                        .push_bind(c.request.clone())
+                        .push_bind(c.response.clone())
+                        .push_bind(i64::from(c.request_truncated))
+                        .push_bind(i64::from(c.response_truncated));
+                });
+                q.push(" ON CONFLICT (request_id) DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
             // The dashboard's hourly rollups, in the same transaction (see dash.rs).
+            use super::dash::RollupTable;
             let full = super::dash::rollup(records);
             let per_key = super::dash::by_key(&full);
-            for (table, rows) in [(super::dash::RollupTable::Full, &full), (super::dash::RollupTable::Key, &per_key)] {
+            let per_route = super::dash::by_route(records);
+            for (table, rows) in [(RollupTable::Full, &full), (RollupTable::Key, &per_key), (RollupTable::Route, &per_route)] {
                 for chunk in rows.chunks(super::dash::ROLLUP_CHUNK) {
                     let mut q = QueryBuilder::new(super::dash::rollup_insert(table));
                     q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.hour).push_bind(r.key_id.clone());
-                        if table == super::dash::RollupTable::Full {
-                            b.push_bind(r.model.clone())
-                                .push_bind(r.provider.clone())
-                                .push_bind(r.protocol_in.clone())
-                                .push_bind(r.status_class);
+                        b.push_bind(r.hour);
+                        match table {
+                            RollupTable::Full => {
+                                b.push_bind(r.key_id.clone())
+                                    .push_bind(r.model.clone())
+                                    .push_bind(r.provider.clone())
+                                    .push_bind(r.protocol_in.clone())
+                                    .push_bind(r.status_class);
+                            }
+                            RollupTable::Key => {
+                                b.push_bind(r.key_id.clone());
+                            }
+                            RollupTable::Route => {
+                                b.push_bind(r.model.clone()).push_bind(r.provider.clone()).push_bind(r.account.clone());
+                            }
                         }
                         for v in r.sums {
                             b.push_bind(v);

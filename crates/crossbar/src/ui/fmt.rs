@@ -67,6 +67,15 @@ pub fn opt_ms(v: Option<i64>) -> String {
 }
 
 /// `12.5 %`; `None` is "unknown".
+/// A size: bytes below 1 KiB, else KiB with one decimal.
+pub fn bytes(n: i64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
 pub fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "unknown".to_string(), |v| format!("{:.1} %", v * 100.0))
 }

@@ -7,6 +7,8 @@
 //! only that key). Every POST carries the session's CSRF token and passes a same-origin check.
 //! Every response carries a strict CSP (no inline script or style), `nosniff`, `no-referrer`.
 //!
+//! The overview is pushed while open (`live.rs`: Server-Sent Events, re-rendered after the
+//! usage writer commits a batch).
 //! Reads: overview and usage from the hourly rollups, the request log from raw rows with
 //! keyset pagination; keys through the same store calls as the admin API.
 //! Must never: put a key secret (other than a just-created one, once) or a session id in a
@@ -22,6 +24,7 @@ mod charts;
 pub mod fmt;
 mod keys;
 mod layout;
+pub mod live;
 mod models;
 mod overview;
 mod prices;
@@ -47,6 +50,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(overview::page))
         .route("/ui/overview/live", get(overview::live))
+        .route("/ui/overview/stream", get(live::stream))
         .route("/ui/signin", get(session::signin_page).post(session::signin))
         .route("/ui/signout", post(session::signout))
         .route("/ui/requests", get(requests::list))

@@ -1,6 +1,7 @@
 //! Overview: totals over a range (requests, tokens, cost, error rate, prompt-cache hit rate,
 //! p50/p95 TTFT and latency) and charts over time, all from the hourly rollups. The `live`
-//! fragment is what the page's script re-fetches every few seconds.
+//! fragment is what `live.rs` pushes while the page is open (and what the script fetches to
+//! tell a signed-out session from a broken stream).
 
 use super::charts::{self, Series};
 use super::{fmt, layout, Range, Viewer};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 const RANGES: [Range; 4] = [Range::Hour, Range::Day, Range::Week, Range::Month];
 
 /// The time span a query asks for: a preset range, or `from`/`to` dates (UTC, both inclusive).
-struct Span {
+pub(super) struct Span {
     from: i64,
     to: i64,
     step: i64,
@@ -25,7 +26,7 @@ struct Span {
     preset: Option<Range>,
 }
 
-fn span(q: &HashMap<String, String>, now: i64) -> Span {
+pub(super) fn span(q: &HashMap<String, String>, now: i64) -> Span {
     let date = |k: &str| q.get(k).filter(|v| !v.trim().is_empty()).and_then(|v| crate::limits::period::parse_date(v));
     if let Some(from) = date("from") {
         let to = date("to").map_or(i64::MAX, |t| t + 86_400_000).max(from + 3_600_000);
@@ -69,10 +70,11 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
                 label { "to " input type="date" name="to" value=(val("to")); }
                 button type="submit" { "Show" }
             }
-            span.live-note { "live: refreshes every 5 s" }
+            span.live-note { "live: updates as requests are recorded" }
         }
         @if s.preset.is_none() { p.hint { "Showing " (s.label) " (UTC days)." } }
-        div #live data-src=(format!("/ui/overview/live?{}", s.query)) aria-live="polite" { (live) }
+        div #live data-src=(format!("/ui/overview/live?{}", s.query))
+            data-stream=(format!("/ui/overview/stream?{}", s.query)) aria-live="polite" { (live) }
     };
     let title = if v.is_admin() { "Overview" } else { "Your key's overview" };
     layout::page(&v, "/ui/", title, body).into_response()
@@ -86,7 +88,7 @@ pub async fn live(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
     }
 }
 
-async fn live_markup(state: &AppState, v: &Viewer, s: &Span) -> Result<Markup, Response> {
+pub(super) async fn live_markup(state: &AppState, v: &Viewer, s: &Span) -> Result<Markup, Response> {
     let now = now_ms();
     let key = v.scope();
     let totals = state.store.rollup_totals(s.from, s.to, key).await.map_err(super::store_error)?;

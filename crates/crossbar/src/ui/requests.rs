@@ -6,6 +6,7 @@
 use super::{fmt, layout, Range, Viewer};
 use crate::app::AppState;
 use crate::store::{now_ms, LogFilter, LogRow};
+use crate::usage::capture::Capture;
 use crate::usage::client::CLIENTS;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -193,10 +194,47 @@ pub async fn detail(State(state): State<Arc<AppState>>, v: Viewer, Path(id): Pat
         }
         Err(e) => return super::store_error(e),
     };
-    layout::page(&v, "/ui/requests", "Request", detail_markup(&row)).into_response()
+    let bodies = match &row.request_id {
+        Some(rid) => match state.store.usage_body(rid).await {
+            Ok(b) => b,
+            Err(e) => return super::store_error(e),
+        },
+        None => None,
+    };
+    let capturing = state.config.storage.capture_bodies;
+    let body = detail_markup(&row, bodies_markup(bodies.as_ref(), capturing, v.is_admin()));
+    layout::page(&v, "/ui/requests", "Request", body).into_response()
 }
 
-pub fn detail_markup(r: &LogRow) -> Markup {
+/// The captured bodies (escaped, each collapsed), or why there are none.
+fn bodies_markup(c: Option<&Capture>, capturing: bool, admin: bool) -> Markup {
+    let side = |title: &str, text: &str, truncated: bool, id: &str| {
+        html! {
+            details.body data-body=(id) {
+                summary { (title) " (" (fmt::bytes(text.len() as i64)) @if truncated { ", cut at 64 KiB" } ")" }
+                pre { (text) @if truncated { "\n… [truncated]" } }
+            }
+        }
+    };
+    html! {
+        section.bodies {
+            h2 { "Bodies" }
+            @match c {
+                Some(c) => {
+                    p.muted { "Credentials are redacted before storing; headers are never stored." }
+                    (side("Request body", &c.request, c.request_truncated, "request"))
+                    (side("Response body", &c.response, c.response_truncated, "response"))
+                }
+                None if capturing => { p.muted { "No body was captured for this request (recorded before capture was on, or purged by " code { "capture_retention_days" } ")." } }
+                None if admin => { p.muted { "Bodies are not stored. Set " code { "capture_bodies = true" } " under " code { "[storage]" } " to keep them (redacted, 64 KiB each, " code { "capture_retention_days" } ")." } }
+                None => { p.muted { "Bodies are not stored on this gateway." } }
+            }
+        }
+    }
+}
+
+/// A request's detail; `more` (its bodies) goes above the way back.
+pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
     let attempts: Vec<serde_json::Value> =
         r.attempts.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
     let refusal: Option<serde_json::Value> = r.refusal.as_deref().and_then(|a| serde_json::from_str(a).ok());
@@ -255,6 +293,7 @@ pub fn detail_markup(r: &LogRow) -> Markup {
                 } }
             }
         }
+        (more)
         p { a href="/ui/requests" { "← All requests" } }
     }
 }
@@ -296,12 +335,12 @@ mod tests {
     #[test]
     fn every_value_is_escaped() {
         let r = row("<script>alert(1)</script>");
-        for html in [table(std::slice::from_ref(&r), true).into_string(), detail_markup(&r).into_string()] {
+        for html in [table(std::slice::from_ref(&r), true).into_string(), detail_markup(&r, html! {}).into_string()] {
             assert!(!html.contains("<script>"), "{html}");
             assert!(!html.contains("<img"), "{html}");
             assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") || html.contains("&lt;/td&gt;"), "{html}");
         }
-        let d = detail_markup(&r).into_string();
+        let d = detail_markup(&r, html! {}).into_string();
         assert!(d.contains("a&lt;b") && d.contains("&lt;temperature&gt;") && d.contains("limit &lt;1&gt;"), "{d}");
         assert!(d.contains("data-rule=\"rpm\""), "{d}");
     }

@@ -38,11 +38,13 @@ pub struct UiState {
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     /// The CSRF token of the open (no-auth) dashboard.
     open_csrf: String,
+    /// The overview's open server-push streams.
+    pub live: Arc<super::live::LiveStreams>,
 }
 
 impl Default for UiState {
     fn default() -> Self {
-        UiState { failures: Mutex::new(HashMap::new()), open_csrf: random_hex() }
+        UiState { failures: Mutex::new(HashMap::new()), open_csrf: random_hex(), live: Arc::default() }
     }
 }
 
@@ -143,6 +145,8 @@ pub struct Viewer {
     pub csrf: String,
     /// No `[auth]`: nobody signs in (no sign-out button).
     pub open: bool,
+    /// The SHA-256 of the session's cookie id (`None` on the open dashboard).
+    pub session: Option<String>,
 }
 
 impl Viewer {
@@ -180,12 +184,12 @@ impl Viewer {
 
     #[cfg(test)]
     pub fn test_admin() -> Viewer {
-        Viewer { admin: true, key_id: None, csrf: "t".into(), open: false }
+        Viewer { admin: true, key_id: None, csrf: "t".into(), open: false, session: None }
     }
 
     #[cfg(test)]
     pub fn test_member(key: &str) -> Viewer {
-        Viewer { admin: false, key_id: Some(key.into()), csrf: "t".into(), open: false }
+        Viewer { admin: false, key_id: Some(key.into()), csrf: "t".into(), open: false, session: None }
     }
 }
 
@@ -201,32 +205,58 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
                     "Without [auth], the dashboard is open to this machine only.",
                 ));
             }
-            return Ok(Viewer { admin: true, key_id: None, csrf: state.ui.open_csrf.clone(), open: true });
+            return Ok(Viewer {
+                admin: true,
+                key_id: None,
+                csrf: state.ui.open_csrf.clone(),
+                open: true,
+                session: None,
+            });
         }
         let Some(id) = cookie_value(&parts.headers) else { return Err(to_signin(parts)) };
-        match state.store.session(&sha256_hex(&id), now_ms()).await {
-            Ok(Some(s)) => {
-                let admin = s.role == "admin";
-                if !admin {
-                    // A member's session ends with their key (revoked or expired).
-                    let Some(key_id) = &s.key_id else { return Err(to_signin(parts)) };
-                    match state.store.get_key(key_id).await {
-                        Ok(Some(k)) if k.unusable(now_ms()).is_none() => {}
-                        Ok(_) => return Err(to_signin(parts)),
-                        Err(e) => return Err(super::store_error(e)),
-                    }
-                }
-                Ok(Viewer { admin, key_id: s.key_id, csrf: csrf_for(&id), open: false })
-            }
+        let sha = sha256_hex(&id);
+        match live_session(state, &sha).await {
+            Ok(Some(s)) => Ok(Viewer {
+                admin: s.role == "admin",
+                key_id: s.key_id,
+                csrf: csrf_for(&id),
+                open: false,
+                session: Some(sha),
+            }),
             Ok(None) => Err(to_signin(parts)),
             Err(e) => Err(super::store_error(e)),
         }
     }
 }
 
+/// The session of a cookie id's hash if it is still good: not expired, not signed out, and
+/// for a member, their key still usable (a member's session ends with their key).
+async fn live_session(state: &AppState, sha: &str) -> Result<Option<Session>, crate::store::StoreError> {
+    let Some(s) = state.store.session(sha, now_ms()).await? else { return Ok(None) };
+    if s.role != "admin" {
+        let Some(key_id) = &s.key_id else { return Ok(None) };
+        match state.store.get_key(key_id).await? {
+            Some(k) if k.unusable(now_ms()).is_none() => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(s))
+}
+
+impl Viewer {
+    /// Whether this viewer's session is still good (long-lived streams ask again; a database
+    /// that does not answer is not a sign-out).
+    pub async fn still_signed_in(&self, state: &AppState) -> bool {
+        match &self.session {
+            None => true,
+            Some(sha) => !matches!(live_session(state, sha).await, Ok(None)),
+        }
+    }
+}
+
 /// Pages send the browser to sign in; fragments and forms get a 401.
 fn to_signin(parts: &Parts) -> Response {
-    if parts.method == axum::http::Method::GET && !parts.uri.path().starts_with("/ui/overview/live") {
+    if parts.method == axum::http::Method::GET && !parts.uri.path().starts_with("/ui/overview/") {
         Redirect::to("/ui/signin").into_response()
     } else {
         layout::message(StatusCode::UNAUTHORIZED, "Signed out", "Your session has ended; sign in again.")

@@ -1,4 +1,4 @@
-//! Usage & cost: totals grouped by key, model, provider or day over a range, from the hourly
+//! Usage & cost: totals grouped by key, model, provider, pooled account or day over a range, from the hourly
 //! rollups, and the same table as CSV (`/ui/usage.csv` with the same query: exactly the rows
 //! shown, in `/admin/usage`'s columns).
 
@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const RANGES: [Range; 5] = [Range::Hour, Range::Day, Range::Week, Range::Month, Range::All];
-const GROUPS: [RollupGroup; 4] = [RollupGroup::Key, RollupGroup::Model, RollupGroup::Provider, RollupGroup::Day];
+const GROUPS: [RollupGroup; 5] =
+    [RollupGroup::Key, RollupGroup::Model, RollupGroup::Provider, RollupGroup::Account, RollupGroup::Day];
 
 async fn rows(
     state: &AppState,
@@ -44,6 +45,10 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
         }
         @if by == RollupGroup::Provider {
             p.hint { "A pooled ChatGPT account is its own provider here, named " code { "provider:account" } "." }
+        }
+        @if by == RollupGroup::Account {
+            p.hint { "Pooled ChatGPT accounts by id (as on the " a href="/ui/accounts" { "Accounts" } " page); "
+                code { "-" } " is traffic no pool served." }
         }
         @if rows.is_empty() {
             (layout::empty(&format!("No usage in {}.", range.label()), html! { "Usage appears here as soon as requests go through the gateway." }))

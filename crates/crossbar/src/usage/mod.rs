@@ -9,7 +9,11 @@
 //! is retried; a batch that still cannot be written is counted in
 //! `crossbar_usage_write_failures` and logged with its size. A `kill -9` loses at most the
 //! records of the last flush interval (they are in memory only).
+//!
+//! After each committed batch the writer bumps a generation counter (`Recorder::written`, a
+//! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
+pub mod capture;
 pub mod client;
 pub mod pricing;
 pub mod retention;
@@ -31,6 +35,8 @@ pub struct Recorder {
     capacity: usize,
     metrics: Arc<UsageMetrics>,
     closing: watch::Sender<bool>,
+    /// Committed batches so far (bumped by the writer after each commit).
+    written: watch::Sender<u64>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -50,8 +56,15 @@ impl Recorder {
         let (closing, closed) = watch::channel(false);
         let m = metrics.usage.clone();
         let overflow = Arc::new(Mutex::new(Vec::new()));
-        let writer = tokio::spawn(write_loop(store, rx, overflow.clone(), closed, flush, m.clone()));
-        Recorder { tx, overflow, capacity, metrics: m, closing, writer: Mutex::new(Some(writer)) }
+        let written = watch::Sender::new(0);
+        let out = Out { metrics: m.clone(), written: written.clone() };
+        let writer = tokio::spawn(write_loop(store, rx, overflow.clone(), closed, flush, out));
+        Recorder { tx, overflow, capacity, metrics: m, closing, written, writer: Mutex::new(Some(writer)) }
+    }
+
+    /// Changes after every batch this instance commits (other instances' writes are not seen).
+    pub fn written(&self) -> watch::Receiver<u64> {
+        self.written.subscribe()
     }
 
     pub fn record(&self, r: UsageRecord) {
@@ -95,7 +108,7 @@ async fn write_loop(
     overflow: Arc<Mutex<Vec<UsageRecord>>>,
     mut closed: watch::Receiver<bool>,
     flush: Duration,
-    m: Arc<UsageMetrics>,
+    m: Out,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
@@ -142,15 +155,27 @@ fn take_overflow(overflow: &Mutex<Vec<UsageRecord>>, batch: &mut Vec<UsageRecord
     batch.append(&mut o);
 }
 
-async fn write(store: &Store, batch: &mut Vec<UsageRecord>, m: &UsageMetrics) {
+/// What the writer reports to: the counters and the committed-batch signal.
+struct Out {
+    metrics: Arc<UsageMetrics>,
+    written: watch::Sender<u64>,
+}
+
+async fn write(store: &Store, batch: &mut Vec<UsageRecord>, out: &Out) {
+    let m = &out.metrics;
     if batch.is_empty() {
         return;
+    }
+    // Captured bodies are redacted here, off the request path.
+    for c in batch.iter_mut().filter_map(|r| r.capture.as_deref_mut()) {
+        c.redact();
     }
     for attempt in 0..3u32 {
         match store.insert_usage(batch).await {
             Ok(()) => {
                 m.written.inc_by(batch.len() as u64);
                 batch.clear();
+                out.written.send_modify(|n| *n = n.wrapping_add(1));
                 return;
             }
             Err(e) => {
@@ -188,5 +213,23 @@ mod tests {
         assert_eq!(metrics.usage.write_failures.get(), 1);
         rec.close().await;
         assert_eq!(store.usage_count().await.expect("count"), 4);
+    }
+
+    #[tokio::test]
+    async fn each_committed_batch_is_signalled_after_its_rows_are_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(None, dir.path()).expect("store");
+        store.ready().await.expect("ready");
+        let metrics = Metrics::new();
+        let rec = Recorder::start(store.clone(), 16, Duration::from_millis(5), &metrics);
+        let mut written = rec.written();
+        assert_eq!(*written.borrow_and_update(), 0);
+        rec.record(record(1));
+        written.changed().await.expect("signalled");
+        assert_eq!(store.usage_count().await.expect("count"), 1, "the signal follows the commit");
+        rec.record(record(2));
+        written.changed().await.expect("signalled again");
+        assert_eq!(*written.borrow(), 2);
+        rec.close().await;
     }
 }

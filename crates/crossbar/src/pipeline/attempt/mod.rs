@@ -154,7 +154,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let dep = &route.deployments[index];
         let target = &dep.target;
         let upstream = target.provider.kind().upstream_protocol(inbound.protocol);
-        crate::pipeline::finish::record::set_route(target.provider.name(), &target.model, upstream);
+        crate::pipeline::finish::record::set_route(&target.provider, &target.model, upstream);
         if inbound.endpoint == Endpoint::CountTokens && upstream != inbound.protocol {
             return Ended::Answer(count_tokens::estimate(inbound));
         }

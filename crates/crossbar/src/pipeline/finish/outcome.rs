@@ -67,8 +67,11 @@ impl Outcome {
         self.output_estimate = self.output_estimate.saturating_add((chars as u64).div_ceil(4));
     }
 
-    /// Call when a byte goes to the client; the first call records time-to-first-byte.
-    pub fn sent_bytes(&mut self) {
+    /// Call with what goes to the client; the first call records time-to-first-byte.
+    pub fn sent_bytes(&mut self, chunk: &[u8]) {
+        if let Some(t) = &self.ticket {
+            t.capture_response(chunk);
+        }
         if !self.first_byte {
             self.first_byte = true;
             self.ttft = Some(self.started.elapsed());

@@ -17,6 +17,8 @@
 use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
+use crate::upstream::Provider;
+use crate::usage::capture::{Capture, Collector};
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +43,8 @@ struct Detail {
 
 struct Route {
     provider: String,
+    /// The pooled ChatGPT account that served it (its id).
+    account: Option<String>,
     upstream_model: String,
     protocol_out: Protocol,
 }
@@ -63,6 +67,8 @@ pub struct Ticket {
     request: Mutex<Option<bytes::Bytes>>,
     /// Output tokens estimated from what was sent (set by the `Outcome`).
     output_estimate: AtomicU64,
+    /// With `[storage] capture_bodies`: the request's and the response's first bytes.
+    capture: Option<Mutex<(Collector, Collector)>>,
 }
 
 impl Ticket {
@@ -75,7 +81,6 @@ impl Ticket {
     ) -> Arc<Ticket> {
         let ts = now_ms() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
         Arc::new(Ticket {
-            state,
             key,
             model: model.to_string(),
             protocol_in,
@@ -90,7 +95,29 @@ impl Ticket {
             done: AtomicBool::new(false),
             request: Mutex::new(None),
             output_estimate: AtomicU64::new(0),
+            capture: state.config.storage.capture_bodies.then(Mutex::default),
+            state,
         })
+    }
+
+    fn take_capture(&self) -> Option<Box<Capture>> {
+        let mut c = self.capture.as_ref()?.lock().ok()?;
+        let (request, response) = std::mem::take(&mut *c);
+        Some(Box::new(Capture::new(request, response)))
+    }
+
+    /// Keep the request body's first bytes (with `capture_bodies`; a copy of at most 64 KiB).
+    pub fn capture_request(&self, body: &[u8]) {
+        if let Some(Ok(mut c)) = self.capture.as_ref().map(Mutex::lock) {
+            c.0.push(body);
+        }
+    }
+
+    /// Keep the response's first bytes as they go to the client (with `capture_bodies`).
+    pub fn capture_response(&self, chunk: &[u8]) {
+        if let Some(Ok(mut c)) = self.capture.as_ref().map(Mutex::lock) {
+            c.1.push(chunk);
+        }
     }
 
     /// The request body (a cheap clone), kept for an input estimate.
@@ -132,10 +159,11 @@ impl Ticket {
     }
 
     /// The target chosen for this request (the last one set wins: failover may change it).
-    pub fn set_route(&self, provider: &str, upstream_model: &str, protocol_out: Protocol) {
+    pub fn set_route(&self, provider: &Provider, upstream_model: &str, protocol_out: Protocol) {
         if let Ok(mut slot) = self.route.lock() {
             *slot = Some(Route {
-                provider: provider.to_string(),
+                provider: provider.name().to_string(),
+                account: provider.account().map(|a| a.id.clone()),
                 upstream_model: upstream_model.to_string(),
                 protocol_out,
             });
@@ -189,6 +217,7 @@ impl Ticket {
             key_id: self.key.as_ref().map(|k| k.id.clone()),
             model: self.model.clone(),
             provider: route.as_ref().map(|r| r.provider.clone()),
+            account: route.as_ref().and_then(|r| r.account.clone()),
             upstream_model: route.as_ref().map(|r| r.upstream_model.clone()),
             protocol_in: self.protocol_in.name(),
             protocol_out: route.as_ref().map(|r| r.protocol_out.name()),
@@ -209,6 +238,7 @@ impl Ticket {
                     .then(|| serde_json::Value::from(std::mem::take(&mut d.attempts)).to_string()),
                 dropped: d.dropped.take(),
                 refusal: d.refusal.take(),
+                capture: self.take_capture(),
                 ..record
             },
             Err(_) => record,
@@ -253,7 +283,7 @@ pub fn claim() -> Option<Arc<Ticket>> {
 
 /// Set the current request's route (inside `Ticket::scope`; the last call wins, so failover
 /// records the deployment that finally served the request).
-pub fn set_route(provider: &str, upstream_model: &str, protocol_out: Protocol) {
+pub fn set_route(provider: &Provider, upstream_model: &str, protocol_out: Protocol) {
     let _ = TICKET.try_with(|t| t.set_route(provider, upstream_model, protocol_out));
 }
 

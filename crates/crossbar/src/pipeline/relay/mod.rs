@@ -129,7 +129,7 @@ impl Stream for PlainBody {
         }
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                self.outcome.sent_bytes();
+                self.outcome.sent_bytes(&chunk);
                 self.sent = self.sent.saturating_add(chunk.len() as u64);
                 self.sniffer.push(&chunk);
                 Poll::Ready(Some(Ok(chunk)))

@@ -174,7 +174,7 @@ pub async fn respond(
     outcome.usage = decoded.usage;
     match crossbar_protocol::encode_response(client, &decoded, &cx) {
         Ok(json) => {
-            outcome.sent_bytes();
+            outcome.sent_bytes(&json);
             outcome.set_output_estimate((json.len() as u64).div_ceil(4));
             let mut headers = HeaderMap::new();
             headers.insert("content-type", HeaderValue::from_static("application/json"));

@@ -1,30 +1,39 @@
-// crossbar dashboard: the only script (no third-party code). Live refresh of the overview,
+// crossbar dashboard: the only script (no third-party code). Live updates of the overview (server push),
 // copy buttons, confirmations and the narrow-screen menu. Loaded with `defer`; the CSP allows
 // scripts from this origin only, so nothing here is inline.
 "use strict";
 
 (function () {
-  // Overview: re-fetch the stats fragment every 5 s (server-rendered, escaped HTML).
+  // Overview: the server pushes the stats fragment (server-rendered, escaped HTML) over
+  // Server-Sent Events whenever new usage is recorded. A hidden tab closes its stream (a
+  // session may hold only a few) and opens it again when shown.
   var live = document.getElementById("live");
-  if (live && live.dataset.src) {
-    var busy = false;
-    setInterval(function () {
-      if (busy || document.hidden) return;
-      busy = true;
-      fetch(live.dataset.src, { credentials: "same-origin", headers: { "x-requested-with": "fetch" } })
-        .then(function (r) {
-          if (r.status === 401) { window.location = "/ui/signin"; return null; }
-          return r.ok ? r.text() : null;
-        })
-        .then(function (html) {
-          if (html !== null && html !== undefined) {
-            live.innerHTML = html;
-            live.dataset.updated = String(Date.now());
-          }
-        })
-        .catch(function () {})
-        .finally(function () { busy = false; });
-    }, 5000);
+  if (live && live.dataset.stream && window.EventSource) {
+    var es = null;
+    var open = function () {
+      if (es) return;
+      es = new EventSource(live.dataset.stream);
+      es.addEventListener("overview", function (e) {
+        live.innerHTML = e.data;
+        live.dataset.updated = String(Date.now());
+      });
+      es.addEventListener("signed-out", function () { close(); window.location = "/ui/signin"; });
+      es.addEventListener("error", function () {
+        // The browser retries by itself unless the answer was not a stream (signed out, or
+        // too many streams): then ask the fragment whether the session is gone.
+        if (!es || es.readyState !== EventSource.CLOSED) return;
+        close();
+        fetch(live.dataset.src, { credentials: "same-origin" })
+          .then(function (r) { if (r.status === 401) window.location = "/ui/signin"; })
+          .catch(function () {});
+      });
+    };
+    var close = function () { if (es) { es.close(); es = null; } };
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) close(); else open();
+    });
+    window.addEventListener("pagehide", close);
+    if (!document.hidden) open();
   }
 
   // Copy buttons: data-copy names the element whose text is copied.
