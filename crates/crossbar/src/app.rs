@@ -37,6 +37,8 @@ pub struct AppState {
     pub ui: crate::ui::UiState,
     /// Open Responses WebSocket connections (per-key cap, drain on shutdown).
     pub websockets: Arc<crate::ingress::websocket::Sockets>,
+    /// Each conversation's previous turn, for the cache verdict on usage records.
+    pub cache_turns: crate::usage::cache_turns::Turns,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             admin_key,
             ui: crate::ui::UiState::default(),
             websockets: Arc::default(),
+            cache_turns: Default::default(),
             config,
         }))
     }
