@@ -144,7 +144,6 @@ impl Ticket {
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
         let body = self.request.lock().ok().and_then(|b| b.clone())?;
         let turn = crate::usage::cache_verdict::turn_of(
-            &self.state.codec,
             self.protocol_in,
             route.protocol_out,
             &body,

@@ -20,8 +20,7 @@
 //! Stored as one text: `hit`, `partial`, `partial:prefix_changed:message:3`, `miss:moved`,
 //! `miss:ttl_expired:612s`, `miss:prefix_changed:system`, `unknown` (`Verdict::code`).
 
-use crossbar_protocol::canonical::{Cx, Divergence, Fingerprint, OpaqueCodec, Part, Protocol, Request};
-use std::sync::Arc;
+use crossbar_protocol::canonical::{Divergence, Fingerprint, Protocol};
 
 /// The smallest prompt a provider caches (Anthropic Sonnet/Opus, OpenAI), in tokens.
 pub const MIN_CACHED_TOKENS: u64 = 1024;
@@ -161,10 +160,9 @@ pub fn ttl_ms(upstream: Protocol, asked_1h: bool, asked_24h: bool) -> u64 {
     }
 }
 
-/// This turn, from the client's request body (decoded for its fingerprint only; `None` when it
-/// does not decode). `upstream` is the protocol it went out in, which sets the cache's TTL.
+/// This turn, from the client's request body (`None` when it is not a JSON object).
+/// `upstream` is the protocol it went out in, which sets the cache's TTL.
 pub fn turn_of(
-    codec: &Arc<OpaqueCodec>,
     client: Protocol,
     upstream: Protocol,
     body: &[u8],
@@ -172,24 +170,9 @@ pub fn turn_of(
     at_ms: i64,
     input: Option<u64>,
 ) -> Option<Turn> {
-    let req = crossbar_protocol::decode_request(client, body, &Cx::new(codec.clone())).ok()?;
-    let asked_24h = req.metadata.cache_retention.as_deref() == Some("24h");
-    let ttl_ms = ttl_ms(upstream, asks_an_hour(&req), asked_24h);
-    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint: Fingerprint::of(&req) })
-}
-
-/// A breakpoint with `ttl: "1h"` anywhere (tools, system, messages, tool results).
-fn asks_an_hour(req: &Request) -> bool {
-    fn part(p: &Part) -> bool {
-        match p {
-            Part::Text { cache: Some(c), .. } => c.value["ttl"] == "1h",
-            Part::ToolResult(r) => r.content.iter().any(part),
-            _ => false,
-        }
-    }
-    req.tools.iter().any(|t| t.cache.as_ref().is_some_and(|c| c.value["ttl"] == "1h"))
-        || req.system.iter().any(part)
-        || req.messages.iter().flat_map(|m| &m.parts).any(part)
+    let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body)?;
+    let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
+    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint })
 }
 
 /// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),

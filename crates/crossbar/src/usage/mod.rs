@@ -10,6 +10,7 @@
 //! `crossbar_usage_write_failures` and logged with its size. A `kill -9` loses at most the
 //! records of the last flush interval (they are in memory only).
 
+pub mod cache_prompt;
 pub mod cache_turns;
 pub mod cache_verdict;
 pub mod client;
