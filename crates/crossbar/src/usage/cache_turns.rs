@@ -31,7 +31,8 @@ pub struct Turns {
 
 impl Default for Turns {
     fn default() -> Turns {
-        Turns { memory: Mutex::new(Memory { map: LruCache::new(CAPACITY), hashes: 0 }) }
+        // Unbounded for hashlink, bounded here: every eviction must give back its hashes.
+        Turns { memory: Mutex::new(Memory { map: LruCache::new_unbounded(), hashes: 0 }) }
     }
 }
 
@@ -63,7 +64,7 @@ impl Turns {
         let Ok(mut m) = self.memory.lock() else { return judge(None, &cur, cache_read) };
         let mut threads = match m.map.remove(&conversation) {
             Some(t) => {
-                m.hashes -= held(&t);
+                m.hashes = m.hashes.saturating_sub(held(&t));
                 t
             }
             None => Vec::new(),
@@ -83,9 +84,9 @@ impl Turns {
         threads.push(cur);
         m.hashes += held(&threads);
         m.map.insert(conversation, threads);
-        while m.hashes > HASH_BUDGET {
+        while m.map.len() > CAPACITY || m.hashes > HASH_BUDGET {
             match m.map.remove_lru() {
-                Some((_, t)) => m.hashes -= held(&t),
+                Some((_, t)) => m.hashes = m.hashes.saturating_sub(held(&t)),
                 None => break,
             }
         }
@@ -151,6 +152,10 @@ mod tests {
         for c in 0..(CAPACITY + 10) as u64 {
             turns.observe(1_000_000 + c, turn(1, &[1], 0), Some(0));
         }
-        assert!(turns.len().0 <= CAPACITY);
+        assert_eq!(turns.len(), (CAPACITY, CAPACITY), "full, and the count of hashes kept true");
+        // The newest are remembered, the oldest gone.
+        let last = 1_000_000 + CAPACITY as u64 + 9;
+        assert_eq!(turns.observe(last, turn(1, &[1, 2], 1), Some(0)).code(), "miss:unexplained");
+        assert_eq!(turns.observe(1_000_000, turn(1, &[1, 2], 1), Some(0)).code(), "miss:first_turn");
     }
 }
