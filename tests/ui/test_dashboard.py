@@ -130,6 +130,37 @@ def test_a_failed_over_request_shows_its_attempt_chain(admin_page, gateway, traf
     shot(page, "request-detail")
 
 
+def test_a_conversation_turn_shows_its_cache_verdict(admin_page, gateway, traffic):
+    """Two turns of one conversation on the mock's simulated cache (`mock:cache` in the text):
+    the log row and the detail page show the second turn's verdict."""
+    c = sdk(gateway, traffic["main"]["key"])
+    messages = [
+        {"role": "system", "content": "You are a patient assistant who answers briefly. " * 120},
+        {"role": "user", "content": "mock:cache what is a prompt cache?"},
+    ]
+    c.chat.completions.create(model="chat", messages=messages, prompt_cache_key="ui-verdict")
+    messages += [{"role": "assistant", "content": "A stored prefix."}, {"role": "user", "content": "mock:cache and a hit?"}]
+    second = c.chat.completions.with_raw_response.create(model="chat", messages=messages, prompt_cache_key="ui-verdict")
+    assert second.parse().usage.prompt_tokens_details.cached_tokens > 0
+    traffic["total"] += 2
+    wait_for(lambda: sum(r["requests"] for r in admin(gateway, "GET", "/admin/usage")["rows"]) >= traffic["total"], "usage rows")
+    page = admin_page
+    page.goto(f"{gateway}/ui/requests?id={second.headers['x-crossbar-request-id']}")
+    row = page.locator("table.log tbody tr")
+    assert row.count() == 1
+    cell = row.first.locator("td.verdict")
+    assert cell.inner_text() == "hit" and cell.get_attribute("title") == "hit"
+    row.first.locator("td a").first.click()
+    verdict = page.locator("dd.verdict")
+    assert verdict.get_attribute("data-verdict") == "hit", verdict.inner_text()
+    shot(page, "request-cache-verdict")
+    # The first turn: a miss, and why.
+    page.goto(f"{gateway}/ui/requests?model=chat")
+    first = page.locator("table.log tbody tr td.verdict[title*='first turn']")
+    assert first.count() >= 1
+    assert first.first.inner_text() == "miss"
+
+
 def test_a_refused_request_names_its_rule(admin_page, gateway, traffic):
     page = admin_page
     page.goto(f"{gateway}/ui/requests?key={traffic['tight']['record']['id']}&status=4xx")

@@ -41,6 +41,8 @@ pub struct AppState {
     pub websockets: Arc<crate::ingress::websocket::Sockets>,
     /// One pool rebuild at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Each conversation's previous turn, for the cache verdict on usage records.
+    pub cache_turns: crate::usage::cache_turns::Turns,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             ui: crate::ui::UiState::default(),
             websockets: Arc::default(),
             reloading: Default::default(),
+            cache_turns: Default::default(),
             config,
         }))
     }

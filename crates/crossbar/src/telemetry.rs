@@ -48,6 +48,20 @@ pub struct ModelLabels {
     pub model: String,
 }
 
+/// Prompt-cache input tokens: `read`, `write` or `uncached` (the rest of the input).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheTokenLabels {
+    pub kind: &'static str,
+    pub provider: String,
+}
+
+/// A request's cache verdict and its reason (`none` for a hit or an unexplained partial).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    pub verdict: &'static str,
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
@@ -77,6 +91,10 @@ pub struct Metrics {
     pub websocket_connections: Gauge,
     /// `response.create` frames that generated (each also a request and a usage record).
     pub websocket_responses: Counter,
+    /// Input tokens of requests whose provider reported cache reads, by cache kind.
+    pub cache_input_tokens: Family<CacheTokenLabels, Counter>,
+    /// Cache verdicts (`usage::cache_verdict`) by verdict and reason.
+    pub cache_verdicts: Family<VerdictLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -116,6 +134,18 @@ impl Metrics {
             "tokens",
             "Tokens by provider and direction (input, output, cached, reasoning)",
             tokens.clone(),
+        );
+        let cache_input_tokens = Family::<CacheTokenLabels, Counter>::default();
+        let cache_verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "cache_input_tokens",
+            "Input tokens by prompt-cache kind (read, write, uncached) and provider, where the provider reports cache reads",
+            cache_input_tokens.clone(),
+        );
+        registry.register(
+            "cache_verdicts",
+            "Requests by prompt-cache verdict (hit, partial, miss, unknown) and the miss reason",
+            cache_verdicts.clone(),
         );
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let limit_denials = Family::<ReasonLabels, Counter>::default();
@@ -161,6 +191,8 @@ impl Metrics {
             registry,
             websocket_connections,
             websocket_responses,
+            cache_input_tokens,
+            cache_verdicts,
             requests,
             duration,
             first_byte,
@@ -200,6 +232,23 @@ impl Metrics {
         add("cached", usage.cache_read);
         add("cache_write", usage.cache_write);
         add("reasoning", usage.reasoning);
+        // The hit rate's base: only requests whose provider said how much it read from cache.
+        if let (Some(read), Some(input)) = (usage.cache_read, usage.input) {
+            let write = usage.cache_write.unwrap_or(0);
+            let uncached = input.saturating_sub(read).saturating_sub(write);
+            for (kind, n) in [("read", read), ("write", write), ("uncached", uncached)] {
+                if n > 0 {
+                    self.cache_input_tokens
+                        .get_or_create(&CacheTokenLabels { kind, provider: provider.to_string() })
+                        .inc_by(n);
+                }
+            }
+        }
+    }
+
+    pub fn record_verdict(&self, v: &crate::usage::cache_verdict::Verdict) {
+        let reason = v.reason.map_or("none", |r| r.name());
+        self.cache_verdicts.get_or_create(&VerdictLabels { verdict: v.kind.name(), reason }).inc();
     }
 }
 

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,9 @@ pub struct Hit {
 #[derive(Default)]
 pub struct Caches {
     entries: Mutex<HashMap<u64, Instant>>,
+    /// Seconds this instance's cache clock runs ahead (`POST /_mock/cache/advance?secs=N`),
+    /// so tests can let a TTL pass without waiting for it.
+    ahead: AtomicU64,
 }
 
 /// One element of the prompt: its running prefix hash, the tokens up to and including it,
@@ -103,6 +107,16 @@ fn items(v: &Value) -> Vec<Value> {
 }
 
 impl Caches {
+    /// Let `secs` pass on this instance's cache clock.
+    pub fn advance(&self, secs: u64) {
+        self.ahead.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> Instant {
+        let real = Instant::now();
+        real.checked_add(Duration::from_secs(self.ahead.load(Ordering::Relaxed))).unwrap_or(real)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -147,7 +161,7 @@ impl Caches {
                 (v, bp)
             }),
         );
-        let now = Instant::now();
+        let now = self.now();
         let mut map = self.lock();
         let mut read = 0;
         for (b, step) in steps.iter().enumerate() {
@@ -191,7 +205,7 @@ impl Caches {
 
     fn automatic(&self, scope: &str, elements: Vec<Value>, ttl: Duration) -> Hit {
         let steps = steps(scope, elements.into_iter().map(|v| (v, None)));
-        let now = Instant::now();
+        let now = self.now();
         let mut map = self.lock();
         let read = steps
             .iter()

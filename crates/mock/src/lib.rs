@@ -84,6 +84,7 @@ impl Mock {
             .route("/v1/models", get(models))
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
+            .route("/_mock/cache/advance", post(advance_cache))
             .route("/oauth/token", post(oauth::token))
             .route("/api/accounts/deviceauth/usercode", post(oauth::usercode))
             .route("/api/accounts/deviceauth/token", post(oauth::device_token))
@@ -255,6 +256,20 @@ async fn list_requests(State(mock): State<Mock>) -> Response {
 async fn clear_requests(State(mock): State<Mock>) -> StatusCode {
     mock.clear();
     StatusCode::NO_CONTENT
+}
+
+/// `POST /_mock/cache/advance?secs=N`: N seconds pass on the prompt-cache clock (TTL tests).
+async fn advance_cache(
+    State(mock): State<Mock>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> StatusCode {
+    match q.get("secs").and_then(|s| s.parse::<u64>().ok()) {
+        Some(secs) => {
+            mock.inner.caches.advance(secs);
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::BAD_REQUEST,
+    }
 }
 
 async fn not_found(_inc: Incoming) -> Response {

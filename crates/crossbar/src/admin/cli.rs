@@ -146,6 +146,7 @@ pub async fn usage(
                 r.input_tokens.to_string(),
                 r.output_tokens.to_string(),
                 r.cache_read_tokens.to_string(),
+                r.hit_rate.map_or_else(|| "-".to_string(), |h| format!("{:.1}", h * 100.0)),
                 format!("{:.4}", r.cost_usd),
             ]
         })
@@ -156,10 +157,11 @@ pub async fn usage(
             total.2.to_string(),
             total.3.to_string(),
             String::new(),
+            String::new(),
             format!("{:.4}", total.4),
         ]))
         .collect();
-    table(&[&group_by.to_uppercase(), "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHED", "COST_USD"], &body);
+    table(&[&group_by.to_uppercase(), "REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHED", "HIT_%", "COST_USD"], &body);
     store.close().await;
     Ok(())
 }

@@ -71,6 +71,11 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
     if inbound.endpoint != Endpoint::CountTokens {
         ticket.set_request(inbound.body.clone());
     }
+    if inbound.endpoint == Endpoint::Generate {
+        if let Some(k) = routing::sticky::session_key(&inbound.headers, &inbound.body) {
+            ticket.set_conversation(k);
+        }
+    }
     ticket.set_client(crate::usage::client::classify(&inbound.headers));
     ticket.capture_request(&inbound.body);
     let mut response = match admit::admit(&state, &inbound, &ticket).await {

@@ -82,7 +82,7 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
 
 /// The system prompt without Claude Code's billing nonce (`cch=<hex>` in its
 /// `x-anthropic-billing-header` line), which changes on every request of one conversation.
-fn without_nonce(system: &str) -> Cow<'_, str> {
+pub(crate) fn without_nonce(system: &str) -> Cow<'_, str> {
     let Some(at) = system.find("x-anthropic-billing-header:") else { return system.into() };
     let Some(cch) = system[at..].find("cch=").map(|i| at + i) else { return system.into() };
     let end = system[cch..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '=')).map_or(system.len(), |i| cch + i);

@@ -43,6 +43,8 @@ pub struct UsageRecord {
     /// The bodies, with `[storage] capture_bodies` (redacted by the writer before storing).
     #[serde(skip)]
     pub capture: Option<Box<crate::usage::capture::Capture>>,
+    /// The prompt-cache verdict (`usage::cache_verdict::Verdict::code`).
+    pub cache_verdict: Option<String>,
 }
 
 impl UsageRecord {
@@ -102,6 +104,11 @@ pub struct UsageRow {
     pub cache_read_tokens: i64,
     pub cache_write_tokens: i64,
     pub reasoning_tokens: i64,
+    /// Input tokens of the requests whose provider reported cache reads (the hit rate's base).
+    pub cache_input_tokens: i64,
+    /// `cache_read_tokens / cache_input_tokens`; `None` when no provider reported (not 0 %).
+    #[sqlx(skip)]
+    pub hit_rate: Option<f64>,
     pub cost_usd: f64,
 }
 
@@ -121,7 +128,7 @@ impl Store {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
                      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, \
-                     request_id, client, attempts, dropped, refusal, tokens_estimated, account) ",
+                     request_id, client, attempts, dropped, refusal, tokens_estimated, account, cache_verdict) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -147,7 +154,8 @@ impl Store {
                         .push_bind(r.dropped.clone())
                         .push_bind(r.refusal.clone())
                         .push_bind(i64::from(r.tokens_estimated))
-                        .push_bind(r.account.clone());
+                        .push_bind(r.account.clone())
+                        .push_bind(r.cache_verdict.clone());
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -227,7 +235,9 @@ impl Store {
         let q = format!(
             "SELECT {g} AS grp_value, CAST(COUNT(*) AS BIGINT) AS requests, \
              CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors, \
-             {}, {}, {}, {}, {}, CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
+             {}, {}, {}, {}, {}, \
+             CAST(COALESCE(SUM(CASE WHEN cache_read_tokens IS NULL THEN 0 ELSE input_tokens END), 0) AS BIGINT) AS cache_input_tokens, \
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost_usd \
              FROM usage WHERE ts >= $1 AND ts < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY {g} ORDER BY {g}",
             sum("input_tokens"),
             sum("output_tokens"),
@@ -236,8 +246,11 @@ impl Store {
             sum("reasoning_tokens"),
         );
         let q = q.replace("grp_value", "\"group\"");
-        let rows: Vec<UsageRow> =
+        let mut rows: Vec<UsageRow> =
             with_pool!(self, p => sqlx::query_as(&q).bind(from).bind(to).bind(key).fetch_all(p).await?);
+        for r in &mut rows {
+            r.hit_rate = (r.cache_input_tokens > 0).then(|| r.cache_read_tokens as f64 / r.cache_input_tokens as f64);
+        }
         Ok(rows)
     }
 
@@ -277,6 +290,7 @@ pub struct UsageEntry {
     pub status: i64,
     pub error_class: Option<String>,
     pub tokens_estimated: i64,
+    pub cache_verdict: Option<String>,
 }
 
 impl Store {
@@ -284,7 +298,7 @@ impl Store {
     pub async fn recent_usage(&self, limit: i64) -> Result<Vec<UsageEntry>, StoreError> {
         self.ready().await?;
         let q = "SELECT ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, output_tokens, \
-                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated FROM usage \
+                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated, cache_verdict FROM usage \
                  ORDER BY id DESC LIMIT $1";
         let rows: Vec<UsageEntry> = with_pool!(self, p => sqlx::query_as(q).bind(limit).fetch_all(p).await?);
         Ok(rows)

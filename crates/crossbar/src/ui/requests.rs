@@ -151,7 +151,7 @@ pub fn table(rows: &[LogRow], admin: bool) -> Markup {
                 thead { tr {
                     th { "Time (UTC)" } @if admin { th { "Key" } } th { "Client" } th { "Model → served by" } th { "Protocol" }
                     th.num { "Input" } th.num { "Cache read" } th.num { "Cache write" } th.num { "Reasoning" } th.num { "Output" }
-                    th.num { "Cost" } th.num { "TTFT" } th.num { "Latency" } th { "Status" }
+                    th { "Cache" } th.num { "Cost" } th.num { "TTFT" } th.num { "Latency" } th { "Status" }
                 } }
                 tbody {
                     @for r in rows {
@@ -166,6 +166,7 @@ pub fn table(rows: &[LogRow], admin: bool) -> Markup {
                             td.num { (fmt::opt_tokens(r.cache_write_tokens)) }
                             td.num { (fmt::opt_tokens(r.reasoning_tokens)) }
                             td.num { (fmt::opt_tokens(r.output_tokens)) }
+                            td.verdict title=(verdict_words(r)) { (verdict_kind(r)) }
                             td.num { (fmt::opt_usd(r.cost_usd)) }
                             td.num { (fmt::opt_ms(r.ttft_ms)) }
                             td.num { (fmt::ms(r.latency_ms)) }
@@ -176,6 +177,18 @@ pub fn table(rows: &[LogRow], admin: bool) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// `hit`, `partial`, `miss`, `unknown`, or `–` for a request outside a conversation.
+fn verdict_kind(r: &LogRow) -> &str {
+    r.cache_verdict.as_deref().and_then(|v| v.split(':').next()).unwrap_or("–")
+}
+
+fn verdict_words(r: &LogRow) -> String {
+    match r.cache_verdict.as_deref() {
+        None => "none (not a turn of a conversation, or it failed)".to_string(),
+        Some(v) => crate::usage::cache_verdict::describe(v).unwrap_or_else(|| v.to_string()),
     }
 }
 
@@ -258,6 +271,7 @@ pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
                 ", cache write " (fmt::opt_tokens(r.cache_write_tokens)) ", reasoning " (fmt::opt_tokens(r.reasoning_tokens))
                 ", output " (fmt::opt_tokens(r.output_tokens))
             }
+            dt { "Cache verdict" } dd.verdict data-verdict=(verdict_kind(r)) { (verdict_words(r)) }
             dt { "Cost" } dd { (fmt::opt_usd(r.cost_usd)) }
             dt { "TTFT" } dd { (fmt::opt_ms(r.ttft_ms)) }
             dt { "Latency" } dd { (fmt::ms(r.latency_ms)) }
@@ -324,6 +338,7 @@ mod tests {
             error_class: Some("</td><script>x</script>".into()),
             request_id: Some("r".into()),
             client: Some("other".into()),
+            cache_verdict: Some("miss:prefix_changed:message:3".into()),
             attempts: Some(
                 r#"[{"provider":"a<b","model":"m","status":502,"ms":3,"outcome":"moved on: HTTP 502"}]"#.into(),
             ),

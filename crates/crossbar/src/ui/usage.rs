@@ -55,15 +55,16 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
         } @else {
             div.scroll { table.usage {
                 thead { tr { th { (by.name()) } th.num { "Requests" } th.num { "Errors" } th.num { "Input" } th.num { "Output" }
-                    th.num { "Cache read" } th.num { "Cache write" } th.num { "Reasoning" } th.num { "Cost" } } }
+                    th.num { "Cache read" } th.num { "Cache write" } th.num { "Cache hit rate" } th.num { "Reasoning" } th.num { "Cost" } } }
                 tbody {
                     @for (g, t) in &rows {
                         tr { td { (g) } td.num { (t.requests) } td.num { (t.errors) } td.num { (fmt::tokens(t.input_tokens)) }
                             td.num { (fmt::tokens(t.output_tokens)) } td.num { (fmt::tokens(t.cache_read_tokens)) }
-                            td.num { (fmt::tokens(t.cache_write_tokens)) } td.num { (fmt::tokens(t.reasoning_tokens)) } td.num { (fmt::usd(t.cost_usd)) } }
+                            td.num { (fmt::tokens(t.cache_write_tokens)) } td.num.hit { (fmt::pct(t.cache_hit_rate())) }
+                            td.num { (fmt::tokens(t.reasoning_tokens)) } td.num { (fmt::usd(t.cost_usd)) } }
                     }
                 }
-                tfoot { tr { th { "Total" } td.num { (rows.iter().map(|r| r.1.requests).sum::<i64>()) } td {} td {} td {} td {} td {} td {} td.num { (fmt::usd(total_cost)) } } }
+                tfoot { tr { th { "Total" } td.num { (rows.iter().map(|r| r.1.requests).sum::<i64>()) } td {} td {} td {} td {} td {} td {} td {} td.num { (fmt::usd(total_cost)) } } }
             } }
         }
     };

@@ -14,6 +14,9 @@
 //! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
 pub mod capture;
+pub mod cache_prompt;
+pub mod cache_turns;
+pub mod cache_verdict;
 pub mod client;
 pub mod pricing;
 pub mod retention;

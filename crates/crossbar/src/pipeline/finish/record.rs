@@ -69,6 +69,8 @@ pub struct Ticket {
     output_estimate: AtomicU64,
     /// With `[storage] capture_bodies`: the request's and the response's first bytes.
     capture: Option<Mutex<(Collector, Collector)>>,
+    /// The conversation key (stickiness's), for the cache verdict.
+    conversation: Mutex<Option<u64>>,
 }
 
 impl Ticket {
@@ -97,6 +99,7 @@ impl Ticket {
             output_estimate: AtomicU64::new(0),
             capture: state.config.storage.capture_bodies.then(Mutex::default),
             state,
+            conversation: Mutex::new(None),
         })
     }
 
@@ -150,6 +153,35 @@ impl Ticket {
             u.output = Some(self.output_estimate.load(Ordering::Relaxed));
         }
         (u, true)
+    }
+
+    /// The request's conversation key: its usage record gets a cache verdict.
+    pub fn set_conversation(&self, key: u64) {
+        if let Ok(mut slot) = self.conversation.lock() {
+            *slot = Some(key);
+        }
+    }
+
+    /// The cache verdict of a served turn of a conversation (`usage::cache_verdict`), which
+    /// also becomes the conversation's previous turn.
+    fn cache_verdict(&self, route: &Route, usage: &Usage, status: u16) -> Option<String> {
+        if status >= 400 {
+            return None;
+        }
+        let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
+        let body = self.request.lock().ok().and_then(|b| b.clone())?;
+        let turn = crate::usage::cache_verdict::turn_of(
+            self.protocol_in,
+            route.protocol_out,
+            &body,
+            format!("{}/{}", route.provider, route.upstream_model),
+            self.ts,
+            usage.input,
+        )?;
+        let key = crate::usage::cache_turns::key(conversation, &self.model);
+        let verdict = self.state.cache_turns.observe(key, turn, usage.cache_read);
+        self.state.metrics.record_verdict(&verdict);
+        Some(verdict.code())
     }
 
     pub fn reserve(&self, r: Reservation) {
@@ -212,8 +244,10 @@ impl Ticket {
         {
             self.state.metrics.record_unpriced(&r.upstream_model);
         }
+        let cache_verdict = route.as_ref().and_then(|r| self.cache_verdict(r, usage, status));
         let record = UsageRecord {
             ts: self.ts,
+            cache_verdict,
             key_id: self.key.as_ref().map(|k| k.id.clone()),
             model: self.model.clone(),
             provider: route.as_ref().map(|r| r.provider.clone()),

@@ -1,0 +1,277 @@
+//! The cache verdict of one request: did the provider's prompt cache serve what the
+//! conversation's previous turn left in it, and if not, why. Pure: the previous turn comes from
+//! `cache_turns::Turns`, the cached tokens from the upstream's usage.
+//!
+//! | verdict   | when                                                                          |
+//! |-----------|-------------------------------------------------------------------------------|
+//! | `unknown` | the provider reported no cached-token count (never read as 0 %)               |
+//! | `hit`     | cache reads ≥ 80 % of the previous turn's prompt (this prompt's, on a first turn) |
+//! | `partial` | some cache reads, fewer than that                                             |
+//! | `miss`    | no cache reads                                                                |
+//!
+//! A miss (and a partial, where one is found) names its reason, first that applies:
+//! `first_turn` (no previous turn remembered), `moved` (another deployment or pool account
+//! than the previous turn), `ttl_expired` (longer since the previous turn than the provider
+//! keeps a cache: Anthropic 5 min, 1 h when asked; OpenAI and Gemini 10 min, 24 h when asked),
+//! `prefix_changed` with where (`tools`, `system`, `message:<i>`), `too_short` (the previous
+//! prompt was below the 1024 tokens providers cache at least), else `unexplained`. A partial
+//! only takes `prefix_changed`: the rest explain a whole miss.
+//!
+//! Stored as one text: `hit`, `partial`, `partial:prefix_changed:message:3`, `miss:moved`,
+//! `miss:ttl_expired:612s`, `miss:prefix_changed:system`, `unknown` (`Verdict::code`).
+
+use crossbar_protocol::canonical::{Divergence, Fingerprint, Protocol};
+
+/// The smallest prompt a provider caches (Anthropic Sonnet/Opus, OpenAI), in tokens.
+pub const MIN_CACHED_TOKENS: u64 = 1024;
+/// A hit reads at least this share of the prompt the previous turn left in the cache.
+const HIT_SHARE: f64 = 0.8;
+
+const MINUTE_MS: u64 = 60_000;
+
+/// What one turn of a conversation left behind, kept (without any text) for the next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// `provider/upstream model` that served it (a pool account is its own provider).
+    pub deployment: String,
+    /// Unix ms of the request.
+    pub at_ms: i64,
+    /// How long the provider keeps what this turn wrote.
+    pub ttl_ms: u64,
+    /// Its whole prompt in tokens (cached ones included), when reported.
+    pub input: Option<u64>,
+    pub fingerprint: Fingerprint,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Hit,
+    Partial,
+    Miss,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    FirstTurn,
+    Moved,
+    /// With the gap since the previous turn, in seconds.
+    TtlExpired(u64),
+    PrefixChanged(Divergence),
+    TooShort,
+    Unexplained,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub kind: Kind,
+    pub reason: Option<Reason>,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Hit => "hit",
+            Kind::Partial => "partial",
+            Kind::Miss => "miss",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+impl Reason {
+    /// The metric label (no index or time: bounded cardinality).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::FirstTurn => "first_turn",
+            Reason::Moved => "moved",
+            Reason::TtlExpired(_) => "ttl_expired",
+            Reason::PrefixChanged(_) => "prefix_changed",
+            Reason::TooShort => "too_short",
+            Reason::Unexplained => "unexplained",
+        }
+    }
+
+    fn detail(self) -> Option<String> {
+        match self {
+            Reason::TtlExpired(secs) => Some(format!("{secs}s")),
+            Reason::PrefixChanged(Divergence::Tools) => Some("tools".into()),
+            Reason::PrefixChanged(Divergence::System) => Some("system".into()),
+            Reason::PrefixChanged(Divergence::Message(i)) => Some(format!("message:{i}")),
+            _ => None,
+        }
+    }
+}
+
+impl Verdict {
+    /// The stored text (see the module doc).
+    pub fn code(&self) -> String {
+        let mut s = self.kind.name().to_string();
+        if let Some(r) = self.reason {
+            s.push(':');
+            s.push_str(r.name());
+            if let Some(d) = r.detail() {
+                s.push(':');
+                s.push_str(&d);
+            }
+        }
+        s
+    }
+}
+
+/// A stored verdict in words, for the dashboard (`None` for a code this build does not know).
+pub fn describe(code: &str) -> Option<String> {
+    let mut parts = code.splitn(3, ':');
+    let kind = parts.next()?;
+    if !matches!(kind, "hit" | "partial" | "miss" | "unknown") {
+        return None;
+    }
+    let why = match (parts.next(), parts.next()) {
+        (None, _) if kind == "unknown" => "the provider did not report cached tokens".to_string(),
+        (None, _) => return Some(kind.to_string()),
+        (Some("first_turn"), _) => "first turn of the conversation".into(),
+        (Some("moved"), _) => "another deployment or account served the previous turn".into(),
+        (Some("ttl_expired"), Some(gap)) => {
+            format!("{} since the previous turn, longer than the provider keeps its cache", gap.replace('s', " s"))
+        }
+        (Some("prefix_changed"), Some("tools")) => "the tools changed since the previous turn".into(),
+        (Some("prefix_changed"), Some("system")) => "the system prompt changed since the previous turn".into(),
+        (Some("prefix_changed"), Some(m)) => {
+            let i = m.strip_prefix("message:")?.parse::<u64>().ok()?;
+            format!("the prompt changed at message {} of the previous turn", i.saturating_add(1))
+        }
+        (Some("too_short"), _) => {
+            format!("the previous prompt was shorter than the {MIN_CACHED_TOKENS} tokens providers cache")
+        }
+        (Some("unexplained"), _) => "same deployment, within the cache TTL and the same prefix: no reason found".into(),
+        _ => return None,
+    };
+    Some(format!("{kind}: {why}"))
+}
+
+/// How long a provider keeps a prefix that `upstream` was sent, given what the request asked
+/// for: an Anthropic breakpoint with `ttl: "1h"`, or `prompt_cache_retention: "24h"`.
+pub fn ttl_ms(upstream: Protocol, asked_1h: bool, asked_24h: bool) -> u64 {
+    match upstream {
+        Protocol::Anthropic if asked_1h || asked_24h => 60 * MINUTE_MS,
+        Protocol::Anthropic => 5 * MINUTE_MS,
+        _ if asked_24h => 24 * 60 * MINUTE_MS,
+        _ => 10 * MINUTE_MS,
+    }
+}
+
+/// This turn, from the client's request body (`None` when it is not a JSON object).
+/// `upstream` is the protocol it went out in, which sets the cache's TTL.
+pub fn turn_of(
+    client: Protocol,
+    upstream: Protocol,
+    body: &[u8],
+    deployment: String,
+    at_ms: i64,
+    input: Option<u64>,
+) -> Option<Turn> {
+    let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body)?;
+    let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
+    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint })
+}
+
+/// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),
+/// given the cache reads the provider reported (`None`: not reported).
+pub fn judge(prev: Option<&Turn>, cur: &Turn, cache_read: Option<u64>) -> Verdict {
+    let Some(read) = cache_read else { return Verdict { kind: Kind::Unknown, reason: None } };
+    if read > 0 {
+        let expected = prev.and_then(|p| p.input).or(cur.input).unwrap_or(0);
+        let kind = if read as f64 >= HIT_SHARE * expected as f64 { Kind::Hit } else { Kind::Partial };
+        let reason = match (kind, prev.map(|p| p.fingerprint.divergence(&cur.fingerprint))) {
+            (Kind::Partial, Some(d)) if d != Divergence::None => Some(Reason::PrefixChanged(d)),
+            _ => None,
+        };
+        return Verdict { kind, reason };
+    }
+    Verdict { kind: Kind::Miss, reason: Some(why_missed(prev, cur)) }
+}
+
+fn why_missed(prev: Option<&Turn>, cur: &Turn) -> Reason {
+    let Some(prev) = prev else { return Reason::FirstTurn };
+    if prev.deployment != cur.deployment {
+        return Reason::Moved;
+    }
+    let gap = u64::try_from(cur.at_ms.saturating_sub(prev.at_ms)).unwrap_or(0);
+    if gap > prev.ttl_ms {
+        return Reason::TtlExpired(gap / 1000);
+    }
+    match prev.fingerprint.divergence(&cur.fingerprint) {
+        Divergence::None => {}
+        d => return Reason::PrefixChanged(d),
+    }
+    if prev.input.is_some_and(|t| t < MIN_CACHED_TOKENS) {
+        return Reason::TooShort;
+    }
+    Reason::Unexplained
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(deployment: &str, at_s: i64, messages: &[u64], input: u64) -> Turn {
+        Turn {
+            deployment: deployment.into(),
+            at_ms: at_s * 1000,
+            ttl_ms: 5 * MINUTE_MS,
+            input: Some(input),
+            fingerprint: Fingerprint { tools: 1, system: 2, messages: messages.to_vec() },
+        }
+    }
+
+    #[test]
+    fn each_verdict_and_reason() {
+        let one = turn("a/m", 0, &[1, 2], 5000);
+        let two = turn("a/m", 60, &[1, 2, 3, 4], 6000);
+        let code = |prev: Option<&Turn>, cur: &Turn, read| judge(prev, cur, read).code();
+        assert_eq!(code(Some(&one), &two, None), "unknown", "not reported is not 0 %");
+        assert_eq!(code(Some(&one), &two, Some(4900)), "hit");
+        assert_eq!(code(Some(&one), &two, Some(1024)), "partial");
+        assert_eq!(code(None, &one, Some(0)), "miss:first_turn");
+        assert_eq!(code(Some(&one), &turn("b/m", 60, &[1, 2, 3], 6000), Some(0)), "miss:moved");
+        assert_eq!(code(Some(&one), &turn("a/m", 400, &[1, 2, 3], 6000), Some(0)), "miss:ttl_expired:400s");
+        assert_eq!(code(Some(&one), &turn("a/m", 60, &[1, 9, 3], 6000), Some(0)), "miss:prefix_changed:message:1");
+        assert_eq!(
+            code(Some(&one), &turn("a/m", 60, &[1, 9, 3], 6000), Some(1024)),
+            "partial:prefix_changed:message:1"
+        );
+        let mut sys = two.clone();
+        sys.fingerprint.system = 7;
+        assert_eq!(code(Some(&one), &sys, Some(0)), "miss:prefix_changed:system");
+        sys.fingerprint.tools = 7;
+        assert_eq!(code(Some(&one), &sys, Some(0)), "miss:prefix_changed:tools");
+        assert_eq!(code(Some(&turn("a/m", 0, &[1], 300)), &two, Some(0)), "miss:too_short");
+        assert_eq!(code(Some(&one), &two, Some(0)), "miss:unexplained");
+    }
+
+    #[test]
+    fn codes_read_as_words() {
+        assert_eq!(describe("hit").as_deref(), Some("hit"));
+        assert_eq!(
+            describe("miss:prefix_changed:message:3").as_deref(),
+            Some("miss: the prompt changed at message 4 of the previous turn")
+        );
+        assert_eq!(
+            describe("miss:ttl_expired:612s").as_deref(),
+            Some("miss: 612 s since the previous turn, longer than the provider keeps its cache")
+        );
+        assert_eq!(describe("unknown").as_deref(), Some("unknown: the provider did not report cached tokens"));
+        assert_eq!(describe("miss:prefix_changed:message:x"), None);
+        assert_eq!(describe("bogus"), None);
+    }
+
+    #[test]
+    fn ttls_follow_the_provider_and_the_request() {
+        assert_eq!(ttl_ms(Protocol::Anthropic, false, false), 5 * MINUTE_MS);
+        assert_eq!(ttl_ms(Protocol::Anthropic, true, false), 60 * MINUTE_MS);
+        assert_eq!(ttl_ms(Protocol::OpenaiResponses, false, false), 10 * MINUTE_MS);
+        assert_eq!(ttl_ms(Protocol::OpenaiChat, false, true), 24 * 60 * MINUTE_MS);
+        // An hour-long breakpoint is Anthropic's: OpenAI keeps its own time.
+        assert_eq!(ttl_ms(Protocol::Gemini, true, false), 10 * MINUTE_MS);
+    }
+}

@@ -1,0 +1,207 @@
+//! The cache verdict on usage records (issue 14, "explain every miss"): each reason pinned
+//! through the mock upstream's cache simulation (`mock:cache`), plus the hit rate in
+//! `/admin/usage` and the Prometheus counters.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+/// Providers on one mock: Anthropic and Responses simulating their caches, two Anthropic
+/// accounts behind one model name (the first fails from its second request on), and a Gemini
+/// that reports no cache field.
+fn providers(mock: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "cached-anthropic"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-test"
+headers = {{ "x-mock" = "cache" }}
+
+[[providers]]
+name = "cached-responses"
+kind = "openai-responses"
+base_url = "{mock}/v1"
+api_key = "sk-test"
+headers = {{ "x-mock" = "cache" }}
+
+[[providers]]
+name = "account-a"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-a"
+headers = {{ "x-mock" = "cache fail-after=1 fail-status=500" }}
+
+[[providers]]
+name = "account-b"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-b"
+headers = {{ "x-mock" = "cache" }}
+
+[[providers]]
+name = "plain-gemini"
+kind = "gemini"
+base_url = "{mock}"
+api_key = "g-test"
+
+[[models]]
+name = "pair"
+targets = ["account-a/claude-x", "account-b/claude-x"]
+"#
+    )
+}
+
+/// A Codex-like turn `n` (Responses): instructions of ~1200 tokens, then `n` tool exchanges
+/// whose outputs are ~1000 tokens each.
+fn codex_turn(model: &str, n: usize) -> Value {
+    let mut input = vec![json!({"type": "message", "role": "user", "content": "fix the build"})];
+    for i in 0..n {
+        input.push(json!({"type": "function_call", "call_id": format!("call_{i}"), "name": "shell", "arguments": format!("{{\"cmd\":\"make step{i}\"}}")}));
+        input.push(json!({"type": "function_call_output", "call_id": format!("call_{i}"), "output": format!("step {i} ok ").repeat(400)}));
+    }
+    json!({
+        "model": model,
+        "instructions": "You are Codex, a coding agent. ".repeat(150),
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}],
+        "input": input
+    })
+}
+
+/// Send one turn of conversation `session` and wait for its usage record; returns its verdict.
+async fn turn(gw: &Gateway, path: &str, session: &str, body: &Value) -> String {
+    let before = usage_rows(gw).await;
+    let r =
+        client().post(format!("{}{path}", gw.url)).header("session_id", session).json(body).send().await.expect("send");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(wait_rows(gw, before + 1).await, before + 1, "one record per turn");
+    let rows = gw.state.store.recent_usage(1).await.expect("rows");
+    rows[0].cache_verdict.clone().unwrap_or_else(|| "-".into())
+}
+
+#[tokio::test]
+async fn hits_and_each_prefix_change_on_an_anthropic_upstream() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers(&mock)).await;
+    let m = "cached-anthropic/claude-x";
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &codex_turn(m, 0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &codex_turn(m, 1)).await, "hit");
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &codex_turn(m, 2)).await, "hit");
+    // The first user message edited: only tools and instructions still come from the cache.
+    let mut edited = codex_turn(m, 3);
+    edited["input"][0]["content"] = "fix the tests".into();
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &edited).await, "partial:prefix_changed:message:0");
+    // A tool's schema changed: everything after it is new.
+    let mut tools = edited.clone();
+    tools["tools"][0]["description"] = "run a command".into();
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &tools).await, "miss:prefix_changed:tools");
+    // Other instructions, same tools.
+    let mut system = tools.clone();
+    system["instructions"] = "You are a careful coding agent. ".repeat(150).into();
+    assert_eq!(turn(&gw, "/v1/responses", "c1", &system).await, "miss:prefix_changed:system");
+}
+
+#[tokio::test]
+async fn a_turn_after_the_ttl_is_an_expired_miss() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers(&mock)).await;
+    let m = "cached-anthropic/claude-x";
+    assert_eq!(turn(&gw, "/v1/responses", "ttl", &codex_turn(m, 0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/responses", "ttl", &codex_turn(m, 1)).await, "hit");
+    // Six minutes pass, for the provider's cache and for crossbar's memory of the last turn.
+    let r = client().post(format!("{mock}/_mock/cache/advance?secs=360")).send().await.expect("advance");
+    assert_eq!(r.status(), 204);
+    gw.state.cache_turns.age(360_000);
+    let v = turn(&gw, "/v1/responses", "ttl", &codex_turn(m, 2)).await;
+    assert!(v.starts_with("miss:ttl_expired:36"), "{v}");
+}
+
+#[tokio::test]
+async fn a_conversation_moved_to_another_account_misses_as_moved() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers(&mock)).await;
+    assert_eq!(turn(&gw, "/v1/responses", "mv", &codex_turn("pair", 0)).await, "miss:first_turn");
+    // account-a fails from now on: the turn is served by account-b, whose cache is cold.
+    assert_eq!(turn(&gw, "/v1/responses", "mv", &codex_turn("pair", 1)).await, "miss:moved");
+    let served = gw.state.store.recent_usage(1).await.expect("rows")[0].provider.clone();
+    assert_eq!(served.as_deref(), Some("account-b"));
+    assert_eq!(turn(&gw, "/v1/responses", "mv", &codex_turn("pair", 2)).await, "hit", "settled on account-b");
+}
+
+#[tokio::test]
+async fn short_prompts_unknown_counts_and_an_openai_upstream() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers(&mock)).await;
+    let short = |n: usize| {
+        let mut messages = vec![json!({"role": "user", "content": "hi"})];
+        for i in 0..n {
+            messages.push(json!({"role": "assistant", "content": format!("answer {i}")}));
+            messages.push(json!({"role": "user", "content": format!("more {i}")}));
+        }
+        json!({"model": "cached-anthropic/claude-x", "max_tokens": 50, "messages": messages})
+    };
+    assert_eq!(turn(&gw, "/v1/messages", "s", &short(0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/messages", "s", &short(1)).await, "miss:too_short");
+    // Gemini says nothing about caching when it read nothing: unknown, never 0 %.
+    let mut g = short(0);
+    g["model"] = "plain-gemini/gemini-2.5-flash".into();
+    assert_eq!(turn(&gw, "/v1/messages", "g", &g).await, "unknown");
+    // An Anthropic client on an OpenAI upstream (translated; prompt_cache_key per conversation).
+    let long = |n: usize| {
+        let mut v = short(n);
+        v["model"] = "cached-responses/gpt-x".into();
+        v["system"] = "You are Claude Code, Anthropic's official CLI. ".repeat(120).into();
+        v
+    };
+    assert_eq!(turn(&gw, "/v1/messages", "o", &long(0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/messages", "o", &long(1)).await, "hit");
+
+    let metrics =
+        client().get(format!("{}/metrics", gw.url)).send().await.expect("metrics").text().await.expect("text");
+    for line in [
+        r#"crossbar_cache_verdicts_total{verdict="miss",reason="too_short"} 1"#,
+        r#"crossbar_cache_verdicts_total{verdict="unknown",reason="none"} 1"#,
+        r#"crossbar_cache_verdicts_total{verdict="hit",reason="none"} 1"#,
+        r#"crossbar_cache_verdicts_total{verdict="miss",reason="first_turn"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains(r#"crossbar_cache_input_tokens_total{kind="read",provider="cached-responses"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn admin_usage_reports_the_hit_rate_per_group() {
+    let mock = mock().await;
+    let gw = Gateway::start_admin(&providers(&mock), "adm-secret").await;
+    let m = "cached-anthropic/claude-x";
+    for n in 0..3 {
+        turn(&gw, "/v1/responses", "a", &codex_turn(m, n)).await;
+    }
+    let mut g = codex_turn("plain-gemini/gemini-2.5-flash", 0);
+    g["instructions"] = "short".into();
+    turn(&gw, "/v1/responses", "b", &g).await;
+    let v: Value = client()
+        .get(format!("{}/admin/usage?group_by=provider", gw.url))
+        .bearer_auth("adm-secret")
+        .send()
+        .await
+        .expect("usage")
+        .json()
+        .await
+        .expect("json");
+    let row = |p: &str| v["rows"].as_array().and_then(|r| r.iter().find(|r| r["group"] == p)).cloned().expect(p);
+    let a = row("cached-anthropic");
+    let (read, base) =
+        (a["cache_read_tokens"].as_f64().expect("read"), a["cache_input_tokens"].as_f64().expect("base"));
+    assert_eq!(base, a["input_tokens"].as_f64().expect("input"), "every request reported its cache reads");
+    assert!(read > 0.0 && (a["hit_rate"].as_f64().expect("rate") - read / base).abs() < 1e-9, "{a}");
+    let gem = row("plain-gemini");
+    assert_eq!(gem["hit_rate"], Value::Null, "not reported is unknown, not 0 %: {gem}");
+    assert_eq!(gem["cache_input_tokens"], 0);
+}
