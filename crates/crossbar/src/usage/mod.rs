@@ -13,10 +13,10 @@
 //! After each committed batch the writer bumps a generation counter (`Recorder::written`, a
 //! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
-pub mod capture;
 pub mod cache_prompt;
 pub mod cache_turns;
 pub mod cache_verdict;
+pub mod capture;
 pub mod client;
 pub mod pricing;
 pub mod retention;
