@@ -188,7 +188,12 @@ async fn shutdown_lets_inflight_streams_finish() {
         tokio::spawn(
             async move { client().post(url).json(&body).send().await.expect("send").text().await.expect("text") },
         );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Shut down once the stream is in flight (the metric says so), not after a guessed time.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.metrics().await.contains("crossbar_inflight_streams 1") {
+        assert!(Instant::now() < deadline, "the stream never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     gw.shutdown();
     let text = pending.await.expect("join");
     assert!(text.contains("message_stop"), "the stream was cut by shutdown: {text}");
