@@ -54,6 +54,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         codex_ready: false,
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
+        conversation_memo: Default::default(),
     };
     pipeline::handle(state, inbound).await
 }

@@ -58,6 +58,16 @@ pub struct Inbound {
     pub started: Instant,
     /// The client's crossbar key (`None` in no-auth mode).
     pub key: Option<Arc<crate::store::KeyRecord>>,
+    /// The conversation key, read from the body at most once: use `conversation()`.
+    pub conversation_memo: std::sync::OnceLock<Option<u64>>,
+}
+
+impl Inbound {
+    /// The conversation key (`routing::sticky::session_key`): the cache verdict, stickiness,
+    /// the Codex session headers and `prompt_cache_key` all ask, the body is parsed once.
+    pub fn conversation(&self) -> Option<u64> {
+        *self.conversation_memo.get_or_init(|| routing::sticky::session_key(&self.headers, &self.body))
+    }
 }
 
 pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
@@ -72,7 +82,7 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound) -> Response {
         ticket.set_request(inbound.body.clone());
     }
     if inbound.endpoint == Endpoint::Generate {
-        if let Some(k) = routing::sticky::session_key(&inbound.headers, &inbound.body) {
+        if let Some(k) = inbound.conversation() {
             ticket.set_conversation(k);
         }
     }

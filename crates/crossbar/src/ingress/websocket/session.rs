@@ -210,6 +210,7 @@ impl Session {
             codex_ready: shallow.store_false && !shallow.codex_refused,
             started: Instant::now(),
             key,
+            conversation_memo: Default::default(),
         };
         self.state.metrics.websocket_responses.inc();
         let response = pipeline::handle(self.state.clone(), inbound).await;

@@ -24,7 +24,7 @@ use crate::pipeline::translate::{codex_backend, count_tokens};
 use crate::pipeline::{relay, translate, Endpoint, Inbound};
 use crate::routing::deployment::{Deployment, InFlight};
 use crate::routing::upstream_limits::Limits;
-use crate::routing::{clock, sticky, strategy, Route};
+use crate::routing::{clock, strategy, Route};
 use crate::upstream::{BodyStream, UpstreamError, UpstreamResponse};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -105,11 +105,7 @@ struct Last {
 async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Ended {
     let cfg = &state.config.routing;
     let tokens = (inbound.body.len() / 4) as u64;
-    let session = if route.sticky && route.deployments.len() > 1 {
-        sticky::session_key(&inbound.headers, &inbound.body)
-    } else {
-        None
-    };
+    let session = if route.sticky && route.deployments.len() > 1 { inbound.conversation() } else { None };
     let mut tried: Vec<usize> = Vec::new();
     // Not again in this request: rate limited, key failures, or a `Retry-After` too long to wait.
     let mut excluded: Vec<usize> = Vec::new();
@@ -167,11 +163,8 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 Err(client_error) => return Ended::Answer(*client_error),
             }
         };
-        let conversation = session.or_else(|| {
-            (kind == crate::config::ProviderKind::Chatgpt)
-                .then(|| sticky::session_key(&inbound.headers, &inbound.body))
-                .flatten()
-        });
+        let conversation = session
+            .or_else(|| (kind == crate::config::ProviderKind::Chatgpt).then(|| inbound.conversation()).flatten());
         codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);

@@ -70,8 +70,7 @@ pub async fn prepare(
     let kind = target.provider.kind();
     if matches!(upstream, Protocol::OpenaiResponses | Protocol::OpenaiChat) && req.metadata.prompt_cache_key.is_none() {
         // OpenAI routes a prompt to a cache by this key: one per conversation, the same every turn.
-        req.metadata.prompt_cache_key =
-            crate::routing::sticky::session_key(&inbound.headers, &inbound.body).map(codex_backend::conversation_id);
+        req.metadata.prompt_cache_key = inbound.conversation().map(codex_backend::conversation_id);
     }
     let mut losses = Vec::new();
     codex_backend::shape(kind, upstream, &mut req, &mut losses);
