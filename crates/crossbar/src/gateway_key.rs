@@ -40,14 +40,10 @@ pub fn load_or_create(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
+/// A 32-byte key from 64 hex characters.
+pub(crate) fn parse_hex(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 

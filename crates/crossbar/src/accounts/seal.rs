@@ -26,7 +26,7 @@ impl Sealer {
     /// The key by the rules above.
     pub fn open(data_dir: &Path) -> anyhow::Result<Sealer> {
         let key = match std::env::var("CROSSBAR_ACCOUNTS_KEY") {
-            Ok(hex) => parse_hex(hex.trim())
+            Ok(hex) => crate::gateway_key::parse_hex(hex.trim())
                 .ok_or_else(|| anyhow::anyhow!("CROSSBAR_ACCOUNTS_KEY must be 64 hex characters"))?,
             Err(_) => crate::gateway_key::load_or_create(data_dir)?,
         };
@@ -54,17 +54,6 @@ impl Sealer {
         let (nonce, sealed) = raw.split_at(12);
         self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad }).ok()
     }
-}
-
-fn parse_hex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]
