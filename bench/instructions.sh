@@ -38,9 +38,13 @@ fi
 
 unset DATABASE_URL REDIS_URL # embedded SQLite, no shared limits
 OUT=$(mktemp -d)
-MOCK_PORT=19911
-GW_PORT=19912
-FLOOR_PORT=19914
+# free ports, so another benchmark or gateway on this machine cannot answer in our place
+read -r MOCK_PORT GW_PORT FLOOR_PORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
