@@ -3,6 +3,7 @@
 # pass-through) and through crossbar, side by side in one run.
 #
 #   bench/relay.sh [seconds-per-step]     (default 5; the whole run takes about 2 minutes)
+#   CROSSBAR_BIN=… FLOOR_BIN=… bench/relay.sh   measures those binaries (no build)
 #
 # Builds crossbar and the floor in release mode, installs the `oha` load generator (pinned,
 # into ~/.cache/crossbar-tools), starts `crossbar mock-upstream`, the floor and two gateways
@@ -22,16 +23,23 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crossbar-target}"
 TOOLS="${CROSSBAR_TOOLS:-$HOME/.cache/crossbar-tools}"
 OHA="$TOOLS/bin/oha"
 [ -x "$OHA" ] || cargo install oha --version 1.16.0 --locked --root "$TOOLS" >&2
-cargo build --release --locked -p crossbar -p crossbar-floor >&2
-BIN="$CARGO_TARGET_DIR/release/crossbar"
-FLOOR="$CARGO_TARGET_DIR/release/crossbar-floor"
+if [ -n "${CROSSBAR_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then # binaries given: no build
+  BIN=$CROSSBAR_BIN FLOOR=$FLOOR_BIN
+else
+  cargo build --release --locked -p crossbar -p crossbar-floor >&2
+  BIN="$CARGO_TARGET_DIR/release/crossbar"
+  FLOOR="$CARGO_TARGET_DIR/release/crossbar-floor"
+fi
 ulimit -n 65536 2>/dev/null || true
 
 OUT=$(mktemp -d)
-MOCK_PORT=19901
-GW_PORT=19902
-GWK_PORT=19903
-FLOOR_PORT=19904
+# free ports, so another benchmark or gateway on this machine cannot answer in our place
+read -r MOCK_PORT GW_PORT GWK_PORT FLOOR_PORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
 cat > "$OUT/crossbar.toml" <<TOML
 [server]
 listen = "127.0.0.1:$GW_PORT"
