@@ -28,16 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let listen: SocketAddr = listen.parse()?;
     let authority: hyper::http::uri::Authority = upstream.parse()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(serve(listen, authority))
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(listen, authority))
 }
 
-async fn serve(
-    listen: SocketAddr,
-    authority: hyper::http::uri::Authority,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(listen: SocketAddr, authority: hyper::http::uri::Authority) -> Result<(), Box<dyn std::error::Error>> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Upstream = Client::builder(TokioExecutor::new()).build(connector);
@@ -49,9 +43,7 @@ async fn serve(
         tokio::spawn(async move {
             let service = service_fn(move |req| forward(client.clone(), authority.clone(), req));
             // A client that goes away mid-request is not an error worth reporting here.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(socket), service).await;
         });
     }
 }
