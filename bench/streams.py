@@ -5,6 +5,9 @@
       time to first byte and inter-chunk gaps of a slow stream, direct vs through crossbar
   streams.py idle GATEWAY_URL MODEL PID N
       opens N concurrent streams that sit idle, reports the gateway's RSS, then closes them
+  streams.py rate URL MODEL RATE SECONDS
+      opens RATE short streams a second (each on its own connection) for SECONDS, reports the
+      time to the first response byte (p50 / p99) and the rate reached
 """
 import asyncio
 import json
@@ -83,9 +86,43 @@ async def idle(gateway, model, pid, n):
     print(json.dumps({"streams": n, "rss_before_mib": round(before / 1024, 1), "rss_with_streams_mib": round(during / 1024, 1)}))
 
 
+async def one_stream(url, model):
+    t0 = time.perf_counter()
+    try:
+        reader, writer = await open_stream(url, model, "mock:words=5")
+        first = await reader.read(65536)
+        ttfb = time.perf_counter() - t0
+        data = first
+        while data and b"[DONE]" not in data:
+            data = await reader.read(65536)
+        writer.close()
+        return ttfb if first else None
+    except OSError:
+        return None
+
+
+async def rate(url, model, per_sec, secs):
+    n = int(per_sec * secs)
+    t0 = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        delay = t0 + i / per_sec - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one_stream(url, model)))
+    started = time.perf_counter() - t0
+    results = await asyncio.gather(*tasks)
+    ok = sorted(r * 1000 for r in results if r is not None)
+    pct = lambda q: round(ok[min(len(ok) - 1, int(len(ok) * q))], 2) if ok else None
+    print(json.dumps({"streams": n, "ok": len(ok), "rate_reached": round(n / started, 1),
+                      "ttfb_ms_p50": pct(0.5), "ttfb_ms_p99": pct(0.99)}))
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "timing":
         asyncio.run(timing(*sys.argv[2:6]))
+    elif cmd == "rate":
+        asyncio.run(rate(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])))
     else:
         asyncio.run(idle(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))

@@ -7,8 +7,47 @@
 //! `-reset-at` (unix seconds) or `-reset-after-seconds`.
 //! Must never: fail on odd values (they are ignored), or look at bodies.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use std::time::Duration;
+
+// Header names, built once: they are read on every upstream response, so they are neither
+// `format!`ted nor parsed per lookup.
+const fn n(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+/// OpenAI: `[limit, remaining, reset]` per kind (requests, tokens).
+static OPENAI: [[HeaderName; 3]; 2] = [
+    [n("x-ratelimit-limit-requests"), n("x-ratelimit-remaining-requests"), n("x-ratelimit-reset-requests")],
+    [n("x-ratelimit-limit-tokens"), n("x-ratelimit-remaining-tokens"), n("x-ratelimit-reset-tokens")],
+];
+/// Anthropic: `[limit, remaining, reset]` per kind.
+static ANTHROPIC: [[HeaderName; 3]; 4] = [
+    [
+        n("anthropic-ratelimit-requests-limit"),
+        n("anthropic-ratelimit-requests-remaining"),
+        n("anthropic-ratelimit-requests-reset"),
+    ],
+    [
+        n("anthropic-ratelimit-tokens-limit"),
+        n("anthropic-ratelimit-tokens-remaining"),
+        n("anthropic-ratelimit-tokens-reset"),
+    ],
+    [
+        n("anthropic-ratelimit-input-tokens-limit"),
+        n("anthropic-ratelimit-input-tokens-remaining"),
+        n("anthropic-ratelimit-input-tokens-reset"),
+    ],
+    [
+        n("anthropic-ratelimit-output-tokens-limit"),
+        n("anthropic-ratelimit-output-tokens-remaining"),
+        n("anthropic-ratelimit-output-tokens-reset"),
+    ],
+];
+/// Codex: `[used percent, reset at, reset after seconds]` per window (primary, secondary).
+static CODEX: [[HeaderName; 3]; 2] = [
+    [n("x-codex-primary-used-percent"), n("x-codex-primary-reset-at"), n("x-codex-primary-reset-after-seconds")],
+    [n("x-codex-secondary-used-percent"), n("x-codex-secondary-reset-at"), n("x-codex-secondary-reset-after-seconds")],
+];
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Limits {
@@ -25,34 +64,22 @@ pub struct Limits {
 impl Limits {
     pub fn read(h: &HeaderMap, unix_now: f64) -> Limits {
         let mut l = Limits { retry_after: retry_after(h, unix_now), ..Limits::default() };
-        let s = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        let num = |name: &str| s(name).and_then(|v| v.parse::<f64>().ok()).filter(|n| n.is_finite());
-        for kind in ["requests", "tokens"] {
-            let (Some(limit), Some(rem)) =
-                (num(&format!("x-ratelimit-limit-{kind}")), num(&format!("x-ratelimit-remaining-{kind}")))
-            else {
-                continue;
-            };
-            let reset = s(&format!("x-ratelimit-reset-{kind}")).and_then(go_duration);
+        let s = |name: &HeaderName| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let num = |name: &HeaderName| s(name).and_then(|v| v.parse::<f64>().ok()).filter(|n| n.is_finite());
+        for [limit, remaining, reset] in OPENAI.iter() {
+            let (Some(limit), Some(rem)) = (num(limit), num(remaining)) else { continue };
+            l.observe(limit, rem, s(reset).and_then(go_duration));
+        }
+        for [limit, remaining, reset] in ANTHROPIC.iter() {
+            let (Some(limit), Some(rem)) = (num(limit), num(remaining)) else { continue };
+            let reset = s(reset).and_then(rfc3339_unix).map(|t| secs((t - unix_now).max(0.0)));
             l.observe(limit, rem, reset);
         }
-        for kind in ["requests", "tokens", "input-tokens", "output-tokens"] {
-            let (Some(limit), Some(rem)) = (
-                num(&format!("anthropic-ratelimit-{kind}-limit")),
-                num(&format!("anthropic-ratelimit-{kind}-remaining")),
-            ) else {
-                continue;
-            };
-            let reset = s(&format!("anthropic-ratelimit-{kind}-reset"))
-                .and_then(rfc3339_unix)
-                .map(|t| secs((t - unix_now).max(0.0)));
-            l.observe(limit, rem, reset);
-        }
-        for window in ["primary", "secondary"] {
-            let Some(used) = num(&format!("x-codex-{window}-used-percent")) else { continue };
-            let reset = num(&format!("x-codex-{window}-reset-at"))
+        for [used, reset_at, reset_after] in CODEX.iter() {
+            let Some(used) = num(used) else { continue };
+            let reset = num(reset_at)
                 .map(|t| secs((t - unix_now).max(0.0)))
-                .or_else(|| num(&format!("x-codex-{window}-reset-after-seconds")).map(|s| secs(s.max(0.0))));
+                .or_else(|| num(reset_after).map(|s| secs(s.max(0.0))));
             l.observe(100.0, 100.0 - used, reset);
         }
         l

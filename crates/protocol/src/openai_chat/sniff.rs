@@ -48,14 +48,34 @@ struct UsageOnly {
 }
 
 fn extract(data: &[u8]) -> Option<Usage> {
+    // Every chunk of a stream that asked for usage carries `"usage":null`: parse only a chunk
+    // where some `"usage"` is followed by an object.
+    if !memchr::memmem::find_iter(data, b"\"usage\"").any(|at| usage_object_follows(&data[at + 7..])) {
+        return None;
+    }
     let doc: UsageOnly = serde_json::from_slice(data).ok()?;
     let usage = doc.usage?.to_canonical();
     (!usage.is_empty()).then_some(usage)
 }
 
+/// `rest` (what follows a `"usage"`) is `: {` with optional whitespace.
+fn usage_object_follows(rest: &[u8]) -> bool {
+    let rest = rest.trim_ascii_start();
+    rest.strip_prefix(b":").is_some_and(|r| r.trim_ascii_start().starts_with(b"{"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_only_when_usage_is_an_object() {
+        assert_eq!(extract(br#"{"choices":[],"usage":null}"#), None);
+        assert_eq!(extract(br#"{"choices":[{"delta":{"content":""usage": {"}}],"usage":null}"#), None);
+        let spaced = extract(br#"{"choices":[], "usage" :  {"prompt_tokens":3,"completion_tokens":1}}"#);
+        assert_eq!(spaced.and_then(|u| u.input), Some(3));
+        assert_eq!(extract(br#"{"usage""#), None);
+    }
 
     #[test]
     fn reads_the_usage_chunk_and_ignores_null_usage() {

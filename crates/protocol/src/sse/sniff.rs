@@ -171,8 +171,10 @@ impl SniffCore {
     }
 }
 
+/// Substring test (memchr's SIMD search: a byte-by-byte `windows` compare showed up as a fifth
+/// of a relayed stream's instructions).
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 #[cfg(test)]
