@@ -63,6 +63,9 @@ def test_account_actions_need_the_csrf_token_and_this_origin(browser, pool_gatew
         assert r.status == 403
         r = page.request.post(f"{pool_gateway}/ui/accounts/login", form={"csrf": token}, headers={"origin": "http://evil.example"})
         assert r.status == 403
+        # A valid form for an action that does not exist changes nothing.
+        r = page.request.post(f"{pool_gateway}/ui/accounts/acct-ui/purge", form={"csrf": token}, headers={"origin": pool_gateway})
+        assert r.status == 404
         a = stored(pool_gateway)["acct-ui"]
         assert a["disabled"] is False
     finally:

@@ -68,11 +68,28 @@ fn failed(title: &str, r: Response) -> Response {
     layout::message(status, title, text)
 }
 
-async fn act(state: &AppState, id: &str, what: &str) -> Response {
-    let done = match what {
-        "disable" => state.accounts.set_disabled(id, true, Some("disabled by an admin")).await,
-        "enable" => state.accounts.set_disabled(id, false, None).await,
-        _ => state.accounts.remove(id).await,
+/// `POST /ui/accounts/{id}/{action}`: disable, enable or remove one account.
+pub async fn act(
+    State(state): State<Arc<AppState>>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<FormMap>,
+) -> Response {
+    if let Err(r) = checked(&v, &headers, &f) {
+        return r;
+    }
+    let done = match action.as_str() {
+        "disable" => state.accounts.set_disabled(&id, true, Some("disabled by an admin")).await,
+        "enable" => state.accounts.set_disabled(&id, false, None).await,
+        "remove" => state.accounts.remove(&id).await,
+        _ => {
+            return layout::message(
+                StatusCode::NOT_FOUND,
+                "No such action",
+                "An account can be disabled, enabled or removed.",
+            )
+        }
     };
     match done {
         Ok(true) => {
@@ -92,45 +109,6 @@ async fn act(state: &AppState, id: &str, what: &str) -> Response {
                 "The account store is unavailable; try again.",
             )
         }
-    }
-}
-
-pub async fn disable(
-    State(state): State<Arc<AppState>>,
-    v: Viewer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<FormMap>,
-) -> Response {
-    match checked(&v, &headers, &f) {
-        Ok(()) => act(&state, &id, "disable").await,
-        Err(r) => r,
-    }
-}
-
-pub async fn enable(
-    State(state): State<Arc<AppState>>,
-    v: Viewer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<FormMap>,
-) -> Response {
-    match checked(&v, &headers, &f) {
-        Ok(()) => act(&state, &id, "enable").await,
-        Err(r) => r,
-    }
-}
-
-pub async fn remove(
-    State(state): State<Arc<AppState>>,
-    v: Viewer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<FormMap>,
-) -> Response {
-    match checked(&v, &headers, &f) {
-        Ok(()) => act(&state, &id, "remove").await,
-        Err(r) => r,
     }
 }
 

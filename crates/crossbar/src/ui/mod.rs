@@ -63,9 +63,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/routing", get(routing::page))
         .route("/ui/accounts", get(accounts::page))
         .route("/ui/accounts/login", post(account_actions::login_start).get(account_actions::login_check))
-        .route("/ui/accounts/{id}/disable", post(account_actions::disable))
-        .route("/ui/accounts/{id}/enable", post(account_actions::enable))
-        .route("/ui/accounts/{id}/remove", post(account_actions::remove))
+        .route("/ui/accounts/{id}/{action}", post(account_actions::act))
         .route("/ui/models", get(models::page))
         .route(
             "/ui/models/prices",
