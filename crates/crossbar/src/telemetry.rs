@@ -89,6 +89,8 @@ pub struct Metrics {
     pub unpriced_requests: Family<ModelLabels, Counter>,
     /// Responses WebSocket connections open now.
     pub websocket_connections: Gauge,
+    /// The dashboard's live overview streams open now (set when `/metrics` is scraped).
+    pub dashboard_live_streams: Gauge,
     /// `response.create` frames that generated (each also a request and a usage record).
     pub websocket_responses: Counter,
     /// Input tokens of requests whose provider reported cache reads, by cache kind.
@@ -187,9 +189,16 @@ impl Metrics {
             "Responses generated over WebSocket (response.create frames that generated)",
             websocket_responses.clone(),
         );
+        let dashboard_live_streams = Gauge::default();
+        registry.register(
+            "dashboard_live_streams",
+            "The dashboard's live overview streams (Server-Sent Events) open now",
+            dashboard_live_streams.clone(),
+        );
         Metrics {
             registry,
             websocket_connections,
+            dashboard_live_streams,
             websocket_responses,
             cache_input_tokens,
             cache_verdicts,

@@ -103,6 +103,7 @@ async fn the_overview_is_pushed_after_traffic_and_streams_end_at_shutdown() {
         more.push(Events::open(&url, None).await);
     }
     assert_eq!(gw.state.ui.live.count(), 4);
+    assert!(gw.metrics().await.contains("crossbar_dashboard_live_streams 4\n"), "the open streams are a metric");
     let r = client().get(&url).send().await.expect("fifth");
     assert_eq!(r.status(), 429);
     assert!(r.text().await.expect("body").contains("Too many live views"));

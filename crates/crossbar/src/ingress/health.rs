@@ -26,6 +26,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    // Read at scrape time: the dashboard's stream counter is the one source of the number.
+    state.metrics.dashboard_live_streams.set(i64::try_from(state.ui.live.count()).unwrap_or(i64::MAX));
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }
