@@ -77,7 +77,7 @@ impl Collector {
 
 /// `text` with credentials replaced by `[redacted]`.
 pub fn redact(text: &str) -> String {
-    let out = scrub_values(&scrub_fields(text.as_bytes()));
+    let out = scrub_values(&scrub_fields(text.as_bytes(), 0));
     // Only ASCII runs were replaced by ASCII, so the text stays UTF-8.
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
@@ -112,10 +112,16 @@ fn secret_name(name: &[u8]) -> bool {
     EXACT.contains(&n.as_str()) || ["_secret", "_password", "_api_key", "_access_key"].iter().any(|s| n.ends_with(s))
 }
 
+/// How deep JSON held inside a JSON string (a tool call's `arguments`, itself holding JSON) is
+/// looked into.
+const MAX_NESTING: u8 = 3;
+
 /// Replace the string value of every secret-named field. A small JSON string lexer: text
 /// outside strings is copied as is, so it works on a JSON body, on SSE `data:` lines and on a
-/// body cut in the middle (an unterminated secret value is redacted to the end).
-fn scrub_fields(t: &[u8]) -> Vec<u8> {
+/// body cut in the middle (an unterminated secret value is redacted to the end). A complete
+/// string that itself holds a JSON object or array (tool-call arguments) is scrubbed the same
+/// way, `MAX_NESTING` levels deep.
+fn scrub_fields(t: &[u8], depth: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(t.len());
     let mut i = 0;
     // The last string was a secret-named key and its `:` may follow: redact the next string.
@@ -141,6 +147,8 @@ fn scrub_fields(t: &[u8]) -> Vec<u8> {
         if secret_next {
             out.extend_from_slice(REDACTED);
             secret_next = false;
+        } else if k < t.len() && depth < MAX_NESTING {
+            out.extend_from_slice(&scrub_nested(content, depth));
         } else {
             out.extend_from_slice(content);
         }
@@ -157,6 +165,36 @@ fn scrub_fields(t: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The escaped content of a complete JSON string, scrubbed inside when it holds JSON; as it
+/// was otherwise (and whenever nothing in it changed, so its bytes stay as sent).
+fn scrub_nested(content: &[u8], depth: u8) -> Vec<u8> {
+    // Only an escaped quote can start a field name inside a string.
+    if memchr::memmem::find(content, br#"\""#).is_none() {
+        return content.to_vec();
+    }
+    let mut quoted = Vec::with_capacity(content.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(content);
+    quoted.push(b'"');
+    let Ok(inner) = serde_json::from_slice::<String>(&quoted) else { return content.to_vec() };
+    if !inner.trim_start().starts_with(['{', '[']) {
+        return content.to_vec();
+    }
+    let scrubbed = scrub_fields(inner.as_bytes(), depth + 1);
+    if scrubbed == inner.as_bytes() {
+        return content.to_vec();
+    }
+    let text = String::from_utf8_lossy(&scrubbed);
+    match serde_json::to_vec(&*text) {
+        Ok(mut v) if v.len() >= 2 => {
+            v.pop();
+            v.remove(0);
+            v
+        }
+        _ => content.to_vec(),
+    }
 }
 
 fn is_token(b: u8) -> bool {
@@ -231,6 +269,23 @@ mod tests {
         // Inside a JSON string (a tool call's arguments) too.
         let r = redact(r#"{"arguments":"{\"key\":\"sk-ant-api03-aaaaaaaaaaaaaaaaaaaa\"}"}"#);
         assert_eq!(r, r#"{"arguments":"{\"key\":\"[redacted]\"}"}"#);
+    }
+
+    #[test]
+    fn secret_fields_inside_json_held_in_a_string_are_redacted() {
+        // A tool call's arguments: JSON inside a JSON string, and one level deeper.
+        let body = r#"{"type":"function_call","arguments":"{\"path\":\"a.txt\",\"password\":\"hunter2\",\"env\":\"{\\\"API_KEY\\\":\\\"zzz\\\"}\"}"}"#;
+        let r = redact(body);
+        assert!(!r.contains("hunter2") && !r.contains("zzz"), "{r}");
+        let v: serde_json::Value = serde_json::from_str(&r).expect("still JSON");
+        let args: serde_json::Value = serde_json::from_str(v["arguments"].as_str().expect("string")).expect("args JSON");
+        assert_eq!(args["path"], "a.txt");
+        assert_eq!(args["password"], "[redacted]");
+        let env: serde_json::Value = serde_json::from_str(args["env"].as_str().expect("string")).expect("env JSON");
+        assert_eq!(env["API_KEY"], "[redacted]");
+        // A string that merely quotes something, and one with nothing secret, keep their bytes.
+        let plain = r#"{"content":"he said \"password\" twice","arguments":"{\"q\":\"\u00e9\"}"}"#;
+        assert_eq!(redact(plain), plain);
     }
 
     #[test]
