@@ -144,6 +144,12 @@ async fn an_account_signed_in_on_one_instance_serves_on_all_and_leaves_all_when_
         pool_until(gw, "enabled", |p| p == [member.clone()]).await;
     }
 
+    // An action that is not one of the three is a 404 and changes nothing.
+    let (status, _) = admin(&a, reqwest::Method::POST, &format!("/admin/accounts/{id}/delete"), None).await;
+    assert_eq!(status, 404);
+    let (_, listing) = admin(&a, reqwest::Method::GET, "/admin/accounts", None).await;
+    assert_eq!(listing["data"][0]["id"], id.as_str(), "still there");
+
     // Removed on C: gone from every pool; removing again is 404.
     let (status, _) = admin(&c, reqwest::Method::DELETE, &format!("/admin/accounts/{id}"), None).await;
     assert_eq!(status, 200);

@@ -7,6 +7,7 @@
 //! resets (`x-codex-*` headers) and skips disabled ones.
 //! Must never: log or print a token (`Debug` redacts them).
 
+pub mod action;
 pub mod db;
 pub mod device;
 pub mod file;

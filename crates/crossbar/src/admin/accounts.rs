@@ -5,6 +5,7 @@
 //! one at once.
 
 use super::{error, guard};
+use crate::accounts::action::Action;
 use crate::accounts::device::{self, Progress};
 use crate::accounts::token::Status;
 use crate::app::AppState;
@@ -67,33 +68,28 @@ async fn changed(state: &AppState, done: anyhow::Result<bool>, id: &str) -> Resu
     Ok(Json(json!({"id": id, "removed": a.is_none(), "disabled": a.is_some_and(|a| a.disabled)})).into_response())
 }
 
-pub async fn disable(
+/// `POST /admin/accounts/{id}/{action}`: disable, enable or remove one account.
+pub async fn act(
     State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     guard(&state, &headers)?;
-    let done = state.accounts.set_disabled(&id, true, Some("disabled by an admin")).await;
+    let Some(action) = Action::parse(&action) else {
+        return Err(error(StatusCode::NOT_FOUND, "not_found", "an account can be disabled, enabled or removed"));
+    };
+    let done = action.apply(&state.accounts, &id).await;
     changed(&state, done, &id).await
 }
 
-pub async fn enable(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, Response> {
-    guard(&state, &headers)?;
-    let done = state.accounts.set_disabled(&id, false, None).await;
-    changed(&state, done, &id).await
-}
-
+/// `DELETE /admin/accounts/{id}`: remove one account.
 pub async fn remove(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
     guard(&state, &headers)?;
-    let done = state.accounts.remove(&id).await;
+    let done = Action::Remove.apply(&state.accounts, &id).await;
     changed(&state, done, &id).await
 }
 

@@ -39,8 +39,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/accounts/login", post(accounts::login_start))
         .route("/admin/accounts/login/check", post(accounts::login_check))
         .route("/admin/accounts/{id}", axum::routing::delete(accounts::remove))
-        .route("/admin/accounts/{id}/disable", post(accounts::disable))
-        .route("/admin/accounts/{id}/enable", post(accounts::enable))
+        .route("/admin/accounts/{id}/{action}", post(accounts::act))
         .route("/admin/prices", get(prices::list))
         .route("/admin/prices/reprices", get(prices::reprices))
         .merge(

@@ -6,6 +6,7 @@
 //! Everything goes through the same calls as `/admin/accounts`. Never shows a token.
 
 use super::{layout, Viewer};
+use crate::accounts::action::Action;
 use crate::accounts::device::Progress;
 use crate::admin::accounts as api;
 use crate::app::AppState;
@@ -79,18 +80,10 @@ pub async fn act(
     if let Err(r) = checked(&v, &headers, &f) {
         return r;
     }
-    let done = match action.as_str() {
-        "disable" => state.accounts.set_disabled(&id, true, Some("disabled by an admin")).await,
-        "enable" => state.accounts.set_disabled(&id, false, None).await,
-        "remove" => state.accounts.remove(&id).await,
-        _ => {
-            return layout::message(
-                StatusCode::NOT_FOUND,
-                "No such action",
-                "An account can be disabled, enabled or removed.",
-            )
-        }
+    let Some(action) = Action::parse(&action) else {
+        return layout::message(StatusCode::NOT_FOUND, "No such action", "An account can be disabled, enabled or removed.");
     };
+    let done = action.apply(&state.accounts, &id).await;
     match done {
         Ok(true) => {
             if let Err(e) = state.reload_accounts().await {
