@@ -106,7 +106,17 @@ async fn three_instances_behave_as_one_gateway() {
     .await;
     let admitted = statuses.iter().filter(|s| **s == 200).count();
     assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
-    assert!((59..=61).contains(&admitted), "admitted {admitted} of a 60 rpm limit across three instances");
+    // Redis answers within its deadline on a quiet machine; on a loaded one an admission may
+    // be counted on the instance's own counters instead (the documented fallback, counted by
+    // crossbar_limit_fallbacks_total): only those may go over the shared limit.
+    let mut fallbacks = 0;
+    for g in &gws {
+        fallbacks += metric(&g.metrics().await, "crossbar_limit_fallbacks_total");
+    }
+    assert!(
+        admitted >= 59 && admitted <= 61 + fallbacks,
+        "admitted {admitted} of a 60 rpm limit across three instances ({fallbacks} local fallbacks)"
+    );
 
     // Parallel slots across instances.
     let (kp, _) = create_key(&gws[1], json!({"name": "parallel", "max_parallel": 2})).await;
@@ -217,4 +227,12 @@ async fn a_conversation_stays_on_one_deployment_whichever_instance_it_reaches() 
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(provider_for(&gws[0].url, "conversation-0").await, moved, "instance 0 follows the move");
     assert_eq!(provider_for(&gws[2].url, "conversation-0").await, moved, "instance 2 follows the move");
+}
+
+/// The value of an unlabelled counter or gauge in a `/metrics` text (0 when absent).
+fn metric(text: &str, name: &str) -> usize {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as usize)
 }
