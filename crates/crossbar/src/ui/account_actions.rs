@@ -81,7 +81,11 @@ pub async fn act(
         return r;
     }
     let Some(action) = Action::parse(&action) else {
-        return layout::message(StatusCode::NOT_FOUND, "No such action", "An account can be disabled, enabled or removed.");
+        return layout::message(
+            StatusCode::NOT_FOUND,
+            "No such action",
+            "An account can be disabled, enabled or removed.",
+        );
     };
     let done = action.apply(&state.accounts, &id).await;
     match done {

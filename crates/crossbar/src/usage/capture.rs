@@ -278,7 +278,8 @@ mod tests {
         let r = redact(body);
         assert!(!r.contains("hunter2") && !r.contains("zzz"), "{r}");
         let v: serde_json::Value = serde_json::from_str(&r).expect("still JSON");
-        let args: serde_json::Value = serde_json::from_str(v["arguments"].as_str().expect("string")).expect("args JSON");
+        let args: serde_json::Value =
+            serde_json::from_str(v["arguments"].as_str().expect("string")).expect("args JSON");
         assert_eq!(args["path"], "a.txt");
         assert_eq!(args["password"], "[redacted]");
         let env: serde_json::Value = serde_json::from_str(args["env"].as_str().expect("string")).expect("env JSON");
