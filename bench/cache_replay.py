@@ -1,33 +1,28 @@
 #!/usr/bin/env python3
-"""Prompt-cache replay (issue 14): one recorded-like 20-turn coding-agent conversation with tool
-calls, replayed through crossbar to the mock upstream's cache simulation (`mock:cache`) on four
-routes, printing the cached share of input tokens per route and the cache verdicts crossbar
-recorded for it:
+"""Prompt-cache replay (issue 14): the agent sessions `bench/record_sessions.py` recorded from
+the real CLIs (Codex, Claude Code, OpenCode; 20+ tool turns each, `bench/sessions/*.json.gz`)
+replayed STREAMED through crossbar to the mock upstream's cache simulation (`mock:cache`),
+each client on a translated route and on its native upstream:
 
-  - Codex (Responses)            → Anthropic upstream  (translated: crossbar places breakpoints)
-  - Codex (Responses)            → OpenAI Responses    (native)
-  - Claude Code (Anthropic)      → OpenAI Responses    (translated: prompt_cache_key, nonce removed)
-  - Claude Code (Anthropic)      → Anthropic           (native, relayed as sent)
+  - Codex (Responses)        → Anthropic (translated: crossbar places breakpoints) and → OpenAI Responses
+  - Claude Code (Anthropic)  → OpenAI Responses (translated: prompt_cache_key, nonce removed) and → Anthropic
+  - OpenCode (Chat)          → Anthropic (translated) and → OpenAI Chat
 
-Each turn sends the whole history so far, as the agents do: a user task, then per turn the
-assistant's tool call (shell, read_file, apply_patch) and its output (0.5–6 KB of "file" or
-"command" text from a fixed seed), a user follow-up every seventh turn. The bodies are what the
-CLIs send (Codex: `instructions`, `tools`, `input`, `prompt_cache_key`, `session_id` header;
-Claude Code: system blocks with a breakpoint, `metadata.user_id`, a breakpoint on the newest
-block, its billing line with a fresh `cch` nonce every request), non-streamed so usage is read
-from the body. The native Anthropic route leaves the billing line out: the mock hashes it as
-content, while Anthropic itself does not let it break the cache.
+Each request is sent as recorded (body and the session headers), with only `model` set and
+`stream: true`; usage is read from the client protocol's stream. Each route is its own provider
+with its own credential, so no route reads what another wrote. The mock's Anthropic cache
+ignores the `cch=` nonce of Claude Code's billing line, as Anthropic does, so the native
+Claude Code baseline is the one Anthropic gives.
 
-Each route's instructions start with its own tag, so no route reads what another wrote.
-Cached share = cache reads / all input tokens (reads + writes + uncached), over turns 2–20 and
-over all 20. The verdicts come from `crossbar_cache_verdicts_total` (scraped before and after).
+Cached share = cache reads / all input tokens (reads + writes + uncached), over turns 2+ and
+over all. The verdicts come from `crossbar_cache_verdicts_total` (scraped before and after).
 
-  .venv/bin/python bench/cache_replay.py [--crossbar target/release/crossbar] [--turns 20]
+  .venv/bin/python bench/cache_replay.py [--crossbar target/release/crossbar]
 """
 import argparse
+import gzip
 import json
 import os
-import random
 import re
 import socket
 import subprocess
@@ -38,16 +33,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-
-INSTRUCTIONS = (
-    "You are a coding agent running in a terminal. You help the user with software engineering tasks: "
-    "read the code before changing it, make small verified edits, run the tests, and report what you did. "
-) * 30
-TOOLS = [
-    ("shell", "Run a shell command and return its output.", {"cmd": {"type": "array", "items": {"type": "string"}}, "workdir": {"type": "string"}}),
-    ("read_file", "Read a file from the workspace.", {"path": {"type": "string"}, "offset": {"type": "integer"}, "limit": {"type": "integer"}}),
-    ("apply_patch", "Apply a unified diff to the workspace.", {"patch": {"type": "string"}}),
-]
+SESSIONS = ROOT / "bench" / "sessions"
 
 
 def free_port() -> int:
@@ -69,96 +55,53 @@ def wait_ready(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} did not start")
 
 
-def recording(turns: int, seed: int = 14):
-    """The conversation as (kind, payload) steps: a task, then per turn a call and its output."""
-    rng = random.Random(seed)
-    steps = [("user", "The parser test `nested_lists` fails since the last refactor. Find out why and fix it.")]
-    for i in range(turns - 1):
-        name = ["shell", "read_file", "apply_patch"][i % 3]
-        args = {
-            "shell": {"cmd": ["cargo", "test", "-p", "parser", f"case_{i}"], "workdir": "/repo"},
-            "read_file": {"path": f"src/parser/part_{i}.rs", "offset": 0, "limit": 400},
-            "apply_patch": {"patch": f"--- a/src/parser/part_{i}.rs\n+++ b/src/parser/part_{i}.rs\n@@ -1 +1 @@\n-old\n+new\n"},
-        }[name]
-        words = ["fn", "let", "match", "Some(x)", "=>", "return", "Ok(())", "parse", "token", "list", "{", "}", ";"]
-        output = " ".join(rng.choice(words) for _ in range(rng.randint(100, 1200)))
-        steps.append(("call", (f"call_{i}", name, args, output)))
-        if i % 7 == 6:
-            steps.append(("user", f"Also keep clippy clean (step {i})."))
-    return steps
-
-
-def history(steps, turn: int):
-    """The steps a request at `turn` (0-based) carries: the task, then `turn` calls (and the
-    follow-ups that came before the last of them)."""
-    out, calls = [], 0
-    for kind, payload in steps:
-        if kind == "call":
-            if calls == turn:
-                break
-            calls += 1
-        out.append((kind, payload))
+def sessions() -> dict:
+    """The recorded sessions, by client."""
+    out = {}
+    for f in sorted(SESSIONS.glob("*.json.gz")):
+        with gzip.open(f, "rt") as fh:
+            doc = json.load(fh)
+        prev = {}
+        for r in doc["requests"]:
+            # Members equal to the previous request's were left out (`record_sessions.compact`).
+            r["body"] = dict(r["body"], **{k: prev[k] for k in r.pop("same", [])})
+            prev = r["body"]
+        out[doc["client"]] = doc
     return out
 
 
-def codex_body(model: str, steps, conv: str):
-    items = []
-    for kind, p in steps:
-        if kind == "user":
-            items.append({"type": "message", "role": "user", "content": [{"type": "input_text", "text": p}]})
-        else:
-            cid, name, args, output = p
-            items.append({"type": "function_call", "call_id": cid, "name": name, "arguments": json.dumps(args)})
-            items.append({"type": "function_call_output", "call_id": cid, "output": output})
-    return {
-        "model": model,
-        "instructions": f"[{conv}] {INSTRUCTIONS}",
-        "tools": [{"type": "function", "name": n, "description": d, "strict": False,
-                   "parameters": {"type": "object", "properties": props}} for n, d, props in TOOLS],
-        "tool_choice": "auto",
-        "parallel_tool_calls": False,
-        "store": False,
-        "stream": False,
-        "prompt_cache_key": conv,
-        "input": items,
-    }
+def request_of(session: dict, req: dict, model: str):
+    """(path, body, headers) of one recorded request, streamed, for `model`."""
+    body = dict(req["body"], model=model, stream=True)
+    if session["protocol"] == "chat":
+        body["stream_options"] = {"include_usage": True}
+    headers = dict(req["headers"])
+    return session["path"], body, headers
 
 
-def claude_body(model: str, steps, conv: str, nonce: bool, rng: random.Random):
-    messages = []
-    for kind, p in steps:
-        if kind == "user":
-            block = {"type": "text", "text": p}
-            if messages and messages[-1]["role"] == "user":
-                messages[-1]["content"].append(block)
-            else:
-                messages.append({"role": "user", "content": [block]})
-        else:
-            cid, name, args, output = p
-            messages.append({"role": "assistant", "content": [{"type": "tool_use", "id": cid, "name": name, "input": args}]})
-            messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": cid, "content": output}]})
-    messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
-    system = [{"type": "text", "text": f"[{conv}] {INSTRUCTIONS}", "cache_control": {"type": "ephemeral"}}]
-    if nonce:
-        line = f"x-anthropic-billing-header: cc_version=2.1.197.a1b; cc_entrypoint=cli; cch={rng.getrandbits(20):05x};"
-        system.insert(0, {"type": "text", "text": line})
-    return {
-        "model": model,
-        "max_tokens": 4096,
-        "system": system,
-        "tools": [{"name": n, "description": d, "input_schema": {"type": "object", "properties": props}} for n, d, props in TOOLS],
-        "metadata": {"user_id": json.dumps({"session_id": conv})},
-        "messages": messages,
-    }
-
-
-def usage_of(protocol: str, body: dict):
-    """(all input tokens, cache reads) from the client protocol's usage."""
-    u = body["usage"]
-    if protocol == "responses":
-        return u["input_tokens"], (u.get("input_tokens_details") or {}).get("cached_tokens", 0)
-    read, written = u.get("cache_read_input_tokens", 0) or 0, u.get("cache_creation_input_tokens", 0) or 0
-    return u["input_tokens"] + read + written, read
+def streamed_usage(protocol: str, lines) -> tuple:
+    """(all input tokens, cache reads) from the client protocol's streamed events."""
+    total = read = 0
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if not data.startswith("{"):
+            continue
+        ev = json.loads(data)
+        if protocol == "responses" and ev.get("type") == "response.completed":
+            u = ev["response"].get("usage") or {}
+            total, read = u.get("input_tokens", 0), (u.get("input_tokens_details") or {}).get("cached_tokens", 0) or 0
+        elif protocol == "chat" and ev.get("usage"):
+            u = ev["usage"]
+            total, read = u.get("prompt_tokens", 0), (u.get("prompt_tokens_details") or {}).get("cached_tokens", 0) or 0
+        elif protocol == "anthropic" and ev.get("type") in ("message_start", "message_delta"):
+            u = (ev.get("message") or ev).get("usage") or {}
+            if "input_tokens" in u or "cache_read_input_tokens" in u:
+                fresh = u.get("input_tokens", 0) or 0
+                r, w = u.get("cache_read_input_tokens", 0) or 0, u.get("cache_creation_input_tokens", 0) or 0
+                total, read = fresh + r + w, r
+    return total, read
 
 
 def verdicts(gw: str) -> dict:
@@ -169,85 +112,78 @@ def verdicts(gw: str) -> dict:
     return out
 
 
+# (label, client, upstream kind, model): each client on a translated route, then on its native one.
+ROUTES = [
+    ("Codex (Responses) → Anthropic", "codex", "anthropic", "claude-sonnet-4-5"),
+    ("Codex (Responses) → OpenAI Responses, native", "codex", "openai-responses", "gpt-5"),
+    ("Claude Code (Anthropic) → OpenAI Responses", "claude", "openai-responses", "gpt-5"),
+    ("Claude Code (Anthropic) → Anthropic, native", "claude", "anthropic", "claude-sonnet-4-5"),
+    ("OpenCode (Chat) → Anthropic", "opencode", "anthropic", "claude-sonnet-4-5"),
+    ("OpenCode (Chat) → OpenAI Chat, native", "opencode", "openai-chat", "gpt-5"),
+]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--crossbar", default=str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "crossbar"))
-    ap.add_argument("--turns", type=int, default=20)
     args = ap.parse_args()
+    recorded = sessions()
+    if not recorded:
+        raise SystemExit(f"no sessions in {SESSIONS}: run bench/record_sessions.py first")
     data = tempfile.mkdtemp(prefix="crossbar-cache-replay-")
     mock_port, gw_port = free_port(), free_port()
     mock = f"http://127.0.0.1:{mock_port}"
     gw = f"http://127.0.0.1:{gw_port}"
     config = Path(data) / "crossbar.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:{gw_port}"
-data_dir = "{data}"
-
-[[providers]]
-name = "anthropic"
-kind = "anthropic"
-base_url = "{mock}"
-api_key = "sk-ant-replay"
-headers = {{ "x-mock" = "cache" }}
-
-[[providers]]
-name = "openai"
-kind = "openai-responses"
-base_url = "{mock}/v1"
-api_key = "sk-replay"
-headers = {{ "x-mock" = "cache" }}
-""")
+    # One provider per route (its own credential: its own cache at the mock).
+    text = f'[server]\nlisten = "127.0.0.1:{gw_port}"\ndata_dir = "{data}"\n'
+    for i, (_, _, kind, _) in enumerate(ROUTES):
+        base = mock if kind == "anthropic" else f"{mock}/v1"
+        text += (f'\n[[providers]]\nname = "route{i}"\nkind = "{kind}"\nbase_url = "{base}"\n'
+                 f'api_key = "sk-replay-{i}"\nheaders = {{ "x-mock" = "cache" }}\n')
+    config.write_text(text)
     procs = [subprocess.Popen([args.crossbar, "mock-upstream", "--listen", f"127.0.0.1:{mock_port}"])]
+    rows = []
     try:
         wait_ready(f"{mock}/_mock/requests", procs[0])
         procs.append(subprocess.Popen([args.crossbar, "serve", "--config", str(config)], stderr=subprocess.DEVNULL))
         wait_ready(f"{gw}/healthz", procs[1])
-        steps = recording(args.turns)
-        rng = random.Random(7)
-        routes = [
-            ("Codex (Responses) → Anthropic", "responses", "anthropic/claude-sonnet-4-5", False),
-            ("Codex (Responses) → OpenAI, native", "responses", "openai/gpt-5", False),
-            ("Claude Code (Anthropic) → OpenAI", "anthropic", "openai/gpt-5", True),
-            ("Claude Code (Anthropic) → Anthropic, native", "anthropic", "anthropic/claude-sonnet-4-5", False),
-        ]
-        rows = []
-        with httpx.Client(timeout=60) as c:
-            for name, protocol, model, nonce in routes:
-                conv = f"replay-{len(rows)}"
+        with httpx.Client(timeout=120) as c:
+            for i, (name, client, _, model) in enumerate(ROUTES):
+                session = recorded.get(client)
+                if session is None:
+                    continue
                 before = verdicts(gw)
                 per_turn = []
-                for turn in range(args.turns):
-                    h = history(steps, turn)
-                    if protocol == "responses":
-                        r = c.post(f"{gw}/v1/responses", json=codex_body(model, h, conv), headers={"session_id": conv})
-                    else:
-                        r = c.post(f"{gw}/v1/messages", json=claude_body(model, h, conv, nonce, rng), headers={"anthropic-version": "2023-06-01"})
-                    if r.status_code != 200:
-                        raise SystemExit(f"{name} turn {turn + 1}: {r.status_code} {r.text[:300]}")
-                    per_turn.append(usage_of(protocol, r.json()))
+                for n, req in enumerate(session["requests"]):
+                    path, body, headers = request_of(session, req, f"route{i}/{model}")
+                    with c.stream("POST", f"{gw}{path}", json=body, headers=headers) as r:
+                        if r.status_code != 200:
+                            raise SystemExit(f"{name} turn {n + 1}: {r.status_code} {r.read()[:300]!r}")
+                        per_turn.append(streamed_usage(session["protocol"], r.iter_lines()))
+                turns = len(per_turn)
                 # The last record is written when its body ends: wait for its verdict to be counted.
                 deadline = time.time() + 10
-                while sum(verdicts(gw).values()) - sum(before.values()) < args.turns and time.time() < deadline:
+                while sum(verdicts(gw).values()) - sum(before.values()) < turns and time.time() < deadline:
                     time.sleep(0.05)
                 after = verdicts(gw)
                 counts = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
-                total_in = sum(i for i, _ in per_turn)
+                total_in = sum(t for t, _ in per_turn)
                 total_read = sum(r for _, r in per_turn)
-                later_in = sum(i for i, _ in per_turn[1:])
+                later_in = sum(t for t, _ in per_turn[1:])
                 later_read = sum(r for _, r in per_turn[1:])
-                rows.append((name, total_in, total_read, later_read / later_in if later_in else 0.0,
+                rows.append((name, turns, total_in, total_read, later_read / later_in if later_in else 0.0,
                              total_read / total_in if total_in else 0.0, counts))
     finally:
         for p in reversed(procs):
             p.terminate()
             p.wait(10)
-    print(f"{args.turns}-turn replay, input tokens as the mock counts them (bytes / 4)\n")
-    print("| route | input tokens | cache reads | cached, turns 2–20 | cached, all turns | verdicts |")
-    print("|---|---:|---:|---:|---:|---|")
-    for name, total_in, total_read, later, overall, counts in rows:
+    print("Recorded sessions replayed streamed; input tokens as the mock counts them (bytes / 4)\n")
+    print("| route | requests | input tokens | cache reads | cached, turns 2+ | cached, all turns | verdicts |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for name, turns, total_in, total_read, later, overall, counts in rows:
         v = ", ".join(f"{n} {k[0]}{'' if k[1] == 'none' else ':' + k[1]}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        print(f"| {name} | {total_in:,} | {total_read:,} | {later * 100:.1f} % | {overall * 100:.1f} % | {v} |")
+        print(f"| {name} | {turns} | {total_in:,} | {total_read:,} | {later * 100:.1f} % | {overall * 100:.1f} % | {v} |")
 
 
 if __name__ == "__main__":

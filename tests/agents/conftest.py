@@ -148,6 +148,11 @@ def gateway(mock_url):
 def sandbox(tmp_path):
     """A private home and work dir, and the environment every agent runs with: no telemetry,
     no update checks, egress through a dead loopback proxy (only loopback is reachable)."""
+    return make_sandbox(tmp_path)
+
+
+def make_sandbox(tmp_path: Path) -> dict:
+    """The `sandbox` fixture's value, under `tmp_path` (also used by bench/record_sessions.py)."""
     home = tmp_path / "home"
     work = tmp_path / "work"
     for d in (home, work, home / ".config", home / ".local/share", home / ".cache", home / ".local/state"):

@@ -87,6 +87,16 @@ fn strip(v: &mut Value) {
     }
 }
 
+/// System text without Claude Code's per-request billing nonce (`cch=<hex>` on its
+/// `x-anthropic-billing-header:` line): Anthropic reads that line itself and does not let it
+/// break the cache of the native client.
+fn without_nonce(text: &str) -> String {
+    let Some(at) = text.find("x-anthropic-billing-header:") else { return text.to_owned() };
+    let Some(cch) = text[at..].find("cch=").map(|i| at + i) else { return text.to_owned() };
+    let end = text[cch + 4..].find(|c: char| !c.is_ascii_alphanumeric()).map_or(text.len(), |i| cch + 4 + i);
+    format!("{}{}", &text[..cch + 4], &text[end..])
+}
+
 /// The account a request is billed to: its credential, hashed.
 fn account(headers: &HeaderMap) -> String {
     let mut h = DefaultHasher::new();
@@ -139,8 +149,13 @@ impl Caches {
             elements.push(t);
         }
         match &body["system"] {
-            Value::String(s) => elements.push(serde_json::json!({"type": "text", "text": s})),
-            other => elements.extend(items(other)),
+            Value::String(s) => elements.push(serde_json::json!({"type": "text", "text": without_nonce(s)})),
+            other => elements.extend(items(other).into_iter().map(|mut b| {
+                if let Some(text) = b["text"].as_str() {
+                    b["text"] = without_nonce(text).into();
+                }
+                b
+            })),
         }
         for m in items(&body["messages"]) {
             let role = m["role"].clone();
@@ -261,6 +276,26 @@ mod tests {
         short["system"][0]["text"] = "short".into();
         assert_eq!(c.anthropic(&short, &h), Hit::default());
         assert_eq!(c.anthropic(&short, &h), Hit::default());
+    }
+
+    #[test]
+    fn claude_codes_billing_nonce_does_not_break_the_anthropic_cache() {
+        let c = Caches::default();
+        let h = HeaderMap::new();
+        let with_nonce = |n: usize, nonce: &str| {
+            let mut body = anthropic_turn(n, true);
+            let line = format!("x-anthropic-billing-header: cc_version=2.1.197; cc_entrypoint=cli; cch={nonce};");
+            body["system"].as_array_mut().expect("blocks").insert(0, json!({"type": "text", "text": line}));
+            body
+        };
+        let first = c.anthropic(&with_nonce(0, "a1b2c"), &h);
+        let second = c.anthropic(&with_nonce(1, "9f00d"), &h);
+        assert!(second.read >= first.written && first.written >= MIN_TOKENS, "{first:?} {second:?}");
+        assert_eq!(
+            without_nonce("x-anthropic-billing-header: cch=12ab; tail"),
+            "x-anthropic-billing-header: cch=; tail"
+        );
+        assert_eq!(without_nonce("plain cch=1"), "plain cch=1", "only on the billing line");
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub struct Directives {
     pub tool: bool,
     pub tool_name: Option<String>,
     pub parallel: bool,
+    /// `mock:steps=N`: call a tool (as `mock:tool`) until the conversation holds N tool
+    /// results, then answer: an agent session of N tool turns.
+    pub steps: Option<u64>,
     /// `mock:patch`: call the declared `apply_patch` tool with a valid patch adding a file.
     pub patch: bool,
     pub reasoning: bool,
@@ -90,6 +93,7 @@ impl Directives {
                 self.tool_name = value.filter(|v| !v.is_empty()).map(str::to_owned);
             }
             "parallel" => self.parallel = true,
+            "steps" => self.steps = num().map(|n| n.min(10_000)).or(self.steps),
             "patch" => {
                 self.patch = true;
                 self.tool = true;
@@ -158,6 +162,8 @@ pub struct Inputs<'a> {
     pub tools: Vec<Tool<'a>>,
     /// The text of the tool result(s), when the last message is one.
     pub tool_result: Option<String>,
+    /// Tool results anywhere in the conversation (`mock:steps`).
+    pub tool_results: usize,
     /// Structured output asked for: `Some(Some(schema))`, or `Some(None)` for "any JSON object".
     pub json: Option<Option<&'a Value>>,
 }
@@ -237,6 +243,7 @@ pub fn chat(body: &Value) -> Inputs<'_> {
         user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
         tools,
         tool_result,
+        tool_results: messages.iter().filter(|m| matches!(str_of(&m["role"]), "tool" | "function")).count(),
         json: schema_format(&body["response_format"], Some("json_schema")),
     }
 }
@@ -286,6 +293,7 @@ pub fn responses(body: &Value) -> Inputs<'_> {
         user_texts,
         tools,
         tool_result,
+        tool_results: items.iter().filter(|i| str_of(&i["type"]).ends_with("_output")).count(),
         json: schema_format(&body["text"]["format"], None),
     }
 }
@@ -315,6 +323,12 @@ pub fn anthropic(body: &Value) -> Inputs<'_> {
         user_texts: last_user(messages, |m| m["role"] == "user", |m| texts(&m["content"], &["text"])),
         tools,
         tool_result,
+        tool_results: messages
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .flat_map(|m| arr(&m["content"]))
+            .filter(|b| b["type"] == "tool_result")
+            .count(),
         json: schema_format(format, None),
     }
 }
@@ -356,6 +370,11 @@ pub fn gemini(body: &Value) -> Inputs<'_> {
         ),
         tools,
         tool_result,
+        tool_results: contents
+            .iter()
+            .flat_map(|c| arr(&c["parts"]))
+            .filter(|p| p.get("functionResponse").is_some())
+            .count(),
         json,
     }
 }

@@ -104,7 +104,10 @@ impl Plan {
     pub fn new(inputs: &Inputs<'_>, d: &Directives, body_len: usize, id: u64) -> Plan {
         let mut text = None;
         let mut calls = Vec::new();
-        if let Some(result) = &inputs.tool_result {
+        let more_steps = d.steps.is_some_and(|n| (inputs.tool_results as u64) < n);
+        if more_steps {
+            calls = tool_calls(&inputs.tools, d);
+        } else if let Some(result) = &inputs.tool_result {
             text = Some(format!("MOCK_FINAL: the tool said: {}", result.trim()));
         } else if d.tool || d.parallel {
             calls = tool_calls(&inputs.tools, d);
@@ -257,6 +260,31 @@ mod tests {
         let args: Value = serde_json::from_str(&p.calls[0].args).expect("json");
         assert_eq!(args["input"], PATCH);
         assert!(PATCH.starts_with("*** Begin Patch\n") && PATCH.ends_with("*** End Patch\n"));
+    }
+
+    #[test]
+    fn steps_call_a_tool_until_the_conversation_holds_n_results() {
+        let body = |results: usize| {
+            let mut messages = vec![json!({"role": "user", "content": "work mock:steps=3"})];
+            for i in 0..results {
+                messages.push(json!({"role": "assistant", "tool_calls": [{"id": format!("c{i}")}]}));
+                messages.push(json!({"role": "tool", "tool_call_id": format!("c{i}"), "content": "mock-tool-ran"}));
+            }
+            json!({"messages": messages, "tools": [{"function": {"name": "shell"}}]})
+        };
+        for results in 0..3 {
+            let b = body(results);
+            let inputs = directives::chat(&b);
+            let d = Directives::parse(inputs.user_texts.iter().copied(), None);
+            assert_eq!(d.steps, Some(3));
+            let p = Plan::new(&inputs, &d, 0, 1);
+            assert_eq!((p.calls.len(), p.text), (1, None), "step {results}: another call");
+        }
+        let b = body(3);
+        let inputs = directives::chat(&b);
+        let p = Plan::new(&inputs, &Directives::parse(inputs.user_texts.iter().copied(), None), 0, 1);
+        assert!(p.calls.is_empty());
+        assert_eq!(p.text.as_deref(), Some("MOCK_FINAL: the tool said: mock-tool-ran"));
     }
 
     #[test]
