@@ -205,3 +205,51 @@ async fn admin_usage_reports_the_hit_rate_per_group() {
     assert_eq!(gem["hit_rate"], Value::Null, "not reported is unknown, not 0 %: {gem}");
     assert_eq!(gem["cache_input_tokens"], 0);
 }
+
+/// Wait until Redis holds a shared turn memory under `prefix` whose value differs from `old`.
+async fn shared_turns_changed(prefix: &str, old: Option<String>) -> Option<String> {
+    let client = redis::Client::open(common::services::redis_url()).expect("redis url");
+    let mut c = client.get_multiplexed_async_connection().await.expect("redis");
+    for _ in 0..200 {
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{prefix}:turns:*")).query_async(&mut c).await.expect("keys");
+        if let Some(k) = keys.first() {
+            let v: Option<String> = redis::cmd("GET").arg(k).query_async(&mut c).await.expect("get");
+            if v.is_some() && v != old {
+                return v;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no shared turn memory under {prefix}");
+}
+
+#[tokio::test]
+async fn the_verdict_memory_is_shared_by_instances_through_redis() {
+    let required = std::env::var("CROSSBAR_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let up = match redis::Client::open(common::services::redis_url()) {
+        Ok(c) => c.get_multiplexed_async_connection().await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(up || !required, "CROSSBAR_REQUIRE_SERVICES=1 but Redis is down");
+    if !up {
+        eprintln!("SKIPPED: Redis is down (run scripts/services.sh)");
+        return;
+    }
+    let mock = mock().await;
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let cfg =
+        format!("[redis]\nurl = \"{}\"\nprefix = \"{prefix}\"\n{}", common::services::redis_url(), providers(&mock));
+    let (a, b) = (Gateway::start(&cfg).await, Gateway::start(&cfg).await);
+    let m = "cached-anthropic/claude-x";
+    assert_eq!(turn(&a, "/v1/responses", "fleet", &codex_turn(m, 0)).await, "miss:first_turn");
+    let first = shared_turns_changed(&prefix, None).await;
+    // Instance b never saw this conversation: it judges from what a shared, not as a first turn.
+    assert_eq!(turn(&b, "/v1/responses", "fleet", &codex_turn(m, 1)).await, "hit");
+    shared_turns_changed(&prefix, first).await;
+    // And back on a, the previous turn is b's (a's own memory still holds turn 1 only): edited
+    // at message 2, which only b's turn had.
+    let mut edited = codex_turn(m, 2);
+    edited["input"][2]["output"] = "changed".into();
+    assert_eq!(turn(&a, "/v1/responses", "fleet", &edited).await, "partial:prefix_changed:message:2");
+}

@@ -94,6 +94,7 @@ async fn handle_request(state: Arc<AppState>, inbound: Inbound) -> Response {
     if inbound.endpoint == Endpoint::Generate {
         if let Some(k) = inbound.conversation() {
             ticket.set_conversation(k);
+            ticket.load_shared_turns().await;
         }
     }
     ticket.set_client(crate::usage::client::classify(&inbound.headers));

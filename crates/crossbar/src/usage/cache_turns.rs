@@ -9,7 +9,9 @@
 //!
 //! Bounded twice, least recently used out first: `CAPACITY` conversations, and `HASH_BUDGET`
 //! message hashes over all of them (a 500-message turn holds 500), about 40 MB at most.
-//! Per instance: a conversation that reaches another instance starts there as a first turn.
+//! With Redis, instances share it (`cache_shared`): the request's one bounded read of the
+//! conversation's turns comes in as `remote` and wins over this instance's (another instance may
+//! have served the turns since), and what `observe` returns is written back.
 
 use super::cache_verdict::{judge, Turn, Verdict};
 use hashlink::LruCache;
@@ -61,13 +63,33 @@ fn shared(prev: &Turn, cur: &Turn) -> usize {
 impl Turns {
     /// Judge `cur` against the conversation's previous turn and remember it in that turn's place.
     pub fn observe(&self, conversation: u64, cur: Turn, cache_read: Option<u64>) -> Verdict {
-        let Ok(mut m) = self.memory.lock() else { return judge(None, &cur, cache_read) };
-        let mut threads = match m.map.remove(&conversation) {
+        self.observe_shared(conversation, cur, cache_read, None).0
+    }
+
+    /// `observe`, with the conversation's turns as the instances share them (`remote`, when
+    /// Redis had them) in place of this instance's; returns the verdict and the conversation's
+    /// turns after this one, to share.
+    pub fn observe_shared(
+        &self,
+        conversation: u64,
+        cur: Turn,
+        cache_read: Option<u64>,
+        remote: Option<Vec<Turn>>,
+    ) -> (Verdict, Vec<Turn>) {
+        let Ok(mut m) = self.memory.lock() else {
+            let verdict = judge(None, &cur, cache_read);
+            return (verdict, vec![cur]);
+        };
+        let local = match m.map.remove(&conversation) {
             Some(t) => {
                 m.hashes = m.hashes.saturating_sub(held(&t));
                 t
             }
             None => Vec::new(),
+        };
+        let mut threads = match remote {
+            Some(r) if !r.is_empty() => r.into_iter().rev().take(THREADS).rev().collect(),
+            _ => local,
         };
         // The turn it continues furthest; among equals the newest (the last in the list).
         let best = threads.iter().enumerate().max_by_key(|(i, t)| (shared(t, &cur), *i)).map(|(i, _)| i);
@@ -83,14 +105,14 @@ impl Turns {
         }
         threads.push(cur);
         m.hashes += held(&threads);
-        m.map.insert(conversation, threads);
+        m.map.insert(conversation, threads.clone());
         while m.map.len() > CAPACITY || m.hashes > HASH_BUDGET {
             match m.map.remove_lru() {
                 Some((_, t)) => m.hashes = m.hashes.saturating_sub(held(&t)),
                 None => break,
             }
         }
-        verdict
+        (verdict, threads)
     }
 
     /// Move every remembered turn `ms` into the past: time passing, for tests of TTL expiry.

@@ -14,6 +14,7 @@
 //! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
 pub mod cache_prompt;
+pub mod cache_shared;
 pub mod cache_turns;
 pub mod cache_verdict;
 pub mod capture;

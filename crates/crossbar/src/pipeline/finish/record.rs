@@ -71,6 +71,8 @@ pub struct Ticket {
     capture: Option<Mutex<(Collector, Collector)>>,
     /// The conversation key (stickiness's), for the cache verdict.
     conversation: Mutex<Option<u64>>,
+    /// With Redis: the conversation's turns as the instances share them (`load_shared_turns`).
+    shared_turns: Mutex<Option<Vec<crate::usage::cache_verdict::Turn>>>,
 }
 
 impl Ticket {
@@ -100,6 +102,7 @@ impl Ticket {
             capture: state.config.storage.capture_bodies.then(Mutex::default),
             state,
             conversation: Mutex::new(None),
+            shared_turns: Mutex::new(None),
         })
     }
 
@@ -162,6 +165,18 @@ impl Ticket {
         }
     }
 
+    /// With Redis: read the conversation's turns shared by the instances, once, before the
+    /// request goes upstream (bounded: `usage::cache_shared`).
+    pub async fn load_shared_turns(&self) {
+        let Some(redis) = &self.state.redis else { return };
+        let Some(conversation) = self.conversation.lock().ok().and_then(|c| *c) else { return };
+        let key = crate::usage::cache_turns::key(conversation, &self.model);
+        let turns = crate::usage::cache_shared::fetch(redis, key).await;
+        if let Ok(mut slot) = self.shared_turns.lock() {
+            *slot = turns;
+        }
+    }
+
     /// The cache verdict of a served turn of a conversation (`usage::cache_verdict`), which
     /// also becomes the conversation's previous turn.
     fn cache_verdict(&self, route: &Route, usage: &Usage, status: u16) -> Option<String> {
@@ -179,7 +194,11 @@ impl Ticket {
             usage.input,
         )?;
         let key = crate::usage::cache_turns::key(conversation, &self.model);
-        let verdict = self.state.cache_turns.observe(key, turn, usage.cache_read);
+        let remote = self.shared_turns.lock().ok().and_then(|mut s| s.take());
+        let (verdict, turns) = self.state.cache_turns.observe_shared(key, turn, usage.cache_read, remote);
+        if let Some(redis) = &self.state.redis {
+            crate::usage::cache_shared::store(redis.clone(), key, &turns);
+        }
         self.state.metrics.record_verdict(&verdict);
         Some(verdict.code())
     }
