@@ -132,7 +132,7 @@ async fn a_conversation_moved_to_another_account_misses_as_moved() {
 }
 
 #[tokio::test]
-async fn short_prompts_unknown_counts_and_an_openai_upstream() {
+async fn short_prompts_gemini_and_an_openai_upstream() {
     let mock = mock().await;
     let gw = Gateway::start(&providers(&mock)).await;
     let short = |n: usize| {
@@ -145,10 +145,20 @@ async fn short_prompts_unknown_counts_and_an_openai_upstream() {
     };
     assert_eq!(turn(&gw, "/v1/messages", "s", &short(0)).await, "miss:first_turn");
     assert_eq!(turn(&gw, "/v1/messages", "s", &short(1)).await, "miss:too_short");
-    // Gemini says nothing about caching when it read nothing: unknown, never 0 %.
-    let mut g = short(0);
-    g["model"] = "plain-gemini/gemini-2.5-flash".into();
-    assert_eq!(turn(&gw, "/v1/messages", "g", &g).await, "unknown");
+    // Gemini leaves `cachedContentTokenCount` out when it read nothing: 0 cached, so its misses
+    // are explained (below its minimum, or best effort), not unknown.
+    let gemini = |n: usize| {
+        let mut g = short(n);
+        g["model"] = "plain-gemini/gemini-2.5-flash".into();
+        g
+    };
+    assert_eq!(turn(&gw, "/v1/messages", "g", &gemini(0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/messages", "g", &gemini(1)).await, "miss:too_short");
+    let g = "plain-gemini/gemini-2.5-flash";
+    assert_eq!(turn(&gw, "/v1/responses", "g-long", &codex_turn(g, 0)).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/responses", "g-long", &codex_turn(g, 1)).await, "miss:best_effort");
+    let rows = gw.state.store.recent_usage(1).await.expect("rows");
+    assert_eq!(rows[0].cache_read_tokens, Some(0), "recorded as 0 cached, not unknown");
     // An Anthropic client on an OpenAI upstream (translated; prompt_cache_key per conversation).
     let long = |n: usize| {
         let mut v = short(n);
@@ -162,10 +172,10 @@ async fn short_prompts_unknown_counts_and_an_openai_upstream() {
     let metrics =
         client().get(format!("{}/metrics", gw.url)).send().await.expect("metrics").text().await.expect("text");
     for line in [
-        r#"crossbar_cache_verdicts_total{verdict="miss",reason="too_short"} 1"#,
-        r#"crossbar_cache_verdicts_total{verdict="unknown",reason="none"} 1"#,
+        r#"crossbar_cache_verdicts_total{verdict="miss",reason="too_short"} 2"#,
+        r#"crossbar_cache_verdicts_total{verdict="miss",reason="best_effort"} 1"#,
         r#"crossbar_cache_verdicts_total{verdict="hit",reason="none"} 1"#,
-        r#"crossbar_cache_verdicts_total{verdict="miss",reason="first_turn"} 2"#,
+        r#"crossbar_cache_verdicts_total{verdict="miss",reason="first_turn"} 4"#,
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
@@ -202,8 +212,9 @@ async fn admin_usage_reports_the_hit_rate_per_group() {
     assert_eq!(base, a["input_tokens"].as_f64().expect("input"), "every request reported its cache reads");
     assert!(read > 0.0 && (a["hit_rate"].as_f64().expect("rate") - read / base).abs() < 1e-9, "{a}");
     let gem = row("plain-gemini");
-    assert_eq!(gem["hit_rate"], Value::Null, "not reported is unknown, not 0 %: {gem}");
-    assert_eq!(gem["cache_input_tokens"], 0);
+    // Gemini's absent cachedContentTokenCount is 0 cached (a proto3 default), not unknown.
+    assert_eq!(gem["hit_rate"], 0.0, "{gem}");
+    assert_eq!(gem["cache_input_tokens"], gem["input_tokens"]);
 }
 
 /// Wait until Redis holds a shared turn memory under `prefix` whose value differs from `old`.

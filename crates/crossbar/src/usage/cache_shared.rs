@@ -11,7 +11,7 @@
 
 use super::cache_verdict::Turn;
 use crate::redis_conn::RedisConn;
-use crossbar_protocol::canonical::Fingerprint;
+use crossbar_protocol::canonical::{Fingerprint, Protocol};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,8 @@ struct Stored {
     t: u64,
     s: u64,
     m: Vec<u64>,
+    /// The upstream protocol (`Protocol::name`).
+    p: String,
 }
 
 fn redis_key(redis: &RedisConn, memory_key: u64) -> String {
@@ -52,6 +54,7 @@ pub fn encode(turns: &[Turn]) -> String {
             t: t.fingerprint.tools,
             s: t.fingerprint.system,
             m: t.fingerprint.messages.clone(),
+            p: t.upstream.name().to_string(),
         })
         .collect();
     serde_json::to_string(&stored).unwrap_or_default()
@@ -59,19 +62,24 @@ pub fn encode(turns: &[Turn]) -> String {
 
 pub fn decode(text: &str) -> Option<Vec<Turn>> {
     let stored: Vec<Stored> = serde_json::from_str(text).ok()?;
-    Some(
-        stored
-            .into_iter()
-            .take(MAX_TURNS)
-            .map(|s| Turn {
+    stored
+        .into_iter()
+        .take(MAX_TURNS)
+        .map(|s| {
+            Some(Turn {
+                upstream: protocol(&s.p)?,
                 deployment: s.d,
                 at_ms: s.at,
                 ttl_ms: s.ttl,
                 input: s.n,
                 fingerprint: Fingerprint { tools: s.t, system: s.s, messages: s.m },
             })
-            .collect(),
-    )
+        })
+        .collect()
+}
+
+fn protocol(name: &str) -> Option<Protocol> {
+    Protocol::ALL.into_iter().find(|p| p.name() == name)
 }
 
 /// The conversation's turns as the instances share them; `None` when Redis has none, did not
@@ -125,6 +133,7 @@ mod tests {
             ttl_ms: 300_000,
             input: Some(5000),
             fingerprint: Fingerprint { tools: 1, system: u64::MAX, messages: vec![3, 4] },
+            upstream: Protocol::Gemini,
         };
         let mut other = turn.clone();
         other.input = None;

@@ -144,6 +144,7 @@ mod tests {
             ttl_ms: 300_000,
             input: Some(5000),
             fingerprint: Fingerprint { tools: 1, system, messages: messages.to_vec() },
+            upstream: crossbar_protocol::canonical::Protocol::Anthropic,
         }
     }
 

@@ -14,16 +14,49 @@
 //! than the previous turn), `ttl_expired` (longer since the previous turn than the provider
 //! keeps a cache: Anthropic 5 min, 1 h when asked; OpenAI and Gemini 10 min, 24 h when asked),
 //! `prefix_changed` with where (`tools`, `system`, `message:<i>`), `too_short` (the previous
-//! prompt was below the 1024 tokens providers cache at least), else `unexplained`. A partial
-//! only takes `prefix_changed`: the rest explain a whole miss.
+//! prompt was below the least the provider caches: `min_cached_tokens`), `best_effort` (a
+//! Gemini upstream: its implicit caching promises nothing, so an unchanged prefix may miss),
+//! else `unexplained`. A partial only takes `prefix_changed`: the rest explain a whole miss.
+//!
+//! Gemini leaves `cachedContentTokenCount` out when it read nothing (a proto3 default), so a
+//! Gemini response that reports usage without it counts as 0 cached (`reported_reads`), not
+//! as unknown.
 //!
 //! Stored as one text: `hit`, `partial`, `partial:prefix_changed:message:3`, `miss:moved`,
 //! `miss:ttl_expired:612s`, `miss:prefix_changed:system`, `unknown` (`Verdict::code`).
 
-use crossbar_protocol::canonical::{Divergence, Fingerprint, Protocol};
+use crossbar_protocol::canonical::{Divergence, Fingerprint, Protocol, Usage};
 
 /// The smallest prompt a provider caches (Anthropic Sonnet/Opus, OpenAI), in tokens.
 pub const MIN_CACHED_TOKENS: u64 = 1024;
+
+/// The smallest prompt `model` caches on `upstream`, in tokens. Gemini's implicit caching
+/// (Google's table): 2.5 Flash and 3 Flash 1024, Flash-Lite 2048, the Pro models 4096; a
+/// Gemini model not named there 2048.
+pub fn min_cached_tokens(upstream: Protocol, model: &str) -> u64 {
+    if upstream != Protocol::Gemini {
+        return MIN_CACHED_TOKENS;
+    }
+    let m = model.to_ascii_lowercase();
+    if m.contains("flash-lite") {
+        2048
+    } else if m.contains("pro") {
+        4096
+    } else if m.contains("flash") {
+        1024
+    } else {
+        2048
+    }
+}
+
+/// The cache reads a response reported: Gemini's absent `cachedContentTokenCount` on a
+/// response that reported its prompt is 0, every other absence is unknown (`None`).
+pub fn reported_reads(upstream: Protocol, usage: &Usage) -> Option<u64> {
+    match usage.cache_read {
+        None if upstream == Protocol::Gemini && usage.input.is_some() => Some(0),
+        r => r,
+    }
+}
 /// A hit reads at least this share of the prompt the previous turn left in the cache.
 const HIT_SHARE: f64 = 0.8;
 
@@ -41,6 +74,8 @@ pub struct Turn {
     /// Its whole prompt in tokens (cached ones included), when reported.
     pub input: Option<u64>,
     pub fingerprint: Fingerprint,
+    /// The protocol it went upstream in (whose caching rules apply).
+    pub upstream: Protocol,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +94,8 @@ pub enum Reason {
     TtlExpired(u64),
     PrefixChanged(Divergence),
     TooShort,
+    /// Gemini's implicit caching: an unchanged prefix is cached on a best-effort basis only.
+    BestEffort,
     Unexplained,
 }
 
@@ -88,6 +125,7 @@ impl Reason {
             Reason::TtlExpired(_) => "ttl_expired",
             Reason::PrefixChanged(_) => "prefix_changed",
             Reason::TooShort => "too_short",
+            Reason::BestEffort => "best_effort",
             Reason::Unexplained => "unexplained",
         }
     }
@@ -140,8 +178,9 @@ pub fn describe(code: &str) -> Option<String> {
             let i = m.strip_prefix("message:")?.parse::<u64>().ok()?;
             format!("the prompt changed at message {} of the previous turn", i.saturating_add(1))
         }
-        (Some("too_short"), _) => {
-            format!("the previous prompt was shorter than the {MIN_CACHED_TOKENS} tokens providers cache")
+        (Some("too_short"), _) => "the previous prompt was shorter than the least the provider caches".into(),
+        (Some("best_effort"), _) => {
+            "same deployment and prefix, but the provider's implicit caching is best effort".into()
         }
         (Some("unexplained"), _) => "same deployment, within the cache TTL and the same prefix: no reason found".into(),
         _ => return None,
@@ -172,7 +211,7 @@ pub fn turn_of(
 ) -> Option<Turn> {
     let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body)?;
     let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
-    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint })
+    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream })
 }
 
 /// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),
@@ -204,8 +243,12 @@ fn why_missed(prev: Option<&Turn>, cur: &Turn) -> Reason {
         Divergence::None => {}
         d => return Reason::PrefixChanged(d),
     }
-    if prev.input.is_some_and(|t| t < MIN_CACHED_TOKENS) {
+    let model = prev.deployment.split_once('/').map_or("", |(_, m)| m);
+    if prev.input.is_some_and(|t| t < min_cached_tokens(prev.upstream, model)) {
         return Reason::TooShort;
+    }
+    if cur.upstream == Protocol::Gemini {
+        return Reason::BestEffort;
     }
     Reason::Unexplained
 }
@@ -221,7 +264,30 @@ mod tests {
             ttl_ms: 5 * MINUTE_MS,
             input: Some(input),
             fingerprint: Fingerprint { tools: 1, system: 2, messages: messages.to_vec() },
+            upstream: Protocol::Anthropic,
         }
+    }
+
+    #[test]
+    fn gemini_misses_are_explained() {
+        let on_gemini = |t: Turn| Turn { upstream: Protocol::Gemini, deployment: "g/gemini-2.5-pro".into(), ..t };
+        let usage = |cache_read| Usage { input: Some(5000), cache_read, ..Default::default() };
+        assert_eq!(reported_reads(Protocol::Gemini, &usage(None)), Some(0), "left out: nothing was cached");
+        assert_eq!(reported_reads(Protocol::Gemini, &usage(Some(7))), Some(7));
+        assert_eq!(reported_reads(Protocol::Gemini, &Usage::default()), None, "no usage at all: unknown");
+        assert_eq!(reported_reads(Protocol::Anthropic, &usage(None)), None);
+        let one = on_gemini(turn("a/m", 0, &[1, 2], 5000));
+        let two = on_gemini(turn("a/m", 60, &[1, 2, 3], 6000));
+        assert_eq!(judge(Some(&one), &two, Some(0)).code(), "miss:best_effort");
+        // 3000 tokens are enough for Flash, not for Pro.
+        let short = on_gemini(turn("a/m", 0, &[1, 2], 3000));
+        assert_eq!(judge(Some(&short), &two, Some(0)).code(), "miss:too_short");
+        let flash = |t: Turn| Turn { deployment: "g/gemini-2.5-flash".into(), ..t };
+        assert_eq!(judge(Some(&flash(short.clone())), &flash(two.clone()), Some(0)).code(), "miss:best_effort");
+        assert_eq!(min_cached_tokens(Protocol::Gemini, "gemini-2.5-flash-lite"), 2048);
+        assert_eq!(min_cached_tokens(Protocol::Gemini, "gemini-3-pro-preview"), 4096);
+        assert_eq!(min_cached_tokens(Protocol::OpenaiResponses, "gpt-5-pro"), 1024);
+        assert_eq!(describe("miss:best_effort").as_deref().map(|d| d.starts_with("miss: same deployment")), Some(true));
     }
 
     #[test]

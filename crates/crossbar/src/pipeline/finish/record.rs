@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
+use crate::usage::cache_verdict::reported_reads;
 use crate::usage::capture::{Capture, Collector};
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -255,7 +256,9 @@ impl Ticket {
             return;
         }
         let route = self.route.lock().ok().and_then(|mut r| r.take());
-        let (usage, estimated) = self.complete(usage, status, route.is_some());
+        // Gemini leaves out the cache reads it did not make: 0, when it reported usage at all.
+        let reads = route.as_ref().map_or(usage.cache_read, |r| reported_reads(r.protocol_out, usage));
+        let (usage, estimated) = self.complete(&Usage { cache_read: reads, ..*usage }, status, route.is_some());
         let usage = &usage;
         let info = route.as_ref().and_then(|r| self.state.catalog.lookup(&r.upstream_model));
         let cost = crate::usage::pricing::cost(info.as_ref(), usage);
