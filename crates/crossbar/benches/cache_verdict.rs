@@ -43,6 +43,8 @@ fn main() {
                 ttl_ms: 300_000,
                 input: Some(50_000),
                 fingerprint: fingerprint.clone(),
+                upstream: p,
+                message_id: None,
             };
             turns.observe(7, turn, Some(49_000))
         });

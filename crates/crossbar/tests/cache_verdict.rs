@@ -46,6 +46,14 @@ kind = "gemini"
 base_url = "{mock}"
 api_key = "g-test"
 
+[[providers]]
+name = "diag-anthropic"
+kind = "anthropic"
+base_url = "{mock}"
+api_key = "sk-ant-diag"
+headers = {{ "x-mock" = "cache" }}
+cache_diagnostics = true
+
 [[models]]
 name = "pair"
 targets = ["account-a/claude-x", "account-b/claude-x"]
@@ -263,4 +271,98 @@ async fn the_verdict_memory_is_shared_by_instances_through_redis() {
     let mut edited = codex_turn(m, 2);
     edited["input"][2]["output"] = "changed".into();
     assert_eq!(turn(&a, "/v1/responses", "fleet", &edited).await, "partial:prefix_changed:message:2");
+}
+
+/// The last `/v1/messages` request the mock received: (its `anthropic-beta` header, its body).
+async fn last_anthropic_request(mock: &str) -> (String, Value) {
+    let log: Value =
+        client().get(format!("{mock}/_mock/requests")).send().await.expect("log").json().await.expect("json");
+    let r =
+        log.as_array().and_then(|l| l.iter().rev().find(|r| r["path"] == "/v1/messages")).cloned().expect("request");
+    (r["headers"]["anthropic-beta"].as_str().unwrap_or("").to_string(), r["body"].clone())
+}
+
+async fn last_diagnosis(gw: &Gateway) -> Option<String> {
+    gw.state.store.recent_usage(1).await.expect("rows")[0].cache_diagnosis.clone()
+}
+
+#[tokio::test]
+async fn anthropic_cache_diagnostics_name_the_providers_reason() {
+    let mock = mock().await;
+    let gw = Gateway::start_admin(&providers(&mock), "adm-secret").await;
+    let m = "diag-anthropic/claude-x";
+    // A Codex client on an Anthropic upstream that opts in: crossbar asks, with no previous id.
+    assert_eq!(turn(&gw, "/v1/responses", "d", &codex_turn(m, 0)).await, "miss:first_turn");
+    let (beta, body) = last_anthropic_request(&mock).await;
+    assert_eq!(beta, "cache-diagnosis-2026-04-07");
+    assert_eq!(body["diagnostics"], json!({"previous_message_id": null}));
+    assert_eq!(last_diagnosis(&gw).await.as_deref(), Some("none"));
+    // The next turn names the previous response's id; the prompt continues it.
+    assert_eq!(turn(&gw, "/v1/responses", "d", &codex_turn(m, 1)).await, "hit");
+    let (_, body) = last_anthropic_request(&mock).await;
+    let previous = body["diagnostics"]["previous_message_id"].as_str().expect("an id").to_string();
+    assert!(previous.starts_with("msg_mock"), "{previous}");
+    assert_eq!(last_diagnosis(&gw).await.as_deref(), Some("none"));
+    // An edited first message: crossbar's verdict and Anthropic's reason side by side.
+    let mut edited = codex_turn(m, 2);
+    edited["input"][0]["content"] = "fix the tests".into();
+    assert_eq!(turn(&gw, "/v1/responses", "d", &edited).await, "partial:prefix_changed:message:0");
+    let (_, body) = last_anthropic_request(&mock).await;
+    assert_ne!(body["diagnostics"]["previous_message_id"].as_str(), Some(previous.as_str()), "the newest turn's id");
+    let d = last_diagnosis(&gw).await.expect("a diagnosis");
+    assert!(d.starts_with("messages_changed:"), "{d}");
+
+    // A relay to a provider that does not opt in: the client's request as sent, nothing read.
+    let claude = |model: &str, extra: Option<Value>| {
+        let mut b = json!({"model": model, "max_tokens": 50, "system": "You are Claude Code. ".repeat(300),
+            "messages": [{"role": "user", "content": "hi"}]});
+        if let Some(x) = extra {
+            b["diagnostics"] = x;
+        }
+        b
+    };
+    let send = |body: Value, beta: Option<&'static str>| {
+        let mut r = client().post(format!("{}/v1/messages", gw.url)).header("anthropic-version", "2023-06-01");
+        if let Some(b) = beta {
+            r = r.header("anthropic-beta", b);
+        }
+        r.json(&body).send()
+    };
+    let before = usage_rows(&gw).await;
+    assert_eq!(
+        send(claude("cached-anthropic/claude-x", None), Some("claude-code-20250219")).await.expect("send").status(),
+        200
+    );
+    wait_rows(&gw, before + 1).await;
+    let (beta, body) = last_anthropic_request(&mock).await;
+    assert_eq!(beta, "claude-code-20250219", "never added on a relay the provider did not opt in to");
+    assert!(body.get("diagnostics").is_none());
+    assert_eq!(last_diagnosis(&gw).await, None);
+    // A client asking by itself on that relay: sent as it is, and the answer is recorded.
+    let own = claude("cached-anthropic/claude-x", Some(json!({"previous_message_id": "msg_unknown"})));
+    let r = send(own, Some("cache-diagnosis-2026-04-07")).await.expect("send");
+    let text = r.text().await.expect("body");
+    assert!(text.contains("previous_message_not_found"), "the client gets the answer: {text}");
+    wait_rows(&gw, before + 2).await;
+    assert_eq!(last_diagnosis(&gw).await.as_deref(), Some("previous_message_not_found"));
+    // A relay to the provider that opts in: the beta joins the client's own.
+    send(claude(m, None), Some("claude-code-20250219")).await.expect("send").text().await.expect("body");
+    wait_rows(&gw, before + 3).await;
+    let (beta, body) = last_anthropic_request(&mock).await;
+    assert_eq!(beta, "claude-code-20250219,cache-diagnosis-2026-04-07");
+    assert!(body["diagnostics"].is_object(), "{body}");
+
+    // /admin/usage counts the provider's reasons per group, by type.
+    let v: Value = client()
+        .get(format!("{}/admin/usage?group_by=provider", gw.url))
+        .bearer_auth("adm-secret")
+        .send()
+        .await
+        .expect("usage")
+        .json()
+        .await
+        .expect("json");
+    let row = |p: &str| v["rows"].as_array().and_then(|r| r.iter().find(|r| r["group"] == p)).cloned().expect(p);
+    assert_eq!(row("diag-anthropic")["cache_diagnoses"], json!({"none": 3, "messages_changed": 1}));
+    assert_eq!(row("cached-anthropic")["cache_diagnoses"], json!({"previous_message_not_found": 1}));
 }

@@ -57,6 +57,7 @@ pub async fn messages(inc: Incoming) -> Response {
     }
     let mut plan = inc.plan(&inputs, &d);
     inc.simulate_cache(&mut plan, &d, |c| c.anthropic(&body, &inc.headers));
+    plan.diagnostics = inc.diagnose(&body, &message_id(&plan));
     if inputs.stream {
         streamed(&plan, &d)
     } else {
@@ -96,9 +97,13 @@ fn tool_id(p: &Plan, i: usize) -> String {
     format!("toolu_mock{:x}_{i}", p.id)
 }
 
+fn message_id(p: &Plan) -> String {
+    format!("msg_mock{:x}", p.id)
+}
+
 fn message(p: &Plan, content: Vec<Value>, stop: Option<&str>, usage: Value) -> Value {
-    json!({
-        "id": format!("msg_mock{:x}", p.id),
+    let mut m = json!({
+        "id": message_id(p),
         "type": "message",
         "role": "assistant",
         "model": p.model,
@@ -106,7 +111,11 @@ fn message(p: &Plan, content: Vec<Value>, stop: Option<&str>, usage: Value) -> V
         "stop_reason": stop,
         "stop_sequence": null,
         "usage": usage,
-    })
+    });
+    if let Some(d) = &p.diagnostics {
+        m["diagnostics"] = d.clone();
+    }
+    m
 }
 
 fn complete(p: &Plan) -> Value {

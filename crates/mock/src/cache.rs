@@ -87,6 +87,18 @@ fn strip(v: &mut Value) {
     }
 }
 
+/// `v` without `cache_control` anywhere and, in its text, without Claude Code's billing nonce:
+/// what Anthropic's cache diagnostics compare (`diagnostics.rs`).
+pub fn strip_for_diagnostics(v: &mut Value) {
+    strip(v);
+    match v {
+        Value::String(s) if s.contains("x-anthropic-billing-header:") => *s = without_nonce(s),
+        Value::Array(a) => a.iter_mut().for_each(strip_for_diagnostics),
+        Value::Object(m) => m.values_mut().for_each(strip_for_diagnostics),
+        _ => {}
+    }
+}
+
 /// System text without Claude Code's per-request billing nonce (`cch=<hex>` on its
 /// `x-anthropic-billing-header:` line): Anthropic reads that line itself and does not let it
 /// break the cache of the native client.

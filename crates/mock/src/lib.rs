@@ -17,6 +17,7 @@
 
 mod anthropic;
 mod cache;
+mod diagnostics;
 mod directives;
 mod faults;
 mod gemini;
@@ -62,6 +63,8 @@ struct Shared {
     logins: oauth::Logins,
     /// Prompt caches (`mock:cache`).
     caches: cache::Caches,
+    /// Anthropic cache-diagnostics fingerprints (`diagnostics.rs`).
+    diagnoses: diagnostics::Diagnoses,
 }
 
 impl Mock {
@@ -211,6 +214,11 @@ impl Incoming {
 
     pub fn plan(&self, inputs: &Inputs, d: &Directives) -> Plan {
         Plan::new(inputs, d, self.body.len(), self.mock.next_id())
+    }
+
+    /// Anthropic's cache diagnostics, when the request asked for them (`diagnostics.rs`).
+    pub fn diagnose(&self, body: &Value, id: &str) -> Option<Value> {
+        diagnostics::asked(&self.headers, body).then(|| self.mock.inner.diagnoses.answer(body, id))
     }
 
     /// With `mock:cache` (and no `mock:cached=N`), the cached and written input tokens of this

@@ -63,6 +63,8 @@ pub struct Plan {
     pub usage: Usage,
     /// Strict reasoning state (see `state.rs`): unique tokens instead of the constants.
     pub strict: bool,
+    /// Anthropic's cache diagnostics for this answer, when asked (`diagnostics.rs`).
+    pub diagnostics: Option<Value>,
 }
 
 /// The deterministic token count of a request body.
@@ -136,6 +138,7 @@ impl Plan {
                 reasoning: reasoning_words,
             },
             strict: d.verify_state,
+            diagnostics: None,
         }
     }
 
@@ -150,6 +153,7 @@ impl Plan {
             calls: Vec::new(),
             usage: Usage::default(),
             strict: false,
+            diagnostics: None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn embedded() -> Config {
             models: None,
             token_url: None,
             issuer: None,
+            cache_diagnostics: false,
         })
         .collect();
     providers.push(mock_provider());
@@ -54,6 +55,7 @@ pub fn mock_provider() -> ProviderConfig {
         models: None,
         token_url: None,
         issuer: None,
+        cache_diagnostics: false,
     }
 }
 

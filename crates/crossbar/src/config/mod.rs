@@ -223,6 +223,9 @@ pub struct ProviderConfig {
     /// Kind `chatgpt`: the auth server of device-code logins started by an admin (default
     /// `https://auth.openai.com`), without a trailing slash.
     pub issuer: Option<String>,
+    /// Ask an Anthropic upstream for its cache diagnostics (beta header and
+    /// `diagnostics.previous_message_id`) on every request, relayed ones too (default false).
+    pub cache_diagnostics: bool,
 }
 
 /// One deployment of a model: where it goes and how it is balanced.

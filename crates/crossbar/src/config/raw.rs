@@ -139,6 +139,10 @@ pub struct RawProvider {
     /// Kind `chatgpt`: the OpenAI auth server of device-code logins started from the dashboard
     /// or `/admin/accounts/login` (default `https://auth.openai.com`).
     pub issuer: Option<Spanned<String>>,
+    /// Anthropic upstreams: ask for Anthropic's cache diagnostics (beta) on every request,
+    /// relayed ones included.
+    #[serde(default)]
+    pub cache_diagnostics: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -377,6 +377,7 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
         models: p.models.clone(),
         token_url: p.token_url.as_ref().map(|u| u.get_ref().clone()),
         issuer: p.issuer.as_ref().map(|u| u.get_ref().trim_end_matches('/').to_string()),
+        cache_diagnostics: p.cache_diagnostics,
     })
 }
 

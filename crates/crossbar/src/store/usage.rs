@@ -45,6 +45,8 @@ pub struct UsageRecord {
     pub capture: Option<Box<crate::usage::capture::Capture>>,
     /// The prompt-cache verdict (`usage::cache_verdict::Verdict::code`).
     pub cache_verdict: Option<String>,
+    /// Anthropic's cache diagnosis (`usage::cache_diagnostics`).
+    pub cache_diagnosis: Option<String>,
 }
 
 impl UsageRecord {
@@ -110,6 +112,10 @@ pub struct UsageRow {
     #[sqlx(skip)]
     pub hit_rate: Option<f64>,
     pub cost_usd: f64,
+    /// Anthropic's cache diagnoses (`usage::cache_diagnostics`) by reason type (`none`: no
+    /// divergence), for the requests that asked for them.
+    #[sqlx(skip)]
+    pub cache_diagnoses: std::collections::BTreeMap<String, i64>,
 }
 
 /// Rows per INSERT statement (24 binds each: far below both backends' parameter limits).
@@ -128,7 +134,8 @@ impl Store {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
                      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, \
-                     request_id, client, attempts, dropped, refusal, tokens_estimated, account, cache_verdict) ",
+                     request_id, client, attempts, dropped, refusal, tokens_estimated, account, cache_verdict, \
+                     cache_diagnosis) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -155,7 +162,8 @@ impl Store {
                         .push_bind(r.refusal.clone())
                         .push_bind(i64::from(r.tokens_estimated))
                         .push_bind(r.account.clone())
-                        .push_bind(r.cache_verdict.clone());
+                        .push_bind(r.cache_verdict.clone())
+                        .push_bind(r.cache_diagnosis.clone());
                 });
                 q.build().execute(&mut *tx).await?;
             }
@@ -251,6 +259,22 @@ impl Store {
         for r in &mut rows {
             r.hit_rate = (r.cache_input_tokens > 0).then(|| r.cache_read_tokens as f64 / r.cache_input_tokens as f64);
         }
+        // The provider's reasons, by type (the stored code without its token count).
+        let kind = ["model_changed", "system_changed", "tools_changed", "messages_changed"]
+            .iter()
+            .map(|t| format!("WHEN cache_diagnosis LIKE '{t}%' THEN '{t}' "))
+            .collect::<String>();
+        let q = format!(
+            "SELECT {g}, CASE {kind}ELSE cache_diagnosis END, CAST(COUNT(*) AS BIGINT) FROM usage \
+             WHERE cache_diagnosis IS NOT NULL AND ts >= $1 AND ts < $2 AND ($3 IS NULL OR key_id = $3) GROUP BY 1, 2"
+        );
+        let diagnoses: Vec<(String, String, i64)> =
+            with_pool!(self, p => sqlx::query_as(&q).bind(from).bind(to).bind(key).fetch_all(p).await?);
+        for (group, kind, n) in diagnoses {
+            if let Some(r) = rows.iter_mut().find(|r| r.group == group) {
+                r.cache_diagnoses.insert(kind, n);
+            }
+        }
         Ok(rows)
     }
 
@@ -291,6 +315,7 @@ pub struct UsageEntry {
     pub error_class: Option<String>,
     pub tokens_estimated: i64,
     pub cache_verdict: Option<String>,
+    pub cache_diagnosis: Option<String>,
 }
 
 impl Store {
@@ -298,7 +323,7 @@ impl Store {
     pub async fn recent_usage(&self, limit: i64) -> Result<Vec<UsageEntry>, StoreError> {
         self.ready().await?;
         let q = "SELECT ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, output_tokens, \
-                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated, cache_verdict FROM usage \
+                 cache_read_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, tokens_estimated, cache_verdict, cache_diagnosis FROM usage \
                  ORDER BY id DESC LIMIT $1";
         let rows: Vec<UsageEntry> = with_pool!(self, p => sqlx::query_as(q).bind(limit).fetch_all(p).await?);
         Ok(rows)

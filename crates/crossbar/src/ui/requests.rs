@@ -272,6 +272,10 @@ pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
                 ", output " (fmt::opt_tokens(r.output_tokens))
             }
             dt { "Cache verdict" } dd.verdict data-verdict=(verdict_kind(r)) { (verdict_words(r)) }
+            @if let Some(d) = &r.cache_diagnosis {
+                dt { "Provider's cache diagnosis" }
+                dd.diagnosis data-diagnosis=(d) { (crate::usage::cache_diagnostics::describe(d)) }
+            }
             dt { "Cost" } dd { (fmt::opt_usd(r.cost_usd)) }
             dt { "TTFT" } dd { (fmt::opt_ms(r.ttft_ms)) }
             dt { "Latency" } dd { (fmt::ms(r.latency_ms)) }
@@ -339,6 +343,7 @@ mod tests {
             request_id: Some("r".into()),
             client: Some("other".into()),
             cache_verdict: Some("miss:prefix_changed:message:3".into()),
+            cache_diagnosis: Some("messages_changed:<b>".into()),
             attempts: Some(
                 r#"[{"provider":"a<b","model":"m","status":502,"ms":3,"outcome":"moved on: HTTP 502"}]"#.into(),
             ),

@@ -34,6 +34,9 @@ struct Stored {
     m: Vec<u64>,
     /// The upstream protocol (`Protocol::name`).
     p: String,
+    /// The upstream's id of the response (Anthropic `msg_…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
 }
 
 fn redis_key(redis: &RedisConn, memory_key: u64) -> String {
@@ -55,6 +58,7 @@ pub fn encode(turns: &[Turn]) -> String {
             s: t.fingerprint.system,
             m: t.fingerprint.messages.clone(),
             p: t.upstream.name().to_string(),
+            id: t.message_id.clone(),
         })
         .collect();
     serde_json::to_string(&stored).unwrap_or_default()
@@ -73,6 +77,7 @@ pub fn decode(text: &str) -> Option<Vec<Turn>> {
                 ttl_ms: s.ttl,
                 input: s.n,
                 fingerprint: Fingerprint { tools: s.t, system: s.s, messages: s.m },
+                message_id: s.id,
             })
         })
         .collect()
@@ -134,9 +139,11 @@ mod tests {
             input: Some(5000),
             fingerprint: Fingerprint { tools: 1, system: u64::MAX, messages: vec![3, 4] },
             upstream: Protocol::Gemini,
+            message_id: Some("msg_01".into()),
         };
         let mut other = turn.clone();
         other.input = None;
+        other.message_id = None;
         let text = encode(&[turn.clone(), other.clone()]);
         assert_eq!(decode(&text), Some(vec![turn.clone(), other]));
         assert_eq!(decode("not json"), None);

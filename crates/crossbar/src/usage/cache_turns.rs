@@ -14,6 +14,7 @@
 //! have served the turns since), and what `observe` returns is written back.
 
 use super::cache_verdict::{judge, Turn, Verdict};
+use crossbar_protocol::canonical::Fingerprint;
 use hashlink::LruCache;
 use std::sync::Mutex;
 
@@ -53,7 +54,10 @@ fn held(turns: &[Turn]) -> usize {
 
 /// How far `cur` continues `prev`: 0 when tools or system differ, else 1 + the messages they share.
 fn shared(prev: &Turn, cur: &Turn) -> usize {
-    let (a, b) = (&prev.fingerprint, &cur.fingerprint);
+    continues(&prev.fingerprint, &cur.fingerprint)
+}
+
+fn continues(a: &Fingerprint, b: &Fingerprint) -> usize {
     if a.tools != b.tools || a.system != b.system {
         return 0;
     }
@@ -115,6 +119,18 @@ impl Turns {
         (verdict, threads)
     }
 
+    /// The turn a prompt `cur` would be judged against (see `observe`), from `remote` (the
+    /// instances' shared memory) when it has the conversation, else this instance's.
+    pub fn previous(&self, conversation: u64, cur: &Fingerprint, remote: Option<&[Turn]>) -> Option<Turn> {
+        let pick = |threads: &[Turn]| {
+            threads.iter().enumerate().max_by_key(|(i, t)| (continues(&t.fingerprint, cur), *i)).map(|(_, t)| t.clone())
+        };
+        match remote {
+            Some(r) if !r.is_empty() => pick(r),
+            _ => self.memory.lock().ok()?.map.peek(&conversation).and_then(|t| pick(t)),
+        }
+    }
+
     /// Move every remembered turn `ms` into the past: time passing, for tests of TTL expiry.
     pub fn age(&self, ms: i64) {
         if let Ok(mut m) = self.memory.lock() {
@@ -145,6 +161,7 @@ mod tests {
             input: Some(5000),
             fingerprint: Fingerprint { tools: 1, system, messages: messages.to_vec() },
             upstream: crossbar_protocol::canonical::Protocol::Anthropic,
+            message_id: None,
         }
     }
 

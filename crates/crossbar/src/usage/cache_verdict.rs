@@ -76,6 +76,9 @@ pub struct Turn {
     pub fingerprint: Fingerprint,
     /// The protocol it went upstream in (whose caching rules apply).
     pub upstream: Protocol,
+    /// The upstream's id of its response (Anthropic `msg_…`), when read: the next turn's
+    /// `diagnostics.previous_message_id` (`cache_diagnostics`).
+    pub message_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +214,7 @@ pub fn turn_of(
 ) -> Option<Turn> {
     let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body)?;
     let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
-    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream })
+    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream, message_id: None })
 }
 
 /// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),
@@ -265,6 +268,7 @@ mod tests {
             input: Some(input),
             fingerprint: Fingerprint { tools: 1, system: 2, messages: messages.to_vec() },
             upstream: Protocol::Anthropic,
+            message_id: None,
         }
     }
 

@@ -13,6 +13,7 @@
 //! After each committed batch the writer bumps a generation counter (`Recorder::written`, a
 //! `watch`): the dashboard's live overview waits on it, so the request path pays nothing.
 
+pub mod cache_diagnostics;
 pub mod cache_prompt;
 pub mod cache_shared;
 pub mod cache_turns;

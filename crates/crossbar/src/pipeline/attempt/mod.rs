@@ -16,6 +16,7 @@
 //! got wrong.
 
 mod affinity;
+mod diagnose;
 
 use crate::app::AppState;
 use crate::failure::{self, Action, Class};
@@ -166,6 +167,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let conversation = session
             .or_else(|| (kind == crate::config::ProviderKind::Chatgpt).then(|| inbound.conversation()).flatten());
         codex_backend::add_headers(kind, inbound.endpoint, &inbound.headers, conversation, &mut request.headers);
+        let diagnosing = diagnose::prepare(inbound, target, upstream, &mut request);
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();
@@ -182,6 +184,9 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 flight.settle();
                 if let Some(k) = session {
                     affinity::remember(state, route, k, index, recalled, now);
+                }
+                if diagnosing {
+                    resp.body = diagnose::tap(resp.body);
                 }
                 resp.body = Box::pin(Tracked {
                     inner: resp.body,

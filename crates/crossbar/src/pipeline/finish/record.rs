@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
-use crate::usage::cache_verdict::reported_reads;
+use crate::usage::cache_verdict::{reported_reads, Turn};
 use crate::usage::capture::{Capture, Collector};
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,6 +74,9 @@ pub struct Ticket {
     conversation: Mutex<Option<u64>>,
     /// With Redis: the conversation's turns as the instances share them (`load_shared_turns`).
     shared_turns: Mutex<Option<Vec<crate::usage::cache_verdict::Turn>>>,
+    /// Anthropic's answer to cache diagnostics: the response's id and the provider's reason
+    /// (`usage::cache_diagnostics`).
+    diagnosis: Mutex<(Option<String>, Option<String>)>,
 }
 
 impl Ticket {
@@ -104,6 +107,7 @@ impl Ticket {
             state,
             conversation: Mutex::new(None),
             shared_turns: Mutex::new(None),
+            diagnosis: Mutex::new((None, None)),
         })
     }
 
@@ -178,6 +182,30 @@ impl Ticket {
         }
     }
 
+    /// The upstream id of the conversation's previous response (Anthropic `msg_…`), for cache
+    /// diagnostics: of the turn this request's prompt continues (`cache_turns::previous`).
+    pub fn previous_message_id(&self) -> Option<String> {
+        let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
+        let body = self.request.lock().ok().and_then(|b| b.clone())?;
+        let (cur, _) = crate::usage::cache_prompt::fingerprint(self.protocol_in, &body)?;
+        let key = crate::usage::cache_turns::key(conversation, &self.model);
+        let remote = self.shared_turns.lock().ok().and_then(|s| s.clone());
+        let prev = self.state.cache_turns.previous(key, &cur, remote.as_deref())?;
+        prev.message_id.filter(|_| prev.upstream == Protocol::Anthropic)
+    }
+
+    /// What Anthropic's cache diagnostics said about this request's response.
+    pub fn set_diagnosis(&self, message_id: Option<String>, reason: Option<String>) {
+        if let Ok(mut d) = self.diagnosis.lock() {
+            if message_id.is_some() {
+                d.0 = message_id;
+            }
+            if reason.is_some() {
+                d.1 = reason;
+            }
+        }
+    }
+
     /// The cache verdict of a served turn of a conversation (`usage::cache_verdict`), which
     /// also becomes the conversation's previous turn.
     fn cache_verdict(&self, route: &Route, usage: &Usage, status: u16) -> Option<String> {
@@ -194,6 +222,7 @@ impl Ticket {
             self.ts,
             usage.input,
         )?;
+        let turn = Turn { message_id: self.diagnosis.lock().ok().and_then(|d| d.0.clone()), ..turn };
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|mut s| s.take());
         let (verdict, turns) = self.state.cache_turns.observe_shared(key, turn, usage.cache_read, remote);
@@ -267,9 +296,11 @@ impl Ticket {
             self.state.metrics.record_unpriced(&r.upstream_model);
         }
         let cache_verdict = route.as_ref().and_then(|r| self.cache_verdict(r, usage, status));
+        let cache_diagnosis = self.diagnosis.lock().ok().and_then(|mut d| d.1.take());
         let record = UsageRecord {
             ts: self.ts,
             cache_verdict,
+            cache_diagnosis,
             key_id: self.key.as_ref().map(|k| k.id.clone()),
             model: self.model.clone(),
             provider: route.as_ref().map(|r| r.provider.clone()),
@@ -325,6 +356,11 @@ fn estimate_input(body: &[u8]) -> u64 {
         Ok(v) => crate::pipeline::translate::count_tokens::estimate_tokens(&v),
         Err(_) => (body.len() as u64).div_ceil(4),
     }
+}
+
+/// The current request's ticket (inside `Ticket::scope`), not claimed.
+pub fn current() -> Option<Arc<Ticket>> {
+    TICKET.try_with(Arc::clone).ok()
 }
 
 /// The current request's ticket, marked as taken over by an `Outcome`.
