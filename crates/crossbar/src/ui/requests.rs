@@ -363,6 +363,7 @@ mod tests {
         let d = detail_markup(&r, html! {}).into_string();
         assert!(d.contains("a&lt;b") && d.contains("&lt;temperature&gt;") && d.contains("limit &lt;1&gt;"), "{d}");
         assert!(d.contains("data-rule=\"rpm\""), "{d}");
+        assert!(d.contains("Provider's cache diagnosis") && d.contains("messages_changed:&lt;b&gt;"), "{d}");
     }
 
     #[test]
