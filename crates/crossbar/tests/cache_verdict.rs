@@ -191,6 +191,10 @@ async fn short_prompts_gemini_and_an_openai_upstream() {
         metrics.contains(r#"crossbar_cache_input_tokens_total{kind="read",provider="cached-responses"}"#),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"crossbar_cache_input_tokens_total{kind="uncached",provider="plain-gemini"}"#),
+        "Gemini's absent count is 0 read, so its input counts as uncached: {metrics}"
+    );
 }
 
 #[tokio::test]

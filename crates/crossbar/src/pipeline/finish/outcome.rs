@@ -5,6 +5,7 @@
 
 use crate::app::AppState;
 use crate::telemetry::{status_class, ProtocolLabels, RequestLabels};
+use crate::usage::cache_verdict::reported_reads;
 use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::Arc;
 use std::time::Instant;
@@ -124,7 +125,10 @@ impl Drop for Outcome {
         m.duration
             .get_or_create(&ProtocolLabels { client_protocol: self.client.name() })
             .observe(self.started.elapsed().as_secs_f64());
-        m.record_usage(&self.provider, &self.usage);
+        // Gemini's absent cache reads are 0 in the metrics as in the record (`reported_reads`).
+        let upstream = self.ticket.as_ref().and_then(|t| t.upstream_protocol());
+        let reads = upstream.map_or(self.usage.cache_read, |p| reported_reads(p, &self.usage));
+        m.record_usage(&self.provider, &Usage { cache_read: reads, ..self.usage });
         if let Some(t) = self.ticket.take() {
             t.estimate_output(self.output_estimate);
             t.finish(self.status, &self.usage, self.ttft, self.error_class.map(str::to_string));

@@ -194,6 +194,11 @@ impl Ticket {
         prev.message_id.filter(|_| prev.upstream == Protocol::Anthropic)
     }
 
+    /// The protocol the request went upstream in, once routed.
+    pub fn upstream_protocol(&self) -> Option<Protocol> {
+        self.route.lock().ok()?.as_ref().map(|r| r.protocol_out)
+    }
+
     /// What Anthropic's cache diagnostics said about this request's response.
     pub fn set_diagnosis(&self, message_id: Option<String>, reason: Option<String>) {
         if let Ok(mut d) = self.diagnosis.lock() {
