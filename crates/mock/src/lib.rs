@@ -28,6 +28,7 @@ mod record;
 mod schema;
 mod state;
 mod stream;
+mod traffic;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -62,6 +63,8 @@ struct Shared {
     logins: oauth::Logins,
     /// Prompt caches (`mock:cache`).
     caches: cache::Caches,
+    /// The WebSocket endpoint's age limit and clock, and the bytes received per transport.
+    traffic: traffic::Traffic,
 }
 
 impl Mock {
@@ -85,6 +88,9 @@ impl Mock {
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
             .route("/_mock/cache/advance", post(advance_cache))
+            .route("/_mock/websocket/advance", post(traffic::advance))
+            .route("/_mock/websocket/forget", post(traffic::forget))
+            .route("/_mock/traffic", get(traffic::report))
             .route("/oauth/token", post(oauth::token))
             .route("/api/accounts/deviceauth/usercode", post(oauth::usercode))
             .route("/api/accounts/deviceauth/token", post(oauth::device_token))
@@ -115,7 +121,7 @@ pub fn router() -> Router {
 
 /// Serve a fresh mock on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router()).await
+    axum::serve(no_delay(listener), router()).await
 }
 
 /// A mock served in the background (see [`spawn`]).
@@ -145,11 +151,20 @@ pub async fn spawn() -> std::io::Result<MockServer> {
     let mock = Mock::new();
     let app = mock.router();
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(no_delay(listener), app).await {
             tracing::warn!("mock upstream stopped: {e}");
         }
     });
     Ok(MockServer { addr, mock })
+}
+
+/// Accepted sockets with TCP_NODELAY: a socket's small frames must not wait for the peer's
+/// delayed ACK (a native WebSocket route measured 3.5× slower without it).
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 /// A request as the protocol handlers see it; extracting it records it.
@@ -170,6 +185,7 @@ impl FromRequest<Mock> for Incoming {
             .await
             .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
         mock.inner.log.push(&parts, &body);
+        mock.inner.traffic.http_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok(Incoming {
             path: parts.uri.path().to_owned(),
             headers: parts.headers,

@@ -11,34 +11,74 @@
 //! `{"type":"error","status":400,"error":{"code":"previous_response_not_found",…}}`, as is any
 //! HTTP error (`{"type":"error","status":S,"error":{…}}`). `mock:drop` cuts the socket without
 //! a close frame. Each frame is recorded (method `GET`, the frame as the body).
+//!
+//! Like OpenAI's, a socket lives at most an hour (`traffic.rs`: `CROSSBAR_MOCK_WS_MAX_AGE_SECS`,
+//! and a clock tests move with `/_mock/websocket/advance`): a frame past that is answered with
+//! `websocket_connection_limit_reached` and the socket closes. `/_mock/websocket/forget` makes
+//! every socket forget its responses. An upgrade carrying `x-mock-websocket: refuse` is
+//! refused with 426 (an upstream without WebSocket mode).
 
 use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
 
 use crate::{Incoming, Mock};
 
 pub async fn upgrade(State(mock): State<Mock>, uri: Uri, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if headers.get("x-mock-websocket").is_some_and(|v| v == "refuse") {
+        let body = json!({"error": {"type": "invalid_request_error", "code": null, "message": "WebSocket mode is not available"}});
+        return (StatusCode::UPGRADE_REQUIRED, axum::Json(body)).into_response();
+    }
     ws.on_upgrade(move |socket| session(socket, mock, uri, headers))
 }
 
+/// Counts the socket as open while it lives.
+struct Open(Mock);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.inner.traffic.close();
+    }
+}
+
 async fn session(mut socket: WebSocket, mock: Mock, uri: Uri, headers: HeaderMap) {
+    let mut clock = mock.inner.traffic.open();
+    let _open = Open(mock.clone());
     // Response id → the whole conversation after it (input so far + its output items).
     let mut known: HashMap<String, Vec<Value>> = HashMap::new();
     while let Some(Ok(msg)) = socket.recv().await {
         let text = match msg {
             Message::Text(t) => t,
-            Message::Close(_) => return,
+            Message::Close(_) => {
+                mock.inner.traffic.websocket_close_frames.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             _ => continue,
         };
         record(&mock, &uri, &headers, Bytes::copy_from_slice(text.as_bytes()));
+        let traffic = &mock.inner.traffic;
+        traffic.websocket_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+        if traffic.forgotten(&mut clock) {
+            known.clear();
+        }
+        if traffic.expired(&clock) {
+            let msg = "Responses websocket connection limit reached (60 minutes). Create a new websocket connection to continue.";
+            let _ = send(
+                &mut socket,
+                &wrapped(400, "invalid_request_error", Some("websocket_connection_limit_reached"), msg),
+            )
+            .await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
         let (body, input) = match create(&mock, &mut known, text.as_str()) {
             Ok(Create::Prewarm(frames)) => {
                 for f in frames {

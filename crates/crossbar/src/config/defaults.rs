@@ -28,6 +28,8 @@ pub fn embedded() -> Config {
             models: None,
             token_url: None,
             issuer: None,
+            websocket: false,
+            websocket_max_age: super::DEFAULT_WEBSOCKET_MAX_AGE,
         })
         .collect();
     providers.push(mock_provider());
@@ -54,6 +56,8 @@ pub fn mock_provider() -> ProviderConfig {
         models: None,
         token_url: None,
         issuer: None,
+        websocket: false,
+        websocket_max_age: super::DEFAULT_WEBSOCKET_MAX_AGE,
     }
 }
 

@@ -139,6 +139,11 @@ pub struct RawProvider {
     /// Kind `chatgpt`: the OpenAI auth server of device-code logins started from the dashboard
     /// or `/admin/accounts/login` (default `https://auth.openai.com`).
     pub issuer: Option<Spanned<String>>,
+    /// Kinds `openai` and `chatgpt`: open an upstream socket per client socket (default on for
+    /// `chatgpt`, off for `openai`).
+    pub websocket: Option<Spanned<bool>>,
+    /// Replace an upstream socket older than this many seconds (default 3300).
+    pub websocket_max_age_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

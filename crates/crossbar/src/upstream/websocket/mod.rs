@@ -1,0 +1,422 @@
+//! The native upstream socket: a client's Responses socket (`ingress/websocket/`) routed to an
+//! OpenAI or ChatGPT provider with `websocket = true` gets one upstream socket of its own — a
+//! [`Link`], owned by that client socket's session and never shared with another — instead of
+//! a POST per turn.
+//!
+//! The pipeline stays the same: `pipeline/attempt` asks [`Turn::send`] instead of
+//! `Provider::send` when the client came in over WebSocket, the deployment's provider has
+//! `websocket` on and the request is relayed as Responses; the answer is an ordinary
+//! `UpstreamResponse` (each upstream event as one SSE event, an error frame as an HTTP error
+//! with its status), so admission, failover before the first event, the relay's usage
+//! sniffing and the usage record are the HTTP path's.
+//!
+//! Per turn: the frame (`frame.rs`) is incremental (`previous_response_id` + the new items)
+//! only when THIS socket issued that anchor, the whole input otherwise. The socket is replaced
+//! (and the whole input sent on the new one) when it is older than the provider's
+//! `websocket_max_age_secs`, when the upstream answers `websocket_connection_limit_reached` or
+//! `previous_response_not_found` to an incremental frame, or when it turns out closed before
+//! the first event. A frame of [`MAX_FRAME`] or more (the ChatGPT backend closes the socket on
+//! those) and an upgrade the upstream refuses go over HTTP for that turn. A response whose
+//! body is dropped before its end leaves the socket mid-response: it is closed, not reused.
+//! When the client socket ends, the upstream one gets a close frame (`Link::close`).
+
+mod conn;
+pub mod frame;
+
+use super::{Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use conn::{ConnectError, Socket};
+use futures_util::{SinkExt, StreamExt};
+use prometheus_client::metrics::gauge::Gauge;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio_tungstenite::tungstenite::Message;
+
+/// `openai-beta` on the upgrade: the Responses WebSocket mode Codex asks for.
+pub const BETA: &str = "responses_websockets=2026-02-06";
+/// Frames this large or larger never go up a socket (the ChatGPT backend closes it with 1009).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// The largest event accepted from the upstream.
+const MAX_EVENT: usize = 64 * 1024 * 1024;
+/// Response ids a socket remembers having issued (Codex continues from the latest).
+const ISSUED_KEPT: usize = 8;
+/// How long a close frame may take to leave before the socket is simply dropped.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+/// One client socket's upstream socket (at most one open at a time). Cloned into each turn;
+/// the session is its only owner, and turns run one after another.
+#[derive(Clone)]
+pub struct Link {
+    state: Arc<Mutex<State>>,
+    /// `crossbar_upstream_websockets`: upstream sockets open now.
+    open: Gauge,
+}
+
+#[derive(Default)]
+struct State {
+    conn: Option<Conn>,
+    /// Providers that refused the upgrade as having no WebSocket mode (404/405/426): HTTP for
+    /// the rest of this session.
+    refused: Vec<String>,
+}
+
+struct Conn {
+    provider: String,
+    socket: Socket,
+    opened: Instant,
+    max_age: Duration,
+    /// Response ids this socket issued, newest last.
+    issued: VecDeque<String>,
+    _counted: Counted,
+}
+
+/// Counts an open socket in the gauge for as long as it lives.
+struct Counted(Gauge);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// One turn of a client socket: the link, and what makes its frame incremental.
+#[derive(Clone, Debug)]
+pub struct Turn {
+    pub link: Link,
+    /// The client's `previous_response_id`, when the session knew it.
+    pub anchor: Option<String>,
+    /// How many items at the end of the turn's input are new (the client's own `input`).
+    pub new_items: usize,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
+    }
+}
+
+impl Link {
+    pub fn new(open: Gauge) -> Link {
+        Link { state: Arc::default(), open }
+    }
+
+    /// The client socket ended: the upstream socket, if any, gets a close frame.
+    pub async fn close(&self) {
+        let conn = self.state.lock().await.conn.take();
+        if let Some(c) = conn {
+            let mut socket = c.socket;
+            let _ = tokio::time::timeout(CLOSE_WITHIN, socket.close(None)).await;
+        }
+    }
+}
+
+/// What the first upstream message of a turn was.
+enum First {
+    /// An event: the response has begun.
+    Event(String),
+    /// A wrapped error frame `{"type":"error","status",…}`.
+    Error(Value),
+    /// The socket was closed or broke before answering.
+    Gone(String),
+}
+
+impl Turn {
+    /// Send the turn up this session's socket (opening one as needed), or over HTTP where the
+    /// socket cannot carry it. Answers like `Provider::send`: the response head, body streaming.
+    pub async fn send(&self, provider: &Provider, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let mut state = self.link.state.clone().lock_owned().await;
+        let name = provider.name();
+        if state.refused.iter().any(|n| n == name) {
+            return provider.send(req).await;
+        }
+        let (Some(body), Some(url)) = (frame::Body::parse(&req.body), provider.socket_url()) else {
+            return provider.send(req).await;
+        };
+        if state.conn.as_ref().is_some_and(|c| c.provider != name || c.opened.elapsed() >= c.max_age) {
+            retire(state.conn.take());
+        }
+        let anchor = state.conn.as_ref().and_then(|c| {
+            self.anchor.as_deref().filter(|a| c.issued.iter().any(|i| i == a)).map(|a| (a, self.new_items))
+        });
+        let mut incremental = anchor.is_some();
+        let mut text = body.frame(anchor);
+        if text.len() >= MAX_FRAME {
+            tracing::debug!(provider = name, bytes = text.len(), "frame too large for the upstream socket; HTTP");
+            return provider.send(req).await;
+        }
+        let (connect_timeout, first_byte_timeout) = provider.socket_timeouts();
+        for again in [false, true] {
+            if state.conn.is_none() {
+                let headers = provider.socket_headers(&req.headers).await?;
+                match conn::connect(&url, headers, connect_timeout).await {
+                    Ok(socket) => {
+                        self.link.open.inc();
+                        state.conn = Some(Conn {
+                            provider: name.to_owned(),
+                            socket,
+                            opened: Instant::now(),
+                            max_age: provider.config.websocket_max_age,
+                            issued: VecDeque::new(),
+                            _counted: Counted(self.link.open.clone()),
+                        });
+                    }
+                    Err(ConnectError::Refused(status)) => {
+                        tracing::info!(provider = name, status, "the upstream refused the WebSocket upgrade; HTTP");
+                        if matches!(status, 404 | 405 | 426) {
+                            state.refused.push(name.to_owned());
+                        }
+                        drop(state);
+                        return provider.send(req).await;
+                    }
+                    Err(ConnectError::Unreachable(e)) => return Err(UpstreamError::Connect(e)),
+                }
+            }
+            let Some(conn) = state.conn.as_mut() else { continue };
+            let first = match tokio::time::timeout(first_byte_timeout, first(&mut conn.socket, &text)).await {
+                Ok(f) => f,
+                Err(_) => {
+                    retire(state.conn.take());
+                    return Err(UpstreamError::Timeout(first_byte_timeout));
+                }
+            };
+            match first {
+                First::Event(event) => return Ok(respond(state, event)),
+                First::Error(frame) => {
+                    let code = frame["error"]["code"].as_str().unwrap_or_default();
+                    let replace = code == "websocket_connection_limit_reached"
+                        || (incremental && code == "previous_response_not_found");
+                    if !replace || again {
+                        return Ok(error_response(&frame));
+                    }
+                    tracing::debug!(provider = name, code, "replacing the upstream socket; whole input");
+                }
+                First::Gone(e) if again => {
+                    retire(state.conn.take());
+                    return Err(UpstreamError::Io(e));
+                }
+                First::Gone(e) => {
+                    tracing::debug!(provider = name, error = %e, "the upstream socket was gone; reconnecting")
+                }
+            }
+            retire(state.conn.take());
+            if incremental {
+                incremental = false;
+                text = body.frame(None);
+                if text.len() >= MAX_FRAME {
+                    drop(state);
+                    return provider.send(req).await;
+                }
+            }
+        }
+        Err(UpstreamError::Io("the upstream socket failed twice".into()))
+    }
+}
+
+/// Send `text` and wait for the first answer.
+async fn first(socket: &mut Socket, text: &str) -> First {
+    if let Err(e) = socket.send(Message::Text(text.into())).await {
+        return First::Gone(e.to_string());
+    }
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(t))) => {
+                let t = t.as_str();
+                if type_of(t) == "error" {
+                    return First::Error(serde_json::from_str(t).unwrap_or(Value::Null));
+                }
+                return First::Event(t.to_owned());
+            }
+            Some(Ok(Message::Close(_))) | None => return First::Gone("closed".into()),
+            Some(Err(e)) => return First::Gone(e.to_string()),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Close a socket that will not be used again, without holding up the turn.
+fn retire(conn: Option<Conn>) {
+    // Outside a runtime (a process shutting down) the socket is simply dropped.
+    if let (Some(c), Ok(rt)) = (conn, tokio::runtime::Handle::try_current()) {
+        rt.spawn(async move {
+            let mut socket = c.socket;
+            let _ = tokio::time::timeout(CLOSE_WITHIN, socket.close(None)).await;
+            drop(c._counted);
+        });
+    }
+}
+
+/// A wrapped error frame as the HTTP error it stands for: its status, its `headers`, and
+/// `{"error": …}` as the body (what `failure.rs` and the relay read), passed on as sent.
+fn error_response(frame: &Value) -> UpstreamResponse {
+    let status = frame["status"]
+        .as_u64()
+        .or_else(|| frame["status_code"].as_u64())
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..600).contains(s))
+        .unwrap_or(500);
+    let mut headers = HeaderMap::new();
+    for (k, v) in frame["headers"].as_object().into_iter().flatten() {
+        let value = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&value)) {
+            headers.insert(k, v);
+        }
+    }
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({"error": frame["error"]}).to_string();
+    let body = futures_util::stream::once(async move { Ok(Bytes::from(body)) }).boxed();
+    UpstreamResponse { status, headers, body }
+}
+
+/// The response: 200, and the events (the first, then the rest as they come) as SSE.
+fn respond(state: OwnedMutexGuard<State>, first: String) -> UpstreamResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
+    let events = Events { state, first: Some(first), done: false };
+    let body = futures_util::stream::unfold(events, |mut ev| async move {
+        let item = ev.next().await?;
+        Some((item, ev))
+    })
+    .boxed();
+    UpstreamResponse { status: 200, headers, body }
+}
+
+/// A response being read off the socket. The session's lock is held until the response ends.
+struct Events {
+    state: OwnedMutexGuard<State>,
+    first: Option<String>,
+    /// Its terminal event was read (or the socket broke): nothing more to read.
+    done: bool,
+}
+
+impl Events {
+    async fn next(&mut self) -> Option<Result<Bytes, UpstreamError>> {
+        if self.done {
+            return None;
+        }
+        let text = match self.first.take() {
+            Some(t) => t,
+            None => loop {
+                let Some(conn) = self.state.conn.as_mut() else {
+                    self.done = true;
+                    return None;
+                };
+                match conn.socket.next().await {
+                    Some(Ok(Message::Text(t))) => break t.as_str().to_owned(),
+                    Some(Ok(Message::Close(_))) | None => return Some(Err(self.broken("closed mid-response".into()))),
+                    Some(Err(e)) => return Some(Err(self.broken(e.to_string()))),
+                    Some(Ok(_)) => {}
+                }
+            },
+        };
+        let ty = type_of(&text);
+        match ty.as_str() {
+            "response.completed" | "response.incomplete" | "response.failed" | "error" => {
+                self.done = true;
+                if ty == "response.completed" {
+                    self.issued(&text);
+                }
+            }
+            _ => {}
+        }
+        Some(Ok(sse(&ty, &text)))
+    }
+
+    /// Remember the completed response's id as one this socket can continue from.
+    fn issued(&mut self, text: &str) {
+        #[derive(serde::Deserialize)]
+        struct Completed {
+            response: Id,
+        }
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let (Some(conn), Ok(c)) = (self.state.conn.as_mut(), serde_json::from_str::<Completed>(text)) else {
+            return;
+        };
+        if conn.issued.len() >= ISSUED_KEPT {
+            conn.issued.pop_front();
+        }
+        conn.issued.push_back(c.response.id);
+    }
+
+    fn broken(&mut self, why: String) -> UpstreamError {
+        self.done = true;
+        self.state.conn = None;
+        UpstreamError::Io(format!("the upstream socket {why}"))
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // Dropped mid-response (the client left): the socket is mid-stream, so it is not reused.
+        if !self.done {
+            retire(self.state.conn.take());
+        }
+    }
+}
+
+/// One event as SSE: `event: <type>` and its data on one line.
+fn sse(ty: &str, text: &str) -> Bytes {
+    let data = if text.contains('\n') {
+        serde_json::from_str::<Value>(text).map(|v| v.to_string()).unwrap_or_else(|_| text.replace('\n', " "))
+    } else {
+        text.to_owned()
+    };
+    let mut out = String::with_capacity(data.len() + ty.len() + 16);
+    if !ty.is_empty() {
+        out.push_str("event: ");
+        out.push_str(ty);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(&data);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+fn type_of(text: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type", default)]
+        ty: String,
+    }
+    serde_json::from_str::<Head>(text).map(|h| h.ty).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn an_error_frame_becomes_the_http_error_it_stands_for() {
+        let frame = json!({"type": "error", "status": 429, "headers": {"retry-after": "3", "x-n": 1},
+                           "error": {"type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "slow"}});
+        let r = error_response(&frame);
+        assert_eq!(r.status, 429);
+        assert_eq!(r.headers["retry-after"], "3");
+        assert_eq!(r.headers["x-n"], "1");
+        let body: Vec<_> = r.body.collect().await;
+        let body: Value = serde_json::from_slice(body[0].as_ref().expect("bytes")).expect("json");
+        assert_eq!(body, json!({"error": frame["error"]}));
+        // No usable status: a 500.
+        assert_eq!(error_response(&json!({"type": "error", "status": 200, "error": {}})).status, 500);
+    }
+
+    #[test]
+    fn events_become_one_line_sse() {
+        assert_eq!(
+            sse("response.created", r#"{"type":"response.created"}"#),
+            "event: response.created\ndata: {\"type\":\"response.created\"}\n\n"
+        );
+        assert_eq!(sse("x", "{\"type\":\n\"x\"}"), "event: x\ndata: {\"type\":\"x\"}\n\n");
+    }
+}
