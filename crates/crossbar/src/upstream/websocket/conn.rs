@@ -65,7 +65,7 @@ async fn open(url: &reqwest::Url, headers: &mut HeaderMap) -> Result<Socket, Con
     for name in NOT_ON_UPGRADE {
         headers.remove(name);
     }
-    headers.insert("openai-beta", HeaderValue::from_static(super::BETA));
+    headers.append("openai-beta", HeaderValue::from_static(super::BETA));
     for (k, v) in headers.iter() {
         req.headers_mut().append(k.clone(), v.clone());
     }
