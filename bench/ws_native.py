@@ -9,6 +9,7 @@ routes to the same mock upstream (`crossbar mock-upstream`): `http` (the client 
 conversation each turn, for reference), `bridge` (the client's socket, crossbar rebuilds each
 turn and POSTs it upstream: an `openai` provider without `websocket`) and `native` (the same
 provider with `websocket = true`: crossbar's own upstream socket, incremental frames).
+`direct-http` and `direct-socket` run the same two sessions straight against the mock.
 Reported per route: median wall time of RUNS sessions and the request bytes the upstream
 received per session (the mock's `/_mock/traffic`: HTTP bodies + socket frames).
 """
@@ -59,19 +60,22 @@ def main():
             except httpx.HTTPError:
                 time.sleep(0.1)
         result = {}
-        routes = (("http", "bridge/m", http_session), ("bridge", "bridge/m", ws_session),
-                  ("native", "native/m", ws_session))
+        # `direct-*`: the same sessions straight to the mock, without crossbar (what the mock's
+        # own HTTP and socket paths cost; the difference to them is crossbar's).
+        routes = (("http", "bridge/m", http_session, url), ("bridge", "bridge/m", ws_session, url),
+                  ("native", "native/m", ws_session, url), ("direct-http", "m", http_session, mock_url),
+                  ("direct-socket", "m", ws_session, mock_url))
         # Interleaved runs, so a burst of load from other processes hits every route alike.
-        times = {name: [] for name, _, _ in routes}
+        times = {name: [] for name, _, _, _ in routes}
         sent = {}
         for _ in range(RUNS):
-            for name, model, session in routes:
+            for name, model, session, target in routes:
                 before = upstream_bytes(mock_url)
                 t = time.perf_counter()
-                asyncio.run(session(url, model))
+                asyncio.run(session(target, model))
                 times[name].append((time.perf_counter() - t) * 1000)
                 sent[name] = upstream_bytes(mock_url) - before
-        for name, _, _ in routes:
+        for name, _, _, _ in routes:
             result[name] = {"ms_median": round(statistics.median(times[name]), 1),
                             "ms_min": round(min(times[name]), 1),
                             "upstream_bytes": sent[name]}

@@ -244,6 +244,15 @@ async fn an_unknown_anchor_is_previous_response_not_found_as_openai_words_it() {
     assert!(seen(&mock).await.is_empty(), "nothing went upstream");
     // The client retries with the whole input, as Codex does: it works.
     completed_id(&turn(&mut ws, create(MODEL, json!([user("hi")]), None)).await);
+    // An error frame from the upstream socket reaches the client with its status and error
+    // object as the upstream wrote them, and the socket goes on.
+    let e = turn(&mut ws, create(MODEL, json!([user("bad mock:error=400")]), None)).await;
+    let upstream = seen(&mock).await.into_iter().filter(|(m, _)| m == "GET").count();
+    assert_eq!(upstream, 2, "the error came from the upstream socket");
+    assert_eq!((e[0]["type"].as_str(), e[0]["status"].as_u64()), (Some("error"), Some(400)), "{e:#?}");
+    assert_eq!(e[0]["error"]["type"], "invalid_request_error", "{e:#?}");
+    completed_id(&turn(&mut ws, create(MODEL, json!([user("again")]), None)).await);
+    assert_eq!(traffic(&mock).await["websocket_opened"], 1);
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::Ordering;
 
@@ -189,25 +189,33 @@ fn wrapped(status: u16, ty: &str, code: Option<&str>, message: &str) -> Value {
     json!({"type": "error", "status": status, "error": error})
 }
 
-/// Send the SSE body's events as text frames; remember the completed response. `false` when
-/// the body broke or the client is gone.
+/// Send the SSE body's events as text frames (the events of one chunk in one write, as a
+/// server that writes what it has would); remember the completed response. `false` when the
+/// body broke or the client is gone.
 async fn relay(socket: &mut WebSocket, body: Body, input: Vec<Value>, known: &mut HashMap<String, Vec<Value>>) -> bool {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     let mut input = Some(input);
     loop {
+        let mut fed = false;
         while let Some(end) = find(&buf, b"\n\n") {
             let event = buf.split_to(end + 2);
             let Some(data) = data_of(&event) else { continue };
-            if data["type"] == "response.completed" {
-                if let (Some(id), Some(mut all)) = (data["response"]["id"].as_str(), input.take()) {
-                    all.extend(data["response"]["output"].as_array().cloned().unwrap_or_default());
-                    known.insert(id.to_owned(), all);
+            if data.contains("\"response.completed\"") {
+                if let Ok(done) = serde_json::from_str::<Value>(data) {
+                    if let (Some(id), Some(mut all)) = (done["response"]["id"].as_str(), input.take()) {
+                        all.extend(done["response"]["output"].as_array().cloned().unwrap_or_default());
+                        known.insert(id.to_owned(), all);
+                    }
                 }
             }
-            if !send(socket, &data).await {
+            fed = true;
+            if socket.feed(Message::Text(data.to_owned().into())).await.is_err() {
                 return false;
             }
+        }
+        if fed && socket.flush().await.is_err() {
+            return false;
         }
         match stream.next().await {
             Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
@@ -221,10 +229,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn data_of(event: &[u8]) -> Option<Value> {
+/// The `data:` line of one SSE event (the mock writes JSON data on one line).
+fn data_of(event: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(event).ok()?;
-    let data = text.lines().find_map(|l| l.strip_prefix("data: "))?;
-    serde_json::from_str(data).ok()
+    text.lines().find_map(|l| l.strip_prefix("data: ")).filter(|d| d.starts_with('{'))
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> bool {

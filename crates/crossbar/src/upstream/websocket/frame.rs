@@ -1,34 +1,35 @@
 //! The `response.create` frame one turn sends up the socket, written from the Responses body
-//! the pipeline would POST (model already swapped): its fields, minus what only HTTP has
-//! (`stream`, `stream_options`, `background`), with either the whole `input` or — when this
-//! socket issued the anchor — `previous_response_id` and only the turn's new items.
+//! the pipeline would POST (model already swapped; values borrowed, not parsed): its fields,
+//! minus what only HTTP has (`stream`, `stream_options`, `background`), with either the whole
+//! `input` or — when this socket issued the anchor — `previous_response_id` and only the
+//! turn's new items.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 
 /// Fields a socket's `response.create` does not carry.
 const HTTP_ONLY: [&str; 4] = ["stream", "stream_options", "background", "previous_response_id"];
 
-/// A Responses body, parsed once per turn.
-pub struct Body {
-    fields: Map<String, Value>,
+/// A Responses body, looked at once per turn: its values are borrowed, not parsed (a turn's
+/// body holds the whole conversation, and only its last items may be sent).
+pub struct Body<'a> {
+    fields: BTreeMap<String, &'a RawValue>,
     /// `input` when it is a list of items (a string input stays among `fields`).
-    input: Option<Vec<Value>>,
+    input: Option<Vec<&'a RawValue>>,
 }
 
-impl Body {
+impl<'a> Body<'a> {
     /// `None` when the body is not a JSON object (the turn then goes over HTTP, which answers it).
-    pub fn parse(bytes: &[u8]) -> Option<Body> {
-        let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(bytes) else {
-            return None;
-        };
-        let input = match fields.remove("input") {
-            Some(Value::Array(items)) => Some(items),
-            Some(other) => {
-                fields.insert("input".into(), other);
-                None
+    pub fn parse(bytes: &'a [u8]) -> Option<Body<'a>> {
+        let mut fields: BTreeMap<String, &'a RawValue> = serde_json::from_slice(bytes).ok()?;
+        let input = match fields.get("input") {
+            Some(raw) if raw.get().starts_with('[') => {
+                let items: Vec<&'a RawValue> = serde_json::from_str(raw.get()).ok()?;
+                fields.remove("input");
+                Some(items)
             }
-            None => None,
+            _ => None,
         };
         Some(Body { fields, input })
     }
@@ -46,13 +47,13 @@ impl Body {
     }
 }
 
-struct Frame<'a> {
-    fields: &'a Map<String, Value>,
-    input: Option<&'a [Value]>,
-    anchor: Option<&'a str>,
+struct Frame<'a, 'b> {
+    fields: &'b BTreeMap<String, &'a RawValue>,
+    input: Option<&'b [&'a RawValue]>,
+    anchor: Option<&'b str>,
 }
 
-impl Serialize for Frame<'_> {
+impl Serialize for Frame<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("type", "response.create")?;
@@ -74,7 +75,7 @@ impl Serialize for Frame<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn parse(text: &str) -> Value {
         serde_json::from_str(text).expect("a frame is JSON")
@@ -84,7 +85,8 @@ mod tests {
     fn whole_input_without_the_http_only_fields() {
         let body = json!({"model": "gpt-x", "stream": true, "stream_options": {}, "store": false,
                           "input": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
-        let b = Body::parse(body.to_string().as_bytes()).expect("object");
+        let text = body.to_string();
+        let b = Body::parse(text.as_bytes()).expect("object");
         let f = parse(&b.frame(None));
         assert_eq!(
             f,
@@ -96,7 +98,8 @@ mod tests {
     #[test]
     fn incremental_input_carries_the_anchor_and_only_the_new_items() {
         let body = json!({"model": "gpt-x", "input": [1, 2, 3, 4]});
-        let b = Body::parse(body.to_string().as_bytes()).expect("object");
+        let text = body.to_string();
+        let b = Body::parse(text.as_bytes()).expect("object");
         let f = parse(&b.frame(Some(("resp_1", 1))));
         assert_eq!(
             f,

@@ -133,7 +133,8 @@ impl Turn {
         if state.refused.iter().any(|n| n == name) {
             return provider.send(req).await;
         }
-        let (Some(body), Some(url)) = (frame::Body::parse(&req.body), provider.socket_url()) else {
+        let bytes = req.body.clone();
+        let (Some(body), Some(url)) = (frame::Body::parse(&bytes), provider.socket_url()) else {
             return provider.send(req).await;
         };
         if state.conn.as_ref().is_some_and(|c| c.provider != name || c.opened.elapsed() >= c.max_age) {
@@ -278,7 +279,7 @@ fn error_response(frame: &Value) -> UpstreamResponse {
 fn respond(state: OwnedMutexGuard<State>, first: String) -> UpstreamResponse {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
-    let events = Events { state, first: Some(first), done: false };
+    let events = Events { state, first: Some(first), done: false, broken: None };
     let body = futures_util::stream::unfold(events, |mut ev| async move {
         let item = ev.next().await?;
         Some((item, ev))
@@ -293,39 +294,66 @@ struct Events {
     first: Option<String>,
     /// Its terminal event was read (or the socket broke): nothing more to read.
     done: bool,
+    /// The socket broke after events that went out first: the error comes next.
+    broken: Option<String>,
 }
 
+/// Events already received are sent on together, up to this many bytes per chunk.
+const BATCH: usize = 64 * 1024;
+
 impl Events {
+    /// The next chunk: every event that has arrived (at least one, waiting for it), as SSE.
     async fn next(&mut self) -> Option<Result<Bytes, UpstreamError>> {
+        if let Some(why) = self.broken.take() {
+            return Some(Err(self.broken(why)));
+        }
         if self.done {
             return None;
         }
-        let text = match self.first.take() {
-            Some(t) => t,
-            None => loop {
-                let Some(conn) = self.state.conn.as_mut() else {
-                    self.done = true;
-                    return None;
-                };
-                match conn.socket.next().await {
-                    Some(Ok(Message::Text(t))) => break t.as_str().to_owned(),
-                    Some(Ok(Message::Close(_))) | None => return Some(Err(self.broken("closed mid-response".into()))),
-                    Some(Err(e)) => return Some(Err(self.broken(e.to_string()))),
-                    Some(Ok(_)) => {}
+        let mut out = bytes::BytesMut::new();
+        while !self.done && out.len() < BATCH {
+            let read = match self.first.take() {
+                Some(t) => Ok(Some(t)),
+                None if out.is_empty() => self.read().await,
+                None => match futures_util::FutureExt::now_or_never(self.read()) {
+                    Some(r) => r,
+                    None => break,
+                },
+            };
+            let text = match read {
+                Ok(Some(t)) => t,
+                Ok(None) | Err(_) if !out.is_empty() => {
+                    self.broken = Some(read.err().unwrap_or_else(|| "closed mid-response".into()));
+                    break;
                 }
-            },
-        };
-        let ty = type_of(&text);
-        match ty.as_str() {
-            "response.completed" | "response.incomplete" | "response.failed" | "error" => {
+                Ok(None) => return Some(Err(self.broken("closed mid-response".into()))),
+                Err(e) => return Some(Err(self.broken(e))),
+            };
+            let ty = type_of(&text);
+            if matches!(ty.as_str(), "response.completed" | "response.incomplete" | "response.failed" | "error") {
                 self.done = true;
                 if ty == "response.completed" {
                     self.issued(&text);
                 }
             }
-            _ => {}
+            sse(&ty, &text, &mut out);
         }
-        Some(Ok(sse(&ty, &text)))
+        Some(Ok(out.freeze()))
+    }
+
+    /// The next text message; `Ok(None)` when the socket closed (or is gone).
+    async fn read(&mut self) -> Result<Option<String>, String> {
+        let Some(conn) = self.state.conn.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            match conn.socket.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(Some(t.as_str().to_owned())),
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(_)) => {}
+            }
+        }
     }
 
     /// Remember the completed response's id as one this socket can continue from.
@@ -363,32 +391,94 @@ impl Drop for Events {
     }
 }
 
-/// One event as SSE: `event: <type>` and its data on one line.
-fn sse(ty: &str, text: &str) -> Bytes {
+/// One event as SSE, appended to `out`: `event: <type>` and its data on one line.
+fn sse(ty: &str, text: &str, out: &mut bytes::BytesMut) {
     let data = if text.contains('\n') {
         serde_json::from_str::<Value>(text).map(|v| v.to_string()).unwrap_or_else(|_| text.replace('\n', " "))
     } else {
         text.to_owned()
     };
-    let mut out = String::with_capacity(data.len() + ty.len() + 16);
+    out.reserve(data.len() + ty.len() + 16);
     if !ty.is_empty() {
-        out.push_str("event: ");
-        out.push_str(ty);
-        out.push('\n');
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(ty.as_bytes());
+        out.extend_from_slice(b"\n");
     }
-    out.push_str("data: ");
-    out.push_str(&data);
-    out.push_str("\n\n");
-    Bytes::from(out)
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\n\n");
 }
 
+/// An event's top-level `type`, found without parsing the event (events such as
+/// `response.completed` carry the whole response: instructions, tools and output). OpenAI
+/// writes `type` first; otherwise the top level is scanned, skipping strings and nested values.
 fn type_of(text: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "type", default)]
-        ty: String,
+    if let Some(rest) = text.strip_prefix("{\"type\":\"") {
+        if let Some(end) = rest.find(['"', '\\']) {
+            if rest.as_bytes()[end] == b'"' {
+                return rest[..end].to_owned();
+            }
+        }
     }
-    serde_json::from_str::<Head>(text).map(|h| h.ty).unwrap_or_default()
+    let b = text.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i + 1;
+                let end = string_end(b, start);
+                if depth == 1 && &b[start..end] == b"type" {
+                    // `"type"` followed by `:` is the top-level key: its value, if a string.
+                    let after = skip_space(b, end + 1);
+                    if after < b.len() && b[after] == b':' {
+                        let v = skip_space(b, after + 1);
+                        if v < b.len() && b[v] == b'"' {
+                            let vend = string_end(b, v + 1);
+                            let value = &text[v + 1..vend.min(text.len())];
+                            if !value.contains('\\') {
+                                return value.to_owned();
+                            }
+                            return serde_json::from_str::<Value>(text)
+                                .ok()
+                                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                                .unwrap_or_default();
+                        }
+                    }
+                }
+                i = end + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    String::new()
+}
+
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The index of the quote that ends the JSON string starting at `start` (or the text's end).
+fn string_end(b: &[u8], start: usize) -> usize {
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
 }
 
 #[cfg(test)]
@@ -412,11 +502,23 @@ mod tests {
     }
 
     #[test]
+    fn the_type_is_found_at_the_top_level_only() {
+        assert_eq!(type_of(r#"{"type":"response.created","response":{}}"#), "response.created");
+        let sorted = r#"{"response":{"type":"x","output":[{"type":"message","text":"\"type\":\"no\""}]},"sequence_number":3,"type":"response.completed"}"#;
+        assert_eq!(type_of(sorted), "response.completed");
+        assert_eq!(type_of(r#"{ "a" : [1, {"type": "inner"}], "type" : "error" }"#), "error");
+        assert_eq!(type_of(r#"{"response":{"type":"inner"}}"#), "");
+        assert_eq!(type_of("not json \" at all"), "");
+        assert_eq!(type_of(""), "");
+    }
+
+    #[test]
     fn events_become_one_line_sse() {
-        assert_eq!(
-            sse("response.created", r#"{"type":"response.created"}"#),
-            "event: response.created\ndata: {\"type\":\"response.created\"}\n\n"
-        );
-        assert_eq!(sse("x", "{\"type\":\n\"x\"}"), "event: x\ndata: {\"type\":\"x\"}\n\n");
+        let mut out = bytes::BytesMut::new();
+        sse("response.created", r#"{"type":"response.created"}"#, &mut out);
+        sse("x", "{\"type\":\n\"x\"}", &mut out);
+        let want =
+            "event: response.created\ndata: {\"type\":\"response.created\"}\n\nevent: x\ndata: {\"type\":\"x\"}\n\n";
+        assert_eq!(&out[..], want.as_bytes());
     }
 }
