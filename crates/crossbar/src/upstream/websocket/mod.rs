@@ -137,7 +137,8 @@ impl Turn {
         let (Some(body), Some(url)) = (frame::Body::parse(&bytes), provider.socket_url()) else {
             return provider.send(req).await;
         };
-        if state.conn.as_ref().is_some_and(|c| c.provider != name || c.opened.elapsed() >= c.max_age) {
+        let now = Instant::now();
+        if state.conn.as_ref().is_some_and(|c| c.provider != name || too_old(c.opened, c.max_age, now)) {
             retire(state.conn.take());
         }
         let anchor = state.conn.as_ref().and_then(|c| {
@@ -215,6 +216,11 @@ impl Turn {
         }
         Err(UpstreamError::Io("the upstream socket failed twice".into()))
     }
+}
+
+/// Whether a socket opened at `opened` is past its provider's `websocket_max_age_secs` at `now`.
+fn too_old(opened: Instant, max_age: Duration, now: Instant) -> bool {
+    now.saturating_duration_since(opened) >= max_age
 }
 
 /// Send `text` and wait for the first answer.
@@ -499,6 +505,15 @@ mod tests {
         assert_eq!(body, json!({"error": frame["error"]}));
         // No usable status: a 500.
         assert_eq!(error_response(&json!({"type": "error", "status": 200, "error": {}})).status, 500);
+    }
+
+    #[test]
+    fn a_socket_is_replaced_once_it_reaches_its_max_age() {
+        let opened = Instant::now();
+        let age = Duration::from_secs(3300);
+        assert!(!too_old(opened, age, opened + Duration::from_secs(3299)));
+        assert!(too_old(opened, age, opened + age));
+        assert!(!too_old(opened + age, age, opened), "a clock that went backwards is not an age");
     }
 
     #[test]
