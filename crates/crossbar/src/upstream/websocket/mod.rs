@@ -105,8 +105,13 @@ impl Link {
     }
 
     /// The client socket ended: the upstream socket, if any, gets a close frame.
+    /// A response still being read holds the link; that one retires its socket when dropped.
     pub async fn close(&self) {
-        let conn = self.state.lock().await.conn.take();
+        let Ok(mut state) = tokio::time::timeout(CLOSE_WITHIN, self.state.lock()).await else {
+            return;
+        };
+        let conn = state.conn.take();
+        drop(state);
         if let Some(c) = conn {
             let mut socket = c.socket;
             let _ = tokio::time::timeout(CLOSE_WITHIN, socket.close(None)).await;
