@@ -159,6 +159,12 @@ async fn incremental_turns_reach_the_upstream_socket_incrementally_and_it_closes
     assert_eq!(seen[2].1["input"], json!([user("third")]));
     let t = traffic(&mock).await;
     assert_eq!((t["websocket_opened"].as_u64(), t["http_bytes"].as_u64()), (Some(1), Some(0)), "{t}");
+    // The upgrade carried the provider's key and asked for the Responses WebSocket mode.
+    let frames = mock_requests(&mock).await;
+    let headers = &frames[0]["headers"];
+    assert_eq!(headers["openai-beta"], "responses_websockets=2026-02-06", "{headers}");
+    assert!(headers["authorization"].is_string(), "the key was sent (recorded redacted): {headers}");
+    assert!(headers.get("content-type").is_none(), "no HTTP body headers on an upgrade: {headers}");
     wait_upstream_sockets(&gw, 1).await;
     // The client leaves: the upstream socket gets a close frame.
     ws.close(None).await.expect("close");
