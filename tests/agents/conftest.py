@@ -41,6 +41,9 @@ KINDS = {
     "chatgpt": ("up-chatgpt", "via-chatgpt"),
 }
 
+# An `openai` provider with `websocket = true` (crossbar's native upstream socket), and its alias.
+WS_NATIVE = ("up-openai-ws", "via-openai-ws")
+
 # Alias of the Gemini upstream in the mock's Gemini 3 mode (see docs/mock-upstream.md).
 GEMINI_3 = "via-gemini-3"
 
@@ -88,6 +91,9 @@ def gateway_config(port: int, data: str, mock_url: str, extra: str = "") -> str:
     text += f'\n[[providers]]\nname = "up-chatgpt"\nkind = "chatgpt"\nbase_url = "{mock_url}"\ntoken_url = "{mock_url}/oauth/token"\n'
     for provider, alias in KINDS.values():
         text += f'\n[[models]]\nname = "{alias}"\ntargets = ["{provider}/mock-model"]\n'
+    # An OpenAI upstream reached over its own WebSocket: a client socket gets an upstream socket.
+    text += f'\n[[providers]]\nname = "{WS_NATIVE[0]}"\nkind = "openai"\nbase_url = "{mock_url}/v1"\napi_key = "sk-ws"\nwebsocket = true\n'
+    text += f'\n[[models]]\nname = "{WS_NATIVE[1]}"\ntargets = ["{WS_NATIVE[0]}/mock-model"]\n'
     # The mock's Gemini 3 mode (signs every step's first functionCall, refuses one that comes back
     # without its exact signature), named by the model.
     text += f'\n[[models]]\nname = "{GEMINI_3}"\ntargets = ["up-gemini/gemini-3-pro-preview"]\n'

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import KIND_PATH, KINDS, Gateway, gateway_config
+from conftest import KIND_PATH, KINDS, WS_NATIVE, Gateway, gateway_config
 from harness import crossbar_binary, free_port, wait_ready
 from runners import DUMMY_KEY, codex_items, run_codex, run_opencode, ws_responses
 
@@ -35,7 +35,33 @@ def test_codex_tool_turn_over_websocket(sandbox, gateway, mock_requests, kind, b
     assert ws_responses(gateway) - before >= 2, run.describe()
     hits = [r for r in mock_requests() if KIND_PATH[kind] in r["path"]]
     assert len(hits) >= 2, run.describe()
-    assert "mock-tool-ran" in str(hits[-1]["body"]) and "mock:tool" in str(hits[-1]["body"]), hits[-1]
+    if kind == "chatgpt":
+        # A ChatGPT pool has `websocket` on by default: crossbar's own upstream socket, and the
+        # incremental request stays incremental.
+        last = hits[-1]
+        assert last["method"] == "GET" and last["body"].get("previous_response_id"), last
+        assert "mock-tool-ran" in str(last["body"]) and "mock:tool" not in str(last["body"]["input"]), last
+    else:
+        assert "mock-tool-ran" in str(hits[-1]["body"]) and "mock:tool" in str(hits[-1]["body"]), hits[-1]
+
+
+def test_codex_over_a_native_upstream_socket(sandbox, gateway, mock_requests):
+    # An `openai` provider with `websocket = true`: crossbar opens its own socket to the
+    # upstream for Codex's socket, and Codex's incremental request stays incremental upstream.
+    run = run_codex(sandbox, gateway.url, WS_NATIVE[1], PROMPT, websockets=True)
+    assert run.rc == 0, run.describe()
+    commands = codex_items(run, "command_execution")
+    assert any("mock-tool-ran" in (c.get("aggregated_output") or "") for c in commands), run.describe()
+    messages = [m.get("text", "") for m in codex_items(run, "agent_message")]
+    assert any("MOCK_FINAL" in m and "mock-tool-ran" in m for m in messages), run.describe()
+    hits = [r for r in mock_requests() if r["path"] == "/v1/responses"]
+    # The mock records each socket frame as a GET: nothing went over HTTP.
+    assert hits and all(r["method"] == "GET" for r in hits), hits
+    assert len(hits) >= 2, hits
+    last = hits[-1]["body"]
+    assert last["type"] == "response.create" and last.get("previous_response_id"), last
+    assert "mock:tool" not in json.dumps(last["input"]), "only the new items went up the socket"
+    assert "mock-tool-ran" in json.dumps(last["input"]), last
 
 
 @pytest.mark.parametrize("kind,marker", [("anthropic", "bW9jay1zaWduYXR1cmU="), ("gemini", "bW9jay10aG91Z2h0LXNpZ25hdHVyZQ==")])

@@ -89,6 +89,8 @@ pub struct Metrics {
     pub unpriced_requests: Family<ModelLabels, Counter>,
     /// Responses WebSocket connections open now.
     pub websocket_connections: Gauge,
+    /// Native upstream Responses sockets open now (`upstream/websocket/`).
+    pub upstream_websockets: Gauge,
     /// The dashboard's live overview streams open now (set when `/metrics` is scraped).
     pub dashboard_live_streams: Gauge,
     /// `response.create` frames that generated (each also a request and a usage record).
@@ -179,6 +181,12 @@ impl Metrics {
         );
         let websocket_connections = Gauge::default();
         let websocket_responses = Counter::default();
+        let upstream_websockets = Gauge::default();
+        registry.register(
+            "upstream_websockets",
+            "Upstream Responses WebSocket connections open now (one per client socket at most)",
+            upstream_websockets.clone(),
+        );
         registry.register(
             "websocket_connections",
             "Responses WebSocket connections open now",
@@ -198,6 +206,7 @@ impl Metrics {
         Metrics {
             registry,
             websocket_connections,
+            upstream_websockets,
             dashboard_live_streams,
             websocket_responses,
             cache_input_tokens,

@@ -29,6 +29,7 @@ mod record;
 mod schema;
 mod state;
 mod stream;
+mod traffic;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -65,6 +66,8 @@ struct Shared {
     caches: cache::Caches,
     /// Anthropic cache-diagnostics fingerprints (`diagnostics.rs`).
     diagnoses: diagnostics::Diagnoses,
+    /// The WebSocket endpoint's age limit and clock, and the bytes received per transport.
+    traffic: traffic::Traffic,
 }
 
 impl Mock {
@@ -88,6 +91,9 @@ impl Mock {
             .route("/v1beta/models", get(gemini::models))
             .route("/_mock/requests", get(list_requests).delete(clear_requests))
             .route("/_mock/cache/advance", post(advance_cache))
+            .route("/_mock/websocket/advance", post(traffic::advance))
+            .route("/_mock/websocket/forget", post(traffic::forget))
+            .route("/_mock/traffic", get(traffic::report))
             .route("/oauth/token", post(oauth::token))
             .route("/api/accounts/deviceauth/usercode", post(oauth::usercode))
             .route("/api/accounts/deviceauth/token", post(oauth::device_token))
@@ -118,7 +124,7 @@ pub fn router() -> Router {
 
 /// Serve a fresh mock on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router()).await
+    axum::serve(no_delay(listener), router()).await
 }
 
 /// A mock served in the background (see [`spawn`]).
@@ -148,11 +154,20 @@ pub async fn spawn() -> std::io::Result<MockServer> {
     let mock = Mock::new();
     let app = mock.router();
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(no_delay(listener), app).await {
             tracing::warn!("mock upstream stopped: {e}");
         }
     });
     Ok(MockServer { addr, mock })
+}
+
+/// Accepted sockets with TCP_NODELAY: a socket's small frames must not wait for the peer's
+/// delayed ACK (a native WebSocket route measured 3.5× slower without it).
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
 }
 
 /// A request as the protocol handlers see it; extracting it records it.
@@ -173,6 +188,7 @@ impl FromRequest<Mock> for Incoming {
             .await
             .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?;
         mock.inner.log.push(&parts, &body);
+        mock.inner.traffic.http_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         Ok(Incoming {
             path: parts.uri.path().to_owned(),
             headers: parts.headers,

@@ -11,34 +11,74 @@
 //! `{"type":"error","status":400,"error":{"code":"previous_response_not_found",…}}`, as is any
 //! HTTP error (`{"type":"error","status":S,"error":{…}}`). `mock:drop` cuts the socket without
 //! a close frame. Each frame is recorded (method `GET`, the frame as the body).
+//!
+//! Like OpenAI's, a socket lives at most an hour (`traffic.rs`: `CROSSBAR_MOCK_WS_MAX_AGE_SECS`,
+//! and a clock tests move with `/_mock/websocket/advance`): a frame past that is answered with
+//! `websocket_connection_limit_reached` and the socket closes. `/_mock/websocket/forget` makes
+//! every socket forget its responses. An upgrade carrying `x-mock-websocket: refuse` is
+//! refused with 426 (an upstream without WebSocket mode).
 
 use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Map, Value};
+use std::sync::atomic::Ordering;
 
 use crate::{Incoming, Mock};
 
 pub async fn upgrade(State(mock): State<Mock>, uri: Uri, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if headers.get("x-mock-websocket").is_some_and(|v| v == "refuse") {
+        let body = json!({"error": {"type": "invalid_request_error", "code": null, "message": "WebSocket mode is not available"}});
+        return (StatusCode::UPGRADE_REQUIRED, axum::Json(body)).into_response();
+    }
     ws.on_upgrade(move |socket| session(socket, mock, uri, headers))
 }
 
+/// Counts the socket as open while it lives.
+struct Open(Mock);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.inner.traffic.close();
+    }
+}
+
 async fn session(mut socket: WebSocket, mock: Mock, uri: Uri, headers: HeaderMap) {
+    let mut clock = mock.inner.traffic.open();
+    let _open = Open(mock.clone());
     // Response id → the whole conversation after it (input so far + its output items).
     let mut known: HashMap<String, Vec<Value>> = HashMap::new();
     while let Some(Ok(msg)) = socket.recv().await {
         let text = match msg {
             Message::Text(t) => t,
-            Message::Close(_) => return,
+            Message::Close(_) => {
+                mock.inner.traffic.websocket_close_frames.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             _ => continue,
         };
         record(&mock, &uri, &headers, Bytes::copy_from_slice(text.as_bytes()));
+        let traffic = &mock.inner.traffic;
+        traffic.websocket_bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+        if traffic.forgotten(&mut clock) {
+            known.clear();
+        }
+        if traffic.expired(&clock) {
+            let msg = "Responses websocket connection limit reached (60 minutes). Create a new websocket connection to continue.";
+            let _ = send(
+                &mut socket,
+                &wrapped(400, "invalid_request_error", Some("websocket_connection_limit_reached"), msg),
+            )
+            .await;
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
         let (body, input) = match create(&mock, &mut known, text.as_str()) {
             Ok(Create::Prewarm(frames)) => {
                 for f in frames {
@@ -149,25 +189,33 @@ fn wrapped(status: u16, ty: &str, code: Option<&str>, message: &str) -> Value {
     json!({"type": "error", "status": status, "error": error})
 }
 
-/// Send the SSE body's events as text frames; remember the completed response. `false` when
-/// the body broke or the client is gone.
+/// Send the SSE body's events as text frames (the events of one chunk in one write, as a
+/// server that writes what it has would); remember the completed response. `false` when the
+/// body broke or the client is gone.
 async fn relay(socket: &mut WebSocket, body: Body, input: Vec<Value>, known: &mut HashMap<String, Vec<Value>>) -> bool {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     let mut input = Some(input);
     loop {
+        let mut fed = false;
         while let Some(end) = find(&buf, b"\n\n") {
             let event = buf.split_to(end + 2);
             let Some(data) = data_of(&event) else { continue };
-            if data["type"] == "response.completed" {
-                if let (Some(id), Some(mut all)) = (data["response"]["id"].as_str(), input.take()) {
-                    all.extend(data["response"]["output"].as_array().cloned().unwrap_or_default());
-                    known.insert(id.to_owned(), all);
+            if data.contains("\"response.completed\"") {
+                if let Ok(done) = serde_json::from_str::<Value>(data) {
+                    if let (Some(id), Some(mut all)) = (done["response"]["id"].as_str(), input.take()) {
+                        all.extend(done["response"]["output"].as_array().cloned().unwrap_or_default());
+                        known.insert(id.to_owned(), all);
+                    }
                 }
             }
-            if !send(socket, &data).await {
+            fed = true;
+            if socket.feed(Message::Text(data.to_owned().into())).await.is_err() {
                 return false;
             }
+        }
+        if fed && socket.flush().await.is_err() {
+            return false;
         }
         match stream.next().await {
             Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
@@ -181,10 +229,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn data_of(event: &[u8]) -> Option<Value> {
+/// The `data:` line of one SSE event (the mock writes JSON data on one line).
+fn data_of(event: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(event).ok()?;
-    let data = text.lines().find_map(|l| l.strip_prefix("data: "))?;
-    serde_json::from_str(data).ok()
+    text.lines().find_map(|l| l.strip_prefix("data: ")).filter(|d| d.starts_with('{'))
 }
 
 async fn send(socket: &mut WebSocket, v: &Value) -> bool {

@@ -29,6 +29,8 @@ pub fn embedded() -> Config {
             token_url: None,
             issuer: None,
             cache_diagnostics: false,
+            websocket: false,
+            websocket_max_age: super::DEFAULT_WEBSOCKET_MAX_AGE,
         })
         .collect();
     providers.push(mock_provider());
@@ -56,6 +58,8 @@ pub fn mock_provider() -> ProviderConfig {
         token_url: None,
         issuer: None,
         cache_diagnostics: false,
+        websocket: false,
+        websocket_max_age: super::DEFAULT_WEBSOCKET_MAX_AGE,
     }
 }
 

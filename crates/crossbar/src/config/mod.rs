@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// A provider's `websocket_max_age_secs` when unset: 55 minutes, under OpenAI's 60.
+pub const DEFAULT_WEBSOCKET_MAX_AGE: Duration = Duration::from_secs(3300);
+
 pub use validate::ConfigErrors;
 
 #[derive(Debug, Clone)]
@@ -226,6 +229,12 @@ pub struct ProviderConfig {
     /// Ask an Anthropic upstream for its cache diagnostics (beta header and
     /// `diagnostics.previous_message_id`) on every request, relayed ones too (default false).
     pub cache_diagnostics: bool,
+    /// Kinds `openai` and `chatgpt`: a client's Responses socket gets its own upstream socket
+    /// (`upstream/websocket/`) instead of a request per turn (default on for `chatgpt`).
+    pub websocket: bool,
+    /// An upstream socket older than this is replaced before its next turn (default 55 min,
+    /// under OpenAI's 60-minute limit).
+    pub websocket_max_age: Duration,
 }
 
 /// One deployment of a model: where it goes and how it is balanced.

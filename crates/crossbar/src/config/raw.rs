@@ -143,6 +143,11 @@ pub struct RawProvider {
     /// relayed ones included.
     #[serde(default)]
     pub cache_diagnostics: bool,
+    /// Kinds `openai` and `chatgpt`: open an upstream socket per client socket (default on for
+    /// `chatgpt`, off for `openai`).
+    pub websocket: Option<Spanned<bool>>,
+    /// Replace an upstream socket older than this many seconds (default 3300).
+    pub websocket_max_age_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

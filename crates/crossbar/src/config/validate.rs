@@ -368,6 +368,28 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
             ok = false;
         }
     }
+    let websocket = match &p.websocket {
+        Some(w) if *w.get_ref() && !matches!(kind, ProviderKind::Openai | ProviderKind::Chatgpt) => {
+            cx.err(
+                Some(w),
+                at("websocket"),
+                format!("kind {:?} has no WebSocket mode (only \"openai\" and \"chatgpt\")", kind.name()),
+            );
+            ok = false;
+            false
+        }
+        Some(w) => *w.get_ref(),
+        None => kind == ProviderKind::Chatgpt,
+    };
+    let websocket_max_age = match &p.websocket_max_age_secs {
+        Some(s) if *s.get_ref() == 0 => {
+            cx.err(Some(s), at("websocket_max_age_secs"), "must be at least 1");
+            ok = false;
+            super::DEFAULT_WEBSOCKET_MAX_AGE
+        }
+        Some(s) => Duration::from_secs(*s.get_ref()),
+        None => super::DEFAULT_WEBSOCKET_MAX_AGE,
+    };
     ok.then(|| ProviderConfig {
         name,
         kind,
@@ -378,6 +400,8 @@ fn provider(cx: &mut Ctx, i: usize, p: &RawProvider) -> Option<ProviderConfig> {
         token_url: p.token_url.as_ref().map(|u| u.get_ref().clone()),
         issuer: p.issuer.as_ref().map(|u| u.get_ref().trim_end_matches('/').to_string()),
         cache_diagnostics: p.cache_diagnostics,
+        websocket,
+        websocket_max_age,
     })
 }
 

@@ -116,6 +116,7 @@ pub async fn json_endpoint(
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
         headers: parts.headers,
         conversation_memo: Default::default(),
+        socket: None,
     };
     pipeline::handle(state, inbound).await
 }

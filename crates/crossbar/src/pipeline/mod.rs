@@ -62,6 +62,9 @@ pub struct Inbound {
     pub key: Option<Arc<crate::store::KeyRecord>>,
     /// The conversation key, read from the body at most once: use `conversation()`.
     pub conversation_memo: std::sync::OnceLock<Option<u64>>,
+    /// A turn of a client's Responses socket: its upstream socket, for a provider with
+    /// `websocket` on (`upstream/websocket/`). `None` for everything else.
+    pub socket: Option<crate::upstream::websocket::Turn>,
 }
 
 impl Inbound {

@@ -7,6 +7,7 @@
 mod auth;
 pub mod models;
 mod transport;
+pub mod websocket;
 
 pub use transport::{BodyStream, UpstreamError, UpstreamResponse};
 
@@ -32,6 +33,7 @@ pub struct Provider {
     key: KeyResolver,
     transport: transport::Transport,
     first_byte_timeout: Duration,
+    connect_timeout: Duration,
     models_cache: tokio::sync::Mutex<models::ModelsCache>,
     /// Kind `chatgpt`: one provider per imported account (each a deployment).
     pub pool: Vec<std::sync::Arc<Provider>>,
@@ -75,6 +77,7 @@ impl Provider {
             config,
             transport,
             first_byte_timeout: server.first_byte_timeout,
+            connect_timeout: server.connect_timeout,
             models_cache: Default::default(),
             pool,
         })
@@ -136,25 +139,51 @@ impl Provider {
     }
 
     async fn send_once(&self, req: &UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        let key = self.key.get().await.map_err(|e| UpstreamError::Key(e.to_string()))?;
-        let mut headers = req.headers.clone();
-        for (k, v) in &self.config.headers {
-            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-                headers.insert(k, v);
-            }
-        }
-        auth::apply(req.protocol, key.as_ref(), &mut headers);
-        if let KeySource::Account(a) = self.key.source() {
-            if let Ok(v) = HeaderValue::from_str(&a.id) {
-                headers.insert("chatgpt-account-id", v);
-            }
-        }
+        let headers = self.headers(req.protocol, &req.headers).await?;
         let path = self.path(req.protocol, &req.path);
         let fut = self.transport.send(&path, headers, req.body.clone());
         match tokio::time::timeout(self.first_byte_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(self.first_byte_timeout)),
         }
+    }
+
+    /// The request's headers with the provider's own, its key and its account.
+    async fn headers(&self, protocol: Protocol, base: &HeaderMap) -> Result<HeaderMap, UpstreamError> {
+        let key = self.key.get().await.map_err(|e| UpstreamError::Key(e.to_string()))?;
+        let mut headers = base.clone();
+        for (k, v) in &self.config.headers {
+            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                headers.insert(k, v);
+            }
+        }
+        auth::apply(protocol, key.as_ref(), &mut headers);
+        if let KeySource::Account(a) = self.key.source() {
+            if let Ok(v) = HeaderValue::from_str(&a.id) {
+                headers.insert("chatgpt-account-id", v);
+            }
+        }
+        Ok(headers)
+    }
+
+    /// The Responses endpoint as an `http(s)` URL, for a WebSocket upgrade (`None` for the
+    /// in-process mock, which has no socket).
+    pub fn socket_url(&self) -> Option<reqwest::Url> {
+        if self.config.kind == ProviderKind::Mock {
+            return None;
+        }
+        let base = reqwest::Url::parse(&self.config.base_url).ok()?;
+        Some(transport::join(&base, &self.path(Protocol::OpenaiResponses, "/responses")))
+    }
+
+    /// The upgrade's headers: a turn's request headers, the provider's, its key and account.
+    pub async fn socket_headers(&self, base: &HeaderMap) -> Result<HeaderMap, UpstreamError> {
+        self.headers(Protocol::OpenaiResponses, base).await
+    }
+
+    /// Connect and first-byte timeouts, for an upstream socket.
+    pub fn socket_timeouts(&self) -> (Duration, Duration) {
+        (self.connect_timeout, self.first_byte_timeout)
     }
 
     /// The path (and query) to send, relative to the transport's base.

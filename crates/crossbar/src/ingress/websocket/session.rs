@@ -17,6 +17,7 @@ use super::FIRST_MESSAGE;
 use crate::app::AppState;
 use crate::pipeline::{self, Endpoint, Inbound};
 use crate::store::KeyRecord;
+use crate::upstream::websocket::{Link, Turn};
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::{HeaderMap, HeaderValue};
 use crossbar_protocol::sse::{Decoder, SseEvent};
@@ -51,6 +52,8 @@ pub struct Session {
     slot: Option<super::Slot>,
     /// Graceful shutdown: no new turn starts.
     closing: tokio::sync::watch::Receiver<bool>,
+    /// This socket's own upstream socket, for providers with WebSocket mode (never shared).
+    link: Link,
 }
 
 /// Whether the socket is still open after a step.
@@ -69,6 +72,7 @@ impl Session {
     ) -> Self {
         Session {
             closing: state.websockets.closing(),
+            link: Link::new(state.metrics.upstream_websockets.clone()),
             state,
             key,
             presented,
@@ -84,6 +88,8 @@ impl Session {
         metrics.inc();
         let (mut tx, mut rx) = socket.split();
         self.serve(&mut tx, &mut rx).await;
+        // The upstream socket ends with the client's, with a close frame.
+        self.link.close().await;
         self.state.metrics.websocket_connections.dec();
     }
 
@@ -152,9 +158,10 @@ impl Session {
             }
         };
         let anchor = body.remove("previous_response_id").filter(|v| !v.is_null());
-        tracing::debug!(previous = ?anchor, new_items = input.len(), generate, "websocket response.create");
-        if let Some(prev) = anchor {
-            let prev = prev.as_str().unwrap_or_default();
+        let new_items = input.len();
+        tracing::debug!(previous = ?anchor, new_items, generate, "websocket response.create");
+        let anchor = anchor.map(|a| a.as_str().unwrap_or_default().to_owned());
+        if let Some(prev) = anchor.as_deref() {
             let Some((_, before)) = self.known.iter().find(|(id, _)| id == prev) else {
                 return send(tx, frames::previous_not_found(prev)).await;
             };
@@ -211,6 +218,7 @@ impl Session {
             started: Instant::now(),
             key,
             conversation_memo: Default::default(),
+            socket: Some(Turn { link: self.link.clone(), anchor, new_items }),
         };
         self.state.metrics.websocket_responses.inc();
         let response = pipeline::handle(self.state.clone(), inbound).await;

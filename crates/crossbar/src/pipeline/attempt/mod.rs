@@ -171,7 +171,14 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
 
         let mut flight = dep.begin(clock::now_ms(), tokens);
         let started = Instant::now();
-        let sent = target.provider.send(request).await;
+        let sent = match &inbound.socket {
+            // A client socket's turn, relayed as Responses to a provider with WebSocket mode:
+            // that socket's own upstream socket (it falls back to HTTP itself).
+            Some(turn) if prepared.is_none() && target.provider.config.websocket && upstream == inbound.protocol => {
+                turn.send(&target.provider, request).await
+            }
+            _ => target.provider.send(request).await,
+        };
         let verdict = judge(sent, upstream, inbound.stream, state.config.server.stream_idle_timeout, started).await;
         let now = clock::now_ms();
         let unix = clock::unix_now_secs_f64();

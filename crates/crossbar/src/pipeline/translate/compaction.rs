@@ -97,6 +97,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         started: inbound.started,
         key: inbound.key.clone(),
         conversation_memo: Default::default(),
+        socket: None,
     };
 
     let resp = translate::run(state.clone(), summary_request, target, upstream).await;
