@@ -43,6 +43,8 @@ fn main() {
     }
     let route = Route {
         name: "bench".into(),
+        primary: deps.len(),
+        overflow_on: Default::default(),
         deployments: deps,
         strategy: Strategy::Weighted,
         fallbacks: Vec::new(),
