@@ -44,6 +44,7 @@ fn usage(input: u64, output: u64, read: u64, write: u64) -> Usage {
         output: Some(output),
         cache_read: Some(read),
         cache_write: Some(write),
+        cache_write_1h: None,
         reasoning: None,
     }
 }
