@@ -12,7 +12,8 @@
 //!
 //! Each event is one JSON message on `<prefix>:fleet:all`, tagged with the sending instance
 //! (`Fleet::id`), which ignores its own. Announcing puts the event on a bounded queue
-//! (`QUEUE`; full: dropped and counted, the request path never waits) that one task publishes,
+//! (`QUEUE`; full: dropped and counted in `crossbar_fleet_events_dropped_total`, the request
+//! path never waits) that one task publishes,
 //! each Redis call under the 250 ms deadline of the rest of the Redis code. Times travel as
 //! unix ms and become this instance's monotonic ms on arrival.
 //! Must never: wait on Redis in a request, queue without bound, or re-announce what it received.
@@ -22,7 +23,6 @@ use crate::app::AppState;
 use crate::routing::clock;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -60,19 +60,12 @@ pub struct Fleet {
     pub id: String,
     tx: mpsc::Sender<Event>,
     rx: Mutex<Option<mpsc::Receiver<Event>>>,
-    /// Events dropped because the queue was full.
-    pub dropped: AtomicU64,
 }
 
 impl Default for Fleet {
     fn default() -> Fleet {
         let (tx, rx) = mpsc::channel(QUEUE);
-        Fleet {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            tx,
-            rx: Mutex::new(Some(rx)),
-            dropped: AtomicU64::new(0),
-        }
+        Fleet { id: uuid::Uuid::new_v4().simple().to_string(), tx, rx: Mutex::new(Some(rx)) }
     }
 }
 
@@ -82,7 +75,7 @@ pub fn announce(state: &AppState, event: Event) {
         return;
     }
     if state.fleet.tx.try_send(event).is_err() {
-        state.fleet.dropped.fetch_add(1, Ordering::Relaxed);
+        state.metrics.fleet_events_dropped.inc();
         tracing::debug!("fleet: publish queue full; an event was not shared");
     }
 }
@@ -275,11 +268,9 @@ mod tests {
     #[test]
     fn a_full_queue_drops_instead_of_waiting() {
         let f = Fleet::default();
-        for i in 0..QUEUE + 10 {
-            if f.tx.try_send(Event::Park { account: i.to_string(), until: 1 }).is_err() {
-                f.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        assert_eq!(f.dropped.load(Ordering::Relaxed), 10);
+        let refused = (0..QUEUE + 10)
+            .filter(|i| f.tx.try_send(Event::Park { account: i.to_string(), until: 1 }).is_err())
+            .count();
+        assert_eq!(refused, 10);
     }
 }
