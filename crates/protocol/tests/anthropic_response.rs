@@ -36,7 +36,7 @@ fn upstream_message_decodes() {
             output: Some(89),
             cache_read: Some(30000),
             cache_write: Some(1200),
-            cache_write_1h: None,
+            cache_write_1h: Some(0),
             reasoning: None
         }
     );
@@ -237,7 +237,7 @@ fn sniffs_stream_usage_at_every_split_point() {
         output: Some(89),
         cache_read: Some(30000),
         cache_write: Some(1200),
-        cache_write_1h: None,
+        cache_write_1h: Some(0),
         reasoning: None,
     };
     for cut in 0..=body.len() {
