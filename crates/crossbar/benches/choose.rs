@@ -1,4 +1,5 @@
-//! Choosing a deployment among 100, per strategy (target ≤ 2 µs). A plain timing loop, no
+//! Choosing a deployment among 100, per strategy (target ≤ 2 µs), with stickiness, and on a
+//! route with overflow. A plain timing loop, no
 //! framework: `cargo bench -p crossbar --bench choose`. Results go to docs/benchmarks.md.
 
 use crossbar::config::{Strategy, Target as Settings};
@@ -43,6 +44,8 @@ fn main() {
     }
     let route = Route {
         name: "bench".into(),
+        primary: deps.len(),
+        overflow_on: Default::default(),
         deployments: deps,
         strategy: Strategy::Weighted,
         fallbacks: Vec::new(),
@@ -60,4 +63,28 @@ fn main() {
         black_box(route.choose(10, 100, |_| false, preferred, &mut rng));
     }
     println!("sticky (key from body + lookup): {:.0} ns", t.elapsed().as_nanos() as f64 / f64::from(N));
+
+    // Overflow: 90 pooled accounts, every one parked (the worst case: the plan reads them all),
+    // and 10 API-key deployments; the side plan then the choice on the open side.
+    let deps = deployments(100);
+    for d in &deps[..90] {
+        d.state.health.park(u64::MAX / 2);
+    }
+    let overflow = Route {
+        name: "overflow".into(),
+        primary: 90,
+        overflow_on: Default::default(),
+        deployments: deps,
+        strategy: Strategy::Headroom,
+        fallbacks: Vec::new(),
+        retries: 3,
+        sticky: true,
+        affinity: Default::default(),
+    };
+    let t = Instant::now();
+    for _ in 0..N {
+        let plan = black_box(&overflow).plan(10, None);
+        black_box(overflow.choose(10, 100, |i| !plan.prefers(i), None, &mut rng));
+    }
+    println!("overflow (plan over 90 parked + choose): {:.0} ns", t.elapsed().as_nanos() as f64 / f64::from(N));
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     reloading: tokio::sync::Mutex<()>,
     /// Each conversation's previous turn, for the cache verdict on usage records.
     pub cache_turns: crate::usage::cache_turns::Turns,
+    /// What this instance shares with the fleet through Redis (`fleet.rs`).
+    pub fleet: crate::fleet::Fleet,
 }
 
 impl AppState {
@@ -87,6 +89,7 @@ impl AppState {
             websockets: Arc::default(),
             reloading: Default::default(),
             cache_turns: Default::default(),
+            fleet: Default::default(),
             config,
         }))
     }

@@ -222,14 +222,15 @@ fn feed(state: &AppState, dep: &Deployment, found: Found, headers: &HeaderMap) {
                 tracing::info!(provider, model, "health check answered: deployment back in service");
             }
             dep.state.health.success();
-            attempt::observe(dep, headers, now, unix);
+            attempt::observe(state, dep, headers, now, unix);
             "up"
         }
         Found::Down(e) => {
-            attempt::observe(dep, headers, now, unix);
+            attempt::observe(state, dep, headers, now, unix);
             dep.state.set_last_error(format!("health check: {e}"));
             if dep.state.health.failure(now, cfg.failures_to_cooldown, cfg.cooldown.as_millis() as u64) {
                 tracing::warn!(provider, model, error = %e, "health check failed: deployment cooling down");
+                crate::fleet::cool(state, provider, model, cfg.cooldown);
             }
             "down"
         }
@@ -239,7 +240,7 @@ fn feed(state: &AppState, dep: &Deployment, found: Found, headers: &HeaderMap) {
             "rate_limited"
         }
         Found::Refused(e) => {
-            attempt::observe(dep, headers, now, unix);
+            attempt::observe(state, dep, headers, now, unix);
             tracing::info!(provider, model, error = %e, "health check refused (not counted against the deployment)");
             dep.state.set_last_error(format!("health check: {e}"));
             "refused"

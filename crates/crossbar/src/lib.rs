@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod failure;
+pub mod fleet;
 pub mod gateway_key;
 pub mod health_check;
 pub mod ingress;

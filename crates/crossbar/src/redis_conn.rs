@@ -21,7 +21,7 @@ impl RedisConn {
         self.conn.get_or_try_init(|| ConnectionManager::new(self.client.clone())).await.cloned()
     }
 
-    /// A connection of its own for subscriptions (`accounts/parking.rs`).
+    /// A connection of its own for subscriptions (`fleet.rs`).
     pub async fn pubsub(&self) -> redis::RedisResult<redis::aio::PubSub> {
         self.client.get_async_pubsub().await
     }

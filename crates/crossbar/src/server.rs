@@ -43,9 +43,9 @@ pub async fn run(
     let (tx, rx) = tokio::sync::watch::channel(false);
     if state.has_account_pools() {
         tokio::spawn(crate::accounts::watch::run(Arc::downgrade(&state), rx.clone()));
-        if state.redis.is_some() {
-            tokio::spawn(crate::accounts::parking::run(Arc::downgrade(&state), rx.clone()));
-        }
+    }
+    if state.redis.is_some() {
+        tokio::spawn(crate::fleet::run(Arc::downgrade(&state), rx.clone()));
     }
     if !state.config.routing.health_check.is_zero() {
         tokio::spawn(crate::health_check::run(Arc::downgrade(&state), rx.clone()));

@@ -83,6 +83,8 @@ pub struct Metrics {
     pub limit_denials: Family<ReasonLabels, Counter>,
     /// Admissions taken on this instance's counters because Redis did not answer in time.
     pub limit_fallbacks: Counter,
+    /// Events for the fleet (`fleet.rs`) dropped because the publish queue was full.
+    pub fleet_events_dropped: Counter,
     pub usage: std::sync::Arc<crate::usage::UsageMetrics>,
     /// Requests recorded with tokens but no cost: their upstream model has no price, so
     /// budgets cannot count them.
@@ -160,6 +162,12 @@ impl Metrics {
             "Admissions counted on this instance because Redis did not answer in time",
             limit_fallbacks.clone(),
         );
+        let fleet_events_dropped = Counter::default();
+        registry.register(
+            "fleet_events_dropped",
+            "Parkings, cooldowns and usage windows not shared with the fleet: the publish queue was full",
+            fleet_events_dropped.clone(),
+        );
         registry.register("auth_failures", "Client requests refused for their key, by reason", auth_failures.clone());
         registry.register("limit_denials", "Client requests refused by a key limit, by reason", limit_denials.clone());
         registry.register(
@@ -221,6 +229,7 @@ impl Metrics {
             auth_failures,
             limit_denials,
             limit_fallbacks,
+            fleet_events_dropped,
             usage,
             unpriced_requests,
         }

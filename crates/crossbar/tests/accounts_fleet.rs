@@ -287,8 +287,13 @@ async fn an_account_parked_on_one_instance_is_skipped_by_the_others() {
 
 /// Wait until `gw` has its pooled account parked for more than 100 s (the two-minute window).
 async fn parked_within(gw: &Gateway) -> Duration {
+    parked_member_within(gw, "codex:acct-spent").await
+}
+
+/// Wait until `gw` has `member` parked for more than 100 s (the two-minute window).
+async fn parked_member_within(gw: &Gateway, member: &str) -> Duration {
     let parked = || {
-        let until = gw.state.routes().provider_parked_until("codex:acct-spent");
+        let until = gw.state.routes().provider_parked_until(member);
         until.is_some_and(|t| t > crossbar::routing::clock::now_ms() + 100_000)
     };
     let start = Instant::now();
@@ -297,4 +302,116 @@ async fn parked_within(gw: &Gateway) -> Duration {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     start.elapsed()
+}
+
+/// Wait until `n` gateways listen on the fleet channel of `prefix` (their subscriptions are up).
+async fn fleet_listeners(prefix: &str, n: i64) {
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut c = client.get_multiplexed_async_connection().await.expect("redis");
+    let channel = format!("{prefix}:fleet:all");
+    let start = Instant::now();
+    loop {
+        let counts: Vec<(String, i64)> =
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut c).await.expect("numsub");
+        if counts.first().is_some_and(|(_, k)| *k >= n) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "fewer than {n} listeners on {channel}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The state (`ready`, `cooling`, `parked`) of `member`'s `gpt-5` deployment on `gw`.
+fn deployment_state(gw: &Gateway, member: &str) -> Option<String> {
+    let routes = crossbar::admin::deployments::routes_json(&gw.state);
+    let all = routes.as_array()?.iter().flat_map(|r| r["deployments"].as_array().cloned().unwrap_or_default());
+    let d = all.into_iter().find(|d| d["provider"] == member)?;
+    d["state"].as_str().map(str::to_string)
+}
+
+/// With Redis, three instances share what one learns: an account's usage windows (as read
+/// from its answers), a deployment's open breaker, and a spent window — each of the others
+/// skips or shows it at once, without spending a request of its own.
+#[tokio::test]
+async fn three_instances_share_windows_breakers_and_spent_accounts() {
+    let Some(pg) = fresh_database().await else { return };
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let prefix = format!("cbt-{}", uuid::Uuid::new_v4().simple());
+    let plain = config(&pg, Some(&prefix), &mock.url())
+        .replace("backoff_ms = 0\n", "backoff_ms = 0\nfailures_to_cooldown = 1\nretries = 0\n");
+    // A's answers report the window 30 % used; B's requests fail (5xx); C's meet a spent window.
+    let with = |x: &str| plain.replace("issuer = ", &format!("headers = {{ \"x-mock\" = \"{x}\" }}\nissuer = "));
+    let first_dir = tempfile::tempdir().expect("tempdir");
+    let first_path = first_dir.path().to_path_buf();
+    let a = start(&with("mock:headroom=70"), first_dir).await;
+    let b = start(&with("mock:error=503"), same_key_dir(&first_path)).await;
+    let c = start(&with("mock:usage-limit mock:ratelimit-reset=120"), same_key_dir(&first_path)).await;
+    let store = crossbar::store::Store::open(Some(&pg), &first_path).expect("store");
+    let sealer = crossbar::accounts::seal::Sealer::open(&first_path).expect("key");
+    let db = crossbar::accounts::db::AccountStore::new(store.clone(), sealer, None);
+    let account = crossbar::accounts::Account {
+        id: "acct-fleet".to_string(),
+        access_token: "token-fleet".to_string(),
+        refresh_token: "refresh-fleet".to_string(),
+        ..Default::default()
+    };
+    db.add(account).await.expect("add");
+    let member = "codex:acct-fleet".to_string();
+    for gw in [&a, &b, &c] {
+        pool_until(gw, "pooled", |p| p == std::slice::from_ref(&member)).await;
+    }
+    fleet_listeners(&prefix, 3).await;
+    for gw in [&a, &b, &c] {
+        gw.state.routes().resolve("codex/gpt-5").expect("route");
+    }
+
+    // Windows read by A reach B and C.
+    assert!(served_by(&a).await.is_some(), "A is served");
+    let windows_of = |gw: &Gateway| {
+        let routes = gw.state.routes();
+        let member = routes.providers().iter().flat_map(|p| p.pool.iter()).find_map(|m| m.account().cloned());
+        member.map(|a| a.status().windows.iter().map(|w| w.used_percent).collect::<Vec<_>>()).unwrap_or_default()
+    };
+    for gw in [&b, &c] {
+        let start = Instant::now();
+        while windows_of(gw) != [30.0] {
+            assert!(start.elapsed() < Duration::from_secs(5), "{} never saw A's windows: {:?}", gw.url, windows_of(gw));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    // B's breaker opens on a 5xx: A and C cool the deployment too.
+    assert_eq!(served_by(&b).await, None, "B's upstream fails");
+    for gw in [&a, &c] {
+        let start = Instant::now();
+        while deployment_state(gw, &member).as_deref() != Some("cooling") {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{} never cooled: {:?}",
+                gw.url,
+                deployment_state(gw, &member)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    // C meets the spent window: A and B park the account and answer 429 without asking.
+    for gw in [&a, &b, &c] {
+        gw.state.routes().resolve("codex/gpt-5").expect("route").deployments[0].state.health.success();
+    }
+    let backend = || mock.requests().iter().filter(|r| r["path"] == "/backend-api/codex/responses").count();
+    assert_eq!(served_by(&c).await, None, "C meets the spent window");
+    let seen = backend();
+    for gw in [&a, &b] {
+        parked_member_within(gw, &member).await;
+        let (path, body) = request(Client::Responses, "codex/gpt-5", "hello", false);
+        let r = client().post(format!("{}{path}", gw.url)).json(&body).send().await.expect("send");
+        assert_eq!(r.status(), 429, "{} answers for the spent pool itself", gw.url);
+    }
+    assert_eq!(backend(), seen, "A and B sent nothing to the backend");
+    store.close().await;
+    for gw in [&a, &b, &c] {
+        gw.state.store.close().await;
+    }
+    drop_database(&pg).await;
 }

@@ -63,6 +63,7 @@ async fn prices_are_previewed_applied_live_and_recorded_usage_is_repriced_explic
         "echo": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "mode": "chat"},
         "claude-opus-4-5": {"input_cost_per_token": 5e-6, "output_cost_per_token": 2.5e-5,
             "cache_read_input_token_cost": 5e-7, "cache_creation_input_token_cost": 6.25e-6,
+            "cache_creation_input_token_cost_above_1hr": 1e-5,
             "max_input_tokens": 200000, "max_output_tokens": 64000, "mode": "chat"},
         "bad": {"input_cost_per_token": "free", "output_cost_per_token": 1e-6, "mode": "chat"}
     })
@@ -331,4 +332,54 @@ async fn another_instance_on_the_same_database_picks_an_update_up_without_a_rest
     assert_eq!(priced, Some(3.0), "the other instance reloaded within 10 s");
     let (_, table) = admin(&b, "GET", "/admin/prices", None).await;
     assert_eq!(row(&table, "echo").and_then(|r| r["source"].as_str()), Some("store"));
+}
+
+/// A 1-hour prompt-cache write costs 2x input, a 5-minute one 1.25x: an Anthropic request
+/// with a `ttl: "1h"` breakpoint (the mock reports `usage.cache_creation` split by TTL) is
+/// recorded with its 1-hour part and priced with it.
+#[tokio::test]
+async fn one_hour_cache_writes_are_recorded_and_priced_at_twice_the_input() {
+    let mock = crossbar_mock::spawn().await.expect("mock");
+    let config = format!(
+        "[storage]\nusage_flush_ms = 20\n[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"{}\"\napi_key = \"sk-ant-test\"\n",
+        mock.url()
+    );
+    let gw = Gateway::start(&config).await;
+    // Built in: Claude's 1-hour write is twice its input price.
+    for (model, hour) in [("claude-opus-4-5", 10.0), ("claude-sonnet-4-5", 6.0), ("claude-haiku-4-5", 2.0)] {
+        let info = gw.state.catalog.lookup(model).expect("priced");
+        assert_eq!(info.cache_write_1h_price, Some(hour), "{model}");
+    }
+    let body = json!({
+        "model": "claude/claude-opus-4-5", "max_tokens": 64,
+        "system": [
+            {"type": "text", "text": "a".repeat(6000), "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+            {"type": "text", "text": "b".repeat(6000), "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [{"role": "user", "content": "hello mock:cache"}],
+    });
+    let (status, headers, text) = post(&gw, "/v1/messages", &body).await;
+    assert_eq!(status, 200, "{text}");
+    let reply: Value = serde_json::from_str(&text).expect("json");
+    let usage = &reply["usage"];
+    let hour = usage["cache_creation"]["ephemeral_1h_input_tokens"].as_i64().expect("split by TTL");
+    let five = usage["cache_creation"]["ephemeral_5m_input_tokens"].as_i64().expect("split by TTL");
+    assert!(hour >= 1024 && five > 0, "{usage}");
+    let id = headers.get("x-crossbar-request-id").and_then(|v| v.to_str().ok()).expect("id").to_string();
+    assert!(wait_rows(&gw, 1).await >= 1);
+    let f = crossbar::store::LogFilter { request_id: Some(id), limit: 1, ..Default::default() };
+    let row = gw.state.store.usage_log(&f).await.expect("log").pop().expect("row");
+    assert_eq!(row.cache_write_1h_tokens, Some(hour));
+    assert_eq!(row.cache_write_tokens, Some(hour + five));
+    let input = row.input_tokens.expect("input");
+    let fresh = input - hour - five;
+    let want = (fresh as f64 * 5.0
+        + five as f64 * 6.25
+        + hour as f64 * 10.0
+        + row.output_tokens.expect("output") as f64 * 25.0)
+        / 1e6;
+    let cost = row.cost_usd.expect("cost");
+    assert!((cost - want).abs() < 1e-12, "{cost} != {want}");
+    // The same writes all at the 5-minute price would cost less by 3.75 $/M on the 1-hour part.
+    assert!((cost - (want - hour as f64 * 3.75 / 1e6)).abs() > 1e-9);
 }

@@ -76,13 +76,20 @@ pub async fn count_tokens(inc: Incoming) -> Response {
 
 fn usage(p: &Plan, output: u64) -> Value {
     let u = &p.usage;
-    json!({
+    let mut v = json!({
         "input_tokens": u.input - u.cached - u.written,
         "cache_creation_input_tokens": u.written,
         "cache_read_input_tokens": u.cached,
         "output_tokens": output,
         "service_tier": "standard",
-    })
+    });
+    if let Some(long) = u.written_1h {
+        v["cache_creation"] = json!({
+            "ephemeral_5m_input_tokens": u.written - long,
+            "ephemeral_1h_input_tokens": long,
+        });
+    }
+    v
 }
 
 fn stop_reason(p: &Plan) -> &'static str {

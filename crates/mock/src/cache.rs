@@ -5,7 +5,9 @@
 //!   (`cache_control` itself is not content). Each breakpoint writes the prefix up to it when
 //!   that prefix is at least `MIN_TOKENS` long, for its TTL (`5m` default, `1h`); a read is the
 //!   longest cached prefix ending at a breakpoint or at most 20 blocks before one. Without a
-//!   breakpoint nothing is read or written.
+//!   breakpoint nothing is read or written. A request with a `1h` breakpoint gets its writes
+//!   split by TTL (`usage.cache_creation`): the prefix up to its last `1h` breakpoint is the
+//!   1-hour write (Anthropic requires 1-hour breakpoints before 5-minute ones), the rest 5-minute.
 //! - **OpenAI** (automatic, Chat and Responses, Codex backend): every prefix of whole items
 //!   (tools, instructions, then messages / input items) of at least `MIN_TOKENS` is cached for
 //!   `OPENAI_TTL` (24 h with `prompt_cache_retention: "24h"`), per account (the credential) and
@@ -36,6 +38,10 @@ const OPENAI_TTL_LONG: Duration = Duration::from_secs(24 * 60 * 60);
 pub struct Hit {
     pub read: u64,
     pub written: u64,
+    /// Of `written`, the tokens written with a 1-hour TTL.
+    pub written_1h: u64,
+    /// The request has a `1h` breakpoint (its usage reports writes split by TTL).
+    pub ttl_1h: bool,
 }
 
 /// Cached prefixes (hash of scope + prefix) → expiry, for one mock instance.
@@ -201,14 +207,19 @@ impl Caches {
             }
         }
         let mut end = 0;
+        let mut end_1h = 0;
         for step in steps.iter().filter(|s| s.tokens >= MIN_TOKENS) {
             if let Some(ttl) = step.breakpoint {
                 let exp = map.entry(step.hash).or_insert(now);
                 *exp = (*exp).max(now + ttl);
                 end = end.max(step.tokens);
+                if ttl == ANTHROPIC_TTL_LONG {
+                    end_1h = end_1h.max(step.tokens);
+                }
             }
         }
-        Hit { read, written: end.saturating_sub(read) }
+        let ttl_1h = steps.iter().any(|s| s.breakpoint == Some(ANTHROPIC_TTL_LONG));
+        Hit { read, written: end.saturating_sub(read), written_1h: end_1h.saturating_sub(read), ttl_1h }
     }
 
     /// An OpenAI Chat or Responses request (and the Codex backend's).
@@ -243,7 +254,7 @@ impl Caches {
         for s in steps.iter().filter(|s| s.tokens >= MIN_TOKENS) {
             map.insert(s.hash, now + ttl);
         }
-        Hit { read, written: 0 }
+        Hit { read, ..Hit::default() }
     }
 }
 
@@ -267,6 +278,20 @@ mod tests {
             body["messages"][last]["content"][0]["cache_control"] = json!({"type": "ephemeral"});
         }
         body
+    }
+
+    #[test]
+    fn a_one_hour_breakpoint_splits_the_writes_by_ttl() {
+        let c = Caches::default();
+        let h = HeaderMap::new();
+        let mut body = anthropic_turn(0, true);
+        body["system"][0]["cache_control"] = json!({"type": "ephemeral", "ttl": "1h"});
+        let first = c.anthropic(&body, &h);
+        assert!(first.ttl_1h);
+        assert!(first.written_1h >= MIN_TOKENS && first.written_1h < first.written, "{first:?}");
+        // 5-minute breakpoints only: no split is reported.
+        let plain = Caches::default().anthropic(&anthropic_turn(0, true), &h);
+        assert!(!plain.ttl_1h && plain.written_1h == 0, "{plain:?}");
     }
 
     #[test]

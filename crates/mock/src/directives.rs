@@ -43,7 +43,8 @@ pub struct Directives {
     pub fail_status: Option<u16>,
     /// Seconds until a 429's limit resets (`retry-after` and reset headers; default 1).
     pub ratelimit_reset: Option<u64>,
-    /// A Codex-style 429 `usage_limit_reached` with usage-window headers.
+    /// A Codex-style 429 `usage_limit_reached` with usage-window headers (with `fail-first=N`
+    /// and the like: only for the requests those pick, so the window "resets" after them).
     pub usage_limit: bool,
     /// A 400 saying the prompt is longer than the context window.
     pub context_overflow: bool,

@@ -18,16 +18,20 @@ use crate::directives::Directives;
 use crate::stream;
 
 /// `fail-first` / `fail-after` / `fail-rate`, then `usage-limit`, then `context-overflow`.
+/// With a `fail-*` directive, `usage-limit` is what the failing requests get (a window spent
+/// for the first N requests, then reset), and the others pass.
 pub fn inject(counter: &AtomicU64, d: &Directives, body: fn(u16) -> Value) -> Option<Response> {
+    let mut spent = d.usage_limit;
     if d.fail_first.is_some() || d.fail_rate.is_some() || d.fail_after.is_some() {
         let n = counter.fetch_add(1, Ordering::Relaxed);
         let first = d.fail_first.is_some_and(|k| n < k) || d.fail_after.is_some_and(|k| n >= k);
         let rated = d.fail_rate.is_some_and(|r| unit(n) < r);
-        if first || rated {
+        if (first || rated) && !d.usage_limit {
             return Some(error(d.fail_status.unwrap_or(500), d, body));
         }
+        spent = d.usage_limit && (first || rated);
     }
-    if d.usage_limit {
+    if spent {
         let secs = d.ratelimit_reset.unwrap_or(60);
         let at = unix_now() + secs;
         let v = json!({"error": {

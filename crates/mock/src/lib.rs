@@ -247,6 +247,7 @@ impl Incoming {
         let u = &mut plan.usage;
         u.cached = hit.read.min(u.input);
         u.written = hit.written.min(u.input - u.cached);
+        u.written_1h = hit.ttl_1h.then_some(hit.written_1h.min(u.written));
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Usage {
     pub cached: u64,
     /// Of `input`, how many were written to the cache (Anthropic `cache_creation_input_tokens`).
     pub written: u64,
+    /// Of `written`, how many with a 1-hour TTL; `Some` when the request asked for one (its
+    /// usage then reports `cache_creation` split by TTL).
+    pub written_1h: Option<u64>,
     /// Includes `reasoning`.
     pub output: u64,
     pub reasoning: u64,
@@ -134,6 +137,7 @@ impl Plan {
                 input,
                 cached: d.cached.unwrap_or(0).min(input),
                 written: 0,
+                written_1h: None,
                 output,
                 reasoning: reasoning_words,
             },

@@ -36,6 +36,7 @@ fn upstream_message_decodes() {
             output: Some(89),
             cache_read: Some(30000),
             cache_write: Some(1200),
+            cache_write_1h: Some(0),
             reasoning: None
         }
     );
@@ -236,6 +237,7 @@ fn sniffs_stream_usage_at_every_split_point() {
         output: Some(89),
         cache_read: Some(30000),
         cache_write: Some(1200),
+        cache_write_1h: Some(0),
         reasoning: None,
     };
     for cut in 0..=body.len() {
@@ -243,8 +245,14 @@ fn sniffs_stream_usage_at_every_split_point() {
     }
     // No `event:` lines, output-only message_delta: message_start's input stands.
     let body = fixture("stream_server_tool.sse");
-    let want =
-        Usage { input: Some(2679), output: Some(510), cache_read: Some(0), cache_write: Some(0), reasoning: None };
+    let want = Usage {
+        input: Some(2679),
+        output: Some(510),
+        cache_read: Some(0),
+        cache_write: Some(0),
+        cache_write_1h: None,
+        reasoning: None,
+    };
     assert_eq!(sniff(true, &body, 0), want);
 }
 

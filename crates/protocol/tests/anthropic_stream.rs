@@ -44,6 +44,7 @@ fn usage(input: u64, output: u64, read: u64, write: u64) -> Usage {
         output: Some(output),
         cache_read: Some(read),
         cache_write: Some(write),
+        cache_write_1h: None,
         reasoning: None,
     }
 }
@@ -53,7 +54,12 @@ fn tool_use_events() -> Vec<StreamEvent> {
     vec![
         Start { id: "msg_01S8wYtG7dJ4cPv3GqJZ8xLk".into(), model: "claude-sonnet-4-5-20250929".into() },
         // message_start's output_tokens (2) is a placeholder: not reported as output.
-        Usage(crossbar_protocol::canonical::Usage { output: None, ..usage(31672, 0, 30000, 1200) }),
+        // The fixture splits its cache writes by TTL (none with 1 h).
+        Usage(crossbar_protocol::canonical::Usage {
+            output: None,
+            cache_write_1h: Some(0),
+            ..usage(31672, 0, 30000, 1200)
+        }),
         PartStart { index: 0, kind: PartKind::Reasoning { redacted: false } },
         ReasoningDelta { index: 0, text: "The user wants the weather".into() },
         ReasoningDelta { index: 0, text: " in Paris.".into() },
@@ -82,7 +88,7 @@ fn tool_use_events() -> Vec<StreamEvent> {
         ToolArgsDelta { index: 2, delta: "is\"}".into() },
         PartStop { index: 2 },
         Finish(FinishReason::ToolCalls),
-        Usage(usage(31672, 89, 30000, 1200)),
+        Usage(crossbar_protocol::canonical::Usage { cache_write_1h: Some(0), ..usage(31672, 89, 30000, 1200) }),
         End,
     ]
 }

@@ -590,7 +590,14 @@ fn tool_call_response_decodes_and_round_trips() {
     assert_eq!(resp.finish, Some(FinishReason::ToolCalls));
     assert_eq!(
         resp.usage,
-        Usage { input: Some(5012), output: Some(108), cache_read: Some(4096), cache_write: None, reasoning: Some(67) }
+        Usage {
+            input: Some(5012),
+            output: Some(108),
+            cache_read: Some(4096),
+            cache_write: None,
+            cache_write_1h: None,
+            reasoning: Some(67)
+        }
     );
     let out = json_of(&encode_response(G, &resp, &cx()).expect("encodes"));
     assert_eq!(
@@ -667,6 +674,7 @@ fn foreign_reasoning_survives_a_gemini_client_round_trip() {
             output: Some(30),
             cache_read: Some(80),
             cache_write: Some(5),
+            cache_write_1h: None,
             reasoning: None,
         },
     };

@@ -154,6 +154,7 @@ fn tool_call_stream_fixture() {
                 output: Some(80),
                 cache_read: Some(2048),
                 cache_write: None,
+                cache_write_1h: None,
                 reasoning: Some(36)
             }),
             StreamEvent::End,

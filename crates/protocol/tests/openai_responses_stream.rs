@@ -94,6 +94,7 @@ fn stream_in_reasoning_text_and_function_call() {
             output: Some(90),
             cache_read: Some(1500),
             cache_write: None,
+            cache_write_1h: None,
             reasoning: Some(40),
         }),
         Finish(FinishReason::ToolCalls),

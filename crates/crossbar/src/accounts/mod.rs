@@ -13,7 +13,6 @@ pub mod device;
 pub mod file;
 pub mod lease;
 pub mod login;
-pub mod parking;
 pub mod runway;
 pub mod seal;
 pub mod token;

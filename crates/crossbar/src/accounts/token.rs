@@ -297,33 +297,45 @@ impl AccountHandle {
         Ok(true)
     }
 
-    /// Record the usage windows an answer reported. Saved at most every `WINDOWS_SAVE_SECS`,
-    /// and at once when a window is used up (so `crossbar accounts list` shows why).
-    pub fn observe_windows(&self, headers: &axum::http::HeaderMap) {
-        let now = crate::pipeline::unix_now();
-        let windows = super::Window::read(headers, now);
+    /// Record the usage windows an answer reported; returns them when they changed (for the
+    /// fleet, `crate::fleet::windows`). Saved at most every `WINDOWS_SAVE_SECS`, and at once
+    /// when a window is used up (so `crossbar accounts list` shows why).
+    pub fn observe_windows(&self, headers: &axum::http::HeaderMap) -> Option<Vec<super::Window>> {
+        let windows = super::Window::read(headers, crate::pipeline::unix_now());
         if windows.is_empty() {
-            return;
+            return None;
         }
+        self.take_windows(&windows, true).then_some(windows)
+    }
+
+    /// Take in window readings (an answer's, or another instance's with `persist` false: the
+    /// instance that read them saves them); true when they changed.
+    pub fn take_windows(&self, windows: &[super::Window], persist: bool) -> bool {
+        let now = crate::pipeline::unix_now();
         if let Ok(mut t) = self.tracks.lock() {
-            t.observe(&windows, super::unix_ms());
+            t.observe(windows, super::unix_ms());
         }
         // Never wait: a refresh in progress holds the lock, and these numbers come again.
-        let Ok(mut a) = self.account.try_lock() else { return };
+        let Ok(mut a) = self.account.try_lock() else { return false };
         a.windows_read_at = Some(now);
         if a.windows == windows {
-            return;
+            return false;
         }
         let exhausted = windows.iter().any(|w| w.used_percent >= 100.0);
-        a.windows = windows;
+        a.windows = windows.to_vec();
         if exhausted {
             a.last_error = Some("usage limit reached".to_string());
+        }
+        self.show(&a);
+        if !persist {
+            return true;
         }
         let last = self.windows_saved.load(std::sync::atomic::Ordering::Relaxed);
         if exhausted || now >= last + WINDOWS_SAVE_SECS {
             self.windows_saved.store(now, std::sync::atomic::Ordering::Relaxed);
             self.persist_windows(&a);
         }
+        true
     }
 
     /// Write only the usage windows and last error (they change on every answer), in the

@@ -3,7 +3,8 @@
 //! cooling or parked, and for how long), requests in flight, TTFT EWMA, reported quota
 //! headroom, whether it serves the model, and its last error. For a ChatGPT pool each account
 //! is a deployment, so this is the live view of the pool (`crossbar accounts list` is the
-//! stored one). Read-only; no secrets.
+//! stored one). A route with `overflow` says which side (`primary`/`overflow`) each deployment
+//! is on and where new conversations go now, and why. Read-only; no secrets.
 
 use super::guard;
 use crate::app::AppState;
@@ -25,15 +26,44 @@ pub async fn list(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
 }
 
 /// Every route with its deployments' live state (also the dashboard's routing page).
-pub(crate) fn routes_json(state: &AppState) -> Value {
+pub fn routes_json(state: &AppState) -> Value {
     let now = clock::now_ms();
     let mut routes = state.routes().all_routes();
     routes.sort_by(|a, b| a.name.cmp(&b.name));
     let routes: Vec<Value> = routes
         .iter()
-        .map(|r| json!({"name": r.name, "strategy": r.strategy.name(), "sticky": r.sticky, "deployments": r.deployments.iter().map(|d| deployment(d, now)).collect::<Vec<_>>()}))
+        .map(|r| {
+            let deployments: Vec<Value> = r
+                .deployments
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let mut v = deployment(d, now);
+                    if r.has_overflow() {
+                        v["side"] = r.side_of(i).name().into();
+                    }
+                    v
+                })
+                .collect();
+            let mut v =
+                json!({"name": r.name, "strategy": r.strategy.name(), "sticky": r.sticky, "deployments": deployments});
+            if r.has_overflow() {
+                v["overflow"] = overflow(r, now);
+            }
+            v
+        })
         .collect();
     Value::Array(routes)
+}
+
+/// A route with overflow: which side new conversations go to now, and why.
+fn overflow(r: &crate::routing::Route, now: u64) -> Value {
+    let plan = r.plan(now, None);
+    let why = match plan.open {
+        Some(why) => why,
+        None => crate::routing::side::HAS_QUOTA,
+    };
+    json!({"on": r.overflow_on.name(), "new_conversations": plan.side.name(), "why": why})
 }
 
 fn deployment(d: &Deployment, now: u64) -> Value {

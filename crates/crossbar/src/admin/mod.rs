@@ -13,7 +13,7 @@
 
 pub(crate) mod accounts;
 pub mod cli;
-pub(crate) mod deployments;
+pub mod deployments;
 pub(crate) mod keys;
 pub mod prices;
 pub mod prices_cli;

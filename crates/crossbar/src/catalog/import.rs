@@ -2,11 +2,13 @@
 //! they would make:
 //!
 //! - LiteLLM's `model_prices_and_context_window.json`: `{name: {input_cost_per_token, …}}`,
-//!   USD per token (`cache_read_input_token_cost`, `cache_creation_input_token_cost`, and
+//!   USD per token (`cache_read_input_token_cost`, `cache_creation_input_token_cost`,
+//!   `cache_creation_input_token_cost_above_1hr` for 1-hour cache writes, and
 //!   `…_above_200k_tokens` for a long-context tier); only `chat`/`responses` rows;
 //! - models.dev's catalog (`https://models.dev/api.json`): `{provider: {models: {id: {cost:
 //!   {input, output, cache_read, cache_write, context_over_200k}, limit: {context, output}}}}}`,
-//!   USD per million; a model listed by several providers takes its own vendor's row;
+//!   USD per million; a model listed by several providers takes its own vendor's row; it has
+//!   no 1-hour cache-write price, so Anthropic's rows get Anthropic's rule (2x input);
 //! - crossbar's own `prices.json` shape (`{"models": [{model, input, output, …}]}`).
 //!
 //! Names with a `/` (aggregator routes such as `openrouter/…`) are left out: crossbar looks
@@ -93,6 +95,7 @@ fn litellm(top: &Map<String, Value>) -> Vec<ModelInfo> {
                 output: g(&format!("output_cost_per_token_above_{suffix}")),
                 cache_read: g(&format!("cache_read_input_token_cost_above_{suffix}")),
                 cache_write: g(&format!("cache_creation_input_token_cost_above_{suffix}")),
+                cache_write_1h: g(&format!("cache_creation_input_token_cost_above_1hr_above_{suffix}")),
             };
             t.input.is_some().then_some(t)
         });
@@ -104,6 +107,7 @@ fn litellm(top: &Map<String, Value>) -> Vec<ModelInfo> {
             output_price: g("output_cost_per_token"),
             cached_input_price: g("cache_read_input_token_cost"),
             cache_write_price: g("cache_creation_input_token_cost"),
+            cache_write_1h_price: g("cache_creation_input_token_cost_above_1hr"),
             long_context,
         });
     }
@@ -122,6 +126,8 @@ fn models_dev(top: &Map<String, Value>) -> Vec<ModelInfo> {
             let cost = m.get("cost");
             let c = |k: &str| num(cost.and_then(|c| c.get(k)));
             let over = cost.and_then(|c| c.get("context_over_200k"));
+            // models.dev lists no 1-hour cache-write price; Anthropic's is 2x input.
+            let hour = |input: Option<f64>| input.filter(|_| provider == "anthropic").map(|i| i * 2.0);
             let long_context = over.and_then(|o| {
                 let t = LongContext {
                     above_tokens: 200_000,
@@ -129,6 +135,7 @@ fn models_dev(top: &Map<String, Value>) -> Vec<ModelInfo> {
                     output: num(o.get("output")),
                     cache_read: num(o.get("cache_read")),
                     cache_write: num(o.get("cache_write")),
+                    cache_write_1h: hour(num(o.get("input"))),
                 };
                 t.input.is_some().then_some(t)
             });
@@ -141,6 +148,7 @@ fn models_dev(top: &Map<String, Value>) -> Vec<ModelInfo> {
                 output_price: c("output"),
                 cached_input_price: c("cache_read"),
                 cache_write_price: c("cache_write"),
+                cache_write_1h_price: hour(c("input")),
                 long_context,
             };
             if !info.is_priced() {
@@ -177,6 +185,7 @@ fn crossbar(models: &[Value]) -> Result<Vec<ModelInfo>, String> {
             output_price: num(m.get("output")),
             cached_input_price: num(m.get("cache_read")),
             cache_write_price: num(m.get("cache_write")),
+            cache_write_1h_price: num(m.get("cache_write_1h")),
             long_context,
         });
     }
@@ -196,6 +205,7 @@ pub fn to_crossbar(rows: &[ModelInfo]) -> String {
                 "output": r.output_price,
                 "cache_read": r.cached_input_price,
                 "cache_write": r.cache_write_price,
+                "cache_write_1h": r.cache_write_1h_price,
             });
             if let Some(l) = &r.long_context {
                 v["long_context"] = serde_json::to_value(l).unwrap_or(Value::Null);
@@ -225,7 +235,7 @@ pub struct Change {
     pub row: ModelInfo,
 }
 
-fn fields(i: Option<&ModelInfo>) -> [(&'static str, Option<f64>); 11] {
+fn fields(i: Option<&ModelInfo>) -> [(&'static str, Option<f64>); 13] {
     let l = i.and_then(|i| i.long_context.as_ref());
     let f = |v: Option<u64>| v.map(|v| v as f64);
     [
@@ -233,6 +243,7 @@ fn fields(i: Option<&ModelInfo>) -> [(&'static str, Option<f64>); 11] {
         ("output", i.and_then(|i| i.output_price)),
         ("cache_read", i.and_then(|i| i.cached_input_price)),
         ("cache_write", i.and_then(|i| i.cache_write_price)),
+        ("cache_write_1h", i.and_then(|i| i.cache_write_1h_price)),
         ("context_window", f(i.and_then(|i| i.context_window))),
         ("max_output_tokens", f(i.and_then(|i| i.max_output_tokens))),
         ("long_context.above_tokens", f(l.map(|l| l.above_tokens))),
@@ -240,6 +251,7 @@ fn fields(i: Option<&ModelInfo>) -> [(&'static str, Option<f64>); 11] {
         ("long_context.output", l.and_then(|l| l.output)),
         ("long_context.cache_read", l.and_then(|l| l.cache_read)),
         ("long_context.cache_write", l.and_then(|l| l.cache_write)),
+        ("long_context.cache_write_1h", l.and_then(|l| l.cache_write_1h)),
     ]
 }
 
@@ -286,6 +298,7 @@ mod tests {
             "sample_spec": {"input_cost_per_token": 0, "output_cost_per_token": 0, "mode": "chat"},
             "claude-opus-4-5": {"input_cost_per_token": 5e-06, "output_cost_per_token": 2.5e-05,
                 "cache_read_input_token_cost": 5e-07, "cache_creation_input_token_cost": 6.25e-06,
+                "cache_creation_input_token_cost_above_1hr": 1e-05,
                 "max_input_tokens": 200000, "max_output_tokens": 64000, "litellm_provider": "anthropic", "mode": "chat"},
             "gemini-2.5-pro": {"input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,
                 "input_cost_per_token_above_200k_tokens": 2.5e-06, "output_cost_per_token_above_200k_tokens": 1.5e-05,
@@ -303,6 +316,8 @@ mod tests {
             (Some(5.0), Some(25.0), Some(0.5), Some(6.25))
         );
         assert_eq!(rows[0].context_window, Some(200_000));
+        assert!(rows[0].cache_write_1h_price.is_some_and(|p| (p - 10.0).abs() < 1e-9), "{:?}", rows[0]);
+        assert_eq!(rows[1].cache_write_1h_price, None);
         let tier = rows[1].long_context.as_ref().expect("tier");
         assert_eq!(
             (tier.above_tokens, tier.input, tier.output, tier.cache_read),
@@ -369,6 +384,7 @@ mod tests {
                 output_price: Some(75.0),
                 cached_input_price: Some(0.5),
                 cache_write_price: Some(6.25),
+                cache_write_1h_price: Some(10.0),
                 context_window: Some(200_000),
                 max_output_tokens: Some(64_000),
                 ..ModelInfo::named("claude-opus-4-5")

@@ -39,6 +39,10 @@ pub struct ModelInfo {
     /// USD per million tokens written to the prompt cache (Anthropic's 5-minute write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_price: Option<f64>,
+    /// USD per million tokens written to the prompt cache with a 1-hour TTL (Anthropic: 2×
+    /// input); `None`: such writes cost the 5-minute write price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_price: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_context: Option<LongContext>,
 }
@@ -58,6 +62,8 @@ pub struct LongContext {
     pub cache_read: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<f64>,
 }
 
 impl ModelInfo {
@@ -71,6 +77,7 @@ impl ModelInfo {
             output_price: None,
             cached_input_price: None,
             cache_write_price: None,
+            cache_write_1h_price: None,
             long_context: None,
         }
     }

@@ -21,6 +21,7 @@ struct Row {
     output: Option<f64>,
     cache_read: Option<f64>,
     cache_write: Option<f64>,
+    cache_write_1h: Option<f64>,
     long_context: Option<LongContext>,
 }
 
@@ -46,6 +47,7 @@ fn parse(text: &str) -> Result<Vec<Builtin>, serde_json::Error> {
                 output_price: r.output,
                 cached_input_price: r.cache_read,
                 cache_write_price: r.cache_write,
+                cache_write_1h_price: r.cache_write_1h,
                 long_context: r.long_context,
             },
         })
@@ -77,7 +79,10 @@ mod tests {
         for r in &rows {
             let i = &r.info;
             assert!(i.input_price.is_some() && i.output_price.is_some(), "{} lacks a price", i.model);
-            for p in [i.input_price, i.output_price, i.cached_input_price, i.cache_write_price].into_iter().flatten() {
+            for p in [i.input_price, i.output_price, i.cached_input_price, i.cache_write_price, i.cache_write_1h_price]
+                .into_iter()
+                .flatten()
+            {
                 assert!(p.is_finite() && p >= 0.0, "{}: {p}", i.model);
             }
         }

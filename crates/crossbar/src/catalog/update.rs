@@ -51,7 +51,15 @@ pub async fn reprice(
     store
         .reprice(from, to, apply, |r| {
             let info = catalog.lookup(r.upstream_model.as_deref()?)?;
-            crate::usage::pricing::cost_of(&info, r.input, r.output, r.cache_read, r.cache_write)
+            let usage = crossbar_protocol::canonical::Usage {
+                input: r.input,
+                output: r.output,
+                cache_read: r.cache_read,
+                cache_write: r.cache_write,
+                cache_write_1h: r.cache_write_1h,
+                reasoning: None,
+            };
+            crate::usage::pricing::cost(Some(&info), &usage)
         })
         .await
 }

@@ -312,6 +312,36 @@ pub struct ModelAlias {
     /// `None`: `[routing] retries`.
     pub retries: Option<u32>,
     pub sticky: bool,
+    /// Deployments used only when the primary side is exhausted (`routing::side`).
+    pub overflow: Vec<Target>,
+    pub overflow_on: OverflowOn,
+}
+
+/// When a route with `overflow` deployments sends new conversations to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowOn {
+    /// Every subscription account of the primary side has its usage window spent.
+    #[default]
+    Exhausted,
+    /// Every primary deployment is exhausted, cooling, parked or not serving the model.
+    Unavailable,
+}
+
+impl OverflowOn {
+    pub fn name(self) -> &'static str {
+        match self {
+            OverflowOn::Exhausted => "exhausted",
+            OverflowOn::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OverflowOn> {
+        match s {
+            "exhausted" => Some(OverflowOn::Exhausted),
+            "unavailable" => Some(OverflowOn::Unavailable),
+            _ => None,
+        }
+    }
 }
 
 /// `[routing]`: failover and health defaults.

@@ -163,6 +163,12 @@ pub struct RawModel {
     pub retries: Option<u32>,
     /// Keep a conversation on one deployment (default true).
     pub sticky: Option<bool>,
+    /// API-key deployments used only when every subscription account of the route's pools is
+    /// exhausted (`overflow_on`): `"provider/model"` or a table like `targets`'.
+    pub overflow: Option<Spanned<Vec<RawTarget>>>,
+    /// When to overflow: `exhausted` (default: every account's usage window spent) or
+    /// `unavailable` (also when every account is cooling, parked or failing).
+    pub overflow_on: Option<Spanned<String>>,
 }
 
 /// A deployment: `"provider/model"`, or a table with the balancing knobs.
@@ -205,4 +211,6 @@ pub struct RawCatalogEntry {
     pub output_price: Option<f64>,
     pub cached_input_price: Option<f64>,
     pub cache_write_price: Option<f64>,
+    /// A 1-hour prompt-cache write (Anthropic); default: `cache_write_price`.
+    pub cache_write_1h_price: Option<f64>,
 }

@@ -2,7 +2,9 @@
 
 use super::raw::{RawConfig, RawProvider, RawRouting, RawTarget};
 use super::secret::{KeySource, Secret};
-use super::{Config, ModelAlias, ProviderConfig, ProviderKind, RoutingConfig, ServerConfig, Strategy, Target};
+use super::{
+    Config, ModelAlias, OverflowOn, ProviderConfig, ProviderKind, RoutingConfig, ServerConfig, Strategy, Target,
+};
 use crate::catalog::ModelInfo;
 use std::collections::HashSet;
 use std::fmt;
@@ -110,10 +112,29 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         }
         let mut targets = Vec::new();
         for (j, t) in m.targets.get_ref().iter().enumerate() {
-            if let Some(target) = deployment(&mut cx, &raw, i, j, &m.targets, t) {
+            if let Some(target) = deployment(&mut cx, &raw, i, j, "targets", &m.targets, t) {
                 targets.push(target);
             }
         }
+        let mut overflow = Vec::new();
+        if let Some(o) = &m.overflow {
+            for (j, t) in o.get_ref().iter().enumerate() {
+                if let Some(target) = deployment(&mut cx, &raw, i, j, "overflow", o, t) {
+                    overflow.push(target);
+                }
+            }
+        }
+        let overflow_on = match &m.overflow_on {
+            None => OverflowOn::default(),
+            Some(s) => OverflowOn::parse(s.get_ref()).unwrap_or_else(|| {
+                cx.err(
+                    Some(s),
+                    format!("models[{i}].overflow_on"),
+                    format!("unknown value {:?} (expected exhausted or unavailable)", s.get_ref()),
+                );
+                OverflowOn::default()
+            }),
+        };
         let strategy = match &m.strategy {
             None => Strategy::default(),
             Some(s) => Strategy::parse(s.get_ref()).unwrap_or_else(|| {
@@ -133,6 +154,8 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
             fallbacks,
             retries: m.retries,
             sticky: m.sticky.unwrap_or(true),
+            overflow,
+            overflow_on,
         });
     }
     for (i, m) in raw.models.iter().enumerate() {
@@ -165,6 +188,7 @@ pub fn validate(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
             output_price: c.output_price,
             cached_input_price: c.cached_input_price,
             cache_write_price: c.cache_write_price,
+            cache_write_1h_price: c.cache_write_1h_price,
             long_context: None,
         })
         .collect();
@@ -184,11 +208,12 @@ fn deployment(
     raw: &RawConfig,
     i: usize,
     j: usize,
+    list: &str,
     at: &Spanned<Vec<RawTarget>>,
     t: &RawTarget,
 ) -> Option<Target> {
     let name = t.target();
-    let field = format!("models[{i}].targets[{j}]");
+    let field = format!("models[{i}].{list}[{j}]");
     let mut target = match name.split_once('/') {
         Some((p, model)) if !model.is_empty() && raw.providers.iter().any(|rp| rp.name.get_ref() == p) => {
             Target::new(p, model)
@@ -492,6 +517,28 @@ targets = ["a/x", { target = "b/y", weight = 3, priority = 1, rpm = 60, tpm = 10
         assert_eq!(big.fallbacks, ["small", "b/other"]);
         assert_eq!(c.routing.retries, 5);
         assert_eq!(c.routing.backoff, Duration::ZERO);
+    }
+
+    #[test]
+    fn overflow_deployments_and_when_to_use_them() {
+        let text = "[[providers]]\nname = \"a\"\nkind = \"mock\"\n\n[[models]]\nname = \"m\"\ntargets = [\"a/x\"]\n\
+                    overflow = [\"a/y\", { target = \"a/z\", weight = 2 }]\noverflow_on = \"unavailable\"\n";
+        let c = validate(text, "c.toml").expect("valid");
+        let m = &c.models[0];
+        assert_eq!(m.overflow.len(), 2);
+        assert_eq!((m.overflow[0].model.as_str(), m.overflow[1].weight), ("y", 2));
+        assert_eq!(m.overflow_on, OverflowOn::Unavailable);
+        let plain = validate(
+            "[[providers]]\nname = \"a\"\nkind = \"mock\"\n\n[[models]]\nname = \"m\"\ntargets = [\"a/x\"]\n",
+            "c.toml",
+        )
+        .expect("valid");
+        assert!(plain.models[0].overflow.is_empty());
+        assert_eq!(plain.models[0].overflow_on, OverflowOn::Exhausted);
+        let bad = text.replace("\"unavailable\"", "\"sometimes\"").replace("a/y", "q/y");
+        let e = validate(&bad, "c.toml").expect_err("invalid").to_string();
+        assert!(e.contains("models[0].overflow[0]: no provider named \"q\""), "{e}");
+        assert!(e.contains("models[0].overflow_on: unknown value \"sometimes\""), "{e}");
     }
 
     #[test]

@@ -92,6 +92,18 @@ impl Health {
         self.state.store(PARKED, Relaxed);
     }
 
+    /// Another instance's breaker opened until `until` (ms): cool here as well, unless parked
+    /// or cooling longer already. The failure count is this instance's own.
+    pub fn cool_until(&self, until: u64) {
+        let state = self.state.load(Relaxed);
+        if state != READY && self.until.load(Relaxed) >= until {
+            return;
+        }
+        self.probing.store(false, Relaxed);
+        self.until.store(until, Relaxed);
+        self.state.store(COOLDOWN, Relaxed);
+    }
+
     pub fn consecutive_failures(&self) -> u32 {
         self.failures.load(Relaxed)
     }
@@ -120,6 +132,19 @@ mod tests {
         h.success();
         assert_eq!(h.availability(221), Availability::Ready);
         assert_eq!(h.consecutive_failures(), 0);
+    }
+
+    #[test]
+    fn a_cooldown_learnt_elsewhere_cools_here_then_probes() {
+        let h = Health::default();
+        h.cool_until(300);
+        assert_eq!(h.availability(100), Availability::CoolingUntil(300));
+        assert_eq!(h.availability(300), Availability::Probe);
+        assert_eq!(h.consecutive_failures(), 0);
+        // A longer park is not shortened by it.
+        h.park(1_000);
+        h.cool_until(500);
+        assert_eq!(h.availability(400), Availability::ParkedUntil(1_000));
     }
 
     #[test]

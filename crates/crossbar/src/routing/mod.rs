@@ -4,7 +4,9 @@
 //! rest after the first `/` is the upstream model name (which may itself contain `/`). A
 //! `Route` holds the deployments with their live state (`deployment`), the model's strategy
 //! (`strategy`), its fallbacks and retry budget, and the conversation affinity (`sticky`).
-//! Deployment state is shared by every route naming the same `provider/model`.
+//! Deployment state is shared by every route naming the same `provider/model`. A route with
+//! `overflow` deployments has two sides (`side`): the overflow one is used only while every
+//! primary deployment is exhausted.
 //! This module decides *where*; `pipeline::attempt` sends, judges the answer and feeds the
 //! outcome back (`health`, `upstream_limits`).
 //! Must never: do I/O, or hold a lock across an await.
@@ -12,6 +14,7 @@
 pub mod clock;
 pub mod deployment;
 pub mod health;
+pub mod side;
 pub mod sticky;
 pub mod strategy;
 pub mod upstream_limits;
@@ -49,7 +52,11 @@ impl Target {
 #[derive(Debug)]
 pub struct Route {
     pub name: String,
+    /// The primary side's deployments, then the overflow side's (from `primary` on).
     pub deployments: Vec<Deployment>,
+    /// How many of `deployments` are the primary side (all of them without overflow).
+    pub primary: usize,
+    pub overflow_on: config::OverflowOn,
     pub strategy: Strategy,
     /// Models to try when the request is too long for this one or hits a content filter.
     pub fallbacks: Vec<String>,
@@ -137,10 +144,15 @@ impl Routes {
         let mut routes =
             Routes { providers, by_name, aliases, memory, config: config.routing.clone(), ..Routes::default() };
         for m in &config.models {
-            let deployments = m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
+            let mut deployments: Vec<Deployment> =
+                m.targets.iter().flat_map(|t| routes.deployments(t.clone())).collect();
+            let primary = deployments.len();
+            deployments.extend(m.overflow.iter().flat_map(|t| routes.deployments(t.clone())));
             let route = Route {
                 name: m.name.clone(),
                 deployments,
+                primary,
+                overflow_on: m.overflow_on,
                 strategy: m.strategy,
                 fallbacks: m.fallbacks.clone(),
                 retries: m.retries.unwrap_or(config.routing.retries),
@@ -217,6 +229,16 @@ impl Routes {
         mine.map(|(_, s)| s.health.park(until)).count()
     }
 
+    /// Cool `provider/model` until `until` (monotonic ms): another instance's breaker opened.
+    /// False when this instance has no such provider (or pooled account).
+    pub fn cool(&self, provider: &str, model: &str, until: u64) -> bool {
+        let known = self.providers.iter().any(|p| p.name() == provider || p.pool.iter().any(|m| m.name() == provider));
+        if known {
+            self.state(provider, model).health.cool_until(until);
+        }
+        known
+    }
+
     /// Until when `provider` is parked as a whole (`park_provider`), if it is.
     pub fn provider_parked_until(&self, provider: &str) -> Option<u64> {
         let until = self.memory.parks.lock().ok()?.get(provider).copied()?;
@@ -268,6 +290,8 @@ impl Routes {
         let pooled = !p.pool.is_empty();
         let route = Arc::new(Route {
             name: model.to_string(),
+            primary: deployments.len(),
+            overflow_on: config::OverflowOn::default(),
             deployments,
             // An account pool balances on what each account has left, and keeps conversations
             // on their account (its prompt cache).

@@ -406,11 +406,14 @@ pub struct LogRow {
     pub refusal: Option<String>,
     pub cache_verdict: Option<String>,
     pub cache_diagnosis: Option<String>,
+    pub cache_write_1h_tokens: Option<i64>,
+    /// `primary` / `overflow` on a route with overflow (`routing::side`).
+    pub route_side: Option<String>,
 }
 
 const LOG_COLUMNS: &str = "id, ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, \
-    error_class, request_id, client, attempts, dropped, refusal, cache_verdict, cache_diagnosis";
+    error_class, request_id, client, attempts, dropped, refusal, cache_verdict, cache_diagnosis, cache_write_1h_tokens, route_side";
 
 /// A dashboard sign-in.
 #[derive(Debug, Clone, PartialEq)]

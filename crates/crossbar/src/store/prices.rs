@@ -20,6 +20,8 @@ type PriceRow = (
     Option<f64>,
     Option<f64>,
     String,
+    Option<f64>,
+    Option<f64>,
 );
 
 fn u(v: Option<i64>) -> Option<u64> {
@@ -46,6 +48,7 @@ pub struct PricedUsage {
     pub output: Option<u64>,
     pub cache_read: Option<u64>,
     pub cache_write: Option<u64>,
+    pub cache_write_1h: Option<u64>,
     pub cost_usd: Option<f64>,
 }
 
@@ -85,7 +88,7 @@ impl Store {
         let rows: Vec<PriceRow> = with_pool!(self, p => sqlx::query_as(
             "SELECT model, context_window, max_output_tokens, input_price, output_price, cache_read_price, \
              cache_write_price, long_above_tokens, long_input_price, long_output_price, long_cache_read_price, \
-             long_cache_write_price, source FROM model_prices ORDER BY model",
+             long_cache_write_price, source, cache_write_1h_price, long_cache_write_1h_price FROM model_prices ORDER BY model",
         )
         .fetch_all(p)
         .await)?;
@@ -98,6 +101,7 @@ impl Store {
                     output: r.9,
                     cache_read: r.10,
                     cache_write: r.11,
+                    cache_write_1h: r.14,
                 });
                 let info = ModelInfo {
                     model: r.0,
@@ -107,6 +111,7 @@ impl Store {
                     output_price: r.4,
                     cached_input_price: r.5,
                     cache_write_price: r.6,
+                    cache_write_1h_price: r.13,
                     long_context: long,
                 };
                 (info, r.12)
@@ -137,8 +142,9 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO model_prices (model, context_window, max_output_tokens, input_price, output_price, \
                      cache_read_price, cache_write_price, long_above_tokens, long_input_price, long_output_price, \
-                     long_cache_read_price, long_cache_write_price, source, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     long_cache_read_price, long_cache_write_price, source, updated_at, cache_write_1h_price, \
+                     long_cache_write_1h_price) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                      ON CONFLICT (model) DO UPDATE SET context_window = excluded.context_window, \
                      max_output_tokens = excluded.max_output_tokens, input_price = excluded.input_price, \
                      output_price = excluded.output_price, cache_read_price = excluded.cache_read_price, \
@@ -146,6 +152,8 @@ impl Store {
                      long_input_price = excluded.long_input_price, long_output_price = excluded.long_output_price, \
                      long_cache_read_price = excluded.long_cache_read_price, \
                      long_cache_write_price = excluded.long_cache_write_price, source = excluded.source, \
+                     cache_write_1h_price = excluded.cache_write_1h_price, \
+                     long_cache_write_1h_price = excluded.long_cache_write_1h_price, \
                      updated_at = excluded.updated_at",
                 )
                 .bind(&r.model)
@@ -162,6 +170,8 @@ impl Store {
                 .bind(l.and_then(|l| l.cache_write))
                 .bind(source)
                 .bind(now)
+                .bind(r.cache_write_1h_price)
+                .bind(l.and_then(|l| l.cache_write_1h))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -176,7 +186,7 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT id, ts, COALESCE(key_id, '') AS key_id, model, COALESCE(provider, '') AS provider, \
                  COALESCE(account, '') AS account, protocol_in, \
-                 status, upstream_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd \
+                 status, upstream_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, cost_usd \
                  FROM usage WHERE ts >= $1 AND ts < $2 AND id > $3 ORDER BY id LIMIT $4",
             )
             .bind(from)
@@ -201,6 +211,7 @@ impl Store {
                     output: u(r.try_get("output_tokens")?),
                     cache_read: u(r.try_get("cache_read_tokens")?),
                     cache_write: u(r.try_get("cache_write_tokens")?),
+                    cache_write_1h: u(r.try_get("cache_write_1h_tokens")?),
                     cost_usd: r.try_get("cost_usd")?,
                 });
             }
@@ -395,12 +406,14 @@ mod tests {
             input_price: Some(3.0),
             output_price: Some(15.0),
             cache_write_price: Some(3.75),
+            cache_write_1h_price: Some(6.0),
             long_context: Some(LongContext {
                 above_tokens: 200_000,
                 input: Some(6.0),
                 output: Some(22.5),
                 cache_read: None,
                 cache_write: Some(7.5),
+                cache_write_1h: Some(12.0),
             }),
             ..ModelInfo::named("m1")
         };

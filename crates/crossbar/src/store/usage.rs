@@ -22,6 +22,8 @@ pub struct UsageRecord {
     pub output_tokens: Option<i64>,
     pub cache_read_tokens: Option<i64>,
     pub cache_write_tokens: Option<i64>,
+    /// The part of `cache_write_tokens` written with a 1-hour TTL (Anthropic).
+    pub cache_write_1h_tokens: Option<i64>,
     pub reasoning_tokens: Option<i64>,
     pub cost_usd: Option<f64>,
     pub latency_ms: i64,
@@ -47,6 +49,8 @@ pub struct UsageRecord {
     pub cache_verdict: Option<String>,
     /// Anthropic's cache diagnosis (`usage::cache_diagnostics`).
     pub cache_diagnosis: Option<String>,
+    /// The side of an overflow route that served it (`primary` / `overflow`); `None` without overflow.
+    pub route_side: Option<&'static str>,
 }
 
 impl UsageRecord {
@@ -57,6 +61,7 @@ impl UsageRecord {
         self.output_tokens = tok(u.output);
         self.cache_read_tokens = tok(u.cache_read);
         self.cache_write_tokens = tok(u.cache_write);
+        self.cache_write_1h_tokens = tok(u.cache_write_1h);
         self.reasoning_tokens = tok(u.reasoning);
         self
     }
@@ -118,7 +123,7 @@ pub struct UsageRow {
     pub cache_diagnoses: std::collections::BTreeMap<String, i64>,
 }
 
-/// Rows per INSERT statement (24 binds each: far below both backends' parameter limits).
+/// Rows per INSERT statement (27 binds each: far below both backends' parameter limits).
 const CHUNK: usize = 500;
 
 impl Store {
@@ -135,7 +140,7 @@ impl Store {
                     "INSERT INTO usage (ts, key_id, model, provider, upstream_model, protocol_in, protocol_out, input_tokens, \
                      output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, status, error_class, \
                      request_id, client, attempts, dropped, refusal, tokens_estimated, account, cache_verdict, \
-                     cache_diagnosis) ",
+                     cache_diagnosis, cache_write_1h_tokens, route_side) ",
                 );
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.ts)
@@ -163,7 +168,10 @@ impl Store {
                         .push_bind(i64::from(r.tokens_estimated))
                         .push_bind(r.account.clone())
                         .push_bind(r.cache_verdict.clone())
-                        .push_bind(r.cache_diagnosis.clone());
+                        .push_bind(r.cache_diagnosis.clone())
+
+                        .push_bind(r.cache_write_1h_tokens)
+                        .push_bind(r.route_side);
                 });
                 q.build().execute(&mut *tx).await?;
             }

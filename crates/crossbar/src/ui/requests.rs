@@ -265,10 +265,15 @@ pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
             dt { "Client" } dd { (opt(&r.client)) }
             dt { "Model asked" } dd { (r.model) }
             dt { "Served by" } dd { (opt(&r.provider)) " / " (opt(&r.upstream_model)) }
+            @if let Some(side) = &r.route_side {
+                dt { "Route side" } dd.side data-side=(side) { (side) @if let Some(why) = attempts.last().and_then(|a| a["side_why"].as_str()) { " — " (why) } }
+            }
             dt { "Protocols" } dd { (r.protocol_in) " → " (opt(&r.protocol_out)) }
             dt { "Tokens" } dd {
                 "input " (fmt::opt_tokens(r.input_tokens)) ", cache read " (fmt::opt_tokens(r.cache_read_tokens))
-                ", cache write " (fmt::opt_tokens(r.cache_write_tokens)) ", reasoning " (fmt::opt_tokens(r.reasoning_tokens))
+                ", cache write " (fmt::opt_tokens(r.cache_write_tokens))
+                @if let Some(h) = r.cache_write_1h_tokens { " (1 h: " (fmt::opt_tokens(Some(h))) ")" }
+                ", reasoning " (fmt::opt_tokens(r.reasoning_tokens))
                 ", output " (fmt::opt_tokens(r.output_tokens))
             }
             dt { "Cache verdict" } dd.verdict data-verdict=(verdict_kind(r)) { (verdict_words(r)) }
@@ -299,11 +304,14 @@ pub fn detail_markup(r: &LogRow, more: Markup) -> Markup {
                 p.muted { "No upstream was tried (refused or answered by the gateway itself)." }
             } @else {
                 div.scroll { table.log {
-                    thead { tr { th { "#" } th { "Provider" } th { "Model" } th { "Status" } th.num { "Time" } th { "Outcome" } } }
+                    @let sides = attempts.iter().any(|a| a["side"].is_string());
+                    thead { tr { th { "#" } @if sides { th { "Side" } } th { "Provider" } th { "Model" } th { "Status" } th.num { "Time" } th { "Outcome" } } }
                     tbody {
                         @for (i, a) in attempts.iter().enumerate() {
                             tr.attempt {
-                                td { (i + 1) } td { (s(a, "provider")) } td { (s(a, "model")) } td { (s(a, "status")) }
+                                td { (i + 1) }
+                                @if sides { td.side data-side=(s(a, "side")) title=(s(a, "side_why")) { (s(a, "side")) } }
+                                td { (s(a, "provider")) } td { (s(a, "model")) } td { (s(a, "status")) }
                                 td.num { (a["ms"].as_i64().map_or_else(|| "–".to_string(), fmt::ms)) } td { (s(a, "outcome")) }
                             }
                         }
@@ -344,6 +352,8 @@ mod tests {
             client: Some("other".into()),
             cache_verdict: Some("miss:prefix_changed:message:3".into()),
             cache_diagnosis: Some("messages_changed:<b>".into()),
+            cache_write_1h_tokens: None,
+            route_side: None,
             attempts: Some(
                 r#"[{"provider":"a<b","model":"m","status":502,"ms":3,"outcome":"moved on: HTTP 502"}]"#.into(),
             ),

@@ -1,7 +1,8 @@
 //! Routing: every route's deployments with their live state (the same view as
 //! `/admin/deployments`), and the ChatGPT accounts of pools (each a pooled deployment) with
 //! their state, headroom and last error. "Explain this route": which deployment a request for
-//! a model would take now, and why (the same `Route::choose` the attempt loop calls).
+//! a model would take now, and why (the same `Route::choose` the attempt loop calls); on a
+//! route with overflow, also which side (primary / overflow) and why.
 
 use super::{layout, Viewer};
 use crate::app::AppState;
@@ -36,16 +37,18 @@ fn headroom(v: &Value) -> String {
 }
 
 fn deployments(ds: &[Value], account: bool) -> Markup {
+    let sides = ds.iter().any(|d| d["side"].is_string());
     html! {
         div.scroll { table.routing {
             thead { tr {
-                @if account { th { "Account" } th { "Route" } } th { "Provider" } th { "Model" } th { "State" } th { "Serves model" }
+                @if account { th { "Account" } th { "Route" } } @if sides { th { "Side" } } th { "Provider" } th { "Model" } th { "State" } th { "Serves model" }
                 th.num { "In flight" } th.num { "TTFT" } th.num { "Headroom" } th.num { "Priority" } th.num { "Weight" } th { "Last error" }
             } }
             tbody {
                 @for d in ds {
                     tr data-state=(text(&d["state"])) {
                         @if account { td { (text(&d["account"])) } td { (text(&d["route"])) } }
+                        @if sides { td data-side=(text(&d["side"])) { (text(&d["side"])) } }
                         td { (text(&d["provider"])) } td { (text(&d["model"])) }
                         td { span class=(format!("state {}", text(&d["state"]))) { (until(d)) } }
                         td { (if d["serves_model"].as_bool().unwrap_or(true) { "yes" } else { "no (left out for now)" }) }
@@ -69,11 +72,20 @@ fn explain(state: &AppState, model: &str, tokens: u64) -> Markup {
         Err(e) => return html! { p.error role="status" { "No route: " (e.message) } },
     };
     let now = clock::now_ms();
-    let chosen = route.choose(now, tokens, |_| false, None, &mut rand::thread_rng());
+    // A new conversation: its side is the one the route would choose now.
+    let plan = route.plan(now, None);
+    let mut rng = rand::thread_rng();
+    let chosen = route
+        .choose(now, tokens, |i| !plan.prefers(i), None, &mut rng)
+        .or_else(|| route.choose(now, tokens, |i| !plan.allows(i), None, &mut rng));
     let fallback = match chosen {
         Some(_) => None,
-        None => Some(strategy::soonest(&route.deployments, now, tokens, |_| false)),
+        None => Some(strategy::soonest(&route.deployments, now, tokens, |i| !plan.allows(i))),
     };
+    let side = route.has_overflow().then(|| match chosen.or(fallback.and_then(Result::ok)) {
+        Some(i) => plan.explain(i),
+        None => (plan.side, plan.open.unwrap_or(crate::routing::side::HAS_QUOTA)),
+    });
     let name = |i: usize| {
         let d = &route.deployments[i];
         format!("{}/{}", d.target.provider.name(), d.target.model)
@@ -92,6 +104,9 @@ fn explain(state: &AppState, model: &str, tokens: u64) -> Markup {
                     p { "Every deployment is parked or lacks the model: crossbar would answer 429 (or 404) itself." }
                 }
             }
+            @if let Some((s, why)) = side {
+                p.side data-side=(s.name()) { "Side: " strong { (s.name()) } " — " (why) " (overflow on " (route.overflow_on.name()) ")." }
+            }
             ul {
                 @for (i, d) in route.deployments.iter().enumerate() {
                     @let why = if !d.state.serves(now) {
@@ -105,7 +120,8 @@ fn explain(state: &AppState, model: &str, tokens: u64) -> Markup {
                             Availability::Ready => format!("usable: priority {}, weight {}, {} in flight", d.settings.priority, d.settings.weight, d.state.inflight()),
                         }
                     };
-                    li { (name(i)) ": " (why) }
+                    @let side = if route.has_overflow() { format!("[{}] ", route.side_of(i).name()) } else { String::new() };
+                    li { (side) (name(i)) ": " (why) }
                 }
             }
         }
@@ -146,6 +162,12 @@ pub async fn page(State(state): State<Arc<AppState>>, v: Viewer, Query(q): Query
         @for r in &routes {
             section.route {
                 h2 { (text(&r["name"])) " " span.muted { (text(&r["strategy"])) @if r["sticky"].as_bool() == Some(true) { ", sticky" } } }
+                @if r["overflow"].is_object() {
+                    p.hint data-overflow=(text(&r["overflow"]["new_conversations"])) {
+                        "Overflow (on " (text(&r["overflow"]["on"])) "): new conversations go to the "
+                        strong { (text(&r["overflow"]["new_conversations"])) } " side — " (text(&r["overflow"]["why"])) "."
+                    }
+                }
                 (deployments(r["deployments"].as_array().map_or(&[][..], Vec::as_slice), false))
             }
         }

@@ -4,42 +4,42 @@
 //! are added into it), so cache reads and cache writes are taken out of it and priced at their
 //! own rates (the input rate when the table lists none). When the request's input is above a
 //! model's long-context threshold, the tier's prices apply to the whole request. `None` when
-//! the model has no price or no tokens were reported: unknown, never $0.
+//! the model has no price or no tokens were reported: unknown, never $0. The 1-hour part of
+//! the cache writes (`cache_write_1h`, Anthropic's `ephemeral_1h_input_tokens`) is priced at
+//! the 1-hour write price (2× input for Claude), the rest at the 5-minute one (1.25×).
 
 use crate::catalog::ModelInfo;
 use crossbar_protocol::canonical::Usage;
 
+/// The cost of `u` at `info`'s prices (also used to re-price stored usage).
 pub fn cost(info: Option<&ModelInfo>, u: &Usage) -> Option<f64> {
-    cost_of(info?, u.input, u.output, u.cache_read, u.cache_write)
-}
-
-/// The same from stored token counts (re-pricing recorded usage).
-pub fn cost_of(
-    info: &ModelInfo,
-    input: Option<u64>,
-    output: Option<u64>,
-    cache_read: Option<u64>,
-    cache_write: Option<u64>,
-) -> Option<f64> {
+    let info = info?;
+    let (input, output, cache_read, cache_write) = (u.input, u.output, u.cache_read, u.cache_write);
     if input.is_none() && output.is_none() {
         return None;
     }
     let (mut inp, mut out) = (info.input_price?, info.output_price?);
     let mut read_price = info.cached_input_price;
     let mut write_price = info.cache_write_price;
+    let mut write_1h_price = info.cache_write_1h_price;
     let input = input.unwrap_or(0);
     if let Some(tier) = info.long_context.as_ref().filter(|t| input > t.above_tokens) {
         inp = tier.input.unwrap_or(inp);
         out = tier.output.unwrap_or(out);
         read_price = tier.cache_read.or(read_price);
         write_price = tier.cache_write.or(write_price);
+        write_1h_price = tier.cache_write_1h.or(write_1h_price);
     }
     let read = cache_read.unwrap_or(0).min(input);
     let write = cache_write.unwrap_or(0).min(input - read);
     let fresh = input - read - write;
+    let write_1h = u.cache_write_1h.unwrap_or(0).min(write);
+    let write_5m = write - write_1h;
+    let write_price = write_price.unwrap_or(inp);
     let dollars = (fresh as f64 * inp
         + read as f64 * read_price.unwrap_or(inp)
-        + write as f64 * write_price.unwrap_or(inp)
+        + write_5m as f64 * write_price
+        + write_1h as f64 * write_1h_price.unwrap_or(write_price)
         + output.unwrap_or(0) as f64 * out)
         / 1_000_000.0;
     dollars.is_finite().then_some(dollars)
@@ -102,6 +102,7 @@ mod tests {
                 output: Some(15.0),
                 cache_read: Some(1.0),
                 cache_write: None,
+                cache_write_1h: None,
             }),
             ..info()
         };
@@ -138,5 +139,24 @@ mod tests {
             cost(c.lookup("gemini-2.5-pro").as_ref(), &short).expect("priced"),
             (150_000.0 * 1.25 + 10_000.0 * 10.0) / 1e6,
         );
+    }
+
+    #[test]
+    fn one_hour_cache_writes_have_their_own_price() {
+        let i = ModelInfo { cache_write_price: Some(2.5), cache_write_1h_price: Some(4.0), ..info() };
+        let u = Usage {
+            input: Some(1_000_000),
+            output: Some(0),
+            cache_write: Some(300_000),
+            cache_write_1h: Some(100_000),
+            ..Usage::default()
+        };
+        close(cost(Some(&i), &u).expect("priced"), 0.7 * 2.0 + 0.2 * 2.5 + 0.1 * 4.0);
+        // No 1-hour price: every write at the 5-minute price.
+        let five = ModelInfo { cache_write_price: Some(2.5), ..info() };
+        close(cost(Some(&five), &u).expect("priced"), 0.7 * 2.0 + 0.3 * 2.5);
+        // A 1-hour count above the writes is held to them.
+        let odd = Usage { cache_write_1h: Some(900_000), ..u };
+        close(cost(Some(&i), &odd).expect("priced"), 0.7 * 2.0 + 0.3 * 4.0);
     }
 }

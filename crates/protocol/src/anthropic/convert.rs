@@ -11,12 +11,12 @@ use crate::canonical::{Effort, ErrorKind, FinishReason, Usage};
 pub fn usage_in(u: &InUsage) -> Usage {
     Usage {
         input: u.input_tokens.map(|i| {
-            i.saturating_add(u.cache_read_input_tokens.unwrap_or(0))
-                .saturating_add(u.cache_creation_input_tokens.unwrap_or(0))
+            i.saturating_add(u.cache_read_input_tokens.unwrap_or(0)).saturating_add(u.cache_write().unwrap_or(0))
         }),
         output: u.output_tokens,
         cache_read: u.cache_read_input_tokens,
-        cache_write: u.cache_creation_input_tokens,
+        cache_write: u.cache_write(),
+        cache_write_1h: u.cache_write_1h(),
         reasoning: None,
     }
 }
@@ -134,6 +134,7 @@ mod tests {
             output_tokens: Some(5),
             cache_creation_input_tokens: Some(100),
             cache_read_input_tokens: Some(1000),
+            cache_creation: None,
         };
         let u = usage_in(&wire);
         assert_eq!(u.input, Some(1110));
@@ -142,6 +143,7 @@ mod tests {
             (out.input_tokens, out.output_tokens, out.cache_creation_input_tokens, out.cache_read_input_tokens),
             (10, 5, 100, 1000)
         );
+        assert_eq!(u.cache_write_1h, None);
         // Inconsistent foreign usage never underflows.
         let odd = Usage { input: Some(3), cache_read: Some(10), ..Default::default() };
         assert_eq!(usage_out(&odd).input_tokens, 0);
@@ -181,5 +183,24 @@ mod tests {
             ErrorKind::ContextLengthExceeded
         );
         assert_eq!(error_kind_in(None, "", 529), ErrorKind::Overloaded);
+    }
+
+    #[test]
+    fn cache_writes_split_by_ttl_keep_their_one_hour_part() {
+        let wire: InUsage = serde_json::from_str(
+            r#"{"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 300,
+                "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200}}"#,
+        )
+        .expect("usage");
+        let u = usage_in(&wire);
+        assert_eq!((u.input, u.cache_write, u.cache_write_1h), (Some(310), Some(300), Some(200)));
+        // Only the split (no total): the total is the sum of both TTLs.
+        let split: InUsage = serde_json::from_str(
+            r#"{"input_tokens": 1, "cache_creation": {"ephemeral_5m_input_tokens": 7, "ephemeral_1h_input_tokens": 3}}"#,
+        )
+        .expect("usage");
+        let u = usage_in(&split);
+        assert_eq!((u.input, u.cache_write, u.cache_write_1h), (Some(11), Some(10), Some(3)));
     }
 }

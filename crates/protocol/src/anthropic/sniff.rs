@@ -73,7 +73,7 @@ fn extract(data: &[u8]) -> Option<Usage> {
 /// `message_delta.usage` holds totals but may leave out the cache counts; canonical input is
 /// only recomputed when all three parts of it are present (else `message_start`'s stands).
 pub fn delta_usage(u: &InUsage) -> Usage {
-    let input = match (u.input_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens) {
+    let input = match (u.input_tokens, u.cache_read_input_tokens, u.cache_write()) {
         (Some(i), Some(r), Some(w)) => Some(i.saturating_add(r).saturating_add(w)),
         _ => None,
     };
@@ -81,7 +81,8 @@ pub fn delta_usage(u: &InUsage) -> Usage {
         input,
         output: u.output_tokens,
         cache_read: u.cache_read_input_tokens,
-        cache_write: u.cache_creation_input_tokens,
+        cache_write: u.cache_write(),
+        cache_write_1h: u.cache_write_1h(),
         reasoning: None,
     }
 }

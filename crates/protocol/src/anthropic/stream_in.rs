@@ -42,6 +42,7 @@ struct RawUsage {
     output: Option<u64>,
     cache_read: Option<u64>,
     cache_write: Option<u64>,
+    cache_write_1h: Option<u64>,
 }
 
 impl RawUsage {
@@ -50,7 +51,8 @@ impl RawUsage {
             (&mut self.input, u.input_tokens),
             (&mut self.output, u.output_tokens),
             (&mut self.cache_read, u.cache_read_input_tokens),
-            (&mut self.cache_write, u.cache_creation_input_tokens),
+            (&mut self.cache_write, u.cache_write()),
+            (&mut self.cache_write_1h, u.cache_write_1h()),
         ] {
             if v.is_some() {
                 *slot = v;
@@ -63,6 +65,7 @@ impl RawUsage {
             output: self.output,
             cache_read: self.cache_read,
             cache_write: self.cache_write,
+            cache_write_1h: self.cache_write_1h,
             reasoning: None,
         }
     }

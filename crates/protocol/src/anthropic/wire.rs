@@ -226,6 +226,36 @@ pub struct InUsage {
     pub cache_creation_input_tokens: Option<u64>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub cache_read_input_tokens: Option<u64>,
+    /// The cache writes split by TTL (`cache_control.ttl` of the breakpoints).
+    #[serde(default)]
+    pub cache_creation: Option<InCacheCreation>,
+}
+
+/// `usage.cache_creation`: tokens written to the prompt cache per TTL.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct InCacheCreation {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub ephemeral_1h_input_tokens: Option<u64>,
+}
+
+impl InUsage {
+    /// All cache writes: `cache_creation_input_tokens`, else the sum of the per-TTL counts.
+    pub fn cache_write(&self) -> Option<u64> {
+        self.cache_creation_input_tokens.or_else(|| {
+            let c = self.cache_creation?;
+            match (c.ephemeral_5m_input_tokens, c.ephemeral_1h_input_tokens) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+            }
+        })
+    }
+
+    /// The 1-hour part of the cache writes, when the upstream split them.
+    pub fn cache_write_1h(&self) -> Option<u64> {
+        self.cache_creation.and_then(|c| c.ephemeral_1h_input_tokens)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@
 //! | output       | `completion_tokens`                           | `output_tokens`                           | `output_tokens`                                                    | `candidatesTokenCount + thoughtsTokenCount` |
 //! | cache_read   | `prompt_tokens_details.cached_tokens`         | `input_tokens_details.cached_tokens`      | `cache_read_input_tokens`                                          | `cachedContentTokenCount`                |
 //! | cache_write  | —                                             | `input_tokens_details.cache_write_tokens` | `cache_creation_input_tokens`                                      | —                                        |
+//! | cache_write_1h | —                                           | —                                         | `cache_creation.ephemeral_1h_input_tokens` (part of cache_write)    | —                                        |
 //! | reasoning    | `completion_tokens_details.reasoning_tokens`  | `output_tokens_details.reasoning_tokens`  | — (counted inside `output_tokens`)                                 | `thoughtsTokenCount`                     |
 //!
 //! Encoding into Anthropic subtracts cache reads and writes from `input` (saturating).
@@ -23,6 +24,9 @@ pub struct Usage {
     pub output: Option<u64>,
     pub cache_read: Option<u64>,
     pub cache_write: Option<u64>,
+    /// The part of `cache_write` written with a 1-hour TTL (Anthropic prices it apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<u64>,
     pub reasoning: Option<u64>,
 }
 
@@ -41,6 +45,9 @@ impl Usage {
         }
         if later.cache_write.is_some() {
             self.cache_write = later.cache_write;
+        }
+        if later.cache_write_1h.is_some() {
+            self.cache_write_1h = later.cache_write_1h;
         }
         if later.reasoning.is_some() {
             self.reasoning = later.reasoning;

@@ -40,6 +40,7 @@ pub fn usage_from_wire(u: &UsageMetadata) -> Usage {
         output,
         cache_read: u.cached_content_token_count,
         cache_write: None,
+        cache_write_1h: None,
         reasoning: u.thoughts_token_count,
     }
 }
@@ -213,7 +214,14 @@ mod tests {
         let u = usage_from_wire(&w);
         assert_eq!(
             u,
-            Usage { input: Some(100), output: Some(50), cache_read: Some(40), cache_write: None, reasoning: Some(30) }
+            Usage {
+                input: Some(100),
+                output: Some(50),
+                cache_read: Some(40),
+                cache_write: None,
+                cache_write_1h: None,
+                reasoning: Some(30)
+            }
         );
         assert_eq!(usage_to_wire(&u), Some(w));
         assert_eq!(usage_to_wire(&Usage::default()), None);

@@ -253,6 +253,7 @@ impl InUsage {
             output: self.completion_tokens,
             cache_read: self.prompt_tokens_details.and_then(|d| d.cached_tokens).or(self.prompt_cache_hit_tokens),
             cache_write: None,
+            cache_write_1h: None,
             reasoning: self.completion_tokens_details.and_then(|d| d.reasoning_tokens),
         }
     }

@@ -12,6 +12,7 @@ pub fn usage_from_wire(u: &UsageIn) -> Usage {
         output: u.output_tokens,
         cache_read: u.input_tokens_details.and_then(|d| d.cached_tokens),
         cache_write: u.input_tokens_details.and_then(|d| d.cache_write_tokens),
+        cache_write_1h: None,
         reasoning: u.output_tokens_details.and_then(|d| d.reasoning_tokens),
     }
 }

@@ -90,8 +90,14 @@ mod tests {
             "\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":15}}}\n\n"
         )
         .as_bytes();
-        let want =
-            Usage { input: Some(10), output: Some(5), cache_read: Some(4), cache_write: None, reasoning: Some(2) };
+        let want = Usage {
+            input: Some(10),
+            output: Some(5),
+            cache_read: Some(4),
+            cache_write: None,
+            cache_write_1h: None,
+            reasoning: Some(2),
+        };
         for cut in 0..=stream.len() {
             let mut s = Sniffer::new(true);
             s.push(&stream[..cut]);

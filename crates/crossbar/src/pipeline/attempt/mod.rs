@@ -106,7 +106,9 @@ struct Last {
 async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) -> Ended {
     let cfg = &state.config.routing;
     let tokens = (inbound.body.len() / 4) as u64;
-    let session = if route.sticky && route.deployments.len() > 1 { inbound.conversation() } else { None };
+    // A route with overflow remembers conversations even unsticky: they keep their side.
+    let remembers = route.sticky || route.has_overflow();
+    let session = if remembers && route.deployments.len() > 1 { inbound.conversation() } else { None };
     let mut tried: Vec<usize> = Vec::new();
     // Not again in this request: rate limited, key failures, or a `Retry-After` too long to wait.
     let mut excluded: Vec<usize> = Vec::new();
@@ -123,11 +125,22 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
 
     while attempts - unserved <= route.retries {
         let now = clock::now_ms();
+        // Overflow: the preferred side first, then the other one if it may be used at all.
+        let plan = route.plan(now, recalled);
         let choice = {
             let mut rng = rand::thread_rng();
-            route
-                .choose(now, tokens, |i| tried.contains(&i) || excluded.contains(&i), recalled, &mut rng)
-                .or_else(|| route.choose(now, tokens, |i| excluded.contains(&i), None, &mut rng))
+            let fresh = |i: usize| tried.contains(&i) || excluded.contains(&i);
+            let pick = |ok: &dyn Fn(usize) -> bool, rng: &mut rand::rngs::ThreadRng| {
+                route
+                    .choose(now, tokens, |i| fresh(i) || !ok(i), recalled, rng)
+                    .or_else(|| route.choose(now, tokens, |i| excluded.contains(&i) || !ok(i), None, rng))
+            };
+            let first = pick(&|i| plan.prefers(i), &mut rng);
+            if route.has_overflow() {
+                first.or_else(|| pick(&|i| plan.allows(i), &mut rng))
+            } else {
+                first
+            }
         };
         let index = match choice {
             Some(i) => i,
@@ -135,7 +148,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
             None if !route.deployments.iter().any(|d| d.state.serves(now)) => {
                 return Ended::Answer(not_served(inbound, route, None));
             }
-            None => match strategy::soonest(&route.deployments, now, tokens, |_| false) {
+            None => match strategy::soonest(&route.deployments, now, tokens, |i| !plan.allows(i)) {
                 // Everything is failing: probe the one that rested longest rather than refuse.
                 Ok(i) => i,
                 Err(parked) => return Ended::Answer(unavailable(inbound, route, parked, now)),
@@ -182,12 +195,16 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
         let verdict = judge(sent, upstream, inbound.stream, state.config.server.stream_idle_timeout, started).await;
         let now = clock::now_ms();
         let unix = clock::unix_now_secs_f64();
-        note_attempt(target, &verdict, started);
+        let side = route.has_overflow().then(|| {
+            let (side, why) = plan.explain(index);
+            (side.name(), why)
+        });
+        note_attempt(target, &verdict, started, side);
         match verdict {
             Verdict::Commit(mut resp, ttft) => {
                 dep.state.record_ttft(ttft);
                 dep.state.health.success();
-                observe(dep, &resp.headers, now, unix);
+                observe(state, dep, &resp.headers, now, unix);
                 flight.settle();
                 if let Some(k) = session {
                     affinity::remember(state, route, k, index, recalled, now);
@@ -228,8 +245,7 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
                 if failure.class().cools {
                     // The provider refused our key (401/403) or failed for good (5xx): the
                     // client gets the answer, the deployment's health counts it.
-                    let cfg = &state.config.routing;
-                    dep.state.health.failure(now, cfg.failures_to_cooldown, cfg.cooldown.as_millis() as u64);
+                    fail(state, dep, now);
                     dep.state.set_last_error(format!("{} ({})", failure.class().label, target.model));
                 }
                 let fallback = !route.fallbacks.is_empty() && failure.class().action == Action::Fallback;
@@ -251,7 +267,12 @@ async fn attempt_route(state: &Arc<AppState>, inbound: &Inbound, route: &Route) 
 }
 
 /// The dashboard's attempt chain: one entry per deployment tried (`record::attempt`).
-fn note_attempt(target: &crate::routing::Target, verdict: &Verdict, started: Instant) {
+fn note_attempt(
+    target: &crate::routing::Target,
+    verdict: &Verdict,
+    started: Instant,
+    side: Option<(&'static str, &'static str)>,
+) {
     let ms = started.elapsed().as_millis();
     let failure = |f: &Failure| match f {
         Failure::Transport(e) => (None, e.to_string()),
@@ -274,7 +295,7 @@ fn note_attempt(target: &crate::routing::Target, verdict: &Verdict, started: Ins
             _ => (failure(f).0, "answered the client".to_string()),
         },
     };
-    crate::pipeline::finish::record::attempt(target.provider.name(), &target.model, status, ms, &outcome);
+    crate::pipeline::finish::record::attempt(target.provider.name(), &target.model, status, ms, &outcome, side);
 }
 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.
@@ -387,14 +408,13 @@ fn record(
         .inc();
     tracing::warn!(provider = %provider, model = %dep.target.model, error = %message, "attempt failed; trying another deployment");
     dep.state.set_last_error(message);
-    let cooldown_ms = cfg.cooldown.as_millis() as u64;
     match failure {
         Failure::Transport(UpstreamError::Key(_)) => {
-            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+            fail(state, dep, now);
             excluded.push(index);
         }
         Failure::Transport(_) => {
-            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+            fail(state, dep, now);
         }
         Failure::Http { headers, body, class, .. } if class.action == Action::Park => {
             park_rate_limited(state, dep, headers, body, now, unix);
@@ -402,7 +422,7 @@ fn record(
         }
         Failure::Http { headers, .. } => {
             dep.state.observe_limits(&Limits::read(headers, unix), now);
-            dep.state.health.failure(now, cfg.failures_to_cooldown, cooldown_ms);
+            fail(state, dep, now);
             if let Some(hint) = crate::routing::upstream_limits::retry_after(headers, unix) {
                 if hint > cfg.max_wait {
                     excluded.push(index);
@@ -416,10 +436,26 @@ fn record(
 
 /// Take in what an answer's headers say about the upstream's limits (headroom, a used-up
 /// quota; a ChatGPT account's usage windows).
-pub(crate) fn observe(dep: &Deployment, headers: &HeaderMap, now: u64, unix: f64) {
+pub(crate) fn observe(state: &AppState, dep: &Deployment, headers: &HeaderMap, now: u64, unix: f64) {
     dep.state.observe_limits(&Limits::read(headers, unix), now);
+    observe_windows(state, dep, headers);
+}
+
+/// A pooled account's usage windows from an answer's headers, shared with the fleet when
+/// they changed.
+fn observe_windows(state: &AppState, dep: &Deployment, headers: &HeaderMap) {
     if let Some(a) = dep.target.provider.account() {
-        a.observe_windows(headers);
+        if let Some(w) = a.observe_windows(headers) {
+            crate::fleet::windows(state, &a.id, &w);
+        }
+    }
+}
+
+/// A failure counted against `dep`'s breaker; when it opens, the fleet cools it too.
+fn fail(state: &AppState, dep: &Deployment, now: u64) {
+    let cfg = &state.config.routing;
+    if dep.state.health.failure(now, cfg.failures_to_cooldown, cfg.cooldown.as_millis() as u64) {
+        crate::fleet::cool(state, dep.target.provider.name(), &dep.target.model, cfg.cooldown);
     }
 }
 
@@ -433,9 +469,7 @@ pub(crate) fn park_rate_limited(
     now: u64,
     unix: f64,
 ) {
-    if let Some(a) = dep.target.provider.account() {
-        a.observe_windows(headers);
-    }
+    observe_windows(state, dep, headers);
     let limits = Limits::read(headers, unix);
     dep.state.observe_limits(&limits, now);
     let park = limits
@@ -445,7 +479,7 @@ pub(crate) fn park_rate_limited(
         .unwrap_or(state.config.routing.rate_limit_park);
     dep.state.health.park(clock::ms_after(now, park));
     if let Some(a) = dep.target.provider.account() {
-        crate::accounts::parking::announce(state, &a.id, park);
+        crate::fleet::park(state, &a.id, park);
     }
 }
 

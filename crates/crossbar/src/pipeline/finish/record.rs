@@ -40,6 +40,8 @@ struct Detail {
     attempts: Vec<serde_json::Value>,
     dropped: Option<String>,
     refusal: Option<String>,
+    /// The side of an overflow route the last attempt used (`routing::side`).
+    side: Option<&'static str>,
 }
 
 struct Route {
@@ -330,6 +332,7 @@ impl Ticket {
                     .then(|| serde_json::Value::from(std::mem::take(&mut d.attempts)).to_string()),
                 dropped: d.dropped.take(),
                 refusal: d.refusal.take(),
+                route_side: d.side,
                 capture: self.take_capture(),
                 ..record
             },
@@ -386,11 +389,25 @@ pub fn set_route(provider: &Provider, upstream_model: &str, protocol_out: Protoc
 
 /// One deployment tried for the current request: its status (`None`: no HTTP answer), time,
 /// and what happened (`served`, or why the loop moved on).
-pub fn attempt(provider: &str, model: &str, status: Option<u16>, ms: u128, outcome: &str) {
+/// On a route with overflow, `side` is the side the deployment is on and why it was used.
+pub fn attempt(
+    provider: &str,
+    model: &str,
+    status: Option<u16>,
+    ms: u128,
+    outcome: &str,
+    side: Option<(&'static str, &'static str)>,
+) {
     let _ = TICKET.try_with(|t| {
         if let Ok(mut d) = t.detail.lock() {
             let ms = u64::try_from(ms).unwrap_or(u64::MAX);
-            d.attempts.push(serde_json::json!({"provider": provider, "model": model, "status": status, "ms": ms, "outcome": outcome}));
+            let mut a = serde_json::json!({"provider": provider, "model": model, "status": status, "ms": ms, "outcome": outcome});
+            if let Some((side, why)) = side {
+                a["side"] = side.into();
+                a["side_why"] = why.into();
+                d.side = Some(side);
+            }
+            d.attempts.push(a);
         }
     });
 }
