@@ -327,3 +327,60 @@ fn websocket_is_refused_on_kinds_without_a_websocket_mode() {
     assert!(!c.providers[1].websocket, "off by default for openai");
     assert_eq!(c.providers[1].websocket_max_age, std::time::Duration::from_secs(60));
 }
+
+/// The deployment `provider/model` as `/admin/deployments` shows it.
+fn deployment(gw: &Gateway, provider: &str) -> Value {
+    let routes = crossbar::admin::deployments::routes_json(&gw.state);
+    routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["deployments"].as_array().cloned().unwrap_or_default())
+        .find(|d| d["provider"] == provider)
+        .unwrap_or_else(|| panic!("no deployment of {provider}: {routes:#}"))
+}
+
+#[tokio::test]
+async fn usage_windows_on_the_socket_reach_the_deployment_as_they_do_over_http() {
+    let mock = mock().await;
+    let extra = r#"
+[[providers]]
+name = "up-quota"
+kind = "openai"
+base_url = "MOCK/v1"
+api_key = "sk-test-quota"
+websocket = true
+headers = { "x-mock" = "mock:headroom=5" }
+
+[[providers]]
+name = "up-spent"
+kind = "openai"
+base_url = "MOCK/v1"
+api_key = "sk-test-spent"
+websocket = true
+headers = { "x-mock" = "mock:usage-limit mock:ratelimit-reset=600" }
+"#
+    .replace("MOCK", &mock);
+    let gw = Gateway::start(&config(&mock, &extra)).await;
+    let mut ws = connect(&gw).await;
+
+    // The backend's windows come as a `codex.rate_limits` event ahead of the response: the
+    // client gets it, and the deployment reads it as the `x-codex-*` headers HTTP carries.
+    let events = turn(&mut ws, create("up-quota/gpt-x", json!([user("hi")]), None)).await;
+    assert_eq!(events[0]["type"], "codex.rate_limits", "{events:#?}");
+    assert_eq!(events[0]["rate_limits"]["primary"]["used_percent"], 95.0);
+    completed_id(&events);
+    let quota = deployment(&gw, "up-quota");
+    let headroom = quota["headroom"].as_f64().unwrap_or_else(|| panic!("headroom read: {quota:#}"));
+    assert!((headroom - 0.05).abs() < 1e-6, "{quota:#}");
+
+    // A spent window answers with an error frame carrying the headers: the deployment is
+    // parked until the window resets, as after an HTTP 429.
+    let events = turn(&mut ws, create("up-spent/gpt-x", json!([user("hi")]), None)).await;
+    let last = events.last().expect("events");
+    assert!(last["type"] == "error" || last["type"] == "response.failed", "{events:#?}");
+    let spent = deployment(&gw, "up-spent");
+    assert_eq!(spent["state"], "parked", "{spent:#}");
+    assert!(spent["for_ms"].as_u64().is_some_and(|ms| ms > 500_000), "{spent:#}");
+    assert!(seen(&mock).await.iter().all(|(method, _)| method == "GET"), "both turns went over the socket");
+}

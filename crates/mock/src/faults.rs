@@ -117,12 +117,21 @@ pub fn error(status: u16, d: &Directives, body: fn(u16) -> Value) -> Response {
 /// `mock:headroom=PCT` (in the `x-mock` header): successful answers report PCT % quota left,
 /// as OpenAI rate-limit headers and a Codex primary usage window.
 pub async fn headroom(req: Request, next: Next) -> Response {
-    let pct =
-        req.headers().get("x-mock").and_then(|v| v.to_str().ok()).and_then(|h| Directives::parse([], Some(h)).headroom);
+    let asked = req.headers().clone();
     let mut res = next.run(req).await;
-    if let (Some(pct), true) = (pct, res.status().is_success()) {
+    if res.status().is_success() {
+        add_headroom(&asked, res.headers_mut());
+    }
+    res
+}
+
+/// The headroom headers `mock:headroom=PCT` in the request's `x-mock` header asks for, added
+/// to a successful answer's `head` (the HTTP middleware above, and each socket turn).
+pub fn add_headroom(request: &HeaderMap, head: &mut HeaderMap) {
+    let pct = request.get("x-mock").and_then(|v| v.to_str().ok()).and_then(|h| Directives::parse([], Some(h)).headroom);
+    if let Some(pct) = pct {
         set(
-            res.headers_mut(),
+            head,
             &[
                 ("x-ratelimit-limit-requests", "100".into()),
                 ("x-ratelimit-remaining-requests", pct.to_string()),
@@ -132,7 +141,6 @@ pub async fn headroom(req: Request, next: Next) -> Response {
             ],
         );
     }
-    res
 }
 
 fn set(h: &mut HeaderMap, pairs: &[(&'static str, String)]) {

@@ -16,7 +16,9 @@
 //! and a clock tests move with `/_mock/websocket/advance`): a frame past that is answered with
 //! `websocket_connection_limit_reached` and the socket closes. `/_mock/websocket/forget` makes
 //! every socket forget its responses. An upgrade carrying `x-mock-websocket: refuse` is
-//! refused with 426 (an upstream without WebSocket mode).
+//! refused with 426 (an upstream without WebSocket mode). Usage windows the HTTP answer would
+//! carry as `x-codex-*` headers (`mock:headroom`) come first as a `codex.rate_limits` event;
+//! an error frame carries its answer's headers (`headers`), as the ChatGPT backend's do.
 
 use std::collections::HashMap;
 
@@ -106,6 +108,7 @@ async fn session(mut socket: WebSocket, mock: Mock, uri: Uri, headers: HeaderMap
         let res = crate::openai_responses::handle(inc).await;
         if !res.status().is_success() {
             let status = res.status().as_u16();
+            let head = wrapped_headers(res.headers());
             let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap_or_default();
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let error = match body.get("error") {
@@ -114,10 +117,17 @@ async fn session(mut socket: WebSocket, mock: Mock, uri: Uri, headers: HeaderMap
                     json!({"message": body.get("detail").cloned().unwrap_or(body.clone()), "type": "invalid_request_error"})
                 }
             };
-            if !send(&mut socket, &json!({"type": "error", "status": status, "error": error})).await {
+            if !send(&mut socket, &json!({"type": "error", "status": status, "error": error, "headers": head})).await {
                 return;
             }
             continue;
+        }
+        let mut head = res.headers().clone();
+        crate::faults::add_headroom(&headers, &mut head);
+        if let Some(event) = rate_limits_event(&head) {
+            if !send(&mut socket, &event).await {
+                return;
+            }
         }
         if !relay(&mut socket, res.into_body(), input, &mut known).await {
             // A cut stream (`mock:drop`) or a gone client: the socket ends without a close frame.
@@ -187,6 +197,48 @@ fn wrapped(status: u16, ty: &str, code: Option<&str>, message: &str) -> Value {
         error.insert("param".into(), json!("previous_response_id"));
     }
     json!({"type": "error", "status": status, "error": error})
+}
+
+/// The headers a wrapped error frame carries (`headers`, as the ChatGPT backend's do): the
+/// answer's own, but for the body's framing.
+fn wrapped_headers(head: &HeaderMap) -> Map<String, Value> {
+    head.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "content-type" | "content-length" | "transfer-encoding"))
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+        .collect()
+}
+
+/// The ChatGPT backend's usage windows on a socket: a `codex.rate_limits` event ahead of the
+/// response's events, standing for the `x-codex-{primary,secondary}-*` headers HTTP carries.
+fn rate_limits_event(head: &HeaderMap) -> Option<Value> {
+    let get =
+        |w: &str, what: &str| -> Option<f64> { head.get(format!("x-codex-{w}-{what}"))?.to_str().ok()?.parse().ok() };
+    let window = |w: &str| {
+        let used = get(w, "used-percent")?;
+        let mut out = Map::new();
+        out.insert("used_percent".into(), json!(used));
+        for (header, field) in [
+            ("window-minutes", "window_minutes"),
+            ("reset-at", "reset_at"),
+            ("reset-after-seconds", "reset_after_seconds"),
+        ] {
+            if let Some(v) = get(w, header) {
+                out.insert(field.into(), json!(v as u64));
+            }
+        }
+        Some(Value::Object(out))
+    };
+    let (primary, secondary) = (window("primary"), window("secondary"));
+    if primary.is_none() && secondary.is_none() {
+        return None;
+    }
+    let reached = [&primary, &secondary].iter().any(|w| w.as_ref().is_some_and(|w| w["used_percent"] == json!(100.0)));
+    Some(json!({
+        "type": "codex.rate_limits",
+        "plan_type": "plus",
+        "rate_limits": {"allowed": !reached, "limit_reached": reached, "primary": primary, "secondary": secondary},
+        "code_review_rate_limits": null,
+    }))
 }
 
 /// Send the SSE body's events as text frames (the events of one chunk in one write, as a

@@ -18,10 +18,12 @@
 //! the first event. A frame of [`MAX_FRAME`] or more (the ChatGPT backend closes the socket on
 //! those) and an upgrade the upstream refuses go over HTTP for that turn. A response whose
 //! body is dropped before its end leaves the socket mid-response: it is closed, not reused.
-//! When the client socket ends, the upstream one gets a close frame (`Link::close`).
+//! When the client socket ends, the upstream one gets a close frame (`Link::close`). A
+//! `codex.rate_limits` event ahead of a response becomes its head's `x-codex-*` headers.
 
 mod conn;
 pub mod frame;
+mod rate_limits;
 
 use super::{Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -288,7 +290,10 @@ fn error_response(frame: &Value) -> UpstreamResponse {
 
 /// The response: 200, and the events (the first, then the rest as they come) as SSE.
 fn respond(state: OwnedMutexGuard<State>, first: String) -> UpstreamResponse {
-    let mut headers = HeaderMap::new();
+    // The ChatGPT backend's usage windows come first, as an event: the head carries them as
+    // the headers HTTP would have (`rate_limits.rs`).
+    let mut headers =
+        if type_of(&first) == "codex.rate_limits" { rate_limits::headers(&first) } else { HeaderMap::new() };
     headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
     let events = Events { state, first: Some(first), done: false, broken: None };
     let body = futures_util::stream::unfold(events, |mut ev| async move {
