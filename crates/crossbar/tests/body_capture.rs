@@ -4,30 +4,13 @@
 
 mod common;
 use common::*;
-use crossbar::store::{LogFilter, LogRow, UsageRecord};
+use crossbar::store::UsageRecord;
 use crossbar::usage::capture::{Capture, LIMIT};
 use serde_json::json;
-use std::time::Duration;
 
 const CAPTURING: &str = "[storage]\ncapture_bodies = true\n[[providers]]\nname = \"mock\"\nkind = \"mock\"\n";
 const SECRET_FIELD: &str = "hunter2-field-value";
 const SECRET_KEY: &str = "sk-proj-abcdefghijklmnopqrstuvwx";
-
-/// The usage row of `request_id`, waiting on the recorder's committed batches (not a clock).
-async fn row_of(gw: &Gateway, request_id: &str) -> LogRow {
-    let mut written = gw.state.usage.written();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let f = LogFilter { request_id: Some(request_id.to_string()), limit: 5, ..LogFilter::default() };
-            if let Some(r) = gw.state.store.usage_log(&f).await.expect("log").into_iter().next() {
-                return r;
-            }
-            written.changed().await.expect("recorder alive");
-        }
-    })
-    .await
-    .expect("the row is written")
-}
 
 async fn chat(gw: &Gateway, body: serde_json::Value) -> (String, String) {
     let (status, headers, text) = post(gw, "/v1/chat/completions", &body).await;

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use crossbar::store::{KeyLimits, LogFilter, NewKey};
+use crossbar::store::{KeyLimits, NewKey};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -37,17 +37,6 @@ async fn chat(gw: &Gateway, key: &str, model: &str) -> (u16, reqwest::header::He
 }
 
 /// The usage row of a request id, once the batch writer has stored it.
-async fn row_of(gw: &Gateway, request_id: &str) -> crossbar::store::LogRow {
-    for _ in 0..300 {
-        let f = LogFilter { request_id: Some(request_id.to_string()), limit: 5, ..LogFilter::default() };
-        if let Some(r) = gw.state.store.usage_log(&f).await.expect("log").into_iter().next() {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no usage row for request {request_id}");
-}
-
 #[tokio::test]
 async fn requests_carry_their_detail_into_the_log_and_rollups() {
     let gw = Gateway::start(CONFIG).await;

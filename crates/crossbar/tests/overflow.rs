@@ -8,7 +8,6 @@
 mod common;
 use common::*;
 use crossbar::routing::clock;
-use crossbar::store::{LogFilter, LogRow};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
@@ -71,22 +70,6 @@ fn backend_calls(mock: &crossbar_mock::MockServer) -> usize {
 
 /// The tests move the process's routing clock: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The usage row of `request_id`, waiting on the recorder's committed batches.
-async fn row_of(gw: &Gateway, request_id: &str) -> LogRow {
-    let mut written = gw.state.usage.written();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let f = LogFilter { request_id: Some(request_id.to_string()), limit: 5, ..LogFilter::default() };
-            if let Some(r) = gw.state.store.usage_log(&f).await.expect("log").into_iter().next() {
-                return r;
-            }
-            written.changed().await.expect("recorder alive");
-        }
-    })
-    .await
-    .expect("the row is written")
-}
 
 #[tokio::test]
 async fn a_spent_pool_overflows_to_the_api_key_and_comes_back_after_the_reset() {

@@ -318,3 +318,23 @@ pub async fn wait_rows(gw: &Gateway, n: i64) -> i64 {
     }
     usage_rows(gw).await
 }
+
+/// The usage row of `request_id`, waiting on the recorder's committed batches (not a clock).
+pub async fn row_of(gw: &Gateway, request_id: &str) -> crossbar::store::LogRow {
+    let mut written = gw.state.usage.written();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let f = crossbar::store::LogFilter {
+                request_id: Some(request_id.to_string()),
+                limit: 5,
+                ..crossbar::store::LogFilter::default()
+            };
+            if let Some(r) = gw.state.store.usage_log(&f).await.expect("log").into_iter().next() {
+                return r;
+            }
+            written.changed().await.expect("recorder alive");
+        }
+    })
+    .await
+    .expect("the row is written")
+}
