@@ -75,15 +75,15 @@ targets = ["broken/gpt-5-mini", "up/gpt-5-mini"]
 POOL_EMAIL = "<b>pool</b>@example.com"
 
 
-@pytest.fixture(scope="session")
-def pool_gateway(mock_url):
-    """A second crossbar whose `chatgpt` provider pools one account (imported from a Codex
-    auth.json, with markup in its email) on the mock's Codex backend and OAuth."""
+def serve_with_account(mock_url, name, providers, email, account_id):
+    """A crossbar of its own (data dir `crossbar-ui-NAME-*`, `[auth]` on) with the given
+    `[[providers]]`/`[[models]]` text (`{mock_url}` filled in), and one ChatGPT account imported
+    from a Codex auth.json for `email`; yields its URL and stops it afterwards."""
     import base64
     import json
 
     port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="crossbar-ui-pool-"))
+    data = Path(tempfile.mkdtemp(prefix=f"crossbar-ui-{name}-"))
     config = data / "crossbar.toml"
     config.write_text(
         f"""
@@ -92,19 +92,14 @@ listen = "127.0.0.1:{port}"
 data_dir = "{data}"
 
 [auth]
-
-[[providers]]
-name = "codex"
-kind = "chatgpt"
-base_url = "{mock_url}"
-token_url = "{mock_url}/oauth/token"
-issuer = "{mock_url}"
 """
+        + providers.replace("{mock_url}", mock_url)
     )
     b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    id_token = f"{b64(b'{}')}.{b64(json.dumps({'email': POOL_EMAIL}).encode())}.sig"
+    id_token = f"{b64(b'{}')}.{b64(json.dumps({'email': email}).encode())}.sig"
     auth = data / "auth.json"
-    auth.write_text(json.dumps({"tokens": {"access_token": "ui-access", "refresh_token": "ui-refresh", "id_token": id_token, "account_id": "acct-ui"}}))
+    tokens = {"access_token": f"{name}-access", "refresh_token": f"{name}-refresh", "id_token": id_token, "account_id": account_id}
+    auth.write_text(json.dumps({"tokens": tokens}))
     subprocess.run([crossbar_binary(), "accounts", "--config", str(config), "import", str(auth)], check=True, capture_output=True, timeout=60)
     env = dict(os.environ, CROSSBAR_ADMIN_KEY=ADMIN_KEY)
     proc = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)], env=env)
@@ -115,6 +110,26 @@ issuer = "{mock_url}"
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def pool_gateway(mock_url):
+    """A second crossbar whose `chatgpt` provider pools one account (imported from a Codex
+    auth.json, with markup in its email) on the mock's Codex backend and OAuth."""
+    yield from serve_with_account(
+        mock_url,
+        "pool",
+        """
+[[providers]]
+name = "codex"
+kind = "chatgpt"
+base_url = "{mock_url}"
+token_url = "{mock_url}/oauth/token"
+issuer = "{mock_url}"
+""",
+        POOL_EMAIL,
+        "acct-ui",
+    )
 
 
 def admin(gateway, method, path, **kw):

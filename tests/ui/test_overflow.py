@@ -2,32 +2,19 @@
 meets a spent usage window, with an API-key deployment as the route's overflow. The request's
 detail shows each attempt's side and why, the Routing page says where new conversations go
 and which side each deployment is on, and "explain this route" names the side."""
-import base64
-import json
-import os
-import subprocess
-import tempfile
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, admin, crossbar_binary, free_port, shot, sign_in, wait_for, wait_ready
+from conftest import ADMIN_KEY, admin, serve_with_account, shot, sign_in, wait_for
 
 
 @pytest.fixture(scope="module")
 def overflow_gateway(mock_url):
-    port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="crossbar-ui-overflow-"))
-    config = data / "crossbar.toml"
-    config.write_text(
-        f"""
-[server]
-listen = "127.0.0.1:{port}"
-data_dir = "{data}"
-
-[auth]
-
+    yield from serve_with_account(
+        mock_url,
+        "overflow",
+        """
 [routing]
 backoff_ms = 0
 
@@ -37,7 +24,7 @@ kind = "chatgpt"
 base_url = "{mock_url}"
 token_url = "{mock_url}/oauth/token"
 issuer = "{mock_url}"
-headers = {{ "x-mock" = "mock:usage-limit mock:ratelimit-reset=600" }}
+headers = { "x-mock" = "mock:usage-limit mock:ratelimit-reset=600" }
 
 [[providers]]
 name = "paid"
@@ -49,22 +36,10 @@ api_key = "sk-paid"
 name = "gpt"
 targets = ["codex/gpt-5"]
 overflow = ["paid/gpt-5"]
-"""
+""",
+        "spent@example.com",
+        "acct-spent",
     )
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
-    id_token = f"{b64(b'{}')}.{b64(json.dumps({'email': 'spent@example.com'}).encode())}.sig"
-    auth = data / "auth.json"
-    auth.write_text(json.dumps({"tokens": {"access_token": "ov-access", "refresh_token": "ov-refresh", "id_token": id_token, "account_id": "acct-spent"}}))
-    subprocess.run([crossbar_binary(), "accounts", "--config", str(config), "import", str(auth)], check=True, capture_output=True, timeout=60)
-    env = dict(os.environ, CROSSBAR_ADMIN_KEY=ADMIN_KEY)
-    proc = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(f"{url}/healthz", proc, "crossbar")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_the_side_of_an_overflowed_request_and_of_the_route_is_shown(browser, overflow_gateway):
