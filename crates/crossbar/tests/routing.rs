@@ -362,6 +362,17 @@ async fn until(secs: u64, mut ok: impl FnMut() -> bool) -> bool {
     ok()
 }
 
+/// Wait on the usage recorder's committed batches (up to 20 s) until the store holds `n` rows.
+async fn until_rows(gw: &Gateway, n: i64) {
+    let mut written = gw.state.usage.written();
+    let enough = async {
+        while usage_rows(gw).await < n {
+            written.changed().await.expect("recorder alive");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), enough).await.unwrap_or_else(|_| panic!("{n} usage rows"));
+}
+
 /// The user text of each chat request the mock received, oldest first.
 fn chat_texts(log: &[serde_json::Value]) -> Vec<String> {
     log.iter().map(|r| r["body"]["messages"][0]["content"].as_str().unwrap_or_default().to_string()).collect()
@@ -450,7 +461,11 @@ async fn no_health_checks_unless_configured() {
     let cfg = format!("{}[[models]]\nname = \"m\"\ntargets = [\"a/x\"]\n", upstream("a", &up.url(), ""));
     let gw = Gateway::start(&cfg).await;
     assert_eq!(ask(&gw, "a/y", "client").await.status, 200, "a provider/model route, resolved");
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // Not a wait for probes that should not come: the checker, given this gateway's state,
+    // ends on its first poll (configured, it would wait for its first tick and loop).
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let checker = crossbar::health_check::run(std::sync::Arc::downgrade(&gw.state), stop);
+    assert!(futures_util::FutureExt::now_or_never(checker).is_some(), "no health-check loop unless configured");
     assert_eq!(chat_texts(&up.requests()), ["client"], "only the client's request went upstream");
     assert!(!gw.metrics().await.contains("crossbar_health_checks_total{"));
 }
@@ -473,7 +488,9 @@ async fn a_rate_limited_health_check_parks_and_a_refused_one_does_not_cool() {
     );
     // Another round: the parked one is left alone until its reset; the 400 never cools the other.
     assert!(until(6, || chat_texts(&refused.requests()).len() >= 2).await, "a second round");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A round starts once every probe of the one before has been answered: the third round's
+    // probe proves the second is over (a probe of the parked one would be in its log by then).
+    assert!(until(6, || chat_texts(&refused.requests()).len() >= 3).await, "a third round");
     assert_eq!(chat_texts(&limited.requests()), ["ping"]);
     assert_eq!(availability(&gw, "m", 1), Availability::Ready);
     let route = gw.state.routes().resolve("m").expect("route");
@@ -490,7 +507,8 @@ async fn health_checks_are_usage_records_with_their_tokens() {
     );
     let gw = Gateway::start(&cfg).await;
     assert!(until(6, || chat_texts(&up.requests()).len() >= 2).await, "two rounds of health checks");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The probes are the only requests: wait for their two usage rows to be committed.
+    until_rows(&gw, 2).await;
     let rows = gw.state.store.usage_report(crossbar::store::GroupBy::Model, 0, i64::MAX, None).await.expect("report");
     let row = rows.iter().find(|r| r.group == "a/x").unwrap_or_else(|| panic!("{rows:?}"));
     assert!(row.requests >= 2 && row.errors == 0, "{row:?}");
