@@ -72,7 +72,7 @@ async fn postgres_store_serves_keys_usage_and_budgets() {
         let _ = r.text().await;
         assert!(s == 200 || s == 402, "{c:?} {s}");
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    until_budget_spent(&gw, &id).await;
     assert_eq!(chat(&gw.url, &k, "hi").await, 402);
     gw.shutdown();
     (&mut gw.handle).await.expect("join").expect("server");
@@ -165,6 +165,45 @@ async fn three_instances_behave_as_one_gateway() {
     drop_db(&pg).await;
 }
 
+/// Wait (up to 20 s) until `gw`'s limiter refuses key `id` for its budget: a stream's cost is
+/// settled in the background once it has ended, after its client has the last byte.
+async fn until_budget_spent(gw: &Gateway, id: &str) {
+    let key = std::sync::Arc::new(gw.state.store.get_key(id).await.expect("get key").expect("the key exists"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = crossbar::store::now_ms();
+        match gw.state.limiter.admit(&key, &gw.state.store, now).await {
+            Err(d) if d.kind == crossbar::limits::DenialKind::Budget => return,
+            // Not spent yet: give back what this look took (it is no request).
+            Ok(r) => gw.state.limiter.settle(r, 0, 0.0, now).await,
+            Err(_) => {}
+        }
+        assert!(Instant::now() < deadline, "the key's budget was never spent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait (up to 20 s) until Redis holds `provider`'s deployment as the affinity of
+/// `conversation` on route `m` (`<prefix>:aff:<route>:<conversation>`): the instance that moved
+/// it writes it off the request path.
+async fn until_affinity(prefix: &str, conversation: &str, provider: &str) {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("session_id", conversation.parse().expect("header value"));
+    let hash = crossbar::routing::sticky::session_key(&headers, b"{}").expect("a conversation key");
+    let (key, want) = (format!("{prefix}:aff:m:{hash:016x}"), format!("{provider}/x"));
+    let client = redis::Client::open(redis_url()).expect("redis url");
+    let mut c = client.get_multiplexed_async_connection().await.expect("redis");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut c).await.expect("get");
+        if v.as_deref() == Some(want.as_str()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{key} is {v:?}, never {want}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Redis alone is enough for shared affinity.
 async fn redis_up() -> bool {
     let required = std::env::var("CROSSBAR_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
@@ -224,7 +263,7 @@ async fn a_conversation_stays_on_one_deployment_whichever_instance_it_reaches() 
     route.deployments[i].state.health.failure(crossbar::routing::clock::now_ms(), 1, 60_000);
     let moved = provider_for(&gws[1].url, "conversation-0").await;
     assert_ne!(moved, first[0]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_affinity(&prefix, "conversation-0", &moved).await;
     assert_eq!(provider_for(&gws[0].url, "conversation-0").await, moved, "instance 0 follows the move");
     assert_eq!(provider_for(&gws[2].url, "conversation-0").await, moved, "instance 2 follows the move");
 }
