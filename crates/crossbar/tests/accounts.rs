@@ -54,17 +54,8 @@ fn pool(mock: &str, x_mock: &str) -> String {
 }
 
 async fn ask(gw: &Gateway, session: &str) -> (u16, String, String) {
-    let (path, body) = request(Client::Responses, "codex/gpt-5", "hello", false);
-    let r = client()
-        .post(format!("{}{path}", gw.url))
-        .header("session_id", session)
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    let status = r.status().as_u16();
-    let provider = r.headers().get("x-crossbar-provider").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    (status, provider, r.text().await.expect("body"))
+    let (status, headers, text) = session_turn(gw, "codex/gpt-5", session).await;
+    (status, header_text(&headers, "x-crossbar-provider"), text)
 }
 
 fn bearer_of(req: &serde_json::Value) -> String {

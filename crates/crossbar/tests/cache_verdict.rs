@@ -208,15 +208,7 @@ async fn admin_usage_reports_the_hit_rate_per_group() {
     let mut g = codex_turn("plain-gemini/gemini-2.5-flash", 0);
     g["instructions"] = "short".into();
     turn(&gw, "/v1/responses", "b", &g).await;
-    let v: Value = client()
-        .get(format!("{}/admin/usage?group_by=provider", gw.url))
-        .bearer_auth("adm-secret")
-        .send()
-        .await
-        .expect("usage")
-        .json()
-        .await
-        .expect("json");
+    let v = usage_by_provider(&gw).await;
     let row = |p: &str| v["rows"].as_array().and_then(|r| r.iter().find(|r| r["group"] == p)).cloned().expect(p);
     let a = row("cached-anthropic");
     let (read, base) =
@@ -357,7 +349,15 @@ async fn anthropic_cache_diagnostics_name_the_providers_reason() {
     assert!(body["diagnostics"].is_object(), "{body}");
 
     // /admin/usage counts the provider's reasons per group, by type.
-    let v: Value = client()
+    let v = usage_by_provider(&gw).await;
+    let row = |p: &str| v["rows"].as_array().and_then(|r| r.iter().find(|r| r["group"] == p)).cloned().expect(p);
+    assert_eq!(row("diag-anthropic")["cache_diagnoses"], json!({"none": 3, "messages_changed": 1}));
+    assert_eq!(row("cached-anthropic")["cache_diagnoses"], json!({"previous_message_not_found": 1}));
+}
+
+/// `GET /admin/usage?group_by=provider` (the admin key `adm-secret`).
+async fn usage_by_provider(gw: &Gateway) -> Value {
+    client()
         .get(format!("{}/admin/usage?group_by=provider", gw.url))
         .bearer_auth("adm-secret")
         .send()
@@ -365,8 +365,5 @@ async fn anthropic_cache_diagnostics_name_the_providers_reason() {
         .expect("usage")
         .json()
         .await
-        .expect("json");
-    let row = |p: &str| v["rows"].as_array().and_then(|r| r.iter().find(|r| r["group"] == p)).cloned().expect(p);
-    assert_eq!(row("diag-anthropic")["cache_diagnoses"], json!({"none": 3, "messages_changed": 1}));
-    assert_eq!(row("cached-anthropic")["cache_diagnoses"], json!({"previous_message_not_found": 1}));
+        .expect("json")
 }

@@ -48,20 +48,9 @@ fn config(mock: &str, extra: &str) -> String {
 
 /// One turn of conversation `session`: status, serving provider, request id.
 async fn turn(gw: &Gateway, session: &str) -> (u16, String, String) {
-    let (path, body) = request(Client::Responses, "gpt", "hello", false);
-    let r = client()
-        .post(format!("{}{path}", gw.url))
-        .header("session_id", session)
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    let status = r.status().as_u16();
-    let header = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let (provider, id) = (header("x-crossbar-provider"), header("x-crossbar-request-id"));
-    let text = r.text().await.expect("body");
+    let (status, headers, text) = session_turn(gw, "gpt", session).await;
     assert_eq!(status, 200, "{session}: {text}");
-    (status, provider, id)
+    (status, header_text(&headers, "x-crossbar-provider"), header_text(&headers, "x-crossbar-request-id"))
 }
 
 fn backend_calls(mock: &crossbar_mock::MockServer) -> usize {

@@ -338,3 +338,23 @@ pub async fn row_of(gw: &Gateway, request_id: &str) -> crossbar::store::LogRow {
     .await
     .expect("the row is written")
 }
+
+/// A non-streamed Responses turn of conversation `session` (its `session_id` header) on
+/// `model`: status, response headers, body.
+pub async fn session_turn(gw: &Gateway, model: &str, session: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let (path, body) = request(Client::Responses, model, "hello", false);
+    let r = client()
+        .post(format!("{}{path}", gw.url))
+        .header("session_id", session)
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    (status, headers, r.text().await.expect("body"))
+}
+
+/// A response header as text ("" when absent).
+pub fn header_text(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
