@@ -16,18 +16,14 @@ received per session (the mock's `/_mock/traffic`: HTTP bodies + socket frames).
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from harness import crossbar_binary, free_port  # noqa: E402
-from ws_session import http_session, ws_session  # noqa: E402
+from ws_session import gateway, http_session, ws_session  # noqa: E402
 
 RUNS = 7
 
@@ -38,27 +34,11 @@ def upstream_bytes(mock_url):
 
 
 def main():
-    data = tempfile.mkdtemp(prefix="crossbar-ws-native-")
-    mock_port, port = free_port(), free_port()
-    mock = subprocess.Popen([crossbar_binary(), "mock-upstream", "--listen", f"127.0.0.1:{mock_port}"])
-    mock_url = f"http://127.0.0.1:{mock_port}"
-    config = Path(data) / "crossbar.toml"
-    text = f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n'
-    for name, ws in (("bridge", "false"), ("native", "true")):
-        text += (f'\n[[providers]]\nname = "{name}"\nkind = "openai"\nbase_url = "{mock_url}/v1"\n'
-                 f'api_key = "k"\nwebsocket = {ws}\n')
-    config.write_text(text)
-    gw = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                httpx.get(f"{mock_url}/_mock/traffic", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    def providers(mock_url):
+        return "".join(f'\n[[providers]]\nname = "{name}"\nkind = "openai"\nbase_url = "{mock_url}/v1"\n'
+                       f'api_key = "k"\nwebsocket = {ws}\n' for name, ws in (("bridge", "false"), ("native", "true")))
+
+    with gateway(providers) as (url, mock_url):
         result = {}
         # `direct-*`: the same sessions straight to the mock, without crossbar (what the mock's
         # own HTTP and socket paths cost; the difference to them is crossbar's).
@@ -80,11 +60,6 @@ def main():
                             "ms_min": round(min(times[name]), 1),
                             "upstream_bytes": sent[name]}
         print(json.dumps(result, indent=1))
-    finally:
-        gw.terminate()
-        mock.terminate()
-        gw.wait(10)
-        mock.wait(10)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ time of the session and the bytes the client sent (request bodies / frame payloa
 headers excluded), median of 5 sessions per transport.
 """
 import asyncio
+import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,7 +25,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from harness import crossbar_binary, free_port  # noqa: E402
+from harness import crossbar_binary, free_port, wait_ready  # noqa: E402
 
 CALLS = 20
 RUNS = 5
@@ -100,29 +100,41 @@ async def ws_session(url, model):
     return sent
 
 
-def main():
-    kinds = sys.argv[1:] or ["anthropic", "openai-responses"]
+@contextlib.contextmanager
+def gateway(providers):
+    """The mock upstream and crossbar on free ports, crossbar configured with the
+    `[[providers]]` text `providers(mock_url)` returns; yields (crossbar URL, mock URL)."""
     data = tempfile.mkdtemp(prefix="crossbar-ws-bench-")
     mock_port, port = free_port(), free_port()
     mock = subprocess.Popen([crossbar_binary(), "mock-upstream", "--listen", f"127.0.0.1:{mock_port}"])
     mock_url = f"http://127.0.0.1:{mock_port}"
     config = Path(data) / "crossbar.toml"
-    text = f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n'
-    for kind in kinds:
-        base_url = f"{mock_url}/v1" if kind.startswith("openai") else mock_url
-        text += f'\n[[providers]]\nname = "{kind}"\nkind = "{kind}"\nbase_url = "{base_url}"\napi_key = "k"\n'
-    config.write_text(text)
+    config.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}"\n' + providers(mock_url))
     gw = subprocess.Popen([crossbar_binary(), "serve", "--config", str(config)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/healthz", timeout=1)
-                httpx.get(f"{mock_url}/_mock/requests", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(f"{mock_url}/_mock/requests", mock, "the mock upstream")
+        wait_ready(f"{url}/healthz", gw, "crossbar")
+        yield url, mock_url
+    finally:
+        gw.terminate()
+        mock.terminate()
+        gw.wait(10)
+        mock.wait(10)
+
+
+def main():
+    kinds = sys.argv[1:] or ["anthropic", "openai-responses"]
+
+    def providers(mock_url):
+        text = ""
+        for kind in kinds:
+            base_url = f"{mock_url}/v1" if kind.startswith("openai") else mock_url
+            text += f'\n[[providers]]\nname = "{kind}"\nkind = "{kind}"\nbase_url = "{base_url}"\napi_key = "k"\n'
+        return text
+
+    with gateway(providers) as (url, _):
         result = {}
         for kind in kinds:
             model = f"{kind}/mock-model"
@@ -135,12 +147,6 @@ def main():
                 result[f"{kind}/{name}"] = {"ms_median": round(statistics.median(times), 1),
                                             "client_bytes_sent": sent}
         print(json.dumps(result, indent=1))
-    finally:
-        gw.terminate()
-        mock.terminate()
-        gw.wait(10)
-        mock.wait(10)
-
 
 if __name__ == "__main__":
     main()
