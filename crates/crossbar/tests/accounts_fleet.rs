@@ -169,17 +169,19 @@ async fn an_account_signed_in_on_one_instance_serves_on_all_and_leaves_all_when_
     drop_database(&pg).await;
 }
 
+/// Add `account` to the fleet's store (sealed with the key in `key_dir`).
+async fn add_account(pg: &str, key_dir: &Path, account: crossbar::accounts::Account) {
+    let store = crossbar::store::Store::open(Some(pg), key_dir).expect("store");
+    let sealer = crossbar::accounts::seal::Sealer::open(key_dir).expect("key");
+    crossbar::accounts::db::AccountStore::new(store.clone(), sealer, None).add(account).await.expect("add");
+    store.close().await;
+}
+
 /// Import an account whose access token has expired into the fleet's store.
 async fn expired_account(pg: &str, key_dir: &Path, id: &str, refresh: &str) {
     use base64::Engine;
     let e = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let jwt = format!("{}.{}.sig", e(br#"{"alg":"none"}"#), e(br#"{"exp":1}"#));
-    let store = crossbar::store::Store::open(Some(pg), key_dir).expect("store");
-    let db = crossbar::accounts::db::AccountStore::new(
-        store.clone(),
-        crossbar::accounts::seal::Sealer::open(key_dir).expect("key"),
-        None,
-    );
     let account = crossbar::accounts::Account {
         id: id.to_string(),
         access_token: jwt,
@@ -187,8 +189,7 @@ async fn expired_account(pg: &str, key_dir: &Path, id: &str, refresh: &str) {
         expires_at: Some(1),
         ..Default::default()
     };
-    db.add(account).await.expect("add");
-    store.close().await;
+    add_account(pg, key_dir, account).await;
 }
 
 #[tokio::test]
@@ -244,16 +245,13 @@ async fn an_account_parked_on_one_instance_is_skipped_by_the_others() {
     let first_path = first_dir.path().to_path_buf();
     let a = start(&spent, first_dir).await;
     let b = start(&plain, same_key_dir(&first_path)).await;
-    let store = crossbar::store::Store::open(Some(&pg), &first_path).expect("store");
-    let sealer = crossbar::accounts::seal::Sealer::open(&first_path).expect("key");
-    let db = crossbar::accounts::db::AccountStore::new(store.clone(), sealer, None);
     let account = crossbar::accounts::Account {
         id: "acct-spent".to_string(),
         access_token: "token-spent".to_string(),
         refresh_token: "refresh-spent".to_string(),
         ..Default::default()
     };
-    db.add(account).await.expect("add");
+    add_account(&pg, &first_path, account).await;
     for gw in [&a, &b] {
         pool_until(gw, "pooled", |p| p == ["codex:acct-spent".to_string()]).await;
     }
@@ -278,7 +276,6 @@ async fn an_account_parked_on_one_instance_is_skipped_by_the_others() {
     let r = client().post(format!("{}{path}", c.url)).json(&body).send().await.expect("send");
     assert_eq!(r.status(), 429);
     assert_eq!(backend(&mock), seen, "C sent nothing to the backend");
-    store.close().await;
     for gw in [&a, &b, &c] {
         gw.state.store.close().await;
     }
@@ -346,16 +343,13 @@ async fn three_instances_share_windows_breakers_and_spent_accounts() {
     let a = start(&with("mock:headroom=70"), first_dir).await;
     let b = start(&with("mock:error=503"), same_key_dir(&first_path)).await;
     let c = start(&with("mock:usage-limit mock:ratelimit-reset=120"), same_key_dir(&first_path)).await;
-    let store = crossbar::store::Store::open(Some(&pg), &first_path).expect("store");
-    let sealer = crossbar::accounts::seal::Sealer::open(&first_path).expect("key");
-    let db = crossbar::accounts::db::AccountStore::new(store.clone(), sealer, None);
     let account = crossbar::accounts::Account {
         id: "acct-fleet".to_string(),
         access_token: "token-fleet".to_string(),
         refresh_token: "refresh-fleet".to_string(),
         ..Default::default()
     };
-    db.add(account).await.expect("add");
+    add_account(&pg, &first_path, account).await;
     let member = "codex:acct-fleet".to_string();
     for gw in [&a, &b, &c] {
         pool_until(gw, "pooled", |p| p == std::slice::from_ref(&member)).await;
@@ -409,7 +403,6 @@ async fn three_instances_share_windows_breakers_and_spent_accounts() {
         assert_eq!(r.status(), 429, "{} answers for the spent pool itself", gw.url);
     }
     assert_eq!(backend(), seen, "A and B sent nothing to the backend");
-    store.close().await;
     for gw in [&a, &b, &c] {
         gw.state.store.close().await;
     }
