@@ -2,6 +2,7 @@
 //! socket answers with, its limits, and its usage records.
 
 mod common;
+use common::ws::*;
 use common::*;
 use crossbar::store::{KeyLimits, NewKey};
 use futures_util::{SinkExt, StreamExt};
@@ -9,8 +10,6 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn ws_url(gw: &Gateway, path: &str) -> String {
     format!("ws://{}{path}", gw.addr)
@@ -33,42 +32,10 @@ async fn refused_status(gw: &Gateway, path: &str, key: Option<&str>) -> u16 {
     }
 }
 
-/// Send one frame and read events up to the response's end (or an error frame).
-async fn turn(ws: &mut Ws, frame: Value) -> Vec<Value> {
-    ws.send(Message::Text(frame.to_string().into())).await.expect("send");
-    read_turn(ws).await
-}
-
-async fn read_turn(ws: &mut Ws) -> Vec<Value> {
-    let mut events = Vec::new();
-    loop {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
-            .await
-            .expect("an event within 30 s")
-            .expect("socket open")
-            .expect("frame");
-        let Message::Text(t) = msg else { continue };
-        let v: Value = serde_json::from_str(t.as_str()).expect("each frame is one JSON event");
-        let ty = v["type"].as_str().unwrap_or_default().to_owned();
-        events.push(v);
-        if matches!(ty.as_str(), "response.completed" | "response.failed" | "response.incomplete" | "error") {
-            return events;
-        }
-    }
-}
-
 fn completed(events: &[Value]) -> &Value {
     let last = events.last().expect("events");
     assert_eq!(last["type"], "response.completed", "{events:#?}");
     &last["response"]
-}
-
-fn call_id(events: &[Value]) -> String {
-    events
-        .iter()
-        .filter(|e| e["type"] == "response.output_item.done" && e["item"]["type"] == "function_call")
-        .find_map(|e| e["item"]["call_id"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("no function call: {events:#?}"))
 }
 
 fn text(events: &[Value]) -> String {
@@ -77,29 +44,6 @@ fn text(events: &[Value]) -> String {
         .filter(|e| e["type"] == "response.output_text.delta")
         .map(|e| e["delta"].as_str().unwrap_or_default())
         .collect()
-}
-
-fn tools() -> Value {
-    json!([{
-        "type": "function", "name": "exec_command", "description": "run a command",
-        "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]},
-    }])
-}
-
-fn user(text: &str) -> Value {
-    json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
-}
-
-fn create(model: &str, input: Value, previous: Option<&str>) -> Value {
-    let mut v = json!({"type": "response.create", "model": model, "input": input, "tools": tools(), "store": false});
-    if let Some(p) = previous {
-        v["previous_response_id"] = json!(p);
-    }
-    v
-}
-
-fn output(call_id: &str, out: &str) -> Value {
-    json!([{"type": "function_call_output", "call_id": call_id, "output": out}])
 }
 
 async fn posts(mock: &str) -> Vec<String> {

@@ -4,12 +4,11 @@
 //! turns a socket cannot carry.
 
 mod common;
+use common::ws::*;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const MODEL: &str = "up-ws/gpt-x";
 
@@ -53,55 +52,10 @@ async fn connect(gw: &Gateway) -> Ws {
     ws
 }
 
-async fn turn(ws: &mut Ws, frame: Value) -> Vec<Value> {
-    ws.send(Message::Text(frame.to_string().into())).await.expect("send");
-    let mut events = Vec::new();
-    loop {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(60), ws.next())
-            .await
-            .expect("an event within 60 s")
-            .expect("socket open")
-            .expect("frame");
-        let Message::Text(t) = msg else { continue };
-        let v: Value = serde_json::from_str(t.as_str()).expect("JSON event");
-        let end = matches!(v["type"].as_str(), Some("response.completed" | "response.failed" | "error"));
-        events.push(v);
-        if end {
-            return events;
-        }
-    }
-}
-
 fn completed_id(events: &[Value]) -> String {
     let last = events.last().expect("events");
     assert_eq!(last["type"], "response.completed", "{events:#?}");
     last["response"]["id"].as_str().expect("id").to_owned()
-}
-
-fn call_id(events: &[Value]) -> String {
-    events
-        .iter()
-        .find_map(|e| (e["item"]["type"] == "function_call").then(|| e["item"]["call_id"].as_str()).flatten())
-        .unwrap_or_else(|| panic!("no function call: {events:#?}"))
-        .to_owned()
-}
-
-fn user(text: &str) -> Value {
-    json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
-}
-
-fn create(model: &str, input: Value, previous: Option<&str>) -> Value {
-    let tools = json!([{"type": "function", "name": "exec_command", "description": "run",
-                        "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}]);
-    let mut v = json!({"type": "response.create", "model": model, "input": input, "tools": tools, "store": false});
-    if let Some(p) = previous {
-        v["previous_response_id"] = json!(p);
-    }
-    v
-}
-
-fn output(call_id: &str) -> Value {
-    json!([{"type": "function_call_output", "call_id": call_id, "output": "ok"}])
 }
 
 /// What reached the mock: `(method, body)`; a socket frame is recorded as a `GET`.
@@ -142,7 +96,7 @@ async fn incremental_turns_reach_the_upstream_socket_incrementally_and_it_closes
     let mut ws = connect(&gw).await;
     let t1 = turn(&mut ws, create(MODEL, json!([user("first mock:tool")]), None)).await;
     let r1 = completed_id(&t1);
-    let t2 = turn(&mut ws, create(MODEL, output(&call_id(&t1)), Some(&r1))).await;
+    let t2 = turn(&mut ws, create(MODEL, output(&call_id(&t1), "ok"), Some(&r1))).await;
     let r2 = completed_id(&t2);
     let t3 = turn(&mut ws, create(MODEL, json!([user("third")]), Some(&r2))).await;
     completed_id(&t3);
@@ -154,7 +108,7 @@ async fn incremental_turns_reach_the_upstream_socket_incrementally_and_it_closes
     assert!(seen[0].1.get("previous_response_id").is_none());
     assert!(seen[0].1.get("stream").is_none(), "no HTTP-only fields: {}", seen[0].1);
     assert_eq!(seen[1].1["previous_response_id"], r1.as_str());
-    assert_eq!(seen[1].1["input"], output(&call_id(&t1)), "only the new items");
+    assert_eq!(seen[1].1["input"], output(&call_id(&t1), "ok"), "only the new items");
     assert_eq!(seen[2].1["previous_response_id"], r2.as_str());
     assert_eq!(seen[2].1["input"], json!([user("third")]));
     let t = traffic(&mock).await;
@@ -192,8 +146,8 @@ async fn each_client_socket_has_its_own_upstream_socket() {
     let b1 = turn(&mut b, create(MODEL, json!([user("b mock:tool")]), None)).await;
     let (ra, rb) = (completed_id(&a1), completed_id(&b1));
     // Interleaved: each continues from its own anchor on its own upstream socket.
-    completed_id(&turn(&mut a, create(MODEL, output(&call_id(&a1)), Some(&ra))).await);
-    completed_id(&turn(&mut b, create(MODEL, output(&call_id(&b1)), Some(&rb))).await);
+    completed_id(&turn(&mut a, create(MODEL, output(&call_id(&a1), "ok"), Some(&ra))).await);
+    completed_id(&turn(&mut b, create(MODEL, output(&call_id(&b1), "ok"), Some(&rb))).await);
     // B may not continue from A's response: the anchor is not its socket's.
     let e = turn(&mut b, create(MODEL, json!([user("x")]), Some(&ra))).await;
     assert_eq!(e[0]["error"]["code"], "previous_response_not_found", "{e:#?}");
@@ -214,7 +168,7 @@ async fn the_age_limit_and_a_forgotten_anchor_replace_the_socket_with_the_whole_
     // The upstream's hour is up: it answers websocket_connection_limit_reached and closes.
     client().post(format!("{mock}/_mock/websocket/advance?secs=3600")).send().await.expect("advance");
     clear(&mock).await;
-    let t2 = turn(&mut ws, create(MODEL, output(&call_id(&t1)), Some(&r1))).await;
+    let t2 = turn(&mut ws, create(MODEL, output(&call_id(&t1), "ok"), Some(&r1))).await;
     let r2 = completed_id(&t2);
     let seen2 = seen(&mock).await;
     assert_eq!(seen2.len(), 2, "the refused incremental frame, then the whole input: {seen2:#?}");
@@ -277,7 +231,7 @@ async fn a_frame_of_16_mib_or_a_refused_upgrade_goes_over_http_for_that_turn() {
     let mut ws = connect(&gw).await;
     let t1 = turn(&mut ws, create("up-refused/gpt-x", json!([user("one mock:tool")]), None)).await;
     let r1 = completed_id(&t1);
-    completed_id(&turn(&mut ws, create("up-refused/gpt-x", output(&call_id(&t1)), Some(&r1))).await);
+    completed_id(&turn(&mut ws, create("up-refused/gpt-x", output(&call_id(&t1), "ok"), Some(&r1))).await);
     let seen2 = seen(&mock).await;
     assert!(seen2.iter().all(|(m, _)| m == "POST"), "{seen2:#?}");
     assert_eq!(seen2.len(), 2);

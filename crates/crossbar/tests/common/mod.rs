@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod services;
+pub mod ws;
 
 pub struct Gateway {
     pub addr: SocketAddr,
