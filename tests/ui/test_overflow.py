@@ -71,6 +71,7 @@ def test_the_side_of_an_overflowed_request_and_of_the_route_is_shown(browser, ov
         assert attempts.nth(1).locator("td.side").get_attribute("data-side") == "overflow"
         assert "served" in attempts.nth(1).inner_text()
         shot(page, "overflow-request")
+        detail = page.url
 
         page.goto(f"{overflow_gateway}/ui/routing")
         route = page.locator("section.route", has=page.locator("h2", has_text="gpt"))
@@ -84,5 +85,18 @@ def test_the_side_of_an_overflowed_request_and_of_the_route_is_shown(browser, ov
         assert explained.get_attribute("data-side") == "overflow"
         assert "usage window is spent" in explained.inner_text()
         shot(page, "overflow-routing")
+    finally:
+        ctx.close()
+
+    # On a phone: the side is still said in words on both pages.
+    ctx, page = sign_in(browser, overflow_gateway, ADMIN_KEY, viewport={"width": 390, "height": 844})
+    try:
+        page.goto(detail)
+        assert page.locator("dd.side").is_visible()
+        assert "usage window is spent" in page.locator("dd.side").inner_text()
+        shot(page, "overflow-request-phone")
+        page.goto(f"{overflow_gateway}/ui/routing")
+        assert page.locator("[data-overflow]").first.is_visible()
+        shot(page, "overflow-routing-phone")
     finally:
         ctx.close()
