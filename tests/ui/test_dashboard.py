@@ -290,7 +290,10 @@ def test_an_accounts_windows_show_after_traffic_through_the_pool(browser, pool_g
         assert account.locator("h2 b").count() == 0
         assert "Last error" in account.locator("dl.facts").inner_text()
         shot(page, "accounts")
-        # The usage page groups by the account that served the requests (and its CSV too).
+        # The usage page groups by the account that served the requests (and its CSV too),
+        # once the recorder has written both (it writes in batches, off the request path).
+        wait_for(lambda: sum(r["requests"] for r in admin(pool_gateway, "GET", "/admin/usage")["rows"]) == 2,
+                 "both usage rows")
         page.goto(f"{pool_gateway}/ui/usage?by=account&range=all")
         cells = page.locator("table.usage tbody tr").first.locator("td").all_inner_texts()
         assert cells[:3] == ["acct-ui", "2", "0"], cells
