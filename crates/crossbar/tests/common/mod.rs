@@ -6,6 +6,7 @@ use crossbar::config::Config;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod process;
 pub mod services;
 pub mod ws;
 

@@ -1,9 +1,13 @@
-//! How bytes reach a provider: a pooled `reqwest` client (keep-alive, HTTP/2 where offered,
-//! rustls), or the in-process mock router (no socket at all).
+//! How bytes reach a provider: a pooled hyper-util client (`direct.rs`: keep-alive, HTTP/2
+//! where offered, rustls), reqwest where the environment names a proxy for the provider, or the
+//! in-process mock router (no socket at all).
+
+mod direct;
 
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
+use hyper_util::client::proxy::matcher::Matcher;
 use std::pin::Pin;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -34,9 +38,12 @@ pub enum UpstreamError {
 }
 
 pub enum Transport {
-    /// A pooled client and the provider's parsed base URL (parsed once: per-request URL
-    /// parsing, with its IDNA pass, showed up in relay profiles).
-    Http(reqwest::Client, reqwest::Url),
+    /// hyper-util's pooled client (`direct.rs`): every provider the environment sends no proxy.
+    Direct(direct::Direct),
+    /// A provider whose base URL the environment's proxy settings (`HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `ALL_PROXY`, minus `NO_PROXY`) send through a proxy: reqwest, which speaks to proxies
+    /// (CONNECT tunnels, proxy auth). Its base URL is parsed once.
+    Proxied(reqwest::Client, reqwest::Url),
     InProcess(axum::Router),
 }
 
@@ -54,7 +61,21 @@ pub fn join(base: &reqwest::Url, path_and_query: &str) -> reqwest::Url {
 }
 
 impl Transport {
+    /// The client for `base_url`: direct, unless the environment names a proxy for it.
     pub fn http(base_url: &str, connect_timeout: Duration) -> anyhow::Result<Transport> {
+        Transport::http_with(base_url, connect_timeout, &Matcher::from_system())
+    }
+
+    /// `http` with the proxy settings given (the environment's, or a test's).
+    fn http_with(base_url: &str, connect_timeout: Duration, proxies: &Matcher) -> anyhow::Result<Transport> {
+        let uri: axum::http::Uri = base_url.parse().map_err(|e| anyhow::anyhow!("base_url {base_url:?}: {e}"))?;
+        if proxies.intercept(&uri).is_some() {
+            return Transport::proxied(base_url, connect_timeout);
+        }
+        Ok(Transport::Direct(direct::Direct::new(base_url, connect_timeout)?))
+    }
+
+    fn proxied(base_url: &str, connect_timeout: Duration) -> anyhow::Result<Transport> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
@@ -65,11 +86,17 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let base = reqwest::Url::parse(base_url).map_err(|e| anyhow::anyhow!("base_url {base_url:?}: {e}"))?;
-        Ok(Transport::Http(client, base))
+        Ok(Transport::Proxied(client, base))
     }
 
     pub fn in_process(router: axum::Router) -> Transport {
         Transport::InProcess(router)
+    }
+
+    /// Whether requests go through a proxy.
+    #[cfg(test)]
+    fn is_proxied(&self) -> bool {
+        matches!(self, Transport::Proxied(..))
     }
 
     /// POST to `path_and_query` under the provider's base URL.
@@ -80,7 +107,8 @@ impl Transport {
         body: Bytes,
     ) -> Result<UpstreamResponse, UpstreamError> {
         match self {
-            Transport::Http(client, base) => {
+            Transport::Direct(d) => d.send(Method::POST, path_and_query, headers, body).await,
+            Transport::Proxied(client, base) => {
                 let resp =
                     client.post(join(base, path_and_query)).headers(headers).body(body).send().await.map_err(|e| {
                         if e.is_timeout() {
@@ -166,7 +194,20 @@ impl Transport {
         const MAX: usize = 4 * 1024 * 1024;
         let fut = async {
             match self {
-                Transport::Http(client, base) => {
+                Transport::Direct(d) => {
+                    let resp = d.send(Method::GET, path_and_query, headers, Bytes::new()).await?;
+                    let status = resp.status;
+                    let mut body = Vec::new();
+                    let mut stream = resp.body;
+                    while let Some(chunk) = stream.next().await {
+                        body.extend_from_slice(&chunk?);
+                        if body.len() > MAX {
+                            break;
+                        }
+                    }
+                    Ok((status, Bytes::from(body)))
+                }
+                Transport::Proxied(client, base) => {
                     let resp = client
                         .get(join(base, path_and_query))
                         .headers(headers)
@@ -208,6 +249,19 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_base_the_proxy_settings_intercept_goes_through_reqwest_and_the_rest_direct() {
+        let proxies = Matcher::builder().http("http://127.0.0.1:3128").no("localhost, 10.0.0.0/8").build();
+        let t = Duration::from_secs(1);
+        let via = |base: &str| Transport::http_with(base, t, &proxies).expect("transport").is_proxied();
+        assert!(via("http://api.example.com/v1"));
+        assert!(!via("http://localhost:8080/v1"), "NO_PROXY host");
+        assert!(!via("http://10.1.2.3/v1"), "NO_PROXY range");
+        assert!(!via("https://api.example.com/v1"), "no HTTPS_PROXY set");
+        let none = Matcher::builder().build();
+        assert!(!Transport::http_with("http://api.example.com", t, &none).expect("transport").is_proxied());
+    }
 
     #[test]
     fn join_keeps_the_base_path_and_the_query() {
