@@ -35,6 +35,9 @@ pub struct Provider {
     first_byte_timeout: Duration,
     connect_timeout: Duration,
     models_cache: tokio::sync::Mutex<models::ModelsCache>,
+    /// The config's extra headers, parsed once (entries that are not valid headers dropped).
+    extra_headers: Vec<(HeaderName, HeaderValue)>,
+    auth: auth::Memo,
     /// Kind `chatgpt`: one provider per imported account (each a deployment).
     pub pool: Vec<std::sync::Arc<Provider>>,
 }
@@ -72,7 +75,14 @@ impl Provider {
             ProviderKind::Mock => transport::Transport::in_process(crossbar_mock::router()),
             _ => transport::Transport::http(&config.base_url, server.connect_timeout)?,
         };
+        let extra_headers = config
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+            .collect();
         Ok(Provider {
+            extra_headers,
+            auth: auth::Memo::default(),
             key: KeyResolver::new(config.key.clone()),
             config,
             transport,
@@ -129,19 +139,28 @@ impl Provider {
 
     /// Send a request and wait for the response head (not the body).
     pub async fn send(&self, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        let first = self.send_once(&req).await?;
-        if first.status == 401 && self.key.is_refreshable() {
+        if !self.key.is_refreshable() {
+            return self.send_once(req.protocol, &req.path, req.headers, req.body).await;
+        }
+        let first = self.send_once(req.protocol, &req.path, req.headers.clone(), req.body.clone()).await?;
+        if first.status == 401 {
             // The key command's token went stale: run it again and retry once.
             self.key.invalidate().await;
-            return self.send_once(&req).await;
+            return self.send_once(req.protocol, &req.path, req.headers, req.body).await;
         }
         Ok(first)
     }
 
-    async fn send_once(&self, req: &UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        let headers = self.headers(req.protocol, &req.headers).await?;
-        let path = self.path(req.protocol, &req.path);
-        let fut = self.transport.send(&path, headers, req.body.clone());
+    async fn send_once(
+        &self,
+        protocol: Protocol,
+        path: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let headers = self.with_own_headers(protocol, headers).await?;
+        let path = self.path(protocol, path);
+        let fut = self.transport.send(&path, headers, body);
         match tokio::time::timeout(self.first_byte_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout(self.first_byte_timeout)),
@@ -149,15 +168,12 @@ impl Provider {
     }
 
     /// The request's headers with the provider's own, its key and its account.
-    async fn headers(&self, protocol: Protocol, base: &HeaderMap) -> Result<HeaderMap, UpstreamError> {
+    async fn with_own_headers(&self, protocol: Protocol, mut headers: HeaderMap) -> Result<HeaderMap, UpstreamError> {
         let key = self.key.get().await.map_err(|e| UpstreamError::Key(e.to_string()))?;
-        let mut headers = base.clone();
-        for (k, v) in &self.config.headers {
-            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
-                headers.insert(k, v);
-            }
+        for (k, v) in &self.extra_headers {
+            headers.insert(k.clone(), v.clone());
         }
-        auth::apply(protocol, key.as_ref(), &mut headers);
+        self.auth.apply(protocol, key.as_ref(), &mut headers);
         if let KeySource::Account(a) = self.key.source() {
             if let Ok(v) = HeaderValue::from_str(&a.id) {
                 headers.insert("chatgpt-account-id", v);
@@ -178,7 +194,7 @@ impl Provider {
 
     /// The upgrade's headers: a turn's request headers, the provider's, its key and account.
     pub async fn socket_headers(&self, base: &HeaderMap) -> Result<HeaderMap, UpstreamError> {
-        self.headers(Protocol::OpenaiResponses, base).await
+        self.with_own_headers(Protocol::OpenaiResponses, base.clone()).await
     }
 
     /// Connect and first-byte timeouts, for an upstream socket.
