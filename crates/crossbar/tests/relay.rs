@@ -70,6 +70,35 @@ async fn relay_rewrites_only_the_model_and_uses_the_providers_key() {
     }
 }
 
+/// A relayed answer that is whole goes out with its length (not chunked), and its usage is
+/// read from it: the record has what the client was told, not an estimate.
+#[tokio::test]
+async fn a_whole_answer_is_sent_with_its_length_and_its_usage_recorded() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers_at(&mock)).await;
+    let cases = [
+        (Client::Chat, "up-chat", "/usage/prompt_tokens"),
+        (Client::Responses, "up-responses", "/usage/input_tokens"),
+        (Client::Anthropic, "up-anthropic", "/usage/input_tokens"),
+        (Client::Gemini, "up-gemini", "/usageMetadata/promptTokenCount"),
+    ];
+    for (c, provider, input_at) in cases {
+        for text in ["count me", "mock:error=400"] {
+            let (path, body) = request(c, &format!("{provider}/m"), text, false);
+            let (status, headers, answer) = post(&gw, &path, &body).await;
+            assert!(!headers.contains_key("transfer-encoding"), "{c:?} {text}: {headers:?}");
+            assert_eq!(header_text(&headers, "content-length"), answer.len().to_string(), "{c:?} {text}");
+            if status != 200 {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&answer).expect("json");
+            let told = v.pointer(input_at).and_then(|n| n.as_i64()).unwrap_or_else(|| panic!("{c:?}: {answer}"));
+            let row = row_of(&gw, &header_text(&headers, "x-crossbar-request-id")).await;
+            assert_eq!(row.input_tokens, Some(told), "{c:?}: the upstream's usage, not an estimate");
+        }
+    }
+}
+
 #[tokio::test]
 async fn upstream_http_errors_pass_through_with_status_and_body() {
     let mock = mock().await;

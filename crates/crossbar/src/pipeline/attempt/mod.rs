@@ -278,24 +278,25 @@ fn note_attempt(
         Failure::Transport(e) => (None, e.to_string()),
         Failure::Http { status, .. } => (Some(*status), format!("HTTP {status}")),
     };
-    let (status, outcome) = match verdict {
-        Verdict::Commit(r, _) => (Some(r.status), "served".to_string()),
+    let (status, outcome): (_, std::borrow::Cow<'static, str>) = match verdict {
+        Verdict::Commit(r, _) => (Some(r.status), "served".into()),
         Verdict::Retry(f) if f.class().action == Action::Park => {
-            (failure(f).0, "moved on: rate limited (parked until its reset)".to_string())
+            (failure(f).0, "moved on: rate limited (parked until its reset)".into())
         }
         Verdict::Retry(f) => {
             let (s, why) = failure(f);
-            (s, format!("moved on: {why}"))
+            (s, format!("moved on: {why}").into())
         }
         Verdict::Final(f) => match f.class().action {
-            Action::Unserved => (failure(f).0, "moved on: model not served here".to_string()),
-            Action::Fallback => {
-                (failure(f).0, format!("answered the client ({}; a fallback model may take it)", f.class().label))
-            }
-            _ => (failure(f).0, "answered the client".to_string()),
+            Action::Unserved => (failure(f).0, "moved on: model not served here".into()),
+            Action::Fallback => (
+                failure(f).0,
+                format!("answered the client ({}; a fallback model may take it)", f.class().label).into(),
+            ),
+            _ => (failure(f).0, "answered the client".into()),
         },
     };
-    crate::pipeline::finish::record::attempt(target.provider.name(), &target.model, status, ms, &outcome, side);
+    crate::pipeline::finish::record::attempt(target.provider.name(), &target.model, status, ms, outcome, side);
 }
 
 /// Send's result → commit, retry or final. Streams are committed on their first bytes.
@@ -349,6 +350,8 @@ async fn judge(
     })
     .await;
     let class = failure::http(upstream, resp.status, &body);
+    // The body as held (it may have been cut): what a relayed answer's length says.
+    set_length(&mut resp.headers, body.len());
     let failure = Failure::Http { status: resp.status, headers: resp.headers, body: Bytes::from(body), class };
     match class.action {
         Action::Retry | Action::Park => Verdict::Retry(failure),
@@ -377,8 +380,16 @@ async fn read_whole(mut resp: UpstreamResponse, idle: Duration, started: Instant
         }
     }
     let whole = buf.freeze();
+    // Whole now, however it arrived: a relay answers with its length, not chunked.
+    set_length(&mut resp.headers, whole.len());
     resp.body = Box::pin(futures_util::stream::once(async move { Ok(whole) }));
     Verdict::Commit(resp, started.elapsed())
+}
+
+/// `content-length` for a body held whole (replacing the upstream's framing headers).
+fn set_length(headers: &mut HeaderMap, len: usize) {
+    headers.remove(axum::http::header::TRANSFER_ENCODING);
+    headers.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from(len));
 }
 
 /// Feed a failed attempt back into the deployment's health.

@@ -75,6 +75,8 @@ pub fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, resp: U
         is_sse && ok,
     );
     let sniffer = Sniffer::new(inbound.protocol, is_sse);
+    let mut headers = HeaderMap::new();
+    copy_response_headers(&resp.headers, &mut headers);
     let body = if is_sse && ok {
         Body::from_stream(RelayStream::new(
             resp.body,
@@ -85,10 +87,15 @@ pub fn respond(state: Arc<AppState>, inbound: &Inbound, target: &Target, resp: U
             asks_usage(inbound).then(UsageStrip::default),
         ))
     } else {
-        Body::from_stream(PlainBody { inner: resp.body, sniffer, outcome, done: false, sent: 0 })
+        // Forwarded byte for byte, so the upstream's length holds (a body held whole has its
+        // own, `attempt::set_length`): the client gets a Content-Length answer, not chunks.
+        let length = resp.headers.get(axum::http::header::CONTENT_LENGTH).cloned();
+        let expected = length.as_ref().and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if let (Some(v), Some(_)) = (length, expected) {
+            headers.insert(axum::http::header::CONTENT_LENGTH, v);
+        }
+        Body::from_stream(PlainBody { inner: resp.body, sniffer, outcome, done: false, sent: 0, expected })
     };
-    let mut headers = HeaderMap::new();
-    copy_response_headers(&resp.headers, &mut headers);
     reply::with_headers(resp.status, headers, body, target)
 }
 
@@ -118,6 +125,22 @@ struct PlainBody {
     done: bool,
     /// Bytes forwarded.
     sent: u64,
+    /// The body's length, when known: hyper stops polling a body once that much is written,
+    /// so the body is finished (usage read) as its last byte goes, not at a `None` that never
+    /// comes.
+    expected: Option<u64>,
+}
+
+impl PlainBody {
+    fn finish(&mut self) {
+        self.done = true;
+        self.sniffer.finish();
+        let usage = self.sniffer.usage();
+        self.outcome.set_usage(usage);
+        // A body without usage: about four bytes a token (an estimate, so marked).
+        let estimate = self.sent.div_ceil(4);
+        self.outcome.set_output_estimate(estimate);
+    }
 }
 
 impl Stream for PlainBody {
@@ -132,6 +155,9 @@ impl Stream for PlainBody {
                 self.outcome.sent_bytes(&chunk);
                 self.sent = self.sent.saturating_add(chunk.len() as u64);
                 self.sniffer.push(&chunk);
+                if self.expected.is_some_and(|n| self.sent >= n) {
+                    self.finish();
+                }
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -140,13 +166,7 @@ impl Stream for PlainBody {
                 Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
             }
             Poll::Ready(None) => {
-                self.done = true;
-                self.sniffer.finish();
-                let usage = self.sniffer.usage();
-                self.outcome.set_usage(usage);
-                // A body without usage: about four bytes a token (an estimate, so marked).
-                let estimate = self.sent.div_ceil(4);
-                self.outcome.set_output_estimate(estimate);
+                self.finish();
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
