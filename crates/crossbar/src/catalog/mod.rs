@@ -153,21 +153,41 @@ pub struct Catalog {
     overrides: Vec<ModelInfo>,
     /// Swapped whole when the store's prices are (re)loaded; shared by clones.
     stored: Arc<ArcSwap<Vec<ModelInfo>>>,
+    /// Bumped after each swap of `stored`: it tells `memo` its answers are stale.
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    /// `lookup`'s answers (a scan of every layer per request showed in relay profiles).
+    memo: Arc<std::sync::Mutex<Memo>>,
 }
+
+/// Answers of `lookup` for one generation of the store layer.
+#[derive(Debug, Default)]
+struct Memo {
+    generation: u64,
+    answers: std::collections::HashMap<String, Option<(ModelInfo, Source)>>,
+}
+
+/// Distinct model names remembered before the memo starts again.
+const MEMO_CAP: usize = 4096;
 
 impl Catalog {
     pub fn new(overrides: Vec<ModelInfo>) -> Catalog {
-        Catalog { overrides, stored: Arc::default() }
+        Catalog { overrides, ..Catalog::default() }
     }
 
     /// Replace the store layer (every clone of this catalog sees it at once).
     pub fn set_stored(&self, rows: Vec<ModelInfo>) {
         self.stored.store(Arc::new(rows));
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The same catalog without its `[[catalog]]` layer (what a price update compares with).
     pub fn without_config(&self) -> Catalog {
-        Catalog { overrides: Vec::new(), stored: self.stored.clone() }
+        Catalog {
+            overrides: Vec::new(),
+            stored: self.stored.clone(),
+            generation: self.generation.clone(),
+            memo: Arc::default(),
+        }
     }
 
     pub fn stored(&self) -> Arc<Vec<ModelInfo>> {
@@ -179,6 +199,29 @@ impl Catalog {
     }
 
     pub fn lookup_with_source(&self, model: &str) -> Option<(ModelInfo, Source)> {
+        // The generation is read before the layers: a swap in between leaves an answer filed
+        // under the older generation, which the next lookup throws away.
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        if let Ok(memo) = self.memo.lock() {
+            if memo.generation == generation {
+                if let Some(answer) = memo.answers.get(model) {
+                    return answer.clone();
+                }
+            }
+        }
+        let answer = self.scan(model);
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.generation != generation || memo.answers.len() >= MEMO_CAP {
+                memo.answers.clear();
+                memo.generation = generation;
+            }
+            memo.answers.insert(model.to_string(), answer.clone());
+        }
+        answer
+    }
+
+    /// Every layer, for the best match: exact name, else the longest `prefix*`.
+    fn scan(&self, model: &str) -> Option<(ModelInfo, Source)> {
         let stored = self.stored.load();
         let layers = self
             .overrides
@@ -274,6 +317,27 @@ mod tests {
         assert!(c.lookup("claude-opus-5-7").is_none());
         assert!(c.lookup("gpt-5.9").is_none());
         assert!(c.lookup("llama3").is_none());
+    }
+
+    #[test]
+    fn a_remembered_answer_gives_way_to_new_store_prices_in_every_clone() {
+        let c = Catalog::new(Vec::new());
+        let clone = c.clone();
+        assert!(c.lookup("house-model").is_none());
+        assert!(c.lookup("house-model").is_none(), "asked twice: the memo's answer");
+        clone.set_stored(vec![ModelInfo {
+            input_price: Some(2.0),
+            output_price: Some(5.0),
+            ..ModelInfo::named("house-model")
+        }]);
+        assert_eq!(c.lookup("house-model").and_then(|i| i.output_price), Some(5.0));
+        clone.set_stored(vec![ModelInfo {
+            input_price: Some(2.0),
+            output_price: Some(6.0),
+            ..ModelInfo::named("house-model")
+        }]);
+        assert_eq!(c.lookup("house-model").and_then(|i| i.output_price), Some(6.0));
+        assert_eq!(c.without_config().lookup("house-model").and_then(|i| i.output_price), Some(6.0));
     }
 
     #[test]

@@ -83,7 +83,11 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
 /// The system prompt without Claude Code's billing nonce (`cch=<hex>` in its
 /// `x-anthropic-billing-header` line), which changes on every request of one conversation.
 pub(crate) fn without_nonce(system: &str) -> Cow<'_, str> {
-    let Some(at) = system.find("x-anthropic-billing-header:") else { return system.into() };
+    // A searcher built once: `str::find` builds its own per call, which cost more than the
+    // search on every request's system prompt.
+    static BILLING: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("x-anthropic-billing-header:"));
+    let Some(at) = BILLING.find(system.as_bytes()) else { return system.into() };
     let Some(cch) = system[at..].find("cch=").map(|i| at + i) else { return system.into() };
     let end = system[cch..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '=')).map_or(system.len(), |i| cch + i);
     format!("{}{}", &system[..cch], &system[end..]).into()

@@ -83,7 +83,9 @@ pub fn fingerprint(p: Protocol, body: &[u8]) -> Option<(Fingerprint, Asked)> {
 /// A `"ttl": "1h"` member anywhere (a breakpoint on tools, system, a message or a tool result).
 /// Quotes inside JSON strings are escaped, so a match is a real key and value.
 fn asks_an_hour(body: &[u8]) -> bool {
-    memchr::memmem::find_iter(body, b"\"1h\"").any(|at| {
+    static HOUR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"1h\""));
+    HOUR.find_iter(body).any(|at| {
         let before = body[..at].trim_ascii_end();
         before.strip_suffix(b":").is_some_and(|b| b.trim_ascii_end().ends_with(b"\"ttl\""))
     })
@@ -98,7 +100,9 @@ fn hash(prev: u64, bytes: &[u8]) -> u64 {
 
 /// `text` (a JSON value) without any `cache_control` member, re-serialized only when it has one.
 fn without_breakpoints(text: &str) -> std::borrow::Cow<'_, str> {
-    if memchr::memmem::find(text.as_bytes(), b"\"cache_control\"").is_none() {
+    static BREAKPOINT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"cache_control\""));
+    if BREAKPOINT.find(text.as_bytes()).is_none() {
         return text.into();
     }
     let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else { return text.into() };
