@@ -7,7 +7,7 @@
 
 use super::wire::InUsage;
 use crate::canonical::Usage;
-use crate::sse::sniff::{contains, SniffCore};
+use crate::sse::sniff::{contains, leading, objects_after, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -48,20 +48,19 @@ struct UsageOnly {
 }
 
 fn extract(data: &[u8]) -> Option<Usage> {
-    // Every chunk of a stream that asked for usage carries `"usage":null`: parse only a chunk
-    // where some `"usage"` is followed by an object.
-    if !memchr::memmem::find_iter(data, b"\"usage\"").any(|at| usage_object_follows(&data[at + 7..])) {
-        return None;
+    // Every chunk of a stream that asked for usage carries `"usage":null`: only a `"usage"`
+    // followed by an object counts, and only that object is parsed (the whole document was
+    // most of a relayed answer's sniffing cost); the document only if no object gave usage.
+    let mut candidates = objects_after(data, b"\"usage\"").peekable();
+    candidates.peek()?;
+    for object in candidates {
+        if let Some(u) = leading::<InUsage>(object).map(|u| u.to_canonical()).filter(|u| !u.is_empty()) {
+            return Some(u);
+        }
     }
     let doc: UsageOnly = serde_json::from_slice(data).ok()?;
     let usage = doc.usage?.to_canonical();
     (!usage.is_empty()).then_some(usage)
-}
-
-/// `rest` (what follows a `"usage"`) is `: {` with optional whitespace.
-fn usage_object_follows(rest: &[u8]) -> bool {
-    let rest = rest.trim_ascii_start();
-    rest.strip_prefix(b":").is_some_and(|r| r.trim_ascii_start().starts_with(b"{"))
 }
 
 #[cfg(test)]

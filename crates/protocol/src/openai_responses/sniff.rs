@@ -8,7 +8,7 @@
 use super::common::usage_from_wire;
 use super::wire::UsageIn;
 use crate::canonical::Usage;
-use crate::sse::sniff::{contains, SniffCore};
+use crate::sse::sniff::{contains, leading, objects_after, SniffCore};
 use serde::Deserialize;
 
 #[derive(Debug)]
@@ -71,6 +71,16 @@ struct Inner {
 }
 
 fn extract(data: &[u8]) -> Option<Usage> {
+    // Only the usage object (the last `"usage": {…}`), not the whole response with its output;
+    // the whole document if that gives nothing.
+    // No `"usage"` object at all (`"usage": null` on every event before the last): nothing.
+    let mut candidates = objects_after(data, b"\"usage\"").peekable();
+    candidates.peek()?;
+    for object in candidates {
+        if let Some(u) = leading::<UsageIn>(object).filter(|u| u.input_tokens.is_some() || u.output_tokens.is_some()) {
+            return Some(usage_from_wire(&u));
+        }
+    }
     let doc: Doc = serde_json::from_slice(data).ok()?;
     let usage = doc.response.and_then(|r| r.usage).or(doc.usage)?;
     Some(usage_from_wire(&usage))
@@ -109,6 +119,14 @@ mod tests {
         s.push(br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4}}"#);
         s.finish();
         assert_eq!(s.usage(), Usage { input: Some(3), output: Some(1), ..Default::default() });
+    }
+
+    #[test]
+    fn another_usage_member_after_the_real_one_does_not_hide_it() {
+        let mut s = Sniffer::new(false);
+        s.push(br#"{"response":{"usage":{"input_tokens":7,"output_tokens":2},"metadata":{"usage":{"plan":"x"}}}}"#);
+        s.finish();
+        assert_eq!(s.usage(), Usage { input: Some(7), output: Some(2), ..Default::default() });
     }
 
     #[test]

@@ -171,6 +171,24 @@ impl SniffCore {
     }
 }
 
+/// Where each `key` (a quoted JSON name, `"usage"`) is followed by `:` and an object, last one
+/// first: the slice from that object's `{` on. A key inside a JSON string cannot match (its
+/// quotes are escaped there), so each candidate is a real member; callers deserialize just the
+/// object (serde stops at its end) instead of the whole document, and fall back to the whole
+/// document when no candidate gives usage.
+pub fn objects_after<'a>(data: &'a [u8], key: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    memchr::memmem::rfind_iter(data, key).filter_map(move |at| {
+        let rest = data[at + key.len()..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+        rest.starts_with(b"{").then_some(rest)
+    })
+}
+
+/// The first value `T` deserializes from the start of `bytes` (what follows it is ignored).
+pub fn leading<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Option<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    T::deserialize(&mut de).ok()
+}
+
 /// Substring test (memchr's SIMD search: a byte-by-byte `windows` compare showed up as a fifth
 /// of a relayed stream's instructions).
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -188,6 +206,16 @@ mod tests {
 
     fn done(line: &[u8]) -> bool {
         line == b"data: [DONE]"
+    }
+
+    #[test]
+    fn objects_after_a_key_are_found_last_first_and_never_inside_strings() {
+        let doc = br#"{"a":{"usage" : {"n":1}},"text":"say \"usage\": {\"n\":9}","usage":null,"usage":{"n":2}}"#;
+        let found: Vec<u64> = objects_after(doc, b"\"usage\"")
+            .filter_map(|o| leading::<serde_json::Value>(o)?.get("n")?.as_u64())
+            .collect();
+        assert_eq!(found, vec![2, 1]);
+        assert_eq!(objects_after(br#"{"usage""#, b"\"usage\"").count(), 0);
     }
 
     #[test]
