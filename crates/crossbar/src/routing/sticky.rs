@@ -10,6 +10,7 @@
 //! bounded. With Redis, `pipeline::attempt::affinity` shares it between instances.
 //! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
 
+use crate::usage::cache_prompt::Top;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -23,31 +24,27 @@ const CAPACITY: usize = 100_000;
 
 /// The conversation key of a request, if it has anything to go by.
 pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
+    header_key(headers).or_else(|| body_key(&Top::parse(body)?, None))
+}
+
+/// The key a header gives, if one does.
+pub(crate) fn header_key(headers: &HeaderMap) -> Option<u64> {
     for name in ["x-session-affinity", "session-id", "session_id", "conversation_id"] {
         if let Some(v) = headers.get(name).filter(|v| !v.is_empty()) {
             return Some(hash(&[b"h", v.as_bytes()]));
         }
     }
-    #[derive(Deserialize)]
-    struct Top<'a> {
-        #[serde(borrow)]
-        prompt_cache_key: Option<&'a RawValue>,
-        #[serde(borrow)]
-        metadata: Option<&'a RawValue>,
-        #[serde(borrow)]
-        messages: Option<&'a RawValue>,
-        #[serde(borrow)]
-        input: Option<&'a RawValue>,
-        #[serde(borrow)]
-        contents: Option<&'a RawValue>,
-        #[serde(borrow)]
-        system: Option<&'a RawValue>,
-        #[serde(borrow)]
-        instructions: Option<&'a RawValue>,
-        #[serde(borrow, rename = "systemInstruction")]
-        system_instruction: Option<&'a RawValue>,
-    }
-    let top: Top = serde_json::from_slice(body).ok()?;
+    None
+}
+
+/// The list of turns the body key reads.
+pub(crate) fn turns_of<'a>(top: &Top<'a>) -> Option<&'a RawValue> {
+    top.messages.or(top.contents).or(top.input)
+}
+
+/// The key the body gives. `first`: the items of `turns_of(top)`, when the caller has parsed
+/// them already.
+pub(crate) fn body_key(top: &Top, first: Option<&[&RawValue]>) -> Option<u64> {
     if let Some(k) =
         top.prompt_cache_key.and_then(|v| serde_json::from_str::<Cow<str>>(v.get()).ok()).filter(|k| !k.is_empty())
     {
@@ -67,11 +64,14 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
     {
         return Some(hash(&[b"u", u.as_bytes()]));
     }
-    let turns = top.messages.or(top.contents).or(top.input)?;
-    let first: Vec<&RawValue> = match serde_json::from_str(turns.get()) {
-        Ok(v) => v,
-        // Responses `input` may be a plain string: the whole first turn.
-        Err(_) => vec![turns],
+    let turns = turns_of(top)?;
+    let parsed;
+    let first = match first {
+        Some(items) => items,
+        None => {
+            parsed = crate::usage::cache_prompt::items(Some(turns));
+            &parsed[..]
+        }
     };
     let system = top.system.or(top.instructions).or(top.system_instruction).map_or("", |s| s.get());
     let system = without_nonce(system);

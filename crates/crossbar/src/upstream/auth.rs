@@ -33,7 +33,10 @@ fn header(protocol: Protocol, key: &Secret) -> Option<(&'static str, HeaderValue
 /// `apply` with the last header built kept: a provider's key rarely changes, so the header is
 /// built once per key, not once per request.
 #[derive(Default)]
-pub struct Memo(std::sync::Mutex<Option<(Protocol, Secret, Option<(&'static str, HeaderValue)>)>>);
+pub struct Memo(std::sync::Mutex<Option<Memoized>>);
+
+/// The key and protocol a header was built for, and the header (`None`: not a valid value).
+type Memoized = (Protocol, Secret, Option<(&'static str, HeaderValue)>);
 
 impl Memo {
     pub fn apply(&self, protocol: Protocol, key: Option<&Secret>, headers: &mut HeaderMap) {

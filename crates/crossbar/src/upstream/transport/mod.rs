@@ -39,7 +39,7 @@ pub enum UpstreamError {
 
 pub enum Transport {
     /// hyper-util's pooled client (`direct.rs`): every provider the environment sends no proxy.
-    Direct(direct::Direct),
+    Direct(Box<direct::Direct>),
     /// A provider whose base URL the environment's proxy settings (`HTTP_PROXY`, `HTTPS_PROXY`,
     /// `ALL_PROXY`, minus `NO_PROXY`) send through a proxy: reqwest, which speaks to proxies
     /// (CONNECT tunnels, proxy auth). Its base URL is parsed once.
@@ -72,7 +72,7 @@ impl Transport {
         if proxies.intercept(&uri).is_some() {
             return Transport::proxied(base_url, connect_timeout);
         }
-        Ok(Transport::Direct(direct::Direct::new(base_url, connect_timeout)?))
+        Ok(Transport::Direct(Box::new(direct::Direct::new(base_url, connect_timeout)?)))
     }
 
     fn proxied(base_url: &str, connect_timeout: Duration) -> anyhow::Result<Transport> {
