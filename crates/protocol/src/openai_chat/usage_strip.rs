@@ -118,15 +118,22 @@ enum Usage {
 }
 
 fn usage_member(data: &[u8]) -> Option<Usage> {
-    let mut de = serde_json::Deserializer::from_slice(data);
-    let top = de.deserialize_map(Top).ok()?;
-    let usage = top.usage?;
-    let value = usage.get();
-    if value != "null" {
-        return top.choices_empty.then_some(Usage::Only);
+    // Most chunks: a scan of the top level finds the members (a serde pass per chunk was a
+    // fifth of a relayed stream's instructions); anything it cannot follow goes to serde.
+    let (usage, choices_empty) = match scan_top(data) {
+        Scanned::Members { usage, choices_empty } => (usage?, choices_empty),
+        Scanned::Unsure => {
+            let mut de = serde_json::Deserializer::from_slice(data);
+            let top = de.deserialize_map(Top).ok()?;
+            let usage = top.usage?;
+            let start = usage.get().as_ptr() as usize - data.as_ptr() as usize;
+            (start..start + usage.get().len(), top.choices_empty)
+        }
+    };
+    if &data[usage.clone()] != b"null" {
+        return choices_empty.then_some(Usage::Only);
     }
-    let v_start = value.as_ptr() as usize - data.as_ptr() as usize;
-    let v_end = v_start + value.len();
+    let (v_start, v_end) = (usage.start, usage.end);
     // Back over `: ` to the key, then to a comma before it (or, first member, after it).
     let mut k = v_start;
     while k > 0 && data[k - 1].is_ascii_whitespace() {
@@ -152,6 +159,112 @@ fn usage_member(data: &[u8]) -> Option<Usage> {
         after += 1;
     }
     Some(Usage::Null(key_start..after))
+}
+
+enum Scanned {
+    /// The top-level `usage` value's bytes, if any, and whether `choices` is `[]`.
+    Members { usage: Option<std::ops::Range<usize>>, choices_empty: bool },
+    /// Not a shape the scan follows (a key with escapes, a malformed chunk): ask serde.
+    Unsure,
+}
+
+/// The top-level members of a chunk object, by one pass over its bytes that follows only
+/// strings and nesting (values are skipped, not parsed).
+fn scan_top(data: &[u8]) -> Scanned {
+    let mut i = skip_ws(data, 0);
+    if data.get(i) != Some(&b'{') {
+        return Scanned::Unsure;
+    }
+    i = skip_ws(data, i + 1);
+    let (mut usage, mut choices_empty) = (None, false);
+    if data.get(i) == Some(&b'}') {
+        return Scanned::Members { usage, choices_empty };
+    }
+    loop {
+        if data.get(i) != Some(&b'"') {
+            return Scanned::Unsure;
+        }
+        let Some(key_end) = string_end(data, i) else { return Scanned::Unsure };
+        let key = &data[i + 1..key_end - 1];
+        if key.contains(&b'\\') {
+            return Scanned::Unsure;
+        }
+        i = skip_ws(data, key_end);
+        if data.get(i) != Some(&b':') {
+            return Scanned::Unsure;
+        }
+        let start = skip_ws(data, i + 1);
+        let Some(end) = value_end(data, start) else { return Scanned::Unsure };
+        match key {
+            b"usage" => usage = Some(start..end),
+            b"choices" => choices_empty = data[start..end].strip_prefix(b"[").is_some_and(|r| r.trim_ascii() == b"]"),
+            _ => {}
+        }
+        i = skip_ws(data, end);
+        match data.get(i) {
+            Some(b',') => i = skip_ws(data, i + 1),
+            Some(b'}') => return Scanned::Members { usage, choices_empty },
+            _ => return Scanned::Unsure,
+        }
+    }
+}
+
+fn skip_ws(data: &[u8], mut i: usize) -> usize {
+    while data.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// `data[at]` is `"`: the index just past the string's closing quote.
+fn string_end(data: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', data.get(i..)?)?;
+        if data[i] == b'\\' {
+            i += 2;
+        } else {
+            return Some(i + 1);
+        }
+    }
+}
+
+/// The index just past the value starting at `start` (a string, an object or array with
+/// everything nested in it, or a scalar up to the next `,`, `}` or `]`).
+fn value_end(data: &[u8], start: usize) -> Option<usize> {
+    match data.get(start)? {
+        b'"' => string_end(data, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            while let Some(&c) = data.get(i) {
+                match c {
+                    b'"' => {
+                        i = string_end(data, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let rest = &data[start..];
+            let len = rest
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            (len > 0).then_some(start + len)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -225,6 +338,42 @@ data: [DONE]\n\n";
         assert!(strip(text, 7) == text);
         let usage_in_choice = b"data: {\"choices\":[{\"usage\":null}],\"usage\":{\"x\":1}}\n\n";
         assert!(strip(usage_in_choice, 3) == usage_in_choice, "choices not empty: kept");
+    }
+
+    #[test]
+    fn the_scan_finds_what_serde_finds_or_says_it_is_unsure() {
+        let cases: [&[u8]; 12] = [
+            br#"{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#,
+            br#"{ "usage" : null , "choices" : [ ] }"#,
+            br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#,
+            br#"{"choices":[{"delta":{"content":"a \"usage\": null } ] { ["}}],"usage":null}"#,
+            br#"{"choices":[{"usage":null}],"x":"\\","usage":{"a":[1,{"b":"}"}]}}"#,
+            br#"{"n":-1.5e3,"t":true,"f":false,"z":null,"usage":null}"#,
+            br#"{}"#,
+            br#"{"choices":[]}"#,
+            br#"{"us\u0061ge":null}"#,
+            br#"{"usage":nul"#,
+            br#"{"usage":null,}"#,
+            br#"["usage",null]"#,
+        ];
+        for data in cases {
+            let serde = serde_json::Deserializer::from_slice(data).deserialize_map(Top).ok().map(|t| {
+                let usage = t.usage.map(|u| {
+                    let start = u.get().as_ptr() as usize - data.as_ptr() as usize;
+                    start..start + u.get().len()
+                });
+                (usage, t.choices_empty)
+            });
+            match scan_top(data) {
+                Scanned::Members { usage, choices_empty } => {
+                    assert_eq!(serde, Some((usage, choices_empty)), "{}", String::from_utf8_lossy(data));
+                }
+                Scanned::Unsure => {
+                    let escaped_key = data.windows(2).any(|w| w == br"\u");
+                    assert!(serde.is_none() || escaped_key, "unsure of {}", String::from_utf8_lossy(data));
+                }
+            }
+        }
     }
 
     #[test]
