@@ -17,6 +17,11 @@
 #   CROSSBAR_BIN=… FLOOR_BIN=… bench/instructions.sh   measures those binaries (no build)
 #   CALLGRIND_KEEP=dir bench/instructions.sh   keeps each scenario's callgrind dump there
 #                                              (for `callgrind_annotate --inclusive=yes`)
+#   CROSSBAR_BIN=… bench/instructions.sh --check BUDGET [N]
+#       the regression guard (CI): measures only the scenarios BUDGET names (lines
+#       `scenario instructions`, recorded with the same kind of build) and fails when one costs
+#       more than 20 % over its figure. CI runs it on the debug build its tests already made
+#       (bench/instructions.debug.budget); a release budget would need a release build.
 #
 # Scenarios (crossbar with `[auth]`, a key with every limit set, usage records on SQLite,
 # unless "keys off"): a relayed non-streamed Chat request, the same with keys off, a relayed
@@ -24,11 +29,19 @@
 # Chat client → Anthropic upstream).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUDGET=""
+if [ "${1:-}" = "--check" ]; then
+  BUDGET=$(realpath "$2")
+  shift 2
+fi
 N="${1:-200}"
 WARM=30
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crossbar-target}"
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 2; }
-if [ -n "${CROSSBAR_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then # binaries given: compare builds
+if [ -n "$BUDGET" ]; then # the guard: crossbar only, no floor
+  [ -n "${CROSSBAR_BIN:-}" ] || { echo "instructions.sh --check: set CROSSBAR_BIN" >&2; exit 2; }
+  BIN=$CROSSBAR_BIN FLOOR=""
+elif [ -n "${CROSSBAR_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then # binaries given: compare builds
   BIN=$CROSSBAR_BIN FLOOR=$FLOOR_BIN
 else
   cargo build --release --locked -p crossbar -p crossbar-floor >&2
@@ -100,7 +113,7 @@ PY
 
 wait_up() { # port
   for _ in $(seq 600); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.2
   done
   echo "instructions.sh: nothing listens on $1" >&2
@@ -127,22 +140,31 @@ under_callgrind() { # command… (backgrounded; PID in $VG_PID)
   PIDS+=($VG_PID)
 }
 
+wanted() { # scenario name: measured in this run?
+  [ -z "$BUDGET" ] || awk -v n="$1" '$1 == n {found = 1} END {exit !found}' "$BUDGET"
+}
+
 RESULTS="$OUT/results"
-under_callgrind "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$MOCK_PORT"
-wait_up $FLOOR_PORT
-measure $VG_PID floor $FLOOR_PORT gpt-bench 0 >> "$RESULTS"
-kill $VG_PID; wait $VG_PID 2>/dev/null || true
+if [ -n "$FLOOR" ]; then
+  under_callgrind "$FLOOR" "127.0.0.1:$FLOOR_PORT" "127.0.0.1:$MOCK_PORT"
+  wait_up $FLOOR_PORT
+  measure $VG_PID floor $FLOOR_PORT gpt-bench 0 >> "$RESULTS"
+  kill $VG_PID; wait $VG_PID 2>/dev/null || true
+fi
 
 export RUST_LOG=warn
-under_callgrind "$BIN" serve --config "$OUT/keys-off.toml"
-wait_up $GW_PORT
-measure $VG_PID relayed-keys-off $GW_PORT bench/gpt-bench 0 >> "$RESULTS"
-kill $VG_PID; wait $VG_PID 2>/dev/null || true
+if wanted relayed-keys-off; then
+  under_callgrind "$BIN" serve --config "$OUT/keys-off.toml"
+  wait_up $GW_PORT
+  measure $VG_PID relayed-keys-off $GW_PORT bench/gpt-bench 0 >> "$RESULTS"
+  kill $VG_PID; wait $VG_PID 2>/dev/null || true
+fi
 
 # one gateway per scenario, so the one usage flush (60 s after its first record) falls outside
 # every window
 for scenario in "relayed bench/gpt-bench 0" "relayed-stream bench/gpt-bench 1" "translated anth/claude-bench 0"; do
   read -r name model stream <<<"$scenario"
+  wanted "$name" || continue
   under_callgrind "$BIN" serve --config "$OUT/keys-on.toml"
   wait_up $GW_PORT
   measure $VG_PID "$name" $GW_PORT "$model" "$stream" "$KEY" >> "$RESULTS"
@@ -150,6 +172,23 @@ for scenario in "relayed bench/gpt-bench 0" "relayed-stream bench/gpt-bench 1" "
 done
 
 [ -n "${INSTR_OUT:-}" ] && cp "$RESULTS" "$INSTR_OUT"
+if [ -n "$BUDGET" ]; then
+  python3 - "$BUDGET" "$RESULTS" <<'PY'
+import sys
+budget = {n: int(v) for n, v in (l.split()[:2] for l in open(sys.argv[1]) if l.strip() and not l.startswith("#"))}
+over = []
+for name, n in (l.split() for l in open(sys.argv[2])):
+    limit = budget[name] * 1.2
+    verdict = "ok" if int(n) <= limit else "OVER"
+    print(f"instructions: {name}: {int(n):,} per request (recorded {budget[name]:,}; limit {limit:,.0f}) {verdict}")
+    if verdict != "ok":
+        over.append(name)
+if over:
+    sys.exit(f"instructions: {', '.join(over)} cost more than 20 % over the recorded figure "
+             "(bench/instructions.sh; re-record the budget only for a cost the change means to add)")
+PY
+  exit $?
+fi
 echo "Instructions per request ($N sequential requests after $WARM warm-up; callgrind):"
 echo
 echo "| scenario | instructions / request | × floor |"

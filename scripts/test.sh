@@ -22,6 +22,18 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/sdk
 
+echo "== instructions per relayed request, against the recorded budget (bench/instructions.sh --check)"
+# Instruction counts do not depend on machine load: a relayed, streamed or translated request
+# that costs 20 % more than bench/instructions.debug.budget (the debug build just made) fails.
+if command -v valgrind >/dev/null; then
+  CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" ./bench/instructions.sh --check bench/instructions.debug.budget 50
+elif [ "${CROSSBAR_REQUIRE_SERVICES:-0}" = 1 ]; then
+  echo "valgrind is required here (scripts/valgrind.sh installs it)" >&2
+  exit 1
+else
+  echo "(skipped: valgrind is not installed; scripts/valgrind.sh installs it)"
+fi
+
 echo "== coding agents end to end (tests/agents; pinned CLIs cached in ~/.cache/crossbar-clients)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/agents/requirements.txt
 CROSSBAR_BIN="$CARGO_TARGET_DIR/debug/crossbar" .venv/bin/python -m pytest -q tests/agents
