@@ -218,23 +218,30 @@ pub fn upstream_path(p: Protocol, inbound: &Inbound, model: &str) -> String {
 /// by `upstream`. Protocol headers (`anthropic-beta`, …) only on a same-protocol relay,
 /// where they mean what the client meant.
 pub fn forward_headers(p: Protocol, client: &HeaderMap, same_protocol: bool) -> HeaderMap {
+    // Names built once (a `&str` lookup parses the name each time).
+    static ANTHROPIC: [HeaderName; 2] =
+        [HeaderName::from_static("anthropic-version"), HeaderName::from_static("anthropic-beta")];
+    static OPENAI_BETA: HeaderName = HeaderName::from_static("openai-beta");
+    static RESPONSES: [HeaderName; 2] =
+        [HeaderName::from_static("openai-beta"), HeaderName::from_static("x-openai-internal-codex-responses-lite")];
+    static MOCK: HeaderName = HeaderName::from_static("x-mock");
     let mut out = HeaderMap::new();
-    out.insert("content-type", HeaderValue::from_static("application/json"));
-    let allowed: &[&str] = match (p, same_protocol) {
-        (Protocol::Anthropic, true) => &["anthropic-version", "anthropic-beta"],
-        (Protocol::OpenaiChat, true) => &["openai-beta"],
+    out.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let allowed: &[HeaderName] = match (p, same_protocol) {
+        (Protocol::Anthropic, true) => &ANTHROPIC,
+        (Protocol::OpenaiChat, true) => std::slice::from_ref(&OPENAI_BETA),
         // Codex's responses-lite marker means something only to OpenAI's Responses API.
-        (Protocol::OpenaiResponses, true) => &["openai-beta", "x-openai-internal-codex-responses-lite"],
+        (Protocol::OpenaiResponses, true) => &RESPONSES,
         _ => &[],
     };
     for name in allowed {
-        for v in client.get_all(*name) {
-            out.append(HeaderName::from_static(name), v.clone());
+        for v in client.get_all(name) {
+            out.append(name.clone(), v.clone());
         }
     }
-    if let Some(v) = client.get("x-mock") {
+    if let Some(v) = client.get(&MOCK) {
         // The mock upstream's directive header (harmless to real providers, which ignore it).
-        out.insert("x-mock", v.clone());
+        out.insert(MOCK.clone(), v.clone());
     }
     out
 }

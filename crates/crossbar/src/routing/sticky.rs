@@ -11,7 +11,7 @@
 //! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
 
 use crate::usage::cache_prompt::Top;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -29,7 +29,14 @@ pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
 
 /// The key a header gives, if one does.
 pub(crate) fn header_key(headers: &HeaderMap) -> Option<u64> {
-    for name in ["x-session-affinity", "session-id", "session_id", "conversation_id"] {
+    // Names built once: a `&str` lookup parses the name every time.
+    static NAMES: [HeaderName; 4] = [
+        HeaderName::from_static("x-session-affinity"),
+        HeaderName::from_static("session-id"),
+        HeaderName::from_static("session_id"),
+        HeaderName::from_static("conversation_id"),
+    ];
+    for name in &NAMES {
         if let Some(v) = headers.get(name).filter(|v| !v.is_empty()) {
             return Some(hash(&[b"h", v.as_bytes()]));
         }

@@ -17,8 +17,9 @@ pub const CLIENTS: [&str; 9] = [
 ];
 
 pub fn classify(headers: &HeaderMap) -> &'static str {
-    let ua = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let originator = headers.get("originator").and_then(|v| v.to_str().ok()).unwrap_or("");
+    static ORIGINATOR: axum::http::HeaderName = axum::http::HeaderName::from_static("originator");
+    let ua = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let originator = headers.get(&ORIGINATOR).and_then(|v| v.to_str().ok()).unwrap_or("");
     classify_agent(ua, originator)
 }
 
