@@ -5,10 +5,4 @@ set -euo pipefail
 if command -v valgrind >/dev/null && command -v callgrind_control >/dev/null; then
   exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-  echo "valgrind is missing and this is not root: install Debian's valgrind package" >&2
-  exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+exec "$(dirname "$0")/apt_install.sh" valgrind valgrind
