@@ -216,6 +216,16 @@ impl Sniffer {
         self.core().events()
     }
 
+    /// `push(last)` then `finish()`, without copying a JSON body that arrives whole in `last`.
+    pub fn finish_with(&mut self, last: &[u8]) {
+        match self {
+            Sniffer::OpenaiChat(s) => s.finish_with(last),
+            Sniffer::OpenaiResponses(s) => s.finish_with(last),
+            Sniffer::Anthropic(s) => s.finish_with(last),
+            Sniffer::Gemini(s) => s.finish_with(last),
+        }
+    }
+
     /// Call at end of body (a JSON body is parsed here, up to the sniffer's cap).
     pub fn finish(&mut self) {
         match self {

@@ -49,13 +49,7 @@ impl<'de> Deserialize<'de> for InContent {
 
 /// A token count that tolerates `null`, floats and garbage (→ `None`): usage must never fail
 /// a response or a stream.
-pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(v.and_then(|v| match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
-        _ => None,
-    }))
-}
+pub use crate::raw_json::lenient_u64;
 
 // === request ===
 

@@ -23,6 +23,9 @@ impl Sniffer {
     pub fn finish(&mut self) {
         self.0.finish()
     }
+    pub fn finish_with(&mut self, last: &[u8]) {
+        self.0.finish_with(last)
+    }
     pub fn usage(&self) -> Usage {
         self.0.usage()
     }

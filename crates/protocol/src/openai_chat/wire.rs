@@ -32,14 +32,7 @@ pub fn string_only<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 }
 
 /// A token count: a non-negative integer, or a float truncated; anything else is "not reported".
-pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => {
-            n.as_u64().or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
-        }
-        _ => None,
-    })
-}
+pub use crate::raw_json::lenient_u64;
 
 // ---------------------------------------------------------------------------------------------
 // Request (client side input)

@@ -137,6 +137,19 @@ impl SniffCore {
         self.edge.extend_from_slice(bytes);
     }
 
+    /// `push(last)` then `finish()`; a JSON body that is all in `last` is read where it is
+    /// instead of being copied first.
+    pub fn finish_with(&mut self, last: &[u8]) {
+        if !self.stream && !self.gave_up && self.buf.is_empty() && last.len() <= MAX_BODY_BYTES {
+            if let Some(u) = (self.extract)(last) {
+                self.usage.merge(&u);
+            }
+            return;
+        }
+        self.push(last);
+        self.finish();
+    }
+
     pub fn finish(&mut self) {
         if self.gave_up {
             return;
@@ -216,6 +229,25 @@ mod tests {
             .collect();
         assert_eq!(found, vec![2, 1]);
         assert_eq!(objects_after(br#"{"usage""#, b"\"usage\"").count(), 0);
+    }
+
+    #[test]
+    fn finishing_with_the_last_bytes_reads_what_pushing_them_reads() {
+        let body = br#"{"usage":7}"#;
+        for stream in [false, true] {
+            for cut in 0..=body.len() {
+                let mut a = SniffCore::new(stream, b"usage", extract, done);
+                a.push(&body[..cut]);
+                a.finish_with(&body[cut..]);
+                let mut b = SniffCore::new(stream, b"usage", extract, done);
+                b.push(body);
+                b.finish();
+                assert_eq!(a.usage(), b.usage(), "stream {stream} cut {cut}");
+            }
+        }
+        let mut whole = SniffCore::new(false, b"usage", extract, done);
+        whole.finish_with(body);
+        assert_eq!(whole.usage().output, Some(7));
     }
 
     #[test]

@@ -135,6 +135,18 @@ impl PlainBody {
     fn finish(&mut self) {
         self.done = true;
         self.sniffer.finish();
+        self.settle();
+    }
+
+    /// The body's last bytes have gone: read usage from them (not copied when they are the
+    /// whole body) and settle.
+    fn finish_with(&mut self, last: &[u8]) {
+        self.done = true;
+        self.sniffer.finish_with(last);
+        self.settle();
+    }
+
+    fn settle(&mut self) {
         let usage = self.sniffer.usage();
         self.outcome.set_usage(usage);
         // A body without usage: about four bytes a token (an estimate, so marked).
@@ -154,9 +166,10 @@ impl Stream for PlainBody {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.outcome.sent_bytes(&chunk);
                 self.sent = self.sent.saturating_add(chunk.len() as u64);
-                self.sniffer.push(&chunk);
                 if self.expected.is_some_and(|n| self.sent >= n) {
-                    self.finish();
+                    self.finish_with(&chunk);
+                } else {
+                    self.sniffer.push(&chunk);
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
