@@ -113,14 +113,19 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// One TLS client configuration for every direct client (webpki roots; h2 and http/1.1 by ALPN,
-/// set by the connector).
+/// One TLS client configuration for every direct client (webpki roots, built once and shared:
+/// a clone shares its verifier; h2 and http/1.1 by ALPN, set by the connector).
 fn tls_config() -> anyhow::Result<tokio_rustls::rustls::ClientConfig> {
     use tokio_rustls::rustls;
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    static CONFIG: std::sync::OnceLock<Result<rustls::ClientConfig, String>> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    });
+    config.clone().map_err(|e| anyhow::anyhow!("TLS set-up: {e}"))
 }
