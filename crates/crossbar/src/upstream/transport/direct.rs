@@ -62,7 +62,13 @@ impl Direct {
     fn uri(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
         let mut s = String::with_capacity(self.base.len() + path_and_query.len());
         s.push_str(&self.base);
-        s.push_str(path_and_query);
+        // A path with bytes a URI cannot carry as they are (a client's model name with a space
+        // or a `#`, say, in a Gemini path) is percent-encoded, as a URL library would: http's
+        // parser would refuse some and cut the path at a `#`.
+        match escape(path_and_query) {
+            Some(escaped) => s.push_str(&escaped),
+            None => s.push_str(path_and_query),
+        }
         Uri::try_from(s).map_err(|e| UpstreamError::Connect(format!("invalid upstream path: {e}")))
     }
 
@@ -83,6 +89,38 @@ impl Direct {
         let body: BodyStream = body.into_data_stream().map(|r| r.map_err(|e| UpstreamError::Io(chain(&e)))).boxed();
         Ok(UpstreamResponse { status: parts.status.as_u16(), headers: parts.headers, body })
     }
+}
+
+/// `path?query` with every byte a URI may not carry as it is percent-encoded (an existing
+/// `%XX` is kept; the first `?` starts the query, as it always did); `None` when nothing needs
+/// it (the usual case, checked without allocating).
+fn escape(path_and_query: &str) -> Option<String> {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
+    };
+    let keep = |b: u8, in_query: bool| {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b) || (in_query && b == b'?')
+    };
+    if path.bytes().all(|b| keep(b, false)) && query.is_none_or(|q| q.bytes().all(|b| keep(b, true))) {
+        return None;
+    }
+    let push = |out: &mut String, part: &str, in_query: bool| {
+        for &b in part.as_bytes() {
+            if keep(b, in_query) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    };
+    let mut out = String::with_capacity(path_and_query.len() + 8);
+    push(&mut out, path, false);
+    if let Some(q) = query {
+        out.push('?');
+        push(&mut out, q, true);
+    }
+    Some(out)
 }
 
 /// A failure before the response head: the error and its causes (no URL: hyper's errors carry
@@ -128,4 +166,33 @@ fn tls_config() -> anyhow::Result<tokio_rustls::rustls::ClientConfig> {
             .with_no_client_auth())
     });
     config.clone().map_err(|e| anyhow::anyhow!("TLS set-up: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_path_a_uri_cannot_hold_is_percent_encoded() {
+        let d = Direct::new("https://upstream.example/v1beta/", Duration::from_secs(1)).expect("client");
+        let uri = |p: &str| d.uri(p).expect("uri").to_string();
+        assert_eq!(
+            uri("/models/gemini-2.5:generateContent?alt=sse"),
+            "https://upstream.example/v1beta/models/gemini-2.5:generateContent?alt=sse"
+        );
+        assert_eq!(
+            uri("/models/my model:generateContent?alt=sse"),
+            "https://upstream.example/v1beta/models/my%20model:generateContent?alt=sse"
+        );
+        assert_eq!(
+            uri("/models/m\"ü{x}#1:countTokens"),
+            "https://upstream.example/v1beta/models/m%22%C3%BC%7Bx%7D%231:countTokens"
+        );
+        assert_eq!(
+            uri("/v1/messages?beta=true&x=a b"),
+            "https://upstream.example/v1beta/v1/messages?beta=true&x=a%20b"
+        );
+        assert!(Direct::new("https://upstream.example/v1?api-version=1", Duration::from_secs(1)).is_err());
+        assert!(Direct::new("ftp://upstream.example/v1", Duration::from_secs(1)).is_err());
+    }
 }
