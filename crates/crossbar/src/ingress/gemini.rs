@@ -54,7 +54,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         codex_ready: false,
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
-        prompt_memo: Default::default(),
+        conversation_memo: Default::default(),
         socket: None,
     };
     pipeline::handle(state, inbound).await

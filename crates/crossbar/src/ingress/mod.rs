@@ -115,7 +115,7 @@ pub async fn json_endpoint(
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
         headers: parts.headers,
-        prompt_memo: Default::default(),
+        conversation_memo: Default::default(),
         socket: None,
     };
     pipeline::handle(state, inbound).await

@@ -60,9 +60,8 @@ pub struct Inbound {
     pub started: Instant,
     /// The client's crossbar key (`None` in no-auth mode).
     pub key: Option<Arc<crate::store::KeyRecord>>,
-    /// The conversation key and prompt fingerprint, read from the body at most once: use
-    /// `conversation()` / `prompt()`.
-    pub prompt_memo: std::sync::OnceLock<crate::usage::cache_prompt::Prompt>,
+    /// The conversation key, read from the body at most once: use `conversation()`.
+    pub conversation_memo: std::sync::OnceLock<Option<u64>>,
     /// A turn of a client's Responses socket: its upstream socket, for a provider with
     /// `websocket` on (`upstream/websocket/`). `None` for everything else.
     pub socket: Option<crate::upstream::websocket::Turn>,
@@ -72,13 +71,7 @@ impl Inbound {
     /// The conversation key (`routing::sticky::session_key`): the cache verdict, stickiness,
     /// the Codex session headers and `prompt_cache_key` all ask, the body is parsed once.
     pub fn conversation(&self) -> Option<u64> {
-        self.prompt().conversation
-    }
-
-    /// The conversation key and the prompt's fingerprint (`usage::cache_prompt::read`), from
-    /// one parse of the body.
-    pub fn prompt(&self) -> &crate::usage::cache_prompt::Prompt {
-        self.prompt_memo.get_or_init(|| crate::usage::cache_prompt::read(self.protocol, &self.headers, &self.body))
+        *self.conversation_memo.get_or_init(|| routing::sticky::session_key(&self.headers, &self.body))
     }
 }
 
@@ -102,9 +95,8 @@ async fn handle_request(state: Arc<AppState>, inbound: Inbound) -> Response {
         ticket.set_request(inbound.body.clone());
     }
     if inbound.endpoint == Endpoint::Generate {
-        let prompt = inbound.prompt();
-        if let Some(k) = prompt.conversation {
-            ticket.set_conversation(k, prompt.fingerprint.clone());
+        if let Some(k) = inbound.conversation() {
+            ticket.set_conversation(k);
             ticket.load_shared_turns().await;
         }
     }

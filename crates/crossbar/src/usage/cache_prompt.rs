@@ -23,7 +23,9 @@ pub struct Asked {
 }
 
 /// The top level of a request body, borrowed: what the fingerprint and the conversation key
-/// (`routing::sticky`) read, so one parse serves both (`read`).
+/// (`routing::sticky`) read. (One parse could serve both, but the key is needed before the
+/// upstream request and the fingerprint only at the end: hashing a 2 MB prompt up front would
+/// delay the first byte, so each parses when it is needed.)
 #[derive(Deserialize)]
 pub(crate) struct Top<'a> {
     #[serde(borrow)]
@@ -61,33 +63,6 @@ pub(crate) fn items(turns: Option<&RawValue>) -> Vec<&RawValue> {
         Some(t) => serde_json::from_str(t.get()).unwrap_or_else(|_| vec![t]),
         None => Vec::new(),
     }
-}
-
-/// What the pipeline reads off a request's prompt, from one parse of its body: the
-/// conversation key (`routing::sticky`) and the fingerprint with the cache lifetime asked for.
-#[derive(Debug, Clone, Default)]
-pub struct Prompt {
-    pub conversation: Option<u64>,
-    pub fingerprint: Option<(Fingerprint, Asked)>,
-}
-
-/// The conversation key and the fingerprint of a `p` request. Parsing the body once for both
-/// (and its turns once, when the key reads the same list) halved what the two cost apart.
-pub fn read(p: Protocol, headers: &axum::http::HeaderMap, body: &[u8]) -> Prompt {
-    use crate::routing::sticky;
-    let header = sticky::header_key(headers);
-    let Some(top) = Top::parse(body) else { return Prompt { conversation: header, fingerprint: None } };
-    let turns = turns_of(p, &top);
-    let items = items(turns);
-    let fingerprint = Some(fingerprint_of(p, &top, &items, body));
-    let conversation = header.or_else(|| {
-        let same = match (sticky::turns_of(&top), turns) {
-            (Some(a), Some(b)) => std::ptr::eq(a.get(), b.get()),
-            _ => false,
-        };
-        sticky::body_key(&top, same.then_some(&items[..]))
-    });
-    Prompt { conversation, fingerprint }
 }
 
 /// The fingerprint of a client's request body, and the cache lifetime it asked for; `None`

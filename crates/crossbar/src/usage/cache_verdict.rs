@@ -213,20 +213,8 @@ pub fn turn_of(
     input: Option<u64>,
 ) -> Option<Turn> {
     let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body)?;
-    Some(turn_with(fingerprint, asked, upstream, deployment, at_ms, input))
-}
-
-/// This turn, from its prompt's fingerprint already taken (`cache_prompt::read`).
-pub fn turn_with(
-    fingerprint: Fingerprint,
-    asked: super::cache_prompt::Asked,
-    upstream: Protocol,
-    deployment: String,
-    at_ms: i64,
-    input: Option<u64>,
-) -> Turn {
     let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
-    Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream, message_id: None }
+    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream, message_id: None })
 }
 
 /// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),

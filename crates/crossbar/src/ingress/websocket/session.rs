@@ -217,7 +217,7 @@ impl Session {
             codex_ready: shallow.store_false && !shallow.codex_refused,
             started: Instant::now(),
             key,
-            prompt_memo: Default::default(),
+            conversation_memo: Default::default(),
             socket: Some(Turn { link: self.link.clone(), anchor, new_items }),
         };
         self.state.metrics.websocket_responses.inc();

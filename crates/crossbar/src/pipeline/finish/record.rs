@@ -18,10 +18,9 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
-use crate::usage::cache_prompt::Asked;
 use crate::usage::cache_verdict::{reported_reads, Turn};
 use crate::usage::capture::{Capture, Collector};
-use crossbar_protocol::canonical::{Fingerprint, Protocol, Usage};
+use crossbar_protocol::canonical::{Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -92,9 +91,6 @@ pub struct Ticket {
     capture: Option<Mutex<(Collector, Collector)>>,
     /// The conversation key (stickiness's), for the cache verdict.
     conversation: Mutex<Option<u64>>,
-    /// The request's prompt fingerprint and the cache lifetime it asked for, read with the
-    /// conversation key (`usage::cache_prompt::read`).
-    fingerprint: Mutex<Option<(Fingerprint, Asked)>>,
     /// With Redis: the conversation's turns as the instances share them (`load_shared_turns`).
     shared_turns: Mutex<Option<Vec<crate::usage::cache_verdict::Turn>>>,
     /// Anthropic's answer to cache diagnostics: the response's id and the provider's reason
@@ -129,7 +125,6 @@ impl Ticket {
             capture: state.config.storage.capture_bodies.then(Mutex::default),
             state,
             conversation: Mutex::new(None),
-            fingerprint: Mutex::new(None),
             shared_turns: Mutex::new(None),
             diagnosis: Mutex::new((None, None)),
         })
@@ -187,14 +182,12 @@ impl Ticket {
         (u, true)
     }
 
-    /// The request's conversation key and prompt fingerprint: its usage record gets a cache
-    /// verdict.
-    pub fn set_conversation(&self, key: u64, fingerprint: Option<(Fingerprint, Asked)>) {
+    /// The request's conversation key: its usage record gets a cache verdict. (The prompt is
+    /// fingerprinted at the end, off the path to the first byte: a 2 MB body's hash would
+    /// otherwise sit in front of the upstream request.)
+    pub fn set_conversation(&self, key: u64) {
         if let Ok(mut slot) = self.conversation.lock() {
             *slot = Some(key);
-        }
-        if let Ok(mut slot) = self.fingerprint.lock() {
-            *slot = fingerprint;
         }
     }
 
@@ -214,11 +207,11 @@ impl Ticket {
     /// diagnostics: of the turn this request's prompt continues (`cache_turns::previous`).
     pub fn previous_message_id(&self) -> Option<String> {
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let fingerprint = self.fingerprint.lock().ok()?;
-        let (cur, _) = fingerprint.as_ref()?;
+        let body = self.request.lock().ok().and_then(|b| b.clone())?;
+        let (cur, _) = crate::usage::cache_prompt::fingerprint(self.protocol_in, &body)?;
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|s| s.clone());
-        let prev = self.state.cache_turns.previous(key, cur, remote.as_deref())?;
+        let prev = self.state.cache_turns.previous(key, &cur, remote.as_deref())?;
         prev.message_id.filter(|_| prev.upstream == Protocol::Anthropic)
     }
 
@@ -246,15 +239,15 @@ impl Ticket {
             return None;
         }
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let (fingerprint, asked) = self.fingerprint.lock().ok().and_then(|mut f| f.take())?;
-        let turn = crate::usage::cache_verdict::turn_with(
-            fingerprint,
-            asked,
+        let body = self.request.lock().ok().and_then(|b| b.clone())?;
+        let turn = crate::usage::cache_verdict::turn_of(
+            self.protocol_in,
             route.protocol_out,
+            &body,
             format!("{}/{}", route.provider, route.upstream_model),
             self.ts,
             usage.input,
-        );
+        )?;
         let turn = Turn { message_id: self.diagnosis.lock().ok().and_then(|d| d.0.clone()), ..turn };
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|mut s| s.take());

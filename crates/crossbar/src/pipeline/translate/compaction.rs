@@ -96,7 +96,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         codex_ready: false,
         started: inbound.started,
         key: inbound.key.clone(),
-        prompt_memo: Default::default(),
+        conversation_memo: Default::default(),
         socket: None,
     };
 
