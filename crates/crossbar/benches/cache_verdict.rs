@@ -31,9 +31,9 @@ fn main() {
     println!("|---|---:|---:|---:|---:|");
     for p in Protocol::ALL {
         let body = encode_request(p, &canonical, &cx).expect("encode").body;
-        let raw = time(200, || cache_prompt::fingerprint(p, &body).expect("object"));
+        let raw = time(200, || cache_prompt::fingerprint(p, &body, None).expect("object"));
         let decoded = time(100, || Fingerprint::of(&decode_request(p, &body, &cx).expect("decode")));
-        let (fingerprint, _) = cache_prompt::fingerprint(p, &body).expect("object");
+        let (fingerprint, _) = cache_prompt::fingerprint(p, &body, None).expect("object");
         let mut at = 0;
         let observe = time(2000, || {
             at += 1;

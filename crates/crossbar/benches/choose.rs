@@ -54,11 +54,11 @@ fn main() {
         affinity: Default::default(),
     };
     let body = br#"{"model":"bench","prompt_cache_key":"conversation-1","input":"hello"}"#;
-    let key = sticky::session_key(&Default::default(), body);
+    let key = sticky::session_key(&Default::default(), body, None);
     route.remember(key.unwrap_or(0), 5, 10, 1_000_000);
     let t = Instant::now();
     for _ in 0..N {
-        let k = sticky::session_key(&Default::default(), black_box(body));
+        let k = sticky::session_key(&Default::default(), black_box(body), None);
         let preferred = k.and_then(|k| route.recall(k, 10));
         black_box(route.choose(10, 100, |_| false, preferred, &mut rng));
     }

@@ -189,7 +189,7 @@ async fn until_budget_spent(gw: &Gateway, id: &str) {
 async fn until_affinity(prefix: &str, conversation: &str, provider: &str) {
     let mut headers = axum::http::HeaderMap::new();
     headers.insert("session_id", conversation.parse().expect("header value"));
-    let hash = crossbar::routing::sticky::session_key(&headers, b"{}").expect("a conversation key");
+    let hash = crossbar::routing::sticky::session_key(&headers, b"{}", None).expect("a conversation key");
     let (key, want) = (format!("{prefix}:aff:m:{hash:016x}"), format!("{provider}/x"));
     let client = redis::Client::open(redis_url()).expect("redis url");
     let mut c = client.get_multiplexed_async_connection().await.expect("redis");

@@ -36,9 +36,10 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         Err(r) => return r,
     };
     // Check the body is a JSON object now, so the relay never forwards garbage.
-    if let Err(msg) = pipeline::body::inspect(&body) {
-        return reply::error_msg(P, ErrorKind::InvalidRequest, msg);
-    }
+    let shallow = match pipeline::body::inspect(&body) {
+        Ok(s) => s,
+        Err(msg) => return reply::error_msg(P, ErrorKind::InvalidRequest, msg),
+    };
     let inbound = Inbound {
         protocol: P,
         endpoint,
@@ -54,6 +55,7 @@ pub async fn generate(State(state): State<Arc<AppState>>, Path(tail): Path<Strin
         codex_ready: false,
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
+        prompt: Some(shallow.prompt),
         conversation_memo: Default::default(),
         socket: None,
     };

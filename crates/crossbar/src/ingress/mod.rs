@@ -115,6 +115,7 @@ pub async fn json_endpoint(
         started,
         key: parts.extensions.get::<crate::auth::Authed>().map(|a| a.0.clone()),
         headers: parts.headers,
+        prompt: Some(shallow.prompt),
         conversation_memo: Default::default(),
         socket: None,
     };

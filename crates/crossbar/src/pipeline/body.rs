@@ -1,12 +1,16 @@
 //! Shallow look at a JSON request body: just what routing needs (`model`, `stream`,
 //! `stream_options.include_usage`, whether the Codex backend would take it as it is) and where
 //! `model`'s value sits, so the relay can swap the model name without re-serializing anything
-//! else. Nested values are skipped unparsed.
+//! else. Nested values are skipped unparsed, except that where the prompt's members sit is
+//! noted on the way (`prompt`: the conversation key and the cache fingerprint read them there
+//! instead of parsing the body again).
 
 use bytes::{Bytes, BytesMut};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::ops::Range;
+
+use crate::usage::cache_prompt::{Top, TopSpans};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Shallow {
@@ -21,6 +25,8 @@ pub struct Shallow {
     pub store_false: bool,
     /// An output limit or sampling parameter the Codex backend refuses is in the body.
     pub codex_refused: bool,
+    /// Where the members the conversation key and the prompt fingerprint read sit.
+    pub prompt: TopSpans,
 }
 
 /// Parse the top level of `body`. The error is a message for a 400.
@@ -34,6 +40,7 @@ pub fn inspect(body: &[u8]) -> Result<Shallow, String> {
     let mut out = Shallow {
         store_false: found.store.is_some_and(|v| v.get() == "false"),
         codex_refused: found.codex_refused,
+        prompt: found.top.spans(body),
         ..Shallow::default()
     };
     if let Some(raw) = found.model {
@@ -128,6 +135,7 @@ struct Found<'a> {
     stream_options: Option<&'a RawValue>,
     store: Option<&'a RawValue>,
     codex_refused: bool,
+    top: Top<'a>,
 }
 
 struct TopVisitor;
@@ -151,9 +159,7 @@ impl<'de> Visitor<'de> for TopVisitor {
                     found.codex_refused = true;
                     map.next_value::<IgnoredAny>()?;
                 }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                other => found.top.visit(other, &mut map)?,
             }
         }
         Ok(found)

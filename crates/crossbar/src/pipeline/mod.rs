@@ -60,6 +60,9 @@ pub struct Inbound {
     pub started: Instant,
     /// The client's crossbar key (`None` in no-auth mode).
     pub key: Option<Arc<crate::store::KeyRecord>>,
+    /// Where the body's prompt members sit (`body::inspect` noted them), so the conversation
+    /// key and the prompt fingerprint need not parse the body again. `None`: parse it.
+    pub prompt: Option<crate::usage::cache_prompt::TopSpans>,
     /// The conversation key, read from the body at most once: use `conversation()`.
     pub conversation_memo: std::sync::OnceLock<Option<u64>>,
     /// A turn of a client's Responses socket: its upstream socket, for a provider with
@@ -71,7 +74,9 @@ impl Inbound {
     /// The conversation key (`routing::sticky::session_key`): the cache verdict, stickiness,
     /// the Codex session headers and `prompt_cache_key` all ask, the body is parsed once.
     pub fn conversation(&self) -> Option<u64> {
-        *self.conversation_memo.get_or_init(|| routing::sticky::session_key(&self.headers, &self.body))
+        *self
+            .conversation_memo
+            .get_or_init(|| routing::sticky::session_key(&self.headers, &self.body, self.prompt.as_ref()))
     }
 }
 
@@ -92,7 +97,7 @@ async fn handle_request(state: Arc<AppState>, inbound: Inbound) -> Response {
         inbound.started,
     );
     if inbound.endpoint != Endpoint::CountTokens {
-        ticket.set_request(inbound.body.clone());
+        ticket.set_request(inbound.body.clone(), inbound.prompt.clone());
     }
     if inbound.endpoint == Endpoint::Generate {
         if let Some(k) = inbound.conversation() {

@@ -10,10 +10,9 @@
 //! bounded. With Redis, `pipeline::attempt::affinity` shares it between instances.
 //! Must never: keep request text (only 64-bit hashes), or block for long (one short mutex).
 
-use crate::usage::cache_prompt::Top;
+use crate::usage::cache_prompt::{Raw, Top, TopSpans};
 use axum::http::{HeaderMap, HeaderName};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -22,9 +21,16 @@ use std::sync::Mutex;
 /// Most conversations remembered; beyond it expired ones are dropped, then the oldest half.
 const CAPACITY: usize = 100_000;
 
-/// The conversation key of a request, if it has anything to go by.
-pub fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
-    header_key(headers).or_else(|| body_key(&Top::parse(body)?, None))
+/// The conversation key of a request, if it has anything to go by. `spans`: where
+/// `pipeline::body::inspect` found the body's members (else the body is parsed here).
+pub fn session_key(headers: &HeaderMap, body: &[u8], spans: Option<&TopSpans>) -> Option<u64> {
+    header_key(headers).or_else(|| {
+        let top = match spans {
+            Some(s) => Top::at(body, s),
+            None => Top::parse(body)?,
+        };
+        body_key(&top)
+    })
 }
 
 /// The key a header gives, if one does.
@@ -45,13 +51,12 @@ pub(crate) fn header_key(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The list of turns the body key reads.
-pub(crate) fn turns_of<'a>(top: &Top<'a>) -> Option<&'a RawValue> {
+fn turns_of<'a>(top: &Top<'a>) -> Option<Raw<'a>> {
     top.messages.or(top.contents).or(top.input)
 }
 
-/// The key the body gives. `first`: the items of `turns_of(top)`, when the caller has parsed
-/// them already.
-pub(crate) fn body_key(top: &Top, first: Option<&[&RawValue]>) -> Option<u64> {
+/// The key the body gives.
+fn body_key(top: &Top) -> Option<u64> {
     if let Some(k) =
         top.prompt_cache_key.and_then(|v| serde_json::from_str::<Cow<str>>(v.get()).ok()).filter(|k| !k.is_empty())
     {
@@ -71,19 +76,12 @@ pub(crate) fn body_key(top: &Top, first: Option<&[&RawValue]>) -> Option<u64> {
     {
         return Some(hash(&[b"u", u.as_bytes()]));
     }
-    let turns = turns_of(top)?;
-    let parsed;
-    let first = match first {
-        Some(items) => items,
-        None => {
-            parsed = crate::usage::cache_prompt::items(Some(turns));
-            &parsed[..]
-        }
-    };
+    // Only the first two turns are read: a long session's list is megabytes.
+    let first = crate::usage::cache_prompt::first_items(turns_of(top)?, 2);
     let system = top.system.or(top.instructions).or(top.system_instruction).map_or("", |s| s.get());
     let system = without_nonce(system);
     let mut parts: Vec<&[u8]> = vec![b"t", system.as_bytes()];
-    parts.extend(first.iter().take(2).map(|t| t.get().as_bytes()));
+    parts.extend(first.iter().map(|t| t.get().as_bytes()));
     Some(hash(&parts))
 }
 
@@ -139,6 +137,15 @@ impl Affinity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key, read both ways: from the spans `pipeline::body::inspect` found and by parsing
+    /// the body here. They must agree.
+    fn session_key(headers: &HeaderMap, body: &[u8]) -> Option<u64> {
+        let spans = crate::pipeline::body::inspect(body).ok().map(|s| s.prompt);
+        let found = super::session_key(headers, body, spans.as_ref());
+        assert_eq!(found, super::session_key(headers, body, None), "spans and a parse agree on {body:?}");
+        found
+    }
 
     #[test]
     fn keys_come_from_headers_body_fields_or_first_turns() {

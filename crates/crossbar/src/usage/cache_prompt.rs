@@ -10,9 +10,11 @@
 //! docs/benchmarks.md), against a whole decode for `canonical::Fingerprint::of`.
 
 use crossbar_protocol::canonical::{Fingerprint, Protocol};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Range;
 
 /// What a turn's TTL depends on, besides the upstream: a breakpoint asking for an hour, or
 /// OpenAI's `prompt_cache_retention: "24h"`.
@@ -23,57 +25,181 @@ pub struct Asked {
 }
 
 /// The top level of a request body, borrowed: what the fingerprint and the conversation key
-/// (`routing::sticky`) read. (One parse could serve both, but the key is needed before the
-/// upstream request and the fingerprint only at the end: hashing a 2 MB prompt up front would
-/// delay the first byte, so each parses when it is needed.)
-#[derive(Deserialize)]
+/// (`routing::sticky`) read. `pipeline::body::inspect` notes where these members sit while it
+/// checks the body ([`TopSpans`]), so neither has to parse a 2 MB prompt again; `parse` is for
+/// a body nothing has looked at. (The key is needed before the upstream request and the
+/// fingerprint only at the end: hashing every message up front would delay the first byte.)
+#[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Top<'a> {
-    #[serde(borrow)]
-    pub tools: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub system: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub instructions: Option<&'a RawValue>,
-    #[serde(borrow, rename = "systemInstruction")]
-    pub system_instruction: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub messages: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub input: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub contents: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub prompt_cache_retention: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub prompt_cache_key: Option<&'a RawValue>,
-    #[serde(borrow)]
-    pub metadata: Option<&'a RawValue>,
+    pub tools: Option<Raw<'a>>,
+    pub system: Option<Raw<'a>>,
+    pub instructions: Option<Raw<'a>>,
+    /// `systemInstruction`
+    pub system_instruction: Option<Raw<'a>>,
+    pub messages: Option<Raw<'a>>,
+    pub input: Option<Raw<'a>>,
+    pub contents: Option<Raw<'a>>,
+    pub prompt_cache_retention: Option<Raw<'a>>,
+    pub prompt_cache_key: Option<Raw<'a>>,
+    pub metadata: Option<Raw<'a>>,
 }
+
+/// A member's value as its raw JSON text, borrowed from the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+/// Where each of [`Top`]'s members sits in a body (byte ranges), in `Top::slot`'s order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TopSpans([Option<Range<usize>>; 10]);
 
 impl<'a> Top<'a> {
     /// `None` when the body is not a JSON object.
     pub fn parse(body: &'a [u8]) -> Option<Top<'a>> {
-        serde_json::from_slice(body).ok()
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let top = de.deserialize_map(TopVisitor).ok()?;
+        de.end().ok()?;
+        Some(top)
+    }
+
+    /// The members `spans` (taken from this body) points at.
+    pub fn at(body: &'a [u8], spans: &TopSpans) -> Top<'a> {
+        let mut top = Top::default();
+        for (i, span) in spans.0.iter().enumerate() {
+            if let Some(text) = span.clone().and_then(|r| body.get(r)).and_then(|b| std::str::from_utf8(b).ok()) {
+                *top.slot_at(i) = Some(Raw(text));
+            }
+        }
+        top
+    }
+
+    /// Where each member sits in `body`, which they were borrowed from.
+    pub fn spans(&self, body: &[u8]) -> TopSpans {
+        let base = body.as_ptr() as usize;
+        let mut spans = TopSpans::default();
+        let mut top = *self;
+        for (i, span) in spans.0.iter_mut().enumerate() {
+            *span = top.slot_at(i).map(|r| {
+                let start = r.0.as_ptr() as usize - base;
+                start..start + r.0.len()
+            });
+        }
+        spans
+    }
+
+    /// The member named `key`, if it is one of these. For a visitor of the top level.
+    pub fn slot(&mut self, key: &str) -> Option<&mut Option<Raw<'a>>> {
+        const NAMES: [&str; 10] = [
+            "tools",
+            "system",
+            "instructions",
+            "systemInstruction",
+            "messages",
+            "input",
+            "contents",
+            "prompt_cache_retention",
+            "prompt_cache_key",
+            "metadata",
+        ];
+        NAMES.iter().position(|n| *n == key).map(|i| self.slot_at(i))
+    }
+
+    fn slot_at(&mut self, i: usize) -> &mut Option<Raw<'a>> {
+        match i {
+            0 => &mut self.tools,
+            1 => &mut self.system,
+            2 => &mut self.instructions,
+            3 => &mut self.system_instruction,
+            4 => &mut self.messages,
+            5 => &mut self.input,
+            6 => &mut self.contents,
+            7 => &mut self.prompt_cache_retention,
+            8 => &mut self.prompt_cache_key,
+            _ => &mut self.metadata,
+        }
+    }
+
+    /// Read the next value of `map` into the member `key` names, or skip it.
+    pub fn visit<'de: 'a, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match self.slot(key) {
+            Some(slot) => *slot = Some(Raw(map.next_value::<&'de RawValue>()?.get())),
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+        let mut top = Top::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            top.visit(&key, &mut map)?;
+        }
+        Ok(top)
     }
 }
 
 /// A list of turns as its items (a Responses `input` may be a plain string: one message).
-pub(crate) fn items(turns: Option<&RawValue>) -> Vec<&RawValue> {
+pub(crate) fn items(turns: Option<Raw>) -> Vec<Raw> {
     match turns {
-        Some(t) => serde_json::from_str(t.get()).unwrap_or_else(|_| vec![t]),
+        Some(t) => serde_json::from_str::<Vec<&RawValue>>(t.get())
+            .map(|v| v.into_iter().map(|r| Raw(r.get())).collect())
+            .unwrap_or_else(|_| vec![t]),
         None => Vec::new(),
     }
 }
 
+/// The first `n` items of a list of turns, without reading past them (the conversation key
+/// needs two; a long session's `input` is megabytes).
+pub(crate) fn first_items(turns: Raw, n: usize) -> Vec<Raw> {
+    let text = turns.get();
+    let Some(rest) = text.trim_start().strip_prefix('[') else { return std::iter::once(turns).take(n).collect() };
+    let mut out = Vec::with_capacity(n);
+    let mut at = text.len() - rest.len();
+    while out.len() < n {
+        let tail = text[at..].trim_start();
+        let tail = if out.is_empty() { tail } else { tail.strip_prefix(',').map_or(tail, str::trim_start) };
+        if tail.starts_with(']') {
+            break;
+        }
+        // One value, not the rest: a deserializer only checks what follows when told to.
+        let Ok(item) = <&RawValue>::deserialize(&mut serde_json::Deserializer::from_str(tail)) else {
+            return items(Some(turns)).into_iter().take(n).collect();
+        };
+        let item = item.get();
+        out.push(Raw(item));
+        at = item.as_ptr() as usize - text.as_ptr() as usize + item.len();
+    }
+    out
+}
+
 /// The fingerprint of a client's request body, and the cache lifetime it asked for; `None`
 /// when the body is not a JSON object.
-pub fn fingerprint(p: Protocol, body: &[u8]) -> Option<(Fingerprint, Asked)> {
-    let top = Top::parse(body)?;
+pub fn fingerprint(p: Protocol, body: &[u8], spans: Option<&TopSpans>) -> Option<(Fingerprint, Asked)> {
+    let top = match spans {
+        Some(s) => Top::at(body, s),
+        None => Top::parse(body)?,
+    };
     let items = items(turns_of(p, &top));
     Some(fingerprint_of(p, &top, &items, body))
 }
 
-fn turns_of<'a>(p: Protocol, top: &Top<'a>) -> Option<&'a RawValue> {
+fn turns_of<'a>(p: Protocol, top: &Top<'a>) -> Option<Raw<'a>> {
     match p {
         Protocol::OpenaiResponses => top.input,
         Protocol::Gemini => top.contents,
@@ -81,7 +207,7 @@ fn turns_of<'a>(p: Protocol, top: &Top<'a>) -> Option<&'a RawValue> {
     }
 }
 
-fn fingerprint_of(p: Protocol, top: &Top, items: &[&RawValue], body: &[u8]) -> (Fingerprint, Asked) {
+fn fingerprint_of(p: Protocol, top: &Top, items: &[Raw], body: &[u8]) -> (Fingerprint, Asked) {
     let system = match p {
         Protocol::OpenaiResponses => top.instructions,
         Protocol::Gemini => top.system_instruction,
@@ -153,8 +279,44 @@ mod tests {
     use crossbar_protocol::canonical::Divergence;
     use serde_json::json;
 
+    /// The fingerprint, read both ways: parsing the body here and from the spans
+    /// `pipeline::body::inspect` noted. They must agree.
     fn fp(p: Protocol, v: serde_json::Value) -> (Fingerprint, Asked) {
-        fingerprint(p, v.to_string().as_bytes()).expect("object")
+        let body = v.to_string();
+        let parsed = fingerprint(p, body.as_bytes(), None).expect("object");
+        let spans = crate::pipeline::body::inspect(body.as_bytes()).expect("valid").prompt;
+        assert_eq!(fingerprint(p, body.as_bytes(), Some(&spans)), Some(parsed.clone()), "spans agree on {body}");
+        parsed
+    }
+
+    #[test]
+    fn the_first_items_are_read_without_the_rest() {
+        let texts = [r#"[]"#, r#" [ {"a": [1, "]"]} , "x\"]" ,3,[4]]"#, r#""one string""#, r#"[{"b":1}]"#];
+        for text in texts {
+            let all = items(Some(Raw(text)));
+            for n in 0..5 {
+                let first = first_items(Raw(text), n);
+                assert_eq!(first[..], all[..n.min(all.len())], "{text}, {n}");
+            }
+        }
+        // A list cut short is read whole (and refused there): nothing is made up.
+        assert_eq!(first_items(Raw("[1, tru"), 2), vec![Raw("[1, tru")]);
+    }
+
+    #[test]
+    fn spans_point_at_what_a_parse_finds() {
+        let body = br#"{"model":"m","tools":[{"x":"}"}],"input":[1,{"y":2}],"metadata":{"user_id":"u"},"prompt_cache_key":"k\"q"}"#;
+        let parsed = Top::parse(body).expect("object");
+        let spans = parsed.spans(body);
+        let at = Top::at(body, &spans);
+        assert_eq!(at.tools, parsed.tools);
+        assert_eq!(at.input.map(Raw::get), Some(r#"[1,{"y":2}]"#));
+        assert_eq!(at.prompt_cache_key.map(Raw::get), Some(r#""k\"q""#));
+        assert_eq!(at.metadata, parsed.metadata);
+        assert_eq!(at.system, None);
+        assert_eq!(crate::pipeline::body::inspect(body).expect("valid").prompt, spans);
+        // Spans that do not fit the body read as absent, never out of bounds.
+        assert_eq!(Top::at(b"{}", &spans).input, None);
     }
 
     #[test]
@@ -205,8 +367,8 @@ mod tests {
         )
         .0;
         assert_eq!(c.messages.len(), 2);
-        assert!(fingerprint(Protocol::OpenaiChat, b"[1, 2]").is_none());
-        assert!(fingerprint(Protocol::OpenaiChat, b"not json").is_none());
+        assert!(fingerprint(Protocol::OpenaiChat, b"[1, 2]", None).is_none());
+        assert!(fingerprint(Protocol::OpenaiChat, b"not json", None).is_none());
         assert!(asks_an_hour(br#"{"cache_control": {"type":"ephemeral", "ttl" : "1h"}}"#));
         assert!(!asks_an_hour(br#"{"text": "\"ttl\": \"1h\"", "x": "1h"}"#));
     }

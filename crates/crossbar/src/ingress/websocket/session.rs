@@ -217,6 +217,7 @@ impl Session {
             codex_ready: shallow.store_false && !shallow.codex_refused,
             started: Instant::now(),
             key,
+            prompt: Some(shallow.prompt),
             conversation_memo: Default::default(),
             socket: Some(Turn { link: self.link.clone(), anchor, new_items }),
         };

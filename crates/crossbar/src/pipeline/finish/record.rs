@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
+use crate::usage::cache_prompt::TopSpans;
 use crate::usage::cache_verdict::{reported_reads, Turn};
 use crate::usage::capture::{Capture, Collector};
 use crossbar_protocol::canonical::{Protocol, Usage};
@@ -83,8 +84,9 @@ pub struct Ticket {
     detail: Mutex<Detail>,
     claimed: AtomicBool,
     done: AtomicBool,
-    /// The request body, for an input estimate when the upstream reports no usage.
-    request: Mutex<Option<bytes::Bytes>>,
+    /// The request body, for an input estimate when the upstream reports no usage and the
+    /// prompt fingerprint, with where its prompt's members sit (`pipeline::body`), if known.
+    request: Mutex<Option<(bytes::Bytes, Option<TopSpans>)>>,
     /// Output tokens estimated from what was sent (set by the `Outcome`).
     output_estimate: AtomicU64,
     /// With `[storage] capture_bodies`: the request's and the response's first bytes.
@@ -150,10 +152,11 @@ impl Ticket {
         }
     }
 
-    /// The request body (a cheap clone), kept for an input estimate.
-    pub fn set_request(&self, body: bytes::Bytes) {
+    /// The request body (a cheap clone), kept for an input estimate and the prompt
+    /// fingerprint; `prompt`: where `pipeline::body::inspect` found its members.
+    pub fn set_request(&self, body: bytes::Bytes, prompt: Option<TopSpans>) {
         if let Ok(mut slot) = self.request.lock() {
-            *slot = Some(body);
+            *slot = Some((body, prompt));
         }
     }
 
@@ -171,7 +174,9 @@ impl Ticket {
         if !traffic || (usage.input.is_some() && usage.output.is_some()) {
             return (*usage, false);
         }
-        let Some(body) = self.request.lock().ok().and_then(|b| b.clone()) else { return (*usage, false) };
+        let Some(body) = self.request.lock().ok().and_then(|b| b.as_ref().map(|b| b.0.clone())) else {
+            return (*usage, false);
+        };
         let mut u = *usage;
         if u.input.is_none() {
             u.input = Some(estimate_input(&body));
@@ -207,8 +212,8 @@ impl Ticket {
     /// diagnostics: of the turn this request's prompt continues (`cache_turns::previous`).
     pub fn previous_message_id(&self) -> Option<String> {
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let body = self.request.lock().ok().and_then(|b| b.clone())?;
-        let (cur, _) = crate::usage::cache_prompt::fingerprint(self.protocol_in, &body)?;
+        let (body, spans) = self.request.lock().ok().and_then(|b| b.clone())?;
+        let (cur, _) = crate::usage::cache_prompt::fingerprint(self.protocol_in, &body, spans.as_ref())?;
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|s| s.clone());
         let prev = self.state.cache_turns.previous(key, &cur, remote.as_deref())?;
@@ -239,11 +244,12 @@ impl Ticket {
             return None;
         }
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let body = self.request.lock().ok().and_then(|b| b.clone())?;
+        let (body, spans) = self.request.lock().ok().and_then(|b| b.clone())?;
         let turn = crate::usage::cache_verdict::turn_of(
             self.protocol_in,
             route.protocol_out,
             &body,
+            spans.as_ref(),
             format!("{}/{}", route.provider, route.upstream_model),
             self.ts,
             usage.input,

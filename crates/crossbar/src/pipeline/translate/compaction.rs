@@ -96,6 +96,7 @@ pub async fn run(state: Arc<AppState>, inbound: Inbound, target: Target, upstrea
         codex_ready: false,
         started: inbound.started,
         key: inbound.key.clone(),
+        prompt: None,
         conversation_memo: Default::default(),
         socket: None,
     };
