@@ -41,8 +41,12 @@ const MAX_SUMMARY_BODY: usize = 16 * 1024 * 1024;
 
 /// Whether a Responses body ends with a `compaction_trigger` item.
 pub fn is_triggered(body: &[u8]) -> bool {
-    // Cheap check first: most requests never mention it.
-    if !body.windows(18).any(|w| w == b"compaction_trigger") {
+    // Cheap check first: most requests never mention it. A searcher built once (a byte-window
+    // comparison cost 14 instructions a byte: 28 M for a 2 MB Codex request, before its first
+    // byte went upstream).
+    static TRIGGER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"compaction_trigger"));
+    if TRIGGER.find(body).is_none() {
         return false;
     }
     serde_json::from_slice::<Value>(body)
@@ -198,4 +202,17 @@ fn sse_reply(response: &Value, item: &Value) -> Response {
     let mut r = Response::new(Body::from(out));
     *r.headers_mut() = headers;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_triggered;
+
+    #[test]
+    fn a_trigger_counts_only_as_the_last_input_item() {
+        assert!(is_triggered(br#"{"input":[{"type":"message"},{"type":"compaction_trigger"}]}"#));
+        assert!(!is_triggered(br#"{"input":[{"type":"compaction_trigger"},{"type":"message","content":"x"}]}"#));
+        assert!(!is_triggered(br#"{"input":[{"type":"message","content":"compaction_trigger"}]}"#));
+        assert!(!is_triggered(br#"{"input":"hi"}"#));
+    }
 }
