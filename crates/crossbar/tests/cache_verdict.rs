@@ -112,6 +112,26 @@ async fn hits_and_each_prefix_change_on_an_anthropic_upstream() {
     assert_eq!(turn(&gw, "/v1/responses", "c1", &system).await, "miss:prefix_changed:system");
 }
 
+/// A large prompt's fingerprint is computed while its answer streams (`Ticket::fingerprint_soon`,
+/// from 256 KiB): the verdicts are the same as for a small one.
+#[tokio::test]
+async fn large_streamed_prompts_get_the_same_verdicts() {
+    let mock = mock().await;
+    let gw = Gateway::start(&providers(&mock)).await;
+    let streamed = |n: usize| {
+        let mut body = codex_turn("cached-anthropic/claude-x", n);
+        body["stream"] = true.into();
+        body
+    };
+    let first = streamed(70);
+    assert!(first.to_string().len() > 256 * 1024, "a large prompt");
+    assert_eq!(turn(&gw, "/v1/responses", "big", &first).await, "miss:first_turn");
+    assert_eq!(turn(&gw, "/v1/responses", "big", &streamed(71)).await, "hit");
+    let mut edited = streamed(72);
+    edited["input"][0]["content"] = "fix the tests".into();
+    assert_eq!(turn(&gw, "/v1/responses", "big", &edited).await, "partial:prefix_changed:message:0");
+}
+
 #[tokio::test]
 async fn a_turn_after_the_ttl_is_an_expired_miss() {
     let mock = mock().await;

@@ -6,8 +6,10 @@
 //! turn, and Anthropic's cache ignores where they are), and Claude Code's billing nonce is left
 //! out of the system text (Anthropic does not let it break the cache; other routes remove it).
 //!
-//! Cost: one borrowed top-level parse and a hash over the bytes (a 200 KB request: see
-//! docs/benchmarks.md), against a whole decode for `canonical::Fingerprint::of`.
+//! Cost: a parse of the turns' list and a hash over the bytes (a 200 KB request: see
+//! docs/benchmarks.md), against a whole decode for `canonical::Fingerprint::of`; the top level
+//! is where `pipeline::body::inspect` found it. A large prompt is fingerprinted while its
+//! answer streams (`pipeline::finish::record::Ticket::fingerprint_soon`).
 
 use crossbar_protocol::canonical::{Fingerprint, Protocol};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};

@@ -202,21 +202,17 @@ pub fn ttl_ms(upstream: Protocol, asked_1h: bool, asked_24h: bool) -> u64 {
     }
 }
 
-/// This turn, from the client's request body (`None` when it is not a JSON object) and where
-/// its prompt's members sit, if `pipeline::body::inspect` noted it.
-/// `upstream` is the protocol it went out in, which sets the cache's TTL.
+/// This turn, from its prompt's fingerprint (`cache_prompt::fingerprint`). `upstream` is the
+/// protocol it went out in, which sets the cache's TTL.
 pub fn turn_of(
-    client: Protocol,
     upstream: Protocol,
-    body: &[u8],
-    spans: Option<&super::cache_prompt::TopSpans>,
+    (fingerprint, asked): (Fingerprint, super::cache_prompt::Asked),
     deployment: String,
     at_ms: i64,
     input: Option<u64>,
-) -> Option<Turn> {
-    let (fingerprint, asked) = super::cache_prompt::fingerprint(client, body, spans)?;
+) -> Turn {
     let ttl_ms = ttl_ms(upstream, asked.hour, asked.day);
-    Some(Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream, message_id: None })
+    Turn { deployment, at_ms, ttl_ms, input, fingerprint, upstream, message_id: None }
 }
 
 /// The verdict on `cur` (this turn) after `prev` (the conversation's previous turn, if any),

@@ -37,8 +37,12 @@ impl Outcome {
         status: u16,
         stream: bool,
     ) -> Outcome {
+        let ticket = super::record::claim();
         if stream {
             state.metrics.inflight_streams.inc();
+            if let Some(t) = &ticket {
+                t.fingerprint_soon();
+            }
         }
         Outcome {
             state,
@@ -49,7 +53,7 @@ impl Outcome {
             stream,
             first_byte: false,
             usage: Usage::default(),
-            ticket: super::record::claim(),
+            ticket,
             ttft: None,
             error_class: None,
             ended: false,

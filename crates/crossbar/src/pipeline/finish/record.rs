@@ -18,12 +18,12 @@ use crate::app::AppState;
 use crate::limits::Reservation;
 use crate::store::{now_ms, KeyRecord, UsageRecord};
 use crate::upstream::Provider;
-use crate::usage::cache_prompt::TopSpans;
+use crate::usage::cache_prompt::{Asked, TopSpans};
 use crate::usage::cache_verdict::{reported_reads, Turn};
 use crate::usage::capture::{Capture, Collector};
-use crossbar_protocol::canonical::{Protocol, Usage};
+use crossbar_protocol::canonical::{Fingerprint, Protocol, Usage};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The status recorded for a request whose client went away before it finished (nginx's).
@@ -98,7 +98,14 @@ pub struct Ticket {
     /// Anthropic's answer to cache diagnostics: the response's id and the provider's reason
     /// (`usage::cache_diagnostics`).
     diagnosis: Mutex<(Option<String>, Option<String>)>,
+    /// The prompt's fingerprint, computed once: at the end, or while a large prompt's answer
+    /// streams (`fingerprint_soon`).
+    fingerprint: Arc<OnceLock<Option<(Fingerprint, Asked)>>>,
 }
+
+/// A prompt from this size on is fingerprinted on a blocking thread while its answer streams:
+/// hashing 2 MB takes about 2 ms, which would otherwise hold back the stream's last bytes.
+const FINGERPRINT_AHEAD_BYTES: usize = 256 * 1024;
 
 impl Ticket {
     pub fn open(
@@ -129,6 +136,7 @@ impl Ticket {
             conversation: Mutex::new(None),
             shared_turns: Mutex::new(None),
             diagnosis: Mutex::new((None, None)),
+            fingerprint: Arc::default(),
         })
     }
 
@@ -188,12 +196,41 @@ impl Ticket {
     }
 
     /// The request's conversation key: its usage record gets a cache verdict. (The prompt is
-    /// fingerprinted at the end, off the path to the first byte: a 2 MB body's hash would
-    /// otherwise sit in front of the upstream request.)
+    /// fingerprinted after the upstream answered, off the path to the first byte: a 2 MB body's
+    /// hash would otherwise sit in front of the upstream request.)
     pub fn set_conversation(&self, key: u64) {
         if let Ok(mut slot) = self.conversation.lock() {
             *slot = Some(key);
         }
+    }
+
+    /// The prompt's fingerprint (`usage::cache_prompt`), computed on first use.
+    fn fingerprint(&self) -> Option<(Fingerprint, Asked)> {
+        self.fingerprint
+            .get_or_init(|| {
+                let (body, spans) = self.request.lock().ok().and_then(|b| b.clone())?;
+                crate::usage::cache_prompt::fingerprint(self.protocol_in, &body, spans.as_ref())
+            })
+            .clone()
+    }
+
+    /// A stream has begun: a large prompt of a conversation is fingerprinted now, on a blocking
+    /// thread, so that the verdict at the stream's end finds it done. (At the end it would be
+    /// computed before the stream's last bytes go out.)
+    pub fn fingerprint_soon(&self) {
+        if self.conversation.lock().ok().and_then(|c| *c).is_none() {
+            return;
+        }
+        let Some((body, spans)) = self.request.lock().ok().and_then(|b| b.clone()) else { return };
+        if body.len() < FINGERPRINT_AHEAD_BYTES || self.fingerprint.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (cell, protocol) = (self.fingerprint.clone(), self.protocol_in);
+        runtime.spawn_blocking(move || {
+            // Whoever comes first computes it; the other waits for it or finds it done.
+            cell.get_or_init(|| crate::usage::cache_prompt::fingerprint(protocol, &body, spans.as_ref()));
+        });
     }
 
     /// With Redis: read the conversation's turns shared by the instances, once, before the
@@ -212,8 +249,7 @@ impl Ticket {
     /// diagnostics: of the turn this request's prompt continues (`cache_turns::previous`).
     pub fn previous_message_id(&self) -> Option<String> {
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let (body, spans) = self.request.lock().ok().and_then(|b| b.clone())?;
-        let (cur, _) = crate::usage::cache_prompt::fingerprint(self.protocol_in, &body, spans.as_ref())?;
+        let (cur, _) = self.fingerprint()?;
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|s| s.clone());
         let prev = self.state.cache_turns.previous(key, &cur, remote.as_deref())?;
@@ -244,16 +280,13 @@ impl Ticket {
             return None;
         }
         let conversation = self.conversation.lock().ok().and_then(|c| *c)?;
-        let (body, spans) = self.request.lock().ok().and_then(|b| b.clone())?;
         let turn = crate::usage::cache_verdict::turn_of(
-            self.protocol_in,
             route.protocol_out,
-            &body,
-            spans.as_ref(),
+            self.fingerprint()?,
             format!("{}/{}", route.provider, route.upstream_model),
             self.ts,
             usage.input,
-        )?;
+        );
         let turn = Turn { message_id: self.diagnosis.lock().ok().and_then(|d| d.0.clone()), ..turn };
         let key = crate::usage::cache_turns::key(conversation, &self.model);
         let remote = self.shared_turns.lock().ok().and_then(|mut s| s.take());
