@@ -3,6 +3,12 @@ use crossbar::cli::{Cli, Command};
 use crossbar::config::{self, Config};
 use std::process::ExitCode;
 
+/// jemalloc keeps freed pages for a while (10 s) instead of giving them back at once, as glibc
+/// does with a large block: a 2 MB request body otherwise cost ~1,000 page faults per request,
+/// most of the time a large relayed request added (ARCHITECTURE.md, Decisions).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config;
