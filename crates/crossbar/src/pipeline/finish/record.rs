@@ -221,10 +221,14 @@ impl Ticket {
         if self.conversation.lock().ok().and_then(|c| *c).is_none() {
             return;
         }
-        let Some((body, spans)) = self.request.lock().ok().and_then(|b| b.clone()) else { return };
-        if body.len() < FINGERPRINT_AHEAD_BYTES || self.fingerprint.get().is_some() {
+        if self.fingerprint.get().is_some() {
             return;
         }
+        // Cloned only for a large prompt: every stream passes here.
+        let large = |b: &&(bytes::Bytes, Option<TopSpans>)| b.0.len() >= FINGERPRINT_AHEAD_BYTES;
+        let Some((body, spans)) = self.request.lock().ok().and_then(|b| b.as_ref().filter(large).cloned()) else {
+            return;
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let (cell, protocol) = (self.fingerprint.clone(), self.protocol_in);
         runtime.spawn_blocking(move || {
